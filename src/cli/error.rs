@@ -1,0 +1,205 @@
+//! The one place where errors become a message, a `caused by:` chain, hints and an exit code.
+
+use crate::flow::Invalid;
+use crate::git::{IdentityError, OpenError, cli::GitError};
+use crate::store::{LookupError, StoreError};
+use std::error::Error as StdError;
+use std::fmt;
+use std::io::Write;
+
+/// Process exit codes (documented in the README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Success.
+    Ok = 0,
+    /// Refused: the gate failed, or the user must act first.
+    Refused = 1,
+    /// Usage, input or environment error.
+    Usage = 2,
+}
+
+/// An error on its way to the user.
+#[derive(Debug)]
+pub struct CliError {
+    /// The exit code it maps to.
+    pub exit: Exit,
+    /// The top-level message.
+    pub message: String,
+    /// The cause, printed as a `caused by:` chain.
+    pub source: Option<Box<dyn StdError + Send + Sync>>,
+    /// What to do about it.
+    pub hints: Vec<String>,
+    /// Stdout went away (a closed pipe): exit quietly.
+    pub broken_pipe: bool,
+}
+
+impl CliError {
+    /// A usage, input or environment error (exit 2).
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(Exit::Usage, message)
+    }
+
+    /// A refusal: the user must act first (exit 1).
+    pub fn refused(message: impl Into<String>) -> Self {
+        Self::new(Exit::Refused, message)
+    }
+
+    fn new(exit: Exit, message: impl Into<String>) -> Self {
+        CliError {
+            exit,
+            message: message.into(),
+            source: None,
+            hints: Vec::new(),
+            broken_pipe: false,
+        }
+    }
+
+    /// Attach a hint.
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hints.push(hint.into());
+        self
+    }
+
+    /// Attach the cause.
+    pub fn source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// Print to `err` in git's style.
+    pub fn print(&self, err: &mut dyn Write) {
+        let _ = writeln!(err, "error: {}", self.message);
+        let mut cause: Option<&(dyn StdError + 'static)> = self.source.as_deref().map(|e| e as _);
+        let mut last = self.message.clone();
+        while let Some(c) = cause {
+            let text = c.to_string();
+            // thiserror's `transparent` and our own wrapping can repeat a message; print it once.
+            if text != last && !last.ends_with(&text) {
+                let _ = writeln!(err, "caused by: {text}");
+            }
+            last = text;
+            cause = c.source();
+        }
+        for h in &self.hints {
+            let _ = writeln!(err, "hint: {h}");
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            let mut c = CliError::usage("broken pipe");
+            c.exit = Exit::Ok;
+            c.broken_pipe = true;
+            return c;
+        }
+        CliError::usage("input/output error").source(e)
+    }
+}
+
+impl From<OpenError> for CliError {
+    fn from(e: OpenError) -> Self {
+        let hint = match &e {
+            OpenError::NotARepository { .. } => {
+                "run this inside a git repository, or create one with `git init`"
+            }
+            OpenError::Reftable { .. } => {
+                "convert the repository with `git refs migrate --ref-format=files`, or use git-aiflow in a clone made with `git clone --ref-format=files`"
+            }
+            OpenError::Other { .. } => "check that `git status` works here",
+        };
+        CliError::usage(e.to_string())
+            .hint(hint)
+            .source_opt(StdError::source(&e).map(|s| s.to_string()))
+    }
+}
+
+impl CliError {
+    fn source_opt(self, text: Option<String>) -> Self {
+        match text {
+            Some(t) => self.source(Message(t)),
+            None => self,
+        }
+    }
+}
+
+/// A plain message used as an error cause.
+#[derive(Debug)]
+pub struct Message(pub String);
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl StdError for Message {}
+
+impl From<IdentityError> for CliError {
+    fn from(e: IdentityError) -> Self {
+        match e {
+            IdentityError::Missing => CliError::usage("no identity is configured, so git-aiflow cannot record who made this change")
+                .hint("set it as you would for git: `git config user.name \"Your Name\"` and `git config user.email you@example.com`"),
+            IdentityError::BadDate(_) => CliError::usage(e.to_string())
+                .hint("check GIT_COMMITTER_DATE")
+                .source(e),
+        }
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> Self {
+        match &e {
+            StoreError::DuplicateFanout { object } => {
+                let hint = crate::store::duplicate_fanout_hint(object);
+                CliError::refused(e.to_string()).hint(hint)
+            }
+            StoreError::Contention { .. } => CliError::usage(e.to_string())
+                .hint("another program is writing refs/notes/aiflow continuously; try again when it is done"),
+            StoreError::Invalid(i) => {
+                let fix = i.fix.clone();
+                CliError::usage(e.to_string()).hint(fix).source(e)
+            }
+            StoreError::Read(_) | StoreError::Write(_) => CliError::usage(e.to_string()).source(e),
+        }
+    }
+}
+
+impl From<LookupError> for CliError {
+    fn from(e: LookupError) -> Self {
+        match e {
+            LookupError::NotFound { ref known, .. } => {
+                let hint = if known.is_empty() {
+                    "there are no flows yet; start one with `git aiflow new <slug>`".to_string()
+                } else {
+                    format!("known flows: {}", known.join(", "))
+                };
+                CliError::usage(e.to_string()).hint(hint)
+            }
+            LookupError::Broken { ref problem, .. } => {
+                let hint = problem.hint();
+                CliError::refused(e.to_string()).hint(hint).source(e)
+            }
+        }
+    }
+}
+
+impl From<Invalid> for CliError {
+    fn from(e: Invalid) -> Self {
+        let fix = e.fix.clone();
+        CliError::usage(e.to_string()).hint(fix)
+    }
+}
+
+impl From<GitError> for CliError {
+    fn from(e: GitError) -> Self {
+        CliError::usage(e.to_string())
+    }
+}

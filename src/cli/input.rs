@@ -1,0 +1,198 @@
+//! Text from the user: `-m`, `-F FILE`, `-F -` (stdin), or the editor, with size and encoding
+//! checks, and drafts that keep the user's text when it is rejected.
+
+use super::error::CliError;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The largest spec accepted, in bytes. Specs are meant to be short; a prompt built from a larger
+/// one would not fit most models' context anyway.
+pub const MAX_SPEC_BYTES: u64 = 1024 * 1024;
+
+/// Where the text came from, which decides whether it is worth keeping in a draft on rejection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// `-m` arguments.
+    Message,
+    /// A named file: the user has it already.
+    File(PathBuf),
+    /// Standard input.
+    Stdin,
+    /// The editor.
+    Editor,
+}
+
+/// Text read from `-m` or `-F`, or `None` when neither was given.
+pub fn from_args(
+    messages: &[String],
+    file: Option<&Path>,
+    what: &str,
+) -> Result<Option<(String, Source)>, CliError> {
+    if !messages.is_empty() && file.is_some() {
+        return Err(CliError::usage("options -m and -F cannot be used together"));
+    }
+    if !messages.is_empty() {
+        let text = messages.join("\n\n");
+        check_size(text.len() as u64, what, "-m")?;
+        return Ok(Some((text, Source::Message)));
+    }
+    let Some(file) = file else {
+        return Ok(None);
+    };
+    let (bytes, source, name) = if file == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .lock()
+            .take(MAX_SPEC_BYTES + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| {
+                CliError::usage(format!("could not read the {what} from standard input")).source(e)
+            })?;
+        (buf, Source::Stdin, "standard input".to_string())
+    } else {
+        let f = std::fs::File::open(file)
+            .map_err(|e| CliError::usage(format!("could not read {}", file.display())).source(e))?;
+        let mut buf = Vec::new();
+        f.take(MAX_SPEC_BYTES + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| CliError::usage(format!("could not read {}", file.display())).source(e))?;
+        (
+            buf,
+            Source::File(file.to_owned()),
+            file.display().to_string(),
+        )
+    };
+    check_size(bytes.len() as u64, what, &name)?;
+    Ok(Some((decode_utf8(bytes, &name)?, source)))
+}
+
+fn check_size(len: u64, what: &str, name: &str) -> Result<(), CliError> {
+    if len > MAX_SPEC_BYTES {
+        return Err(CliError::usage(format!(
+            "the {what} from {name} is larger than the limit of {} KiB",
+            MAX_SPEC_BYTES / 1024
+        ))
+        .hint("a spec is a short plain-English description; keep long material in the repository and refer to it"));
+    }
+    Ok(())
+}
+
+/// Decode UTF-8, naming the line and column of the first bad byte.
+pub fn decode_utf8(bytes: Vec<u8>, name: &str) -> Result<String, CliError> {
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
+        let col = at
+            - bytes[..at]
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |p| p + 1)
+            + 1;
+        CliError::usage(format!(
+            "{name} is not valid UTF-8: byte 0x{:02x} at line {line}, column {col}",
+            bytes[at]
+        ))
+        .hint(format!(
+            "convert it first, for example `iconv -f latin1 -t utf-8 {name} > spec.md`"
+        ))
+    })
+}
+
+/// The editor git would use: `GIT_EDITOR`, `core.editor`, `VISUAL`, `EDITOR`, then `vi`.
+pub fn editor_command(repo: &gix::Repository) -> Result<String, CliError> {
+    if let Some(e) = std::env::var_os("GIT_EDITOR").filter(|v| !v.is_empty()) {
+        return Ok(e.to_string_lossy().into_owned());
+    }
+    if let Some(e) = repo
+        .config_snapshot()
+        .string("core.editor")
+        .filter(|v| !v.is_empty())
+    {
+        return Ok(e.to_string());
+    }
+    let dumb = std::env::var("TERM").map(|t| t == "dumb").unwrap_or(true);
+    if !dumb && let Some(e) = std::env::var_os("VISUAL").filter(|v| !v.is_empty()) {
+        return Ok(e.to_string_lossy().into_owned());
+    }
+    if let Some(e) = std::env::var_os("EDITOR").filter(|v| !v.is_empty()) {
+        return Ok(e.to_string_lossy().into_owned());
+    }
+    if dumb {
+        return Err(CliError::usage("the terminal is dumb and no editor is set")
+            .hint("give the text with -m or -F, or set GIT_EDITOR, core.editor or EDITOR"));
+    }
+    Ok("vi".to_string())
+}
+
+/// Open `path` in the user's editor and return the text saved there.
+pub fn edit_file(repo: &gix::Repository, path: &Path, what: &str) -> Result<String, CliError> {
+    let editor = editor_command(repo)?;
+    if editor != ":" {
+        // As git does: let the shell split the editor command, and pass the file as "$@".
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(format!("{editor} \"$@\""))
+            .arg(&editor)
+            .arg(path)
+            .status()
+            .map_err(|e| {
+                CliError::usage(format!("could not start the editor `{editor}`")).source(e)
+            })?;
+        if !status.success() {
+            return Err(CliError::refused(format!(
+                "the editor `{editor}` failed ({status}); nothing was changed"
+            ))
+            .hint(format!("your text is kept in {}", path.display())));
+        }
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_SPEC_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| CliError::usage(format!("could not read {}", path.display())).source(e))?;
+    check_size(bytes.len() as u64, what, &path.display().to_string())?;
+    let text = decode_utf8(bytes, &path.display().to_string())?;
+    // The text is in memory now; if it is rejected, the caller keeps it in a draft.
+    let _ = std::fs::remove_file(path);
+    Ok(text)
+}
+
+/// The directory for drafts: `<common git dir>/aiflow/`, absolute so hints can be pasted anywhere.
+pub fn draft_dir(repo: &gix::Repository) -> PathBuf {
+    let common = repo.common_dir();
+    std::fs::canonicalize(common)
+        .unwrap_or_else(|_| common.to_owned())
+        .join("aiflow")
+}
+
+/// The file the editor opens: private to this process, so concurrent edits never share one.
+pub fn editing_file_name(draft_name: &str) -> String {
+    match draft_name.rsplit_once('.') {
+        Some((stem, ext)) => format!("{stem}.{}.{ext}", std::process::id()),
+        None => format!("{draft_name}.{}", std::process::id()),
+    }
+}
+
+/// After success: remove this process's editing file, and the kept draft if it was the input.
+pub fn clean_drafts(repo: &gix::Repository, draft_name: &str, source: &Source) {
+    let dir = draft_dir(repo);
+    let _ = std::fs::remove_file(dir.join(editing_file_name(draft_name)));
+    if let Source::File(path) = source {
+        let kept = dir.join(draft_name);
+        if std::fs::canonicalize(path).ok() == std::fs::canonicalize(&kept).ok() {
+            let _ = std::fs::remove_file(kept);
+        }
+    }
+}
+
+/// Write `text` to the draft file `name` and return its path.
+pub fn write_draft(repo: &gix::Repository, name: &str, text: &str) -> Result<PathBuf, CliError> {
+    let dir = draft_dir(repo);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| CliError::usage(format!("could not create {}", dir.display())).source(e))?;
+    let path = dir.join(name);
+    std::fs::write(&path, text)
+        .map_err(|e| CliError::usage(format!("could not write {}", path.display())).source(e))?;
+    Ok(path)
+}

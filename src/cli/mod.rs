@@ -1,0 +1,128 @@
+//! The command line: clap types, dispatch, and the single point where errors are printed.
+//!
+//! clap stops here: each command file converts its `XArgs` into calls on the library.
+
+mod context;
+pub mod demo;
+mod docs;
+pub mod error;
+mod init;
+pub mod input;
+mod new;
+mod spec;
+mod status;
+
+pub use context::Ctx;
+pub use error::{CliError, Exit};
+
+use clap::{Parser, Subcommand};
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Plan with an AI, review the plan, execute subtask by subtask, and gate merges on human review.
+///
+/// git-aiflow keeps a spec, its clarifying questions, the plan and its reviews as TOML notes under
+/// refs/notes/aiflow, and the work itself as ordinary branches and commits.
+#[derive(Debug, Parser)]
+#[command(
+    name = "git-aiflow",
+    bin_name = "git aiflow",
+    version,
+    disable_help_subcommand = true,
+    after_help = "Exit status: 0 success; 1 refused (the gate failed, or you must act first); 2 usage, input or environment error.\nSee `git aiflow --help` for the manual (man git-aiflow)."
+)]
+pub struct Cli {
+    /// Run as if started in <path>.
+    #[arg(short = 'C', value_name = "path", global = true)]
+    pub dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Configure the repository for git-aiflow (idempotent).
+    Init(init::InitArgs),
+    /// Start a flow from a spec.
+    New(new::NewArgs),
+    /// Show or edit a flow's spec.
+    #[command(subcommand)]
+    Spec(spec::SpecCommand),
+    /// List every flow, a line each.
+    List(status::ListArgs),
+    /// Show a flow's dashboard.
+    Status(status::StatusArgs),
+    /// Walk through a flow in a throwaway repository (offline, no API key).
+    Demo(demo::DemoArgs),
+    /// Print or install the manual pages.
+    Man(docs::ManArgs),
+    /// Print shell completions.
+    Completions(docs::CompletionsArgs),
+}
+
+/// Run the program with the process's arguments and return its exit code.
+pub fn run() -> ExitCode {
+    run_with(std::env::args_os())
+}
+
+/// Run the program with `args` (the first is the program name).
+pub fn run_with(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                Exit::Usage as u8
+            } else {
+                Exit::Ok as u8
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let dir = match &cli.dir {
+        Some(d) => d.clone(),
+        None => PathBuf::from("."),
+    };
+    let mut ctx = Ctx::new(dir);
+    let result =
+        dispatch(&mut ctx, &cli.command).and_then(|()| ctx.out.flush().map_err(CliError::from));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.broken_pipe => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = ctx.out.flush();
+            let stderr = std::io::stderr();
+            let mut lock = stderr.lock();
+            e.print(&mut lock);
+            ExitCode::from(e.exit as u8)
+        }
+    }
+}
+
+fn dispatch(ctx: &mut Ctx, command: &Command) -> Result<(), CliError> {
+    match command {
+        Command::Init(args) => init::run(ctx, args),
+        Command::New(args) => new::run(ctx, args),
+        Command::Spec(cmd) => spec::run(ctx, cmd),
+        Command::List(args) => status::list(ctx, args),
+        Command::Status(args) => status::status(ctx, args),
+        Command::Demo(args) => demo::run(ctx, args),
+        Command::Man(args) => docs::man(ctx, args),
+        Command::Completions(args) => docs::completions(ctx, args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,286 @@
+//! `git aiflow status` and `git aiflow list`: the dashboard of one flow, and a line per flow.
+//!
+//! Both take `--json`; the fields are documented in the README and are a contract for scripts.
+
+use super::{Ctx, context::report_problems, error::CliError};
+use crate::flow::{Flow, FlowStatus, SubtaskStatus};
+use crate::store::FlowEntry;
+use serde_json::{Value, json};
+use std::io::Write;
+
+/// List every flow, a line each.
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Print JSON: {"flows": [...], "problems": [...]}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Show a flow's dashboard.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The flow (default: the flow of the current branch).
+    pub slug: Option<String>,
+    /// Print JSON (fields documented in the README).
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn list(ctx: &mut Ctx, args: &ListArgs) -> Result<(), CliError> {
+    let set = ctx.flows()?;
+    if args.json {
+        let flows: Vec<Value> = set
+            .flows
+            .iter()
+            .map(|e| {
+                let (total, merged) = subtask_progress(&e.flow);
+                json!({
+                    "slug": e.flow.slug,
+                    "title": e.flow.title,
+                    "status": e.flow.status.as_str(),
+                    "integration_branch": e.flow.integration_branch,
+                    "anchor": e.anchor.to_string(),
+                    "updated_at": e.flow.updated_at,
+                    "subtasks": total,
+                    "subtasks_merged": merged,
+                })
+            })
+            .collect();
+        let problems: Vec<Value> = set
+            .problems
+            .iter()
+            .map(|p| {
+                json!({
+                    "object": p.object.to_string(),
+                    "slug": p.slug,
+                    "error": p.error.to_string(),
+                    "hint": p.hint(),
+                })
+            })
+            .collect();
+        return ctx.json(&json!({ "flows": flows, "problems": problems }));
+    }
+    let width = set
+        .flows
+        .iter()
+        .map(|e| e.flow.slug.len())
+        .max()
+        .unwrap_or(0);
+    for e in &set.flows {
+        let (total, merged) = subtask_progress(&e.flow);
+        let progress = if total == 0 {
+            String::from("-")
+        } else {
+            format!("{merged}/{total}")
+        };
+        writeln!(
+            ctx.out,
+            "{:width$}  {:9}  {:>5}  {}",
+            e.flow.slug,
+            e.flow.status.as_str(),
+            progress,
+            e.flow.title
+        )?;
+    }
+    if set.flows.is_empty() && set.problems.is_empty() {
+        ctx.hint("no flows yet; start one with `git aiflow new <slug>`");
+    }
+    report_problems(ctx, &set, None);
+    Ok(())
+}
+
+pub fn status(ctx: &mut Ctx, args: &StatusArgs) -> Result<(), CliError> {
+    let (set, entry) = ctx.flow(args.slug.as_deref())?;
+    let value = status_json(ctx.repo()?, &entry)?;
+    if args.json {
+        ctx.json(&value)?;
+        report_problems(ctx, &set, Some(&entry.flow.slug));
+        return Ok(());
+    }
+    let f = &entry.flow;
+    let out = &mut ctx.out;
+    writeln!(out, "Flow {}: {}", f.slug, f.title)?;
+    writeln!(out, "  status     {}", f.status.as_str())?;
+    let branch_state = match value["integration_tip"].as_str() {
+        None => "missing".to_string(),
+        Some(_) => {
+            let n = value["integration_commits"].as_u64().unwrap_or(0);
+            format!(
+                "{n} commit{} after the anchor",
+                if n == 1 { "" } else { "s" }
+            )
+        }
+    };
+    writeln!(
+        out,
+        "  branch     {} (anchor {}, {branch_state})",
+        f.integration_branch,
+        entry.anchor.to_hex_with_len(7)
+    )?;
+    let base = f
+        .base_ref
+        .as_deref()
+        .map(crate::git::short_ref)
+        .unwrap_or("(detached)");
+    writeln!(
+        out,
+        "  base       {base} at {}",
+        &f.base_commit[..7.min(f.base_commit.len())]
+    )?;
+    writeln!(out, "  created    {} by {}", f.created_at, f.created_by)?;
+    if f.updated_at != f.created_at || f.updated_by != f.created_by {
+        writeln!(out, "  updated    {} by {}", f.updated_at, f.updated_by)?;
+    }
+    let s = &f.spec;
+    writeln!(
+        out,
+        "  spec       {} core feature{}, {} stack, {} constraint{}, {} edge case{}",
+        s.features.len(),
+        plural(s.features.len()),
+        s.stack.len(),
+        s.constraints.len(),
+        plural(s.constraints.len()),
+        s.edge_cases.len(),
+        plural(s.edge_cases.len())
+    )?;
+    let asked = f.questions.len();
+    let answered = f.questions.iter().filter(|q| q.answer.is_some()).count();
+    let questions = if asked == 0 {
+        "none asked".to_string()
+    } else {
+        format!(
+            "{answered} of {asked} answered{}",
+            if f.questions_skipped {
+                " (skipped)"
+            } else {
+                ""
+            }
+        )
+    };
+    writeln!(out, "  questions  {questions}")?;
+    match f.current_plan() {
+        None => writeln!(out, "  plan       none")?,
+        Some(p) => {
+            let counts: Vec<String> = SubtaskStatus::ALL
+                .iter()
+                .filter_map(|st| {
+                    let n = p.subtasks.iter().filter(|s| s.status == *st).count();
+                    (n > 0).then(|| format!("{n} {}", st.as_str()))
+                })
+                .collect();
+            writeln!(
+                out,
+                "  plan       revision {}, {} subtask{}{}",
+                p.revision,
+                p.subtasks.len(),
+                plural(p.subtasks.len()),
+                if counts.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", counts.join(", "))
+                }
+            )?;
+        }
+    }
+    if entry.documents > 1 {
+        writeln!(
+            out,
+            "  note       held {} concatenated documents (git notes rewrite); the newest is used",
+            entry.documents
+        )?;
+    }
+    if let Some(next) = value["next"].as_str() {
+        writeln!(out, "next: {next}")?;
+    }
+    report_problems(ctx, &set, Some(&entry.flow.slug));
+    Ok(())
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn subtask_progress(flow: &Flow) -> (usize, usize) {
+    flow.current_plan()
+        .map(|p| {
+            let live = p
+                .subtasks
+                .iter()
+                .filter(|s| s.status != SubtaskStatus::Dropped);
+            let total = live.clone().count();
+            let merged = live.filter(|s| s.status == SubtaskStatus::Merged).count();
+            (total, merged)
+        })
+        .unwrap_or((0, 0))
+}
+
+/// What the user would do next with this flow.
+fn next_step(flow: &Flow) -> Option<String> {
+    let slug = &flow.slug;
+    let unanswered = flow.questions.iter().any(|q| q.answer.is_none());
+    Some(match flow.status {
+        FlowStatus::Finished | FlowStatus::Abandoned => return None,
+        _ if flow.plans.is_empty() && flow.questions.is_empty() => {
+            format!("git aiflow plan {slug}")
+        }
+        _ if flow.plans.is_empty() && unanswered && !flow.questions_skipped => {
+            format!("git aiflow answer {slug}")
+        }
+        _ if flow.plans.is_empty() => format!("git aiflow plan {slug}"),
+        _ => format!("git aiflow next {slug}"),
+    })
+}
+
+/// The JSON form of `status` (documented in the README).
+pub fn status_json(repo: &gix::Repository, entry: &FlowEntry) -> Result<Value, CliError> {
+    let f = &entry.flow;
+    let full = format!("refs/heads/{}", f.integration_branch);
+    let tip = match repo.try_find_reference(full.as_str()) {
+        Ok(Some(mut r)) => r.peel_to_id().ok().map(|id| id.detach()),
+        _ => None,
+    };
+    let commits = match tip {
+        Some(tip) => repo
+            .rev_walk([tip])
+            .with_hidden([entry.anchor])
+            .all()
+            .map(|walk| walk.filter_map(Result::ok).count())
+            .unwrap_or(0),
+        None => 0,
+    };
+    let mut subtasks = serde_json::Map::new();
+    let plan = f.current_plan();
+    for st in SubtaskStatus::ALL {
+        let n = plan.map_or(0, |p| p.subtasks.iter().filter(|s| s.status == st).count());
+        subtasks.insert(st.as_str().to_string(), json!(n));
+    }
+    Ok(json!({
+        "slug": f.slug,
+        "title": f.title,
+        "status": f.status.as_str(),
+        "base_ref": f.base_ref,
+        "base_commit": f.base_commit,
+        "integration_branch": f.integration_branch,
+        "integration_tip": tip.map(|t| t.to_string()),
+        "integration_commits": commits,
+        "anchor": entry.anchor.to_string(),
+        "created_at": f.created_at,
+        "created_by": f.created_by,
+        "updated_at": f.updated_at,
+        "updated_by": f.updated_by,
+        "spec": f.spec,
+        "questions": {
+            "asked": f.questions.len(),
+            "answered": f.questions.iter().filter(|q| q.answer.is_some()).count(),
+            "skipped": f.questions_skipped,
+        },
+        "plan": {
+            "revision": plan.map(|p| p.revision),
+            "subtasks": plan.map_or(0, |p| p.subtasks.len()),
+            "by_status": subtasks,
+        },
+        "reviews": f.reviews.len(),
+        "documents": entry.documents,
+        "next": next_step(f),
+    }))
+}

@@ -1,0 +1,817 @@
+//! The flow document: the versioned TOML schema stored in `refs/notes/aiflow`, and its validation.
+//!
+//! A flow is one spec with its clarifying questions, plan revisions, subtasks and review records.
+//! Every document starts with `schema = N` so that concatenated documents (what
+//! `notes.rewriteMode=concatenate` produces) can be told apart, and so that a reader refuses a
+//! version it does not know instead of guessing.
+
+pub mod slug;
+pub mod spec;
+pub mod upgrade;
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+pub use slug::{SlugError, slugify, validate_slug};
+pub use spec::Spec;
+
+/// The schema version this build writes.
+pub const SCHEMA: u32 = 1;
+
+/// What kind of document a note holds (the `kind` key).
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum DocKind {
+    /// A flow, attached to its anchor commit.
+    Flow,
+}
+
+/// Where a flow is in its life.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum FlowStatus {
+    /// The spec is written; no questions asked yet.
+    Spec,
+    /// Clarifying questions were asked and wait for answers.
+    Questions,
+    /// A plan exists and waits for human review or execution.
+    Planned,
+    /// At least one subtask has started.
+    Executing,
+    /// The integration branch was merged into its base.
+    Finished,
+    /// The flow was given up.
+    Abandoned,
+}
+
+impl FlowStatus {
+    /// The name used in TOML, JSON and human output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowStatus::Spec => "spec",
+            FlowStatus::Questions => "questions",
+            FlowStatus::Planned => "planned",
+            FlowStatus::Executing => "executing",
+            FlowStatus::Finished => "finished",
+            FlowStatus::Abandoned => "abandoned",
+        }
+    }
+}
+
+/// The phase of a subtask, in the order the practice asks for them.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Core features, first.
+    Core,
+    /// Nice-to-haves, one at a time.
+    NiceToHave,
+    /// Production readiness: security, error handling, logging, docs, deployment.
+    Production,
+}
+
+/// The state of one subtask.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum SubtaskStatus {
+    /// In the plan, not started.
+    Planned,
+    /// Started: its branch exists and steps are being made.
+    Active,
+    /// Waiting for a human review.
+    InReview,
+    /// Approved by a reviewer.
+    Approved,
+    /// Merged into the integration branch.
+    Merged,
+    /// Dropped from the plan.
+    Dropped,
+}
+
+impl SubtaskStatus {
+    /// All statuses, in lifecycle order.
+    pub const ALL: [SubtaskStatus; 6] = [
+        SubtaskStatus::Planned,
+        SubtaskStatus::Active,
+        SubtaskStatus::InReview,
+        SubtaskStatus::Approved,
+        SubtaskStatus::Merged,
+        SubtaskStatus::Dropped,
+    ];
+
+    /// The name used in TOML, JSON and human output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubtaskStatus::Planned => "planned",
+            SubtaskStatus::Active => "active",
+            SubtaskStatus::InReview => "in-review",
+            SubtaskStatus::Approved => "approved",
+            SubtaskStatus::Merged => "merged",
+            SubtaskStatus::Dropped => "dropped",
+        }
+    }
+}
+
+/// One flow document: the TOML note on the flow's anchor commit.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Flow {
+    /// Schema version; always first in the document.
+    pub schema: u32,
+    /// Always `flow`.
+    pub kind: DocKind,
+    /// The flow's unique name, also the last part of its integration branch.
+    pub slug: String,
+    /// One-line title.
+    pub title: String,
+    /// Where the flow is in its life.
+    pub status: FlowStatus,
+    /// The full ref name the flow branched from (`refs/heads/main`), absent when HEAD was detached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_ref: Option<String>,
+    /// The commit the anchor commit was made on.
+    pub base_commit: String,
+    /// The integration branch's short name (`aiflow/<slug>`).
+    pub integration_branch: String,
+    /// When the flow was created (RFC 3339).
+    pub created_at: String,
+    /// Who created it (`Name <email>`).
+    pub created_by: String,
+    /// When the document last changed (RFC 3339).
+    pub updated_at: String,
+    /// Who changed it last (`Name <email>`).
+    pub updated_by: String,
+    /// Whether the user chose to plan without answering the questions.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub questions_skipped: bool,
+    /// The spec, in the shape of the practice.
+    pub spec: Spec,
+    /// Clarifying questions, numbered from 1 in the order asked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub questions: Vec<Question>,
+    /// Every plan revision, oldest first; the last one is current.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plans: Vec<PlanRevision>,
+    /// Review records, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reviews: Vec<Review>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// A clarifying question and its answer.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Question {
+    /// 1-based number, in the order asked.
+    pub id: u32,
+    /// The question.
+    pub question: String,
+    /// Why the model asks: the gap it exposes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    /// Suggested answers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub choices: Vec<String>,
+    /// The user's answer, once given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
+    /// When it was answered (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_at: Option<String>,
+    /// Who answered (`Name <email>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_by: Option<String>,
+}
+
+/// One revision of the plan, with where it came from.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PlanRevision {
+    /// 1-based revision number.
+    pub revision: u32,
+    /// When the revision was made (RFC 3339).
+    pub created_at: String,
+    /// The human who made or requested it (`Name <email>`).
+    pub created_by: String,
+    /// `model` for a plan a provider returned, `edit` for a human edit.
+    pub source: String,
+    /// Provider name, for model revisions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Model name, for model revisions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Digest of the prompt template, for model revisions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_digest: Option<String>,
+    /// Prompt tokens, when the server reported them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_in: Option<u64>,
+    /// Completion tokens, when the server reported them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_out: Option<u64>,
+    /// How long the request took, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// The ordered subtasks.
+    #[serde(default)]
+    pub subtasks: Vec<Subtask>,
+}
+
+/// One planned unit of work.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Subtask {
+    /// Short stable id, unique within the flow.
+    pub id: String,
+    /// One-line title.
+    pub title: String,
+    /// What to do, in prose.
+    #[serde(default)]
+    pub description: String,
+    /// Paths, relative to the repository root, the subtask is expected to touch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
+    /// The phase of the practice this subtask belongs to.
+    pub phase: Phase,
+    /// Ids of the subtasks that must be integrated first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    /// The subtask's state.
+    pub status: SubtaskStatus,
+    /// The subtask's branch, once started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+}
+
+/// A human review of a subtask.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Review {
+    /// The subtask reviewed.
+    pub subtask: String,
+    /// `approved` or `changes-requested`.
+    pub verdict: String,
+    /// The reviewer (`Name <email>`).
+    pub reviewer: String,
+    /// When (RFC 3339).
+    pub at: String,
+    /// What the reviewer said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// The commits the review covers, with their patch ids.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commits: Vec<ReviewedCommit>,
+}
+
+/// One commit covered by a review.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewedCommit {
+    /// The commit id.
+    pub commit: String,
+    /// Its stable patch id (`git patch-id --stable`).
+    pub patch_id: String,
+}
+
+/// A document that fails validation: the key at fault and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid value for `{key}`: {problem}")]
+pub struct Invalid {
+    /// Path of the offending key, e.g. `plans[1].subtasks[2].depends_on`.
+    pub key: String,
+    /// What is wrong.
+    pub problem: String,
+    /// How to fix it.
+    pub fix: String,
+}
+
+fn invalid(key: impl Into<String>, problem: impl Into<String>, fix: impl Into<String>) -> Invalid {
+    Invalid {
+        key: key.into(),
+        problem: problem.into(),
+        fix: fix.into(),
+    }
+}
+
+impl Flow {
+    /// The current plan revision, if any.
+    pub fn current_plan(&self) -> Option<&PlanRevision> {
+        self.plans.last()
+    }
+
+    /// Serialize to the canonical TOML text (`schema` first, ending in a newline).
+    pub fn to_toml(&self) -> String {
+        let mut out = toml::to_string_pretty(self).expect("flow documents always serialize");
+        if !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Check every invariant a reader relies on; the error names the key and the fix.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if self.schema != SCHEMA {
+            return Err(invalid(
+                "schema",
+                format!("this build writes schema {SCHEMA}, found {}", self.schema),
+                format!("set `schema = {SCHEMA}`"),
+            ));
+        }
+        if let Err(e) = validate_slug(&self.slug) {
+            return Err(invalid("slug", e.to_string(), e.hint()));
+        }
+        validate_title("title", &self.title)?;
+        if !is_hex_id(&self.base_commit) {
+            return Err(invalid(
+                "base_commit",
+                format!("`{}` is not a full commit id", self.base_commit),
+                "use the 40-character id of the commit the flow started from",
+            ));
+        }
+        if let Some(base_ref) = &self.base_ref
+            && !base_ref.starts_with("refs/")
+        {
+            return Err(invalid(
+                "base_ref",
+                format!("`{base_ref}` is not a full ref name"),
+                "use a name such as `refs/heads/main`, or remove the key",
+            ));
+        }
+        if gix::validate::reference::name_partial(self.integration_branch.as_str().into()).is_err()
+            || self.integration_branch.starts_with("refs/")
+        {
+            return Err(invalid(
+                "integration_branch",
+                format!("`{}` is not a valid branch name", self.integration_branch),
+                format!("use `aiflow/{}`", self.slug),
+            ));
+        }
+        for (key, value) in [
+            ("created_at", &self.created_at),
+            ("updated_at", &self.updated_at),
+        ] {
+            validate_time(key, value)?;
+        }
+        for (key, value) in [
+            ("created_by", &self.created_by),
+            ("updated_by", &self.updated_by),
+        ] {
+            validate_identity(key, value)?;
+        }
+        self.spec.validate()?;
+        for (i, q) in self.questions.iter().enumerate() {
+            let key = format!("questions[{i}]");
+            if q.id as usize != i + 1 {
+                return Err(invalid(
+                    format!("{key}.id"),
+                    format!("question ids must count 1, 2, 3… in order; found {}", q.id),
+                    format!("set `id = {}`", i + 1),
+                ));
+            }
+            if q.question.trim().is_empty() {
+                return Err(invalid(
+                    format!("{key}.question"),
+                    "the question is empty",
+                    "write the question or remove the entry",
+                ));
+            }
+            if let Some(at) = &q.answered_at {
+                validate_time(&format!("{key}.answered_at"), at)?;
+            }
+        }
+        for (i, plan) in self.plans.iter().enumerate() {
+            let key = format!("plans[{i}]");
+            if plan.revision as usize != i + 1 {
+                return Err(invalid(
+                    format!("{key}.revision"),
+                    format!(
+                        "plan revisions must count 1, 2, 3… in order; found {}",
+                        plan.revision
+                    ),
+                    format!("set `revision = {}`", i + 1),
+                ));
+            }
+            validate_time(&format!("{key}.created_at"), &plan.created_at)?;
+            if !matches!(plan.source.as_str(), "model" | "edit") {
+                return Err(invalid(
+                    format!("{key}.source"),
+                    format!("unknown source `{}`", plan.source),
+                    "use `model` or `edit`",
+                ));
+            }
+            validate_subtasks(&key, &plan.subtasks)?;
+        }
+        for (i, r) in self.reviews.iter().enumerate() {
+            let key = format!("reviews[{i}]");
+            if !matches!(r.verdict.as_str(), "approved" | "changes-requested") {
+                return Err(invalid(
+                    format!("{key}.verdict"),
+                    format!("unknown verdict `{}`", r.verdict),
+                    "use `approved` or `changes-requested`",
+                ));
+            }
+            validate_identity(&format!("{key}.reviewer"), &r.reviewer)?;
+            validate_time(&format!("{key}.at"), &r.at)?;
+            for (j, c) in r.commits.iter().enumerate() {
+                if !is_hex_id(&c.commit) {
+                    return Err(invalid(
+                        format!("{key}.commits[{j}].commit"),
+                        format!("`{}` is not a full commit id", c.commit),
+                        "use the 40-character commit id",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Validate a plan's subtasks: unique ids, known dependencies, no cycles, relative paths.
+pub fn validate_subtasks(key: &str, subtasks: &[Subtask]) -> Result<(), Invalid> {
+    let mut ids = BTreeSet::new();
+    for (j, s) in subtasks.iter().enumerate() {
+        let skey = format!("{key}.subtasks[{j}]");
+        if s.id.is_empty()
+            || s.id.len() > 16
+            || !s
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        {
+            return Err(invalid(
+                format!("{skey}.id"),
+                format!("`{}` is not a valid subtask id", s.id),
+                "use 1 to 16 lower-case letters and digits",
+            ));
+        }
+        if !ids.insert(s.id.as_str()) {
+            return Err(invalid(
+                format!("{skey}.id"),
+                format!("the id `{}` is used twice", s.id),
+                "give each subtask its own id",
+            ));
+        }
+        validate_title(&format!("{skey}.title"), &s.title)?;
+        for (k, f) in s.files.iter().enumerate() {
+            validate_repo_path(&format!("{skey}.files[{k}]"), f)?;
+        }
+    }
+    let by_id: BTreeMap<&str, &Subtask> = subtasks.iter().map(|s| (s.id.as_str(), s)).collect();
+    for (j, s) in subtasks.iter().enumerate() {
+        for dep in &s.depends_on {
+            if !by_id.contains_key(dep.as_str()) {
+                return Err(invalid(
+                    format!("{key}.subtasks[{j}].depends_on"),
+                    format!(
+                        "subtask `{}` depends on `{dep}`, which is not in the plan",
+                        s.id
+                    ),
+                    "remove the dependency or add the missing subtask",
+                ));
+            }
+            if dep == &s.id {
+                return Err(invalid(
+                    format!("{key}.subtasks[{j}].depends_on"),
+                    format!("subtask `{}` depends on itself", s.id),
+                    "remove it from its own depends_on",
+                ));
+            }
+        }
+    }
+    if let Some(cycle) = find_cycle(subtasks) {
+        return Err(invalid(
+            format!("{key}.subtasks"),
+            format!("the dependencies form a cycle: {}", cycle.join(" -> ")),
+            "remove one of these dependencies",
+        ));
+    }
+    Ok(())
+}
+
+fn find_cycle(subtasks: &[Subtask]) -> Option<Vec<String>> {
+    let by_id: BTreeMap<&str, &Subtask> = subtasks.iter().map(|s| (s.id.as_str(), s)).collect();
+    // 0 = unvisited, 1 = on the stack, 2 = done
+    let mut state: BTreeMap<&str, u8> = BTreeMap::new();
+    fn visit<'a>(
+        id: &'a str,
+        by_id: &BTreeMap<&'a str, &'a Subtask>,
+        state: &mut BTreeMap<&'a str, u8>,
+        stack: &mut Vec<&'a str>,
+    ) -> Option<Vec<String>> {
+        match state.get(id) {
+            Some(2) => return None,
+            Some(1) => {
+                let start = stack.iter().position(|s| *s == id).unwrap_or(0);
+                let mut cycle: Vec<String> = stack[start..].iter().map(|s| s.to_string()).collect();
+                cycle.push(id.to_string());
+                return Some(cycle);
+            }
+            _ => {}
+        }
+        state.insert(id, 1);
+        stack.push(id);
+        if let Some(s) = by_id.get(id) {
+            for dep in &s.depends_on {
+                if by_id.contains_key(dep.as_str())
+                    && let Some(c) = visit(dep.as_str(), by_id, state, stack)
+                {
+                    return Some(c);
+                }
+            }
+        }
+        stack.pop();
+        state.insert(id, 2);
+        None
+    }
+    for s in subtasks {
+        let mut stack = Vec::new();
+        if let Some(c) = visit(s.id.as_str(), &by_id, &mut state, &mut stack) {
+            return Some(c);
+        }
+    }
+    None
+}
+
+/// A title: one line, not empty, no control characters, at most 200 characters.
+pub fn validate_title(key: &str, title: &str) -> Result<(), Invalid> {
+    if title.trim().is_empty() {
+        return Err(invalid(key, "the title is empty", "write a one-line title"));
+    }
+    if let Some((i, c)) = title.chars().enumerate().find(|(_, c)| c.is_control()) {
+        return Err(invalid(
+            key,
+            format!(
+                "the title contains the control character U+{:04X} at position {}",
+                c as u32,
+                i + 1
+            ),
+            "keep the title on one line, without tabs or control characters",
+        ));
+    }
+    let n = title.chars().count();
+    if n > 200 {
+        return Err(invalid(
+            key,
+            format!("the title is {n} characters long"),
+            "shorten it to at most 200 characters; put details in the summary",
+        ));
+    }
+    Ok(())
+}
+
+/// A path relative to the repository root that cannot escape it.
+pub fn validate_repo_path(key: &str, path: &str) -> Result<(), Invalid> {
+    let bad = |problem: String| {
+        Err(invalid(
+            key,
+            problem,
+            "use a path relative to the repository root, such as `src/lib.rs`",
+        ))
+    };
+    if path.is_empty() {
+        return bad("the path is empty".into());
+    }
+    if path.starts_with('/') || path.starts_with('\\') || path.get(1..2) == Some(":") {
+        return bad(format!("`{path}` is absolute"));
+    }
+    if path.chars().any(|c| c.is_control()) {
+        return bad(format!(
+            "`{}` contains control characters",
+            path.escape_debug()
+        ));
+    }
+    if path.split(['/', '\\']).any(|c| c == ".." || c == ".git") {
+        return bad(format!("`{path}` leaves the repository or enters .git"));
+    }
+    Ok(())
+}
+
+fn validate_identity(key: &str, value: &str) -> Result<(), Invalid> {
+    let ok = value.ends_with('>')
+        && value.find(" <").is_some_and(|i| {
+            i > 0
+                && value[i + 2..value.len() - 1]
+                    .chars()
+                    .all(|c| c != '<' && c != '>')
+        });
+    if ok && !value.chars().any(|c| c.is_control()) {
+        Ok(())
+    } else {
+        Err(invalid(
+            key,
+            format!(
+                "`{}` is not of the form `Name <email>`",
+                value.escape_debug()
+            ),
+            "write it as `Jane Doe <jane@example.com>`",
+        ))
+    }
+}
+
+/// Whether `s` is an RFC 3339 timestamp of the form this tool writes (`2026-11-21T17:52:59+00:00`).
+pub fn validate_time(key: &str, s: &str) -> Result<(), Invalid> {
+    let b = s.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| r.clone().all(|i| b.get(i).is_some_and(u8::is_ascii_digit));
+    let base_ok = b.len() >= 20
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && b[10] == b'T'
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19);
+    let zone = &s.get(19..).unwrap_or("");
+    let zone_ok = *zone == "Z"
+        || (zone.len() == 6
+            && (zone.starts_with('+') || zone.starts_with('-'))
+            && zone.as_bytes()[3] == b':'
+            && zone[1..3].bytes().all(|c| c.is_ascii_digit())
+            && zone[4..6].bytes().all(|c| c.is_ascii_digit()));
+    if base_ok && zone_ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            key,
+            format!("`{}` is not an RFC 3339 time", s.escape_debug()),
+            "write it as `2026-11-21T17:52:59+00:00`",
+        ))
+    }
+}
+
+/// Whether `s` is a full hexadecimal object id (SHA-1 or SHA-256).
+pub fn is_hex_id(s: &str) -> bool {
+    (s.len() == 40 || s.len() == 64)
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    /// A flow document that uses every field.
+    pub(crate) fn sample() -> Flow {
+        Flow {
+            schema: SCHEMA,
+            kind: DocKind::Flow,
+            slug: "rate-limit".into(),
+            title: "Rate limiting for the public API".into(),
+            status: FlowStatus::Planned,
+            base_ref: Some("refs/heads/main".into()),
+            base_commit: "0123456789abcdef0123456789abcdef01234567".into(),
+            integration_branch: "aiflow/rate-limit".into(),
+            created_at: "2026-11-21T10:00:00+00:00".into(),
+            created_by: "Ada Lovelace <ada@example.com>".into(),
+            updated_at: "2026-11-21T11:00:00+01:00".into(),
+            updated_by: "Ada Lovelace <ada@example.com>".into(),
+            questions_skipped: false,
+            spec: Spec {
+                summary: "Clients get a 429 with Retry-After.\n\nSecond paragraph.".into(),
+                features: vec!["Token bucket per key".into(), "Headers".into()],
+                stack: vec!["Rust".into()],
+                constraints: vec!["No new services".into()],
+                edge_cases: vec!["Clock skew".into()],
+                other: vec![],
+            },
+            questions: vec![Question {
+                id: 1,
+                question: "Which store?".into(),
+                why: Some("Shared state".into()),
+                choices: vec!["Redis".into(), "In memory".into()],
+                answer: Some("Redis 7".into()),
+                answered_at: Some("2026-11-21T10:30:00Z".into()),
+                answered_by: Some("Ada Lovelace <ada@example.com>".into()),
+            }],
+            plans: vec![PlanRevision {
+                revision: 1,
+                created_at: "2026-11-21T10:40:00Z".into(),
+                created_by: "Ada Lovelace <ada@example.com>".into(),
+                source: "model".into(),
+                provider: Some("openai".into()),
+                model: Some("gpt-x".into()),
+                prompt_digest: Some("sha256:abc".into()),
+                tokens_in: Some(1000),
+                tokens_out: Some(200),
+                duration_ms: Some(1234),
+                subtasks: vec![
+                    Subtask {
+                        id: "k3f9".into(),
+                        title: "Bucket".into(),
+                        description: "Write the bucket.\nWith tests.".into(),
+                        files: vec!["src/bucket.rs".into()],
+                        phase: Phase::Core,
+                        depends_on: vec![],
+                        status: SubtaskStatus::Approved,
+                        branch: Some("aiflow/rate-limit--k3f9-bucket".into()),
+                    },
+                    Subtask {
+                        id: "m2x1".into(),
+                        title: "Docs".into(),
+                        description: String::new(),
+                        files: vec![],
+                        phase: Phase::Production,
+                        depends_on: vec!["k3f9".into()],
+                        status: SubtaskStatus::Planned,
+                        branch: None,
+                    },
+                ],
+            }],
+            reviews: vec![Review {
+                subtask: "k3f9".into(),
+                verdict: "approved".into(),
+                reviewer: "Grace Hopper <grace@example.com>".into(),
+                at: "2026-11-21T12:00:00Z".into(),
+                comment: None,
+                commits: vec![ReviewedCommit {
+                    commit: "89abcdef0123456789abcdef0123456789abcdef".into(),
+                    patch_id: "fedcba9876543210fedcba9876543210fedcba98".into(),
+                }],
+            }],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::sample;
+    use super::*;
+
+    #[test]
+    fn round_trip_full_document() {
+        let flow = sample();
+        flow.validate().expect("sample is valid");
+        let text = flow.to_toml();
+        assert!(
+            text.starts_with("schema = 1\n"),
+            "schema must come first:\n{text}"
+        );
+        let back: Flow = toml::from_str(&text).expect("parses");
+        assert_eq!(back, flow);
+        // and once more, byte for byte
+        assert_eq!(back.to_toml(), text);
+    }
+
+    #[test]
+    fn round_trip_minimal_document() {
+        let mut flow = sample();
+        flow.questions.clear();
+        flow.plans.clear();
+        flow.reviews.clear();
+        flow.base_ref = None;
+        let text = flow.to_toml();
+        assert!(!text.contains("[[plans"));
+        assert_eq!(toml::from_str::<Flow>(&text).expect("parses"), flow);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let text = sample().to_toml().replace("title = ", "titel = ");
+        let err = toml::from_str::<Flow>(&text).unwrap_err().to_string();
+        assert!(err.contains("titel"), "{err}");
+    }
+
+    #[test]
+    fn validation_names_key_and_fix() {
+        let mut flow = sample();
+        flow.plans[0].subtasks[1].depends_on = vec!["nope".into()];
+        let e = flow.validate().unwrap_err();
+        assert_eq!(e.key, "plans[0].subtasks[1].depends_on");
+        assert!(e.problem.contains("nope"));
+
+        let mut flow = sample();
+        flow.plans[0].subtasks[0].depends_on = vec!["m2x1".into()];
+        let e = flow.validate().unwrap_err();
+        assert!(e.problem.contains("cycle"), "{e}");
+        assert!(e.problem.contains("k3f9 -> m2x1 -> k3f9"), "{e}");
+
+        let mut flow = sample();
+        flow.plans[0].subtasks[0].files = vec!["../etc/passwd".into()];
+        assert_eq!(
+            flow.validate().unwrap_err().key,
+            "plans[0].subtasks[0].files[0]"
+        );
+
+        let mut flow = sample();
+        flow.created_at = "yesterday".into();
+        let e = flow.validate().unwrap_err();
+        assert_eq!(e.key, "created_at");
+        assert!(e.fix.contains("2026-11-21T17:52:59+00:00"));
+
+        let mut flow = sample();
+        flow.questions[0].id = 3;
+        assert_eq!(flow.validate().unwrap_err().fix, "set `id = 1`");
+
+        let mut flow = sample();
+        flow.title = "two\nlines".into();
+        assert!(flow.validate().unwrap_err().problem.contains("U+000A"));
+    }
+}

@@ -1,0 +1,263 @@
+//! Decoding note text into flow documents: schema dispatch, migrations, and concatenated documents.
+//!
+//! This is the one place that knows about schema versions. Schema 1 is the first; when schema 2
+//! arrives, its migration from 1 goes here and every reader gets it.
+//!
+//! git concatenates notes when it rewrites or squashes noted commits (`notes.rewriteMode`
+//! defaults to `concatenate`) and when one object has notes at two fanouts. Every document starts
+//! with `schema = N`, so a note holding several documents is split at those lines; each part must
+//! parse on its own.
+
+use super::{Flow, Invalid, SCHEMA};
+
+/// Why a note's text is not a usable document.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DecodeError {
+    /// Not UTF-8.
+    #[error("the note is not valid UTF-8 (at byte {offset})")]
+    NotUtf8 {
+        /// Offset of the first invalid byte.
+        offset: usize,
+    },
+    /// Not TOML.
+    #[error("the note is not valid TOML: {message}")]
+    Toml {
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// No `schema` key: not written by git-aiflow.
+    #[error("the note has no `schema` key, so it was not written by git-aiflow")]
+    NoSchema,
+    /// A schema this build does not know.
+    #[error(
+        "the note uses schema {found}; this build of git-aiflow reads schema {SCHEMA} and older"
+    )]
+    UnknownSchema {
+        /// The version found.
+        found: i64,
+    },
+    /// A document of another kind (for instance a step note).
+    #[error("the note is a `{kind}` document, not a flow")]
+    OtherKind {
+        /// The kind found.
+        kind: String,
+    },
+    /// Fails validation.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+}
+
+impl DecodeError {
+    /// How to repair a note with this problem; `object` is the annotated object's id.
+    pub fn repair_hint(&self, object: &str) -> String {
+        let edit = format!("git notes --ref=aiflow edit {object}");
+        match self {
+            DecodeError::UnknownSchema { .. } => {
+                "upgrade git-aiflow to a version that knows this schema".to_string()
+            }
+            DecodeError::Invalid(i) => format!("{}: fix it with `{edit}`", i.fix),
+            DecodeError::OtherKind { .. } => {
+                "nothing to repair; this note is not a flow".to_string()
+            }
+            _ => format!(
+                "fix it with `{edit}`, or restore an earlier version from `git log -p refs/notes/aiflow`"
+            ),
+        }
+    }
+}
+
+/// A note's documents, oldest first as git concatenated them.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    /// The flow documents found; more than one when git concatenated notes.
+    pub flows: Vec<Flow>,
+}
+
+impl Decoded {
+    /// The document to use: the one updated last (the later one on a tie).
+    pub fn newest(self) -> Flow {
+        self.flows
+            .into_iter()
+            .reduce(|a, b| if b.updated_at >= a.updated_at { b } else { a })
+            .expect("a decoded note holds at least one document")
+    }
+}
+
+/// Decode a note's bytes into one or more flow documents.
+pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| DecodeError::NotUtf8 {
+        offset: e.valid_up_to(),
+    })?;
+    let first_err = match decode_one(text) {
+        Ok(flow) => return Ok(Decoded { flows: vec![flow] }),
+        Err(e) => e,
+    };
+    if let Some(parts) = split_concatenated(text)
+        && let Ok(flows) = parts
+            .iter()
+            .map(|p| decode_one(p))
+            .collect::<Result<Vec<Flow>, DecodeError>>()
+    {
+        return Ok(Decoded { flows });
+    }
+    Err(first_err)
+}
+
+fn decode_one(text: &str) -> Result<Flow, DecodeError> {
+    match toml::from_str::<Flow>(text) {
+        Ok(flow) => {
+            if flow.schema != SCHEMA {
+                return Err(DecodeError::UnknownSchema {
+                    found: flow.schema.into(),
+                });
+            }
+            flow.validate()?;
+            Ok(flow)
+        }
+        Err(err) => {
+            // Diagnose the header before reporting a field-level error: an unknown schema or kind
+            // explains everything that follows.
+            let table: toml::Table = match toml::from_str(text) {
+                Ok(t) => t,
+                Err(_) => {
+                    return Err(DecodeError::Toml {
+                        message: err.to_string().trim_end().to_string(),
+                    });
+                }
+            };
+            match table.get("schema") {
+                None => return Err(DecodeError::NoSchema),
+                Some(toml::Value::Integer(n)) if *n != i64::from(SCHEMA) => {
+                    return Err(DecodeError::UnknownSchema { found: *n });
+                }
+                _ => {}
+            }
+            if let Some(kind) = table.get("kind").and_then(|k| k.as_str())
+                && kind != "flow"
+            {
+                return Err(DecodeError::OtherKind {
+                    kind: kind.to_string(),
+                });
+            }
+            Err(DecodeError::Toml {
+                message: err.to_string().trim_end().to_string(),
+            })
+        }
+    }
+}
+
+/// Cheap test used by the store to skip notes that cannot be flows without parsing them.
+pub fn looks_like_flow(bytes: &[u8]) -> bool {
+    let needle = b"kind = \"flow\"";
+    bytes.windows(needle.len()).any(|w| w == needle)
+}
+
+fn is_schema_line(line: &str) -> bool {
+    line.strip_prefix("schema")
+        .map(|rest| rest.trim_start().starts_with('='))
+        .unwrap_or(false)
+}
+
+/// Split text holding several documents at top-level `schema = N` lines. Tries every way of
+/// grouping the candidate lines (a `schema = …` line may also sit inside a multi-line string) and
+/// returns the first grouping in which every part parses as TOML.
+fn split_concatenated(text: &str) -> Option<Vec<String>> {
+    let mut starts = Vec::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if is_schema_line(line) {
+            starts.push(offset);
+        }
+        offset += line.len();
+    }
+    if starts.len() < 2 || starts[0] != text.len() - text.trim_start().len() {
+        return None;
+    }
+    starts.push(text.len());
+    // best[i]: how to cover text[starts[i]..] with parts that parse; computed from the end.
+    let n = starts.len() - 1;
+    let mut best: Vec<Option<Vec<usize>>> = vec![None; n + 1];
+    best[n] = Some(vec![]);
+    for i in (0..n).rev() {
+        for j in i + 1..=n {
+            if best[j].is_none() {
+                continue;
+            }
+            let part = &text[starts[i]..starts[j]];
+            if toml::from_str::<toml::Table>(part).is_ok() {
+                let mut cuts = vec![j];
+                cuts.extend(best[j].as_ref().expect("checked"));
+                best[i] = Some(cuts);
+                break;
+            }
+        }
+    }
+    let cuts = best[0].take()?;
+    let mut parts = Vec::new();
+    let mut from = 0;
+    for cut in cuts {
+        parts.push(text[starts[from]..starts[cut]].to_string());
+        from = cut;
+    }
+    (parts.len() > 1).then_some(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::tests_support::sample;
+
+    #[test]
+    fn decodes_a_single_document() {
+        let flow = sample();
+        let d = decode(flow.to_toml().as_bytes()).expect("decodes");
+        assert_eq!(d.flows, vec![flow]);
+    }
+
+    #[test]
+    fn decodes_concatenated_documents_as_git_writes_them() {
+        let mut old = sample();
+        old.title = "Old title".into();
+        old.updated_at = "2026-11-21T09:00:00+00:00".into();
+        let new = sample();
+        // what `git notes append` / rewriteMode=concatenate produce: a blank line between
+        let text = format!("{}\n{}", new.to_toml(), old.to_toml());
+        let d = decode(text.as_bytes()).expect("decodes");
+        assert_eq!(d.flows.len(), 2);
+        assert_eq!(d.newest(), new);
+    }
+
+    #[test]
+    fn a_schema_line_inside_a_string_is_not_a_boundary() {
+        let mut flow = sample();
+        flow.spec.summary = "first line\nschema = 3\nlast line".into();
+        let text = format!("{}\n{}", flow.to_toml(), flow.to_toml());
+        let d = decode(text.as_bytes()).expect("decodes");
+        assert_eq!(d.flows.len(), 2);
+        assert_eq!(d.flows[0].spec.summary, "first line\nschema = 3\nlast line");
+    }
+
+    #[test]
+    fn diagnoses_bad_notes() {
+        assert!(matches!(
+            decode(b"\xff\xfe"),
+            Err(DecodeError::NotUtf8 { offset: 0 })
+        ));
+        let e = decode(b"schema = 1\nkind = \"flow\"\ntitle = [unclosed\n").unwrap_err();
+        assert!(matches!(e, DecodeError::Toml { .. }), "{e}");
+        assert!(e.to_string().contains("line 3"), "{e}");
+        assert!(matches!(decode(b"hello = 1\n"), Err(DecodeError::NoSchema)));
+        let future = sample().to_toml().replace("schema = 1", "schema = 7");
+        assert!(matches!(
+            decode(future.as_bytes()),
+            Err(DecodeError::UnknownSchema { found: 7 })
+        ));
+        let step = b"schema = 1\nkind = \"step\"\nn = 2\n";
+        assert!(matches!(decode(step), Err(DecodeError::OtherKind { .. })));
+        let invalid = sample()
+            .to_toml()
+            .replace("slug = \"rate-limit\"", "slug = \"a..b\"");
+        let e = decode(invalid.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("`slug`"), "{e}");
+    }
+}

@@ -1,0 +1,537 @@
+//! The flow store: flow documents as TOML notes under `refs/notes/aiflow`.
+//!
+//! Reading walks the notes tree itself (gix has no note iterator), so it understands every fanout
+//! git writes, mixed fanouts, and the same object noted at two fanouts (concatenated, as git does).
+//! A note that cannot be decoded becomes a [`Problem`] and never hides the other flows.
+//!
+//! Writing goes through gix's notes plumbing, which produces the same trees as `git notes`, and
+//! commits one notes commit per operation whose parent is the previous tip. The notes ref moves by
+//! compare-and-swap together with any other ref the operation creates, in one transaction; when
+//! another writer got there first, the operation is recomputed on the new tip and tried again.
+
+use crate::flow::{
+    Flow,
+    upgrade::{self, DecodeError},
+};
+use gix::ObjectId;
+use gix::refs::{
+    Target,
+    transaction::{Change as RefChange, LogChange, PreviousValue, RefEdit, RefLog},
+};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The notes ref holding every flow.
+pub const NOTES_REF: &str = "refs/notes/aiflow";
+
+/// How many times an operation is recomputed when other writers keep moving the notes ref.
+const MAX_ATTEMPTS: u32 = 200;
+
+/// A failure of the store itself (not of one note).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Reading the notes ref or its objects failed.
+    #[error("could not read {NOTES_REF}")]
+    Read(#[source] gix::Error),
+    /// The notes tree maps one object at two fanouts; gix refuses to write such a tree.
+    #[error(
+        "{NOTES_REF} has two notes for object {object} at different fanouts, so it cannot be updated"
+    )]
+    DuplicateFanout {
+        /// The object noted twice.
+        object: ObjectId,
+    },
+    /// Writing objects or moving refs failed.
+    #[error("could not update {NOTES_REF}")]
+    Write(#[source] gix::Error),
+    /// Other writers kept winning.
+    #[error("{NOTES_REF} kept changing under {attempts} attempts to update it")]
+    Contention {
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// A document failed validation just before being written; nothing was written.
+    #[error("refusing to write an invalid flow document")]
+    Invalid(#[source] crate::flow::Invalid),
+}
+
+/// The notes ref at one moment: its tip and every note in it.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The notes commit, if the ref exists.
+    pub tip: Option<ObjectId>,
+    /// The notes tree (the empty tree when the ref does not exist).
+    pub tree: ObjectId,
+    /// Annotated object -> note blobs (more than one when git left notes at two fanouts).
+    pub notes: BTreeMap<ObjectId, Vec<ObjectId>>,
+}
+
+/// A flow read from the store.
+#[derive(Debug, Clone)]
+pub struct FlowEntry {
+    /// The anchor commit the note is attached to.
+    pub anchor: ObjectId,
+    /// The document.
+    pub flow: Flow,
+    /// How many documents the note held (more than 1 after git concatenated notes).
+    pub documents: usize,
+}
+
+/// A note that is not a usable flow document.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    /// The annotated object.
+    pub object: ObjectId,
+    /// The flow the note seems to belong to, when that can be told.
+    pub slug: Option<String>,
+    /// What is wrong.
+    pub error: ProblemKind,
+}
+
+/// What is wrong with a note.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProblemKind {
+    /// The note does not decode.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// Another note holds a newer document for the same slug.
+    #[error("a stale copy of flow `{slug}`, whose current document is on {current}")]
+    Stale {
+        /// The slug both notes claim.
+        slug: String,
+        /// The object holding the document in use.
+        current: ObjectId,
+    },
+    /// The object is noted at two fanouts (readable, but blocks writes).
+    #[error("the note is stored twice, at two fanouts of the notes tree")]
+    DuplicateFanout,
+}
+
+impl Problem {
+    /// How to repair it.
+    pub fn hint(&self) -> String {
+        let obj = self.object.to_string();
+        match &self.error {
+            ProblemKind::Decode(e) => e.repair_hint(&obj),
+            ProblemKind::Stale { .. } => {
+                format!("remove it with `git notes --ref=aiflow remove {obj}`")
+            }
+            ProblemKind::DuplicateFanout => duplicate_fanout_hint(&self.object),
+        }
+    }
+
+    /// One line naming the note and its flow.
+    pub fn subject(&self) -> String {
+        match &self.slug {
+            Some(slug) => format!("the note of flow `{slug}` on {}", self.object),
+            None => format!("the note on {}", self.object),
+        }
+    }
+}
+
+/// The command that makes git rewrite a notes tree with an object noted at two fanouts.
+pub fn duplicate_fanout_hint(object: &ObjectId) -> String {
+    format!("let git merge the two notes with `git notes --ref=aiflow copy -f {object} {object}`")
+}
+
+/// Every flow in the store, and every note that is not a usable flow.
+#[derive(Debug, Clone, Default)]
+pub struct FlowSet {
+    /// Flows, sorted by slug.
+    pub flows: Vec<FlowEntry>,
+    /// Notes that could not be used.
+    pub problems: Vec<Problem>,
+}
+
+/// Why a flow could not be found.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    /// No flow has this slug.
+    #[error("there is no flow named `{slug}`")]
+    NotFound {
+        /// The slug asked for.
+        slug: String,
+        /// The slugs that exist.
+        known: Vec<String>,
+    },
+    /// The flow's note exists but cannot be read.
+    #[error("{} cannot be read", problem.subject())]
+    Broken {
+        /// The problem.
+        problem: Box<Problem>,
+        /// The underlying error, for the `caused by:` chain.
+        #[source]
+        source: ProblemKind,
+    },
+}
+
+impl FlowSet {
+    /// The flow named `slug`.
+    pub fn find(&self, slug: &str) -> Result<&FlowEntry, LookupError> {
+        if let Some(e) = self.flows.iter().find(|e| e.flow.slug == slug) {
+            return Ok(e);
+        }
+        if let Some(p) = self.problems.iter().find(|p| {
+            p.slug.as_deref() == Some(slug) && !matches!(p.error, ProblemKind::Stale { .. })
+        }) {
+            return Err(LookupError::Broken {
+                problem: Box::new(p.clone()),
+                source: p.error.clone(),
+            });
+        }
+        Err(LookupError::NotFound {
+            slug: slug.to_string(),
+            known: self.flows.iter().map(|e| e.flow.slug.clone()).collect(),
+        })
+    }
+
+    /// Whether a flow (readable or not) already claims `slug`.
+    pub fn claims(&self, slug: &str) -> bool {
+        self.flows.iter().any(|e| e.flow.slug == slug)
+            || self
+                .problems
+                .iter()
+                .any(|p| p.slug.as_deref() == Some(slug))
+    }
+}
+
+impl Snapshot {
+    /// Read the notes ref as it is now.
+    pub fn load(repo: &gix::Repository) -> Result<Self, StoreError> {
+        let tip = match repo
+            .try_find_reference(NOTES_REF)
+            .map_err(StoreError::Read)?
+        {
+            Some(mut r) => Some(r.peel_to_id().map_err(StoreError::Read)?.detach()),
+            None => None,
+        };
+        let tree = match tip {
+            Some(tip) => repo
+                .find_commit(tip)
+                .map_err(StoreError::Read)?
+                .tree_id()
+                .map_err(StoreError::Read)?
+                .detach(),
+            None => ObjectId::empty_tree(repo.object_hash()),
+        };
+        let mut notes = BTreeMap::new();
+        let hex_len = repo.object_hash().len_in_hex();
+        let mut buf = Vec::new();
+        walk(repo, tree, &mut buf, hex_len, &mut notes)?;
+        Ok(Snapshot { tip, tree, notes })
+    }
+
+    /// The note's text, with notes at two fanouts joined by a blank line as git does.
+    pub fn note_bytes(
+        &self,
+        repo: &gix::Repository,
+        object: &ObjectId,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(blobs) = self.notes.get(object) else {
+            return Ok(None);
+        };
+        let mut out = Vec::new();
+        for blob in blobs {
+            let data = repo.find_blob(*blob).map_err(StoreError::Read)?.take_data();
+            if !out.is_empty() {
+                while out.last() == Some(&b'\n') {
+                    out.pop();
+                }
+                out.extend_from_slice(b"\n\n");
+            }
+            out.extend_from_slice(&data);
+        }
+        Ok(Some(out))
+    }
+
+    /// Decode every flow; a note that fails to decode becomes a problem.
+    pub fn flows(&self, repo: &gix::Repository) -> Result<FlowSet, StoreError> {
+        let mut set = FlowSet::default();
+        let mut by_slug: BTreeMap<String, FlowEntry> = BTreeMap::new();
+        for (object, blobs) in &self.notes {
+            let bytes = self.note_bytes(repo, object)?.unwrap_or_default();
+            if blobs.len() > 1 {
+                set.problems.push(Problem {
+                    object: *object,
+                    slug: slug_hint(&bytes),
+                    error: ProblemKind::DuplicateFanout,
+                });
+            }
+            if !upgrade::looks_like_flow(&bytes) {
+                // Not a flow: fine if it is another document of ours; a problem otherwise.
+                if let Err(e) = check_other_document(&bytes) {
+                    set.problems.push(Problem {
+                        object: *object,
+                        slug: slug_hint(&bytes),
+                        error: e.into(),
+                    });
+                }
+                continue;
+            }
+            match upgrade::decode(&bytes) {
+                Ok(decoded) => {
+                    let documents = decoded.flows.len();
+                    let flow = decoded.newest();
+                    let entry = FlowEntry {
+                        anchor: *object,
+                        flow,
+                        documents,
+                    };
+                    let slug = entry.flow.slug.clone();
+                    match by_slug.remove(&slug) {
+                        None => {
+                            by_slug.insert(slug, entry);
+                        }
+                        Some(other) => {
+                            let (keep, stale) = if entry.flow.updated_at > other.flow.updated_at {
+                                (entry, other)
+                            } else {
+                                (other, entry)
+                            };
+                            set.problems.push(Problem {
+                                object: stale.anchor,
+                                slug: Some(slug.clone()),
+                                error: ProblemKind::Stale {
+                                    slug: slug.clone(),
+                                    current: keep.anchor,
+                                },
+                            });
+                            by_slug.insert(slug, keep);
+                        }
+                    }
+                }
+                Err(e) => set.problems.push(Problem {
+                    object: *object,
+                    slug: slug_hint(&bytes),
+                    error: e.into(),
+                }),
+            }
+        }
+        set.flows = by_slug.into_values().collect();
+        Ok(set)
+    }
+}
+
+/// A note that is not a flow must still be one of our documents (`schema = N` first).
+fn check_other_document(bytes: &[u8]) -> Result<(), DecodeError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| DecodeError::NotUtf8 {
+        offset: e.valid_up_to(),
+    })?;
+    let table: toml::Table = toml::from_str(text).map_err(|e| DecodeError::Toml {
+        message: e.to_string().trim_end().to_string(),
+    })?;
+    match table.get("schema") {
+        None => Err(DecodeError::NoSchema),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Find `slug = "…"` in a note that does not decode, to say which flow it belongs to.
+fn slug_hint(bytes: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(bytes);
+    text.lines().find_map(|l| {
+        let rest = l
+            .strip_prefix("slug")?
+            .trim_start()
+            .strip_prefix('=')?
+            .trim();
+        let s = rest.strip_prefix('"')?.split('"').next()?;
+        (!s.is_empty() && s.len() <= 100).then(|| s.to_string())
+    })
+}
+
+/// Collect the notes of `tree`, whose path so far is the hex digits in `prefix`.
+fn walk(
+    repo: &gix::Repository,
+    tree: ObjectId,
+    prefix: &mut Vec<u8>,
+    hex_len: usize,
+    out: &mut BTreeMap<ObjectId, Vec<ObjectId>>,
+) -> Result<(), StoreError> {
+    let tree = repo.find_tree(tree).map_err(StoreError::Read)?;
+    let decoded = tree
+        .decode()
+        .map_err(|e| StoreError::Read(gix::Error::from_error(e)))?;
+    for entry in &decoded.entries {
+        let name: &[u8] = entry.filename.as_ref();
+        if !name.iter().all(u8::is_ascii_hexdigit) {
+            continue; // a non-note entry; git keeps those, and so does gix when writing
+        }
+        let len = prefix.len() + name.len();
+        if entry.mode.is_tree() && name.len() == 2 && len < hex_len {
+            prefix.extend_from_slice(name);
+            walk(repo, entry.oid.into(), prefix, hex_len, out)?;
+            prefix.truncate(prefix.len() - 2);
+        } else if entry.mode.is_blob() && len == hex_len {
+            let mut hex = prefix.clone();
+            hex.extend_from_slice(name);
+            hex.make_ascii_lowercase();
+            if let Ok(id) = ObjectId::from_hex(&hex) {
+                out.entry(id).or_default().push(entry.oid.into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What one operation changes: notes to set (`Some`) or remove (`None`), and other refs to move in
+/// the same transaction.
+#[derive(Debug, Default)]
+pub struct Change {
+    /// Notes to write or remove, by annotated object.
+    pub notes: Vec<(ObjectId, Option<Vec<u8>>)>,
+    /// Other ref edits, applied atomically with the notes ref.
+    pub refs: Vec<RefEdit>,
+}
+
+impl Change {
+    /// Whether the change does nothing.
+    pub fn is_empty(&self) -> bool {
+        self.notes.is_empty() && self.refs.is_empty()
+    }
+}
+
+/// The result of an update.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The new notes commit, or `None` when the operation changed nothing.
+    pub commit: Option<ObjectId>,
+    /// How many attempts it took.
+    pub attempts: u32,
+}
+
+/// Apply one operation to the store: `compute` sees the current snapshot and returns what to
+/// change; the change is committed as one notes commit with `message`, moving the notes ref by
+/// compare-and-swap together with `Change::refs`. When another writer moved the notes ref first,
+/// `compute` runs again on the new snapshot.
+pub fn update<E>(
+    repo: &gix::Repository,
+    message: &str,
+    mut compute: impl FnMut(&Snapshot) -> Result<Change, E>,
+) -> Result<Written, E>
+where
+    E: From<StoreError>,
+{
+    let mut rng = Jitter::new();
+    for attempt in 1..=MAX_ATTEMPTS {
+        let snap = Snapshot::load(repo)?;
+        let change = compute(&snap)?;
+        if change.is_empty() {
+            return Ok(Written {
+                commit: None,
+                attempts: attempt,
+            });
+        }
+        if let Some((object, _)) = snap.notes.iter().find(|(_, blobs)| blobs.len() > 1) {
+            return Err(StoreError::DuplicateFanout { object: *object }.into());
+        }
+        let mut edits = Vec::with_capacity(1 + change.refs.len());
+        let mut new_tip = snap.tip;
+        if !change.notes.is_empty() {
+            let mut state = gix::note::plumbing::State::new(snap.tree, &repo.objects)
+                .map_err(StoreError::Write)?;
+            for (object, content) in &change.notes {
+                let blob = match content {
+                    Some(bytes) => {
+                        Some(repo.write_blob(bytes).map_err(StoreError::Write)?.detach())
+                    }
+                    None => None,
+                };
+                state
+                    .edit(*object, blob, &repo.objects)
+                    .map_err(StoreError::Write)?;
+            }
+            let tree = state.write(&repo.objects).map_err(StoreError::Write)?;
+            if tree != snap.tree {
+                let commit = repo
+                    .new_commit(message, tree, snap.tip)
+                    .map_err(StoreError::Write)?
+                    .id;
+                new_tip = Some(commit);
+                edits.push(RefEdit {
+                    change: RefChange::Update {
+                        log: LogChange {
+                            mode: RefLog::AndReference,
+                            force_create_reflog: false,
+                            message: format!("notes: {message}").into(),
+                        },
+                        expected: match snap.tip {
+                            Some(tip) => PreviousValue::MustExistAndMatch(Target::Object(tip)),
+                            None => PreviousValue::MustNotExist,
+                        },
+                        new: Target::Object(commit),
+                    },
+                    name: NOTES_REF.try_into().expect("valid ref name"),
+                    deref: false,
+                });
+            }
+        }
+        edits.extend(change.refs);
+        if edits.is_empty() {
+            return Ok(Written {
+                commit: None,
+                attempts: attempt,
+            });
+        }
+        match repo.edit_references(edits) {
+            Ok(_) => {
+                return Ok(Written {
+                    commit: new_tip.filter(|t| Some(*t) != snap.tip),
+                    attempts: attempt,
+                });
+            }
+            Err(e) if is_transient(&e) => {
+                std::thread::sleep(rng.backoff(attempt));
+                continue;
+            }
+            Err(e) => return Err(StoreError::Write(e).into()),
+        }
+    }
+    Err(StoreError::Contention {
+        attempts: MAX_ATTEMPTS,
+    }
+    .into())
+}
+
+/// A lost compare-and-swap or a ref lock held by another writer: worth another attempt.
+fn is_transient(e: &gix::Error) -> bool {
+    if e.is_conflict() || e.can_retry() {
+        return true;
+    }
+    let text = format!("{e:#}").to_lowercase();
+    text.contains("lock") && (text.contains("could not be obtained") || text.contains("lock file"))
+}
+
+/// A small jittered exponential backoff, seeded per process so concurrent writers spread out.
+struct Jitter(u64);
+
+impl Jitter {
+    fn new() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() as u64)
+            .unwrap_or(0);
+        Jitter(nanos ^ (u64::from(std::process::id()) << 32) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        // xorshift64
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    fn backoff(&mut self, attempt: u32) -> Duration {
+        let cap_ms = 1u64 << attempt.min(6); // 2, 4, … 64 ms
+        Duration::from_micros(500 + self.next() % (cap_ms * 1000))
+    }
+}
+
+/// Write `flow` as the note on `anchor`, replacing any concatenated documents there.
+pub fn flow_note(anchor: ObjectId, flow: &Flow) -> Result<(ObjectId, Option<Vec<u8>>), StoreError> {
+    flow.validate().map_err(StoreError::Invalid)?;
+    Ok((anchor, Some(flow.to_toml().into_bytes())))
+}

@@ -1,0 +1,501 @@
+//! Starting, reading and editing flows: `init`, `new`, `spec`, `status`, `list`.
+
+use crate::harness::{TestRepo, fixture};
+use std::os::unix::fs::PermissionsExt;
+
+fn spec_path() -> String {
+    fixture("specs/rate-limit.md")
+        .to_str()
+        .expect("utf-8")
+        .to_string()
+}
+
+/// An executable script in the repository's parent directory.
+fn script(repo: &TestRepo, name: &str, body: &str) -> String {
+    let path = repo.sibling(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write script");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path.to_str().expect("utf-8").to_string()
+}
+
+#[test]
+fn new_flow_in_a_fresh_repository() {
+    let repo = TestRepo::new();
+    let main = repo.rev("main").expect("main");
+    let out = repo.aiflow(&["init"]).ok();
+    assert!(
+        out.contains("notes.displayRef += refs/notes/aiflow"),
+        "{out}"
+    );
+    let out = repo.aiflow(&["new", "rate-limit", "-F", &spec_path()]).ok();
+    assert!(
+        out.starts_with("Created flow rate-limit: Rate limiting for the public API\n"),
+        "{out}"
+    );
+    assert!(out.contains("next: git aiflow plan rate-limit"), "{out}");
+
+    // The integration branch: one empty commit on the base.
+    let anchor = repo
+        .rev("aiflow/rate-limit")
+        .expect("integration branch exists");
+    assert_eq!(repo.git(&["rev-parse", "aiflow/rate-limit^"]).trim(), main);
+    assert_eq!(
+        repo.git(&["rev-parse", "aiflow/rate-limit^{tree}"]),
+        repo.git(&["rev-parse", "main^{tree}"])
+    );
+
+    // `git log` shows the spec as prose and, after init, the flow's TOML note.
+    let log = repo.git(&["log", "-1", "aiflow/rate-limit"]);
+    assert!(
+        log.contains("    aiflow: start rate-limit: Rate limiting for the public API\n"),
+        "{log}"
+    );
+    assert!(
+        log.contains("    Every client of the public HTTP API gets a fair share of capacity"),
+        "{log}"
+    );
+    assert!(
+        log.contains("    Core features:\n    - A token bucket per API key"),
+        "{log}"
+    );
+    assert!(log.contains("    Edge cases:\n"), "{log}");
+    assert!(
+        log.contains("Notes (aiflow):\n    schema = 1\n    kind = \"flow\"\n"),
+        "{log}"
+    );
+
+    // The trailer, as git reads it.
+    let trailer = repo.git(&[
+        "log",
+        "-1",
+        "--format=%(trailers:key=Aiflow-Flow,valueonly)",
+        "aiflow/rate-limit",
+    ]);
+    assert_eq!(trailer.trim(), "rate-limit");
+    let message = repo.git(&["log", "-1", "--format=%B", "aiflow/rate-limit"]);
+    let parsed = repo.git_stdin(&["interpret-trailers", "--parse"], &message);
+    assert_eq!(parsed, "Aiflow-Flow: rate-limit\n");
+
+    // The note, as git shows it, is TOML with the whole document.
+    let note = repo.git(&["notes", "--ref", "aiflow", "show", "aiflow/rate-limit"]);
+    let table: toml::Table = toml::from_str(&note).expect("the note is TOML");
+    assert_eq!(table["schema"].as_integer(), Some(1));
+    assert_eq!(table["slug"].as_str(), Some("rate-limit"));
+    assert_eq!(table["status"].as_str(), Some("spec"));
+    assert_eq!(
+        table["integration_branch"].as_str(),
+        Some("aiflow/rate-limit")
+    );
+    assert_eq!(table["base_ref"].as_str(), Some("refs/heads/main"));
+    assert_eq!(table["base_commit"].as_str(), Some(main.as_str()));
+    assert_eq!(
+        table["created_by"].as_str(),
+        Some("Ada Lovelace <ada@example.com>")
+    );
+    let spec = table["spec"].as_table().expect("spec table");
+    assert_eq!(spec["features"].as_array().map(Vec::len), Some(4));
+    assert_eq!(spec["edge_cases"].as_array().map(Vec::len), Some(4));
+    let decoded = git_aiflow::flow::upgrade::decode(note.as_bytes()).expect("decodes");
+    assert_eq!(decoded.flows[0].spec.stack[0], "Rust 1.85, axum 0.8, tokio");
+    assert_eq!(
+        repo.git(&["notes", "--ref", "aiflow", "list", "aiflow/rate-limit"])
+            .trim(),
+        repo.git(&["rev-parse", &format!("refs/notes/aiflow:{anchor}")])
+            .trim()
+    );
+
+    // One notes commit, with a message saying what changed.
+    assert_eq!(
+        repo.git(&["log", "--format=%s", "refs/notes/aiflow"]),
+        "aiflow: new flow rate-limit\n"
+    );
+    repo.fsck();
+}
+
+#[test]
+fn init_is_idempotent_and_leaves_push_and_fetch_alone() {
+    let repo = TestRepo::new();
+    repo.git(&[
+        "remote",
+        "add",
+        "origin",
+        "https://example.invalid/repo.git",
+    ]);
+    let before = repo.git(&["config", "--local", "--list"]);
+    repo.aiflow(&["init"]).ok();
+    let again = repo.aiflow(&["init"]).ok();
+    assert!(again.contains("already set up; nothing changed"), "{again}");
+    assert_eq!(
+        repo.git(&["config", "--get-all", "notes.displayRef"]),
+        "refs/notes/aiflow\n"
+    );
+    assert_eq!(
+        repo.git(&["config", "--get-all", "notes.rewriteRef"]),
+        "refs/notes/aiflow\n"
+    );
+    let after = repo.git(&["config", "--local", "--list"]);
+    let added: Vec<&str> = after
+        .lines()
+        .filter(|l| !before.lines().any(|b| b == *l))
+        .collect();
+    assert_eq!(
+        added,
+        vec![
+            "notes.displayref=refs/notes/aiflow",
+            "notes.rewriteref=refs/notes/aiflow"
+        ]
+    );
+    assert_eq!(
+        repo.git_run(&["config", "--get-all", "remote.origin.push"])
+            .code,
+        1
+    );
+    assert_eq!(
+        repo.git(&["config", "--get-all", "remote.origin.fetch"]),
+        "+refs/heads/*:refs/remotes/origin/*\n"
+    );
+
+    // A glob that already covers the ref counts as set.
+    let other = TestRepo::new();
+    other.git(&["config", "notes.displayRef", "refs/notes/*"]);
+    let out = other.aiflow(&["init"]).ok();
+    assert!(out.contains("notes.displayRef already includes"), "{out}");
+    assert_eq!(
+        other.git(&["config", "--get-all", "notes.displayRef"]),
+        "refs/notes/*\n"
+    );
+
+    // Notes follow an amended commit once init has run (rewriteRef).
+    repo.new_rate_limit_spec_only();
+    repo.git(&["checkout", "-q", "aiflow/rate-limit"]);
+    repo.git(&[
+        "commit",
+        "-q",
+        "--amend",
+        "--allow-empty",
+        "-m",
+        "amended anchor\n\nAiflow-Flow: rate-limit",
+    ]);
+    let note = repo.git(&["notes", "--ref=aiflow", "show", "HEAD"]);
+    assert!(note.starts_with("schema = 1\n"), "{note}");
+}
+
+impl TestRepo {
+    /// `new rate-limit` from the fixture, without running init.
+    fn new_rate_limit_spec_only(&self) {
+        self.aiflow(&["new", "rate-limit", "-F", &spec_path()]).ok();
+    }
+}
+
+#[test]
+fn status_json_has_the_documented_fields() {
+    let repo = TestRepo::new();
+    repo.new_rate_limit();
+    let v = repo.aiflow(&["status", "rate-limit", "--json"]).json();
+    let anchor = repo.rev("aiflow/rate-limit").expect("branch");
+    assert_eq!(v["slug"], "rate-limit");
+    assert_eq!(v["title"], "Rate limiting for the public API");
+    assert_eq!(v["status"], "spec");
+    assert_eq!(v["base_ref"], "refs/heads/main");
+    assert_eq!(v["base_commit"], repo.rev("main").expect("main"));
+    assert_eq!(v["integration_branch"], "aiflow/rate-limit");
+    assert_eq!(v["integration_tip"], anchor);
+    assert_eq!(v["integration_commits"], 0);
+    assert_eq!(v["anchor"], anchor);
+    assert_eq!(v["created_by"], "Ada Lovelace <ada@example.com>");
+    assert!(
+        v["created_at"]
+            .as_str()
+            .expect("time")
+            .starts_with("2026-01-01T00:")
+    );
+    assert_eq!(v["updated_at"], v["created_at"]);
+    assert_eq!(v["spec"]["features"].as_array().map(Vec::len), Some(4));
+    assert_eq!(v["spec"]["constraints"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        v["questions"],
+        serde_json::json!({"asked": 0, "answered": 0, "skipped": false})
+    );
+    assert_eq!(v["plan"]["revision"], serde_json::Value::Null);
+    assert_eq!(v["plan"]["subtasks"], 0);
+    assert_eq!(v["plan"]["by_status"]["in-review"], 0);
+    assert_eq!(v["reviews"], 0);
+    assert_eq!(v["documents"], 1);
+    assert_eq!(v["next"], "git aiflow plan rate-limit");
+
+    // Work on the integration branch is counted.
+    repo.git(&["checkout", "-q", "aiflow/rate-limit"]);
+    repo.git(&["commit", "-q", "--allow-empty", "-m", "work"]);
+    let v = repo.aiflow(&["status", "--json"]).json();
+    assert_eq!(v["integration_commits"], 1);
+    assert_eq!(v["integration_tip"], repo.rev("HEAD").expect("head"));
+
+    // The human form.
+    let out = repo.aiflow(&["status"]).ok();
+    assert!(
+        out.starts_with("Flow rate-limit: Rate limiting for the public API\n  status     spec\n"),
+        "{out}"
+    );
+    assert!(out.contains("1 commit after the anchor"), "{out}");
+    assert!(
+        out.contains("  spec       4 core features, 3 stack, 3 constraints, 4 edge cases\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn list_shows_every_flow() {
+    let repo = TestRepo::new();
+    repo.aiflow(&["list"]).ok();
+    repo.new_rate_limit();
+    repo.aiflow(&[
+        "new",
+        "-m",
+        "# Search as you type\n\nResults appear while typing.",
+    ])
+    .ok();
+    assert!(
+        repo.rev("aiflow/search-as-you-type").is_some(),
+        "slug derived from the title"
+    );
+    let out = repo.aiflow(&["list"]).ok();
+    assert_eq!(
+        out,
+        "rate-limit          spec           -  Rate limiting for the public API\n\
+         search-as-you-type  spec           -  Search as you type\n"
+    );
+    let v = repo.aiflow(&["list", "--json"]).json();
+    let flows = v["flows"].as_array().expect("flows");
+    assert_eq!(flows.len(), 2);
+    assert_eq!(flows[1]["slug"], "search-as-you-type");
+    assert_eq!(
+        flows[1]["anchor"],
+        repo.rev("aiflow/search-as-you-type").expect("branch")
+    );
+    assert_eq!(flows[0]["subtasks"], 0);
+    assert_eq!(v["problems"], serde_json::json!([]));
+}
+
+#[test]
+fn the_flow_is_found_from_the_current_branch() {
+    let repo = TestRepo::new();
+    repo.new_rate_limit();
+    let err = repo.aiflow(&["status"]).fails(2);
+    assert!(
+        err.contains("error: the current branch `main` does not belong to a flow"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: name the flow, for example `git aiflow status rate-limit`"),
+        "{err}"
+    );
+    repo.git(&["checkout", "-q", "aiflow/rate-limit"]);
+    assert!(
+        repo.aiflow(&["status"])
+            .ok()
+            .starts_with("Flow rate-limit:")
+    );
+    assert!(
+        repo.aiflow(&["spec", "show"])
+            .ok()
+            .starts_with("# Rate limiting for the public API\n")
+    );
+    // A subtask branch follows the `aiflow/<slug>--<id>-<title>` pattern.
+    repo.git(&["checkout", "-q", "-b", "aiflow/rate-limit--k3f9-bucket"]);
+    assert!(
+        repo.aiflow(&["status"])
+            .ok()
+            .starts_with("Flow rate-limit:")
+    );
+}
+
+#[test]
+fn spec_show_and_edit_round_trip() {
+    let repo = TestRepo::new();
+    repo.new_rate_limit();
+    let shown = repo.aiflow(&["spec", "show", "rate-limit"]).ok();
+    assert!(
+        shown.starts_with("# Rate limiting for the public API\n\nEvery client"),
+        "{shown}"
+    );
+    assert!(shown.contains("\n## Core features\n\n- A token bucket per API key, refilled continuously, with a default quota of 100 requests per minute and a burst of 20.\n"), "{shown}");
+
+    // Saving it back unchanged writes nothing.
+    let tip = repo.rev("refs/notes/aiflow");
+    let file = repo.write("spec.md", &shown);
+    let out = repo
+        .aiflow(&[
+            "spec",
+            "edit",
+            "rate-limit",
+            "-F",
+            file.to_str().expect("utf-8"),
+        ])
+        .ok();
+    assert_eq!(out, "The spec of rate-limit is unchanged.\n");
+    assert_eq!(repo.rev("refs/notes/aiflow"), tip);
+
+    // A real change: one more notes commit, the new text reads back, the title too.
+    let edited = shown.replace(
+        "# Rate limiting for the public API",
+        "# Rate limits for the API",
+    ) + "\n## Edge cases\n\n- Keys revoked mid-request.\n";
+    let file = repo.write("spec.md", &edited);
+    let out = repo
+        .aiflow(&[
+            "spec",
+            "edit",
+            "rate-limit",
+            "-F",
+            file.to_str().expect("utf-8"),
+        ])
+        .ok();
+    assert_eq!(out, "Updated the spec of rate-limit.\n");
+    assert_eq!(
+        repo.git(&["log", "--format=%s", "refs/notes/aiflow"]),
+        "aiflow: edit spec of rate-limit\naiflow: new flow rate-limit\n"
+    );
+    let v = repo
+        .aiflow(&["spec", "show", "rate-limit", "--json"])
+        .json();
+    assert_eq!(v["title"], "Rate limits for the API");
+    let edge = v["spec"]["edge_cases"].as_array().expect("edge cases");
+    assert_eq!(edge.last().expect("one"), "Keys revoked mid-request.");
+    let status = repo.aiflow(&["status", "rate-limit", "--json"]).json();
+    assert_ne!(status["updated_at"], status["created_at"]);
+    // The anchor keeps the spec as first written.
+    let log = repo.git(&["log", "-1", "--format=%s", "aiflow/rate-limit"]);
+    assert_eq!(
+        log,
+        "aiflow: start rate-limit: Rate limiting for the public API\n"
+    );
+    repo.fsck();
+}
+
+#[test]
+fn spec_edit_uses_the_editor_git_would_use() {
+    let repo = TestRepo::new();
+    repo.new_rate_limit();
+    // The editor sees the current spec above a scissors line and appends a constraint.
+    let append = script(
+        &repo,
+        "append.sh",
+        "grep -q '^## Constraints' \"$1\" || exit 3\n\
+         grep -q '>8' \"$1\" || exit 4\n\
+         sed -i 's/^## Constraints$/## Constraints\\n\\n- Added in the editor./' \"$1\"",
+    );
+    let marker = script(
+        &repo,
+        "core-editor.sh",
+        "echo core >> \"$(dirname \"$0\")/used\"; exit 1",
+    );
+    repo.git(&["config", "core.editor", &marker]);
+    // GIT_EDITOR wins over core.editor.
+    let out = repo
+        .aiflow_env(&["spec", "edit", "rate-limit"], &[("GIT_EDITOR", &append)])
+        .ok();
+    assert_eq!(out, "Updated the spec of rate-limit.\n");
+    let v = repo
+        .aiflow(&["spec", "show", "--json", "rate-limit"])
+        .json();
+    assert_eq!(v["spec"]["constraints"][0], "Added in the editor.");
+    assert!(!repo.sibling("used").exists());
+
+    // Without GIT_EDITOR, core.editor is used; its failure changes nothing.
+    let tip = repo.rev("refs/notes/aiflow");
+    let mut cmd = repo.command(crate::harness::BIN);
+    cmd.args(["spec", "edit", "rate-limit"])
+        .env_remove("GIT_EDITOR");
+    let out = cmd.output().expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("failed"), "{err}");
+    assert!(repo.sibling("used").exists(), "core.editor ran");
+    assert_eq!(repo.rev("refs/notes/aiflow"), tip);
+}
+
+#[test]
+fn spec_edit_refuses_to_overwrite_a_concurrent_change() {
+    let repo = TestRepo::new();
+    repo.new_rate_limit();
+    // While "the editor is open", another process changes the spec.
+    let bin = crate::harness::BIN;
+    let racer = script(
+        &repo,
+        "racer.sh",
+        &format!(
+            "{bin} spec edit rate-limit -m 'Changed by someone else meanwhile.' >/dev/null || exit 5\n\
+             sed -i 's/^Every client/Each client/' \"$1\""
+        ),
+    );
+    let err = repo
+        .aiflow_env(&["spec", "edit", "rate-limit"], &[("GIT_EDITOR", &racer)])
+        .fails(1);
+    assert!(
+        err.contains("changed while you were editing it; nothing was written"),
+        "{err}"
+    );
+    assert!(err.contains("SPEC_EDIT-rate-limit.md"), "{err}");
+    let v = repo
+        .aiflow(&["spec", "show", "--json", "rate-limit"])
+        .json();
+    assert_eq!(v["spec"]["summary"], "Changed by someone else meanwhile.");
+}
+
+#[test]
+fn new_from_the_editor_template_and_from_stdin() {
+    let repo = TestRepo::new();
+    let write = script(
+        &repo,
+        "write.sh",
+        "grep -q '^## Core features' \"$1\" || exit 3\n\
+         grep -q '^## Edge cases' \"$1\" || exit 3\n\
+         printf '# Export to CSV\\n\\nUsers download their data.\\n\\n## Core features\\n- Export button\\n' > \"$1\"",
+    );
+    let out = repo.aiflow_env(&["new"], &[("GIT_EDITOR", &write)]).ok();
+    assert!(
+        out.starts_with("Created flow export-to-csv: Export to CSV\n"),
+        "{out}"
+    );
+    assert!(repo.rev("aiflow/export-to-csv").is_some());
+    assert!(
+        !repo.path.join(".git/aiflow/NEW_SPEC.md").exists(),
+        "draft removed after success"
+    );
+
+    let spec = std::fs::read(fixture("specs/rate-limit.md")).expect("fixture");
+    let out = repo.aiflow_stdin(&["new", "limits", "-F", "-"], &spec).ok();
+    assert!(
+        out.starts_with("Created flow limits: Rate limiting for the public API\n"),
+        "{out}"
+    );
+    // --title and --base.
+    repo.git(&["branch", "release", "main"]);
+    repo.git(&["checkout", "-q", "-b", "topic"]);
+    repo.git(&["commit", "-q", "--allow-empty", "-m", "topic work"]);
+    repo.aiflow(&[
+        "new",
+        "hotfix",
+        "-m",
+        "Fix the crash.",
+        "--title",
+        "Crash fix",
+        "--base",
+        "release",
+    ])
+    .ok();
+    let v = repo.aiflow(&["status", "hotfix", "--json"]).json();
+    assert_eq!(v["title"], "Crash fix");
+    assert_eq!(v["base_ref"], "refs/heads/release");
+    assert_eq!(v["base_commit"], repo.rev("release").expect("release"));
+    assert_eq!(repo.rev("aiflow/hotfix^"), repo.rev("release"));
+    // The advice for a thin spec goes to stderr.
+    let run = repo.aiflow(&["new", "thin", "-m", "Just a summary."]);
+    assert!(
+        run.stderr
+            .contains("hint: the spec lists 0 core features; 3 to 5 work best"),
+        "{}",
+        run.stderr
+    );
+    repo.fsck();
+}

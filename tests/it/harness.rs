@@ -1,0 +1,277 @@
+//! A hermetic repository for tests: a private HOME, no global or system git config, fixed and
+//! ticking dates, a fixed identity, and the real `git-aiflow` binary.
+
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_git-aiflow");
+
+/// The repository's fixtures directory.
+pub fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(path)
+}
+
+/// What a command printed, and how it exited.
+#[derive(Debug)]
+#[must_use]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Self {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Assert success and return stdout.
+    #[track_caller]
+    pub fn ok(self) -> String {
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self.stdout
+    }
+
+    /// Assert the exit code and return stderr.
+    #[track_caller]
+    pub fn fails(self, code: i32) -> String {
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self.stderr
+    }
+
+    /// Parse stdout as JSON.
+    #[track_caller]
+    pub fn json(self) -> serde_json::Value {
+        let out = self.ok();
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}):\n{out}"))
+    }
+}
+
+/// A repository in a temporary directory.
+pub struct TestRepo {
+    _tmp: tempfile::TempDir,
+    /// The directory commands run in (the work tree, or the git dir when bare).
+    pub path: PathBuf,
+    home: PathBuf,
+    tick: Cell<u64>,
+}
+
+/// 2026-01-01T00:00:00Z.
+const EPOCH: u64 = 1_767_225_600;
+
+impl TestRepo {
+    /// A repository on `main` with one commit.
+    pub fn new() -> Self {
+        let repo = Self::empty();
+        repo.write("README.md", "# test\n");
+        repo.git(&["add", "README.md"]);
+        repo.git(&["commit", "-q", "-m", "Initial commit"]);
+        repo
+    }
+
+    /// A repository on `main` with no commits.
+    pub fn empty() -> Self {
+        let repo = Self::bare_dir();
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo
+    }
+
+    /// An empty directory (no repository yet), with the hermetic environment.
+    pub fn bare_dir() -> Self {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let path = tmp.path().join("repo");
+        let home = tmp.path().join("home");
+        std::fs::create_dir_all(&path).expect("mkdir");
+        std::fs::create_dir_all(&home).expect("mkdir");
+        TestRepo {
+            _tmp: tmp,
+            path,
+            home,
+            tick: Cell::new(0),
+        }
+    }
+
+    /// Another directory inside the same temporary directory (for clones and worktrees).
+    pub fn sibling(&self, name: &str) -> PathBuf {
+        self.path.parent().expect("parent").join(name)
+    }
+
+    /// A command with the hermetic environment, run in `dir`.
+    pub fn command_in(&self, program: &str, dir: &Path) -> Command {
+        let t = self.tick.get() + 1;
+        self.tick.set(t);
+        let date = format!("{} +0000", EPOCH + t * 60);
+        let mut cmd = Command::new(program);
+        cmd.current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &self.home)
+            .env("XDG_CONFIG_HOME", self.home.join(".config"))
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "Ada Lovelace")
+            .env("GIT_AUTHOR_EMAIL", "ada@example.com")
+            .env("GIT_COMMITTER_NAME", "Ada Lovelace")
+            .env("GIT_COMMITTER_EMAIL", "ada@example.com")
+            .env("GIT_AUTHOR_DATE", &date)
+            .env("GIT_COMMITTER_DATE", &date)
+            .env("TZ", "UTC")
+            .env("LANG", "C")
+            .env("LC_ALL", "C")
+            .env("TERM", "dumb")
+            .env("NO_COLOR", "1")
+            .env("GIT_EDITOR", "false")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// A command with the hermetic environment, run in the repository.
+    pub fn command(&self, program: &str) -> Command {
+        self.command_in(program, &self.path)
+    }
+
+    /// Run `git-aiflow` with `args`.
+    pub fn aiflow(&self, args: &[&str]) -> Run {
+        Run::from(
+            self.command(BIN)
+                .args(args)
+                .output()
+                .expect("run git-aiflow"),
+        )
+    }
+
+    /// Run `git-aiflow` with `args` and `env`.
+    pub fn aiflow_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = self.command(BIN);
+        cmd.args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Run::from(cmd.output().expect("run git-aiflow"))
+    }
+
+    /// Run `git-aiflow` with `args`, feeding `input` on stdin.
+    pub fn aiflow_stdin(&self, args: &[&str], input: &[u8]) -> Run {
+        use std::io::Write;
+        let mut child = self
+            .command(BIN)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut stdin = child.stdin.take().expect("stdin");
+        // The binary may stop reading early (size limit); ignore the broken pipe.
+        let _ = stdin.write_all(input);
+        drop(stdin);
+        Run::from(child.wait_with_output().expect("wait"))
+    }
+
+    /// Run git, asserting success; returns stdout.
+    #[track_caller]
+    pub fn git(&self, args: &[&str]) -> String {
+        self.git_run(args).ok()
+    }
+
+    /// Run git without asserting.
+    pub fn git_run(&self, args: &[&str]) -> Run {
+        Run::from(self.command("git").args(args).output().expect("run git"))
+    }
+
+    /// Run git with `env`, asserting success.
+    #[track_caller]
+    pub fn git_env(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        let mut cmd = self.command("git");
+        cmd.args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Run::from(cmd.output().expect("run git")).ok()
+    }
+
+    /// Run git, feeding `input` on stdin, asserting success.
+    #[track_caller]
+    pub fn git_stdin(&self, args: &[&str], input: &str) -> String {
+        use std::io::Write;
+        let mut child = self
+            .command("git")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn git");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write");
+        Run::from(child.wait_with_output().expect("wait")).ok()
+    }
+
+    /// Write a file in the repository.
+    pub fn write(&self, rel: &str, content: &str) -> PathBuf {
+        let p = self.path.join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&p, content).expect("write");
+        p
+    }
+
+    /// `git rev-parse <rev>`, or `None`.
+    pub fn rev(&self, rev: &str) -> Option<String> {
+        let r = self.git_run(&["rev-parse", "--verify", "-q", rev]);
+        (r.code == 0).then(|| r.stdout.trim().to_string())
+    }
+
+    /// Every ref and its value: what a failed command must leave untouched.
+    pub fn refs(&self) -> String {
+        self.git_run(&["for-each-ref", "--format=%(refname) %(objectname)"])
+            .stdout
+    }
+
+    /// Start the rate-limit flow from the fixture spec.
+    pub fn new_rate_limit(&self) {
+        self.aiflow(&["init"]).ok();
+        let spec = fixture("specs/rate-limit.md");
+        self.aiflow(&[
+            "new",
+            "rate-limit",
+            "-F",
+            spec.to_str().expect("utf-8 path"),
+        ])
+        .ok();
+    }
+
+    /// `git fsck --strict` must be clean.
+    #[track_caller]
+    pub fn fsck(&self) {
+        let r = self.git_run(&["fsck", "--strict", "--no-dangling"]);
+        assert_eq!(r.code, 0, "fsck failed:\n{}{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr.trim().is_empty() && r.stdout.trim().is_empty(),
+            "fsck reported:\n{}{}",
+            r.stdout,
+            r.stderr
+        );
+    }
+}
