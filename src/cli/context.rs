@@ -75,15 +75,6 @@ impl Ctx {
         let head = repo
             .head_name()
             .map_err(|e| CliError::usage("could not read HEAD").source(e))?;
-        let Some(head) = head else {
-            return Err(CliError::usage("HEAD is detached, so there is no current flow")
-                .hint("name the flow, for example `git aiflow status <slug>`; `git aiflow list` shows them"));
-        };
-        let branch = head.as_bstr().to_string();
-        let short = crate::git::short_ref(&branch).to_string();
-        if let Some(slug) = flow_of_branch(set, &short) {
-            return Ok(slug);
-        }
         let hint = if set.flows.is_empty() {
             "there are no flows yet; start one with `git aiflow new <slug>`".to_string()
         } else {
@@ -97,6 +88,16 @@ impl Ctx {
                     .join(", ")
             )
         };
+        let Some(head) = head else {
+            return Err(
+                CliError::usage("HEAD is detached, so there is no current flow").hint(hint),
+            );
+        };
+        let branch = head.as_bstr().to_string();
+        let short = crate::git::short_ref(&branch).to_string();
+        if let Some(slug) = flow_of_branch(set, &short) {
+            return Ok(slug);
+        }
         Err(CliError::usage(format!(
             "the current branch `{short}` does not belong to a flow"
         ))

@@ -80,24 +80,33 @@ fn check_size(len: u64, what: &str, name: &str) -> Result<(), CliError> {
 
 /// Decode UTF-8, naming the line and column of the first bad byte.
 pub fn decode_utf8(bytes: Vec<u8>, name: &str) -> Result<String, CliError> {
-    String::from_utf8(bytes).map_err(|e| {
-        let bytes = e.as_bytes();
-        let at = e.utf8_error().valid_up_to();
-        let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
-        let col = at
-            - bytes[..at]
-                .iter()
-                .rposition(|b| *b == b'\n')
-                .map_or(0, |p| p + 1)
-            + 1;
-        CliError::usage(format!(
-            "{name} is not valid UTF-8: byte 0x{:02x} at line {line}, column {col}",
-            bytes[at]
-        ))
-        .hint(format!(
-            "convert it first, for example `iconv -f latin1 -t utf-8 {name} > spec.md`"
-        ))
-    })
+    String::from_utf8(bytes)
+        .map_err(|e| {
+            let bytes = e.as_bytes();
+            let at = e.utf8_error().valid_up_to();
+            let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
+            let col = at
+                - bytes[..at]
+                    .iter()
+                    .rposition(|b| *b == b'\n')
+                    .map_or(0, |p| p + 1)
+                + 1;
+            CliError::usage(format!(
+                "{name} is not valid UTF-8: byte 0x{:02x} at line {line}, column {col}",
+                bytes[at]
+            ))
+            .hint(if name == "standard input" {
+                "convert it first, for example `iconv -f latin1 -t utf-8 < spec.txt > spec.md`"
+                    .to_string()
+            } else {
+                format!("convert it first, for example `iconv -f latin1 -t utf-8 {name} > spec.md`")
+            })
+        })
+        .map(|text| match text.strip_prefix('\u{feff}') {
+            // A byte-order mark says nothing in UTF-8; editors on some systems add one.
+            Some(rest) => rest.to_string(),
+            None => text,
+        })
 }
 
 /// The editor git would use: `GIT_EDITOR`, `core.editor`, `VISUAL`, `EDITOR`, then `vi`.
@@ -126,16 +135,23 @@ pub fn editor_command(repo: &gix::Repository) -> Result<String, CliError> {
     Ok("vi".to_string())
 }
 
-/// Open `path` in the user's editor and return the text saved there.
-pub fn edit_file(repo: &gix::Repository, path: &Path, what: &str) -> Result<String, CliError> {
+/// Let the user edit `initial` in their editor, in a file private to this process named after
+/// `draft_name`, and return the text saved. The editor is resolved before any file is written.
+pub fn edit_text(
+    repo: &gix::Repository,
+    draft_name: &str,
+    initial: &str,
+    what: &str,
+) -> Result<String, CliError> {
     let editor = editor_command(repo)?;
+    let path = write_draft(repo, &editing_file_name(draft_name), initial)?;
     if editor != ":" {
         // As git does: let the shell split the editor command, and pass the file as "$@".
         let status = Command::new("sh")
             .arg("-c")
             .arg(format!("{editor} \"$@\""))
             .arg(&editor)
-            .arg(path)
+            .arg(&path)
             .status()
             .map_err(|e| {
                 CliError::usage(format!("could not start the editor `{editor}`")).source(e)
@@ -148,13 +164,13 @@ pub fn edit_file(repo: &gix::Repository, path: &Path, what: &str) -> Result<Stri
         }
     }
     let mut bytes = Vec::new();
-    std::fs::File::open(path)
+    std::fs::File::open(&path)
         .and_then(|f| f.take(MAX_SPEC_BYTES + 1).read_to_end(&mut bytes))
         .map_err(|e| CliError::usage(format!("could not read {}", path.display())).source(e))?;
     check_size(bytes.len() as u64, what, &path.display().to_string())?;
     let text = decode_utf8(bytes, &path.display().to_string())?;
     // The text is in memory now; if it is rejected, the caller keeps it in a draft.
-    let _ = std::fs::remove_file(path);
+    let _ = std::fs::remove_file(&path);
     Ok(text)
 }
 

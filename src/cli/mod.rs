@@ -36,7 +36,7 @@ use std::process::ExitCode;
 pub struct Cli {
     /// Run as if started in <path>.
     #[arg(short = 'C', value_name = "path", global = true)]
-    pub dir: Option<PathBuf>,
+    pub chdir: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -83,11 +83,15 @@ pub fn run_with(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> 
             return ExitCode::from(code);
         }
     };
-    let dir = match &cli.dir {
-        Some(d) => d.clone(),
-        None => PathBuf::from("."),
-    };
-    let mut ctx = Ctx::new(dir);
+    // As `git -C`: change directory first, so relative paths (-F FILE) mean the same thing.
+    if let Some(dir) = &cli.chdir
+        && let Err(e) = std::env::set_current_dir(dir)
+    {
+        let err = CliError::usage(format!("cannot change to '{}': {e}", dir.display()));
+        err.print(&mut std::io::stderr().lock());
+        return ExitCode::from(Exit::Usage as u8);
+    }
+    let mut ctx = Ctx::new(PathBuf::from("."));
     let result =
         dispatch(&mut ctx, &cli.command).and_then(|()| ctx.out.flush().map_err(CliError::from));
     match result {

@@ -58,6 +58,14 @@ pub const BRANCH_PREFIX: &str = "aiflow/";
 
 pub fn run(ctx: &mut Ctx, args: &NewArgs) -> Result<(), CliError> {
     // Check everything that does not need the spec first, so the editor never opens in vain.
+    if let Some(title) = &args.title
+        && let Err(e) = flow::validate_title("title", title.trim())
+    {
+        return Err(
+            CliError::usage(format!("invalid title: {} (given with --title)", e.problem))
+                .hint(e.fix),
+        );
+    }
     if let Some(slug) = &args.slug {
         flow::validate_slug(slug)
             .map_err(|e| CliError::usage(format!("invalid slug: {e}")).hint(e.hint()))?;
@@ -71,11 +79,10 @@ pub fn run(ctx: &mut Ctx, args: &NewArgs) -> Result<(), CliError> {
 
     let (text, source) = match input::from_args(&args.message, args.file.as_deref(), "spec")? {
         Some(t) => t,
-        None => {
-            let path =
-                input::write_draft(&repo, &input::editing_file_name(DRAFT), &spec::template())?;
-            (input::edit_file(&repo, &path, "spec")?, Source::Editor)
-        }
+        None => (
+            input::edit_text(&repo, DRAFT, &spec::template(), "spec")?,
+            Source::Editor,
+        ),
     };
     let keep = |text: &str, err: CliError| -> CliError {
         match &source {
@@ -332,7 +339,15 @@ fn check_free(repo: &gix::Repository, set: &store::FlowSet, slug: &str) -> Resul
 
 /// The first line of the summary, shortened to a title.
 fn title_from_summary(summary: &str) -> String {
-    let first = summary.lines().next().unwrap_or("").trim();
+    let collapsed: String = summary
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let first = collapsed.as_str();
     let first = first
         .split(". ")
         .next()

@@ -86,8 +86,10 @@ fn edit(ctx: &mut Ctx, args: &EditArgs) -> Result<(), CliError> {
                 entry.flow.spec.to_markdown(&entry.flow.title),
                 spec::SCISSORS
             );
-            let path = input::write_draft(&repo, &input::editing_file_name(&draft_name), &current)?;
-            (input::edit_file(&repo, &path, "spec")?, Source::Editor)
+            (
+                input::edit_text(&repo, &draft_name, &current, "spec")?,
+                Source::Editor,
+            )
         }
     };
     let keep = |err: CliError| -> CliError {

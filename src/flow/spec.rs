@@ -82,7 +82,10 @@ fn classify(heading: &str) -> Option<Section> {
 
 /// Strip what the reader ignores: CRLF, the scissors section and `<!-- -->` comments.
 fn clean(text: &str) -> String {
-    let text = text.replace("\r\n", "\n");
+    let text = text
+        .strip_prefix('\u{feff}')
+        .unwrap_or(text)
+        .replace("\r\n", "\n");
     let mut kept = String::new();
     for line in text.split_inclusive('\n') {
         if line.trim_end() == SCISSORS {

@@ -25,6 +25,12 @@ pub enum DecodeError {
         /// The parser's message, with line and column.
         message: String,
     },
+    /// Valid TOML that does not fit the flow schema (a missing, unknown or mistyped key).
+    #[error("the note does not fit the flow schema: {message}")]
+    Schema {
+        /// The parser's message, naming the key.
+        message: String,
+    },
     /// No `schema` key: not written by git-aiflow.
     #[error("the note has no `schema` key, so it was not written by git-aiflow")]
     NoSchema,
@@ -139,7 +145,7 @@ fn decode_one(text: &str) -> Result<Flow, DecodeError> {
                     kind: kind.to_string(),
                 });
             }
-            Err(DecodeError::Toml {
+            Err(DecodeError::Schema {
                 message: err.to_string().trim_end().to_string(),
             })
         }

@@ -1,7 +1,7 @@
 //! The one place that runs the `git` program, for what gix cannot do (work-tree updates,
 //! push/fetch, hooks). Each call returns a typed error carrying git's own message.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -24,9 +24,26 @@ pub enum GitError {
         args: String,
         /// Its exit status.
         status: std::process::ExitStatus,
-        /// What it printed on stderr, trimmed.
+        /// What it printed on stderr, trimmed (empty when stderr went to the user).
         stderr: String,
     },
+}
+
+/// A `git` command in `dir` with no stdin, and its arguments joined for messages.
+fn prepare<I, S>(dir: &Path, args: I) -> (Command, String)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let shown = args
+        .iter()
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut cmd = Command::new("git");
+    cmd.args(&args).current_dir(dir).stdin(Stdio::null());
+    (cmd, shown)
 }
 
 /// Run `git <args>` in `dir` and return its output if it succeeded.
@@ -35,30 +52,20 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
-    let shown = args
-        .iter()
-        .map(|a| a.to_string_lossy())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let out = Command::new("git")
-        .args(&args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|source| GitError::Spawn {
-            args: shown.clone(),
-            source,
-        })?;
+    let (mut cmd, args) = prepare(dir, args);
+    let out = match cmd.output() {
+        Ok(out) => out,
+        Err(source) => return Err(GitError::Spawn { args, source }),
+    };
     if out.status.success() {
-        Ok(out)
-    } else {
-        Err(GitError::Failed {
-            args: shown,
-            status: out.status,
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        })
+        return Ok(out);
     }
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    Err(GitError::Failed {
+        args,
+        status: out.status,
+        stderr,
+    })
 }
 
 /// Run `git <args>` in `dir` with inherited stdout and stderr (for output meant for the user).
@@ -67,28 +74,14 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
-    let shown = args
-        .iter()
-        .map(|a| a.to_string_lossy())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let status = Command::new("git")
-        .args(&args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .status()
-        .map_err(|source| GitError::Spawn {
-            args: shown.clone(),
-            source,
-        })?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(GitError::Failed {
-            args: shown,
+    let (mut cmd, args) = prepare(dir, args);
+    match cmd.status() {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(GitError::Failed {
+            args,
             status,
             stderr: String::new(),
-        })
+        }),
+        Err(source) => Err(GitError::Spawn { args, source }),
     }
 }

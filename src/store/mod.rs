@@ -253,7 +253,7 @@ impl Snapshot {
             if blobs.len() > 1 {
                 set.problems.push(Problem {
                     object: *object,
-                    slug: slug_hint(&bytes),
+                    slug: slug_hint(repo, object, &bytes),
                     error: ProblemKind::DuplicateFanout,
                 });
             }
@@ -262,7 +262,7 @@ impl Snapshot {
                 if let Err(e) = check_other_document(&bytes) {
                     set.problems.push(Problem {
                         object: *object,
-                        slug: slug_hint(&bytes),
+                        slug: slug_hint(repo, object, &bytes),
                         error: e.into(),
                     });
                 }
@@ -283,7 +283,7 @@ impl Snapshot {
                             by_slug.insert(slug, entry);
                         }
                         Some(other) => {
-                            let (keep, stale) = if entry.flow.updated_at > other.flow.updated_at {
+                            let (keep, stale) = if prefer(repo, &entry, &other) {
                                 (entry, other)
                             } else {
                                 (other, entry)
@@ -302,7 +302,7 @@ impl Snapshot {
                 }
                 Err(e) => set.problems.push(Problem {
                     object: *object,
-                    slug: slug_hint(&bytes),
+                    slug: slug_hint(repo, object, &bytes),
                     error: e.into(),
                 }),
             }
@@ -326,8 +326,51 @@ fn check_other_document(bytes: &[u8]) -> Result<(), DecodeError> {
     }
 }
 
-/// Find `slug = "…"` in a note that does not decode, to say which flow it belongs to.
-fn slug_hint(bytes: &[u8]) -> Option<String> {
+/// When two notes claim one slug, whether `a` is the one to use rather than `b`: the note on a
+/// commit of the flow's integration branch wins (after a rebase with `notes.rewriteRef`, git copies
+/// the note to the new anchor and leaves the old one behind), then the newer document.
+fn prefer(repo: &gix::Repository, a: &FlowEntry, b: &FlowEntry) -> bool {
+    let on_branch = |e: &FlowEntry| -> bool {
+        let full = format!("refs/heads/{}", e.flow.integration_branch);
+        let Ok(Some(mut r)) = repo.try_find_reference(full.as_str()) else {
+            return false;
+        };
+        let Ok(tip) = r.peel_to_id() else {
+            return false;
+        };
+        let tip = tip.detach();
+        tip == e.anchor
+            || repo
+                .merge_base(e.anchor, tip)
+                .ok()
+                .flatten()
+                .is_some_and(|base| base.detach() == e.anchor)
+    };
+    match (on_branch(a), on_branch(b)) {
+        (true, false) => true,
+        (false, true) => false,
+        _ => a.flow.updated_at > b.flow.updated_at,
+    }
+}
+
+/// Which flow a note that does not decode belongs to: the `Aiflow-Flow` trailer of the commit it
+/// is attached to (the anchor), else a `slug = "…"` line in the note.
+fn slug_hint(repo: &gix::Repository, object: &ObjectId, bytes: &[u8]) -> Option<String> {
+    if let Ok(commit) = repo.find_commit(*object)
+        && let Ok(message) = commit.message_raw()
+    {
+        let message = String::from_utf8_lossy(message.as_ref());
+        if let Some(slug) = message
+            .lines()
+            .rev()
+            .take_while(|l| !l.trim().is_empty())
+            .find_map(|l| l.strip_prefix("Aiflow-Flow:"))
+            .map(str::trim)
+            .filter(|s| crate::flow::validate_slug(s).is_ok())
+        {
+            return Some(slug.to_string());
+        }
+    }
     let text = String::from_utf8_lossy(bytes);
     text.lines().find_map(|l| {
         let rest = l

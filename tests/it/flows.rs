@@ -499,3 +499,60 @@ fn new_from_the_editor_template_and_from_stdin() {
     );
     repo.fsck();
 }
+
+#[test]
+fn demo_walks_a_flow_offline() {
+    let repo = TestRepo::new();
+    let dir = repo.sibling("demo");
+    let out = repo
+        .aiflow(&["demo", "--dir", dir.to_str().expect("utf-8")])
+        .ok();
+    assert!(
+        out.contains("$ git aiflow new rate-limit -F rate-limit.md\nCreated flow rate-limit"),
+        "{out}"
+    );
+    assert!(out.contains("Notes (aiflow):\n    schema = 1"), "{out}");
+    assert!(
+        out.contains("Flow rate-limit: Rate limiting for the public API"),
+        "{out}"
+    );
+    let log = repo
+        .command_in("git", &dir)
+        .args(["log", "--format=%s", "aiflow/rate-limit"])
+        .output()
+        .expect("git log");
+    assert_eq!(
+        String::from_utf8_lossy(&log.stdout),
+        "aiflow: start rate-limit: Rate limiting for the public API\nInitial commit\n"
+    );
+    // A non-empty directory is refused.
+    let err = repo
+        .aiflow(&["demo", "--dir", dir.to_str().expect("utf-8")])
+        .fails(2);
+    assert!(err.contains("exists and is not empty"), "{err}");
+}
+
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    let repo = TestRepo::new();
+    repo.new_rate_limit();
+    for args in [
+        &["status", "rate-limit"][..],
+        &["spec", "show", "rate-limit"],
+        &["man"],
+    ] {
+        let mut child = repo
+            .command(crate::harness::BIN)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        // Close the read end before the program writes, as `| head -0` would.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?}: {err}");
+    }
+}

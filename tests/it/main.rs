@@ -2,6 +2,8 @@
 
 mod harness;
 
+mod bad_input;
 mod concurrency;
 mod flows;
 mod help;
+mod interop;
