@@ -34,8 +34,13 @@ use std::process::ExitCode;
     after_help = "Exit status: 0 success; 1 refused (the gate failed, or you must act first); 2 usage, input or environment error.\nSee `git aiflow --help` for the manual (man git-aiflow)."
 )]
 pub struct Cli {
-    /// Run as if started in <path>.
-    #[arg(short = 'C', value_name = "path", global = true)]
+    /// Run as if started in the given directory, as `git -C` does.
+    #[arg(
+        short = 'C',
+        value_name = "path",
+        global = true,
+        help = "Run as if started in <path>"
+    )]
     pub chdir: Option<PathBuf>,
 
     #[command(subcommand)]
