@@ -49,11 +49,22 @@ fn git_aiflow_help_shows_the_installed_manual() {
     std::fs::create_dir_all(&bin).expect("mkdir");
     std::fs::copy(BIN, bin.join("git-aiflow")).expect("copy binary");
     let installed = bin.join("git-aiflow");
-    let out = repo
-        .command(installed.to_str().expect("utf-8"))
-        .args(["man", "--install"])
-        .output()
-        .expect("run");
+    // Another test thread may fork while the copy's write handle is open, and the child keeps it
+    // open until it execs: exec then fails with "text file busy" for a moment. Retry only that.
+    let mut attempts = 0;
+    let out = loop {
+        match repo
+            .command(installed.to_str().expect("utf-8"))
+            .args(["man", "--install"])
+            .output()
+        {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && attempts < 100 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => break other.expect("run the installed binary"),
+        }
+    };
     assert!(
         out.status.success(),
         "{}",
