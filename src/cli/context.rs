@@ -4,31 +4,29 @@
 use super::error::CliError;
 use crate::store::{FlowEntry, FlowSet, Snapshot};
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
 
 /// The command context.
 pub struct Ctx {
-    /// Where the command was started (after `-C`).
-    pub dir: PathBuf,
     /// Standard output, buffered.
     pub out: BufWriter<std::io::Stdout>,
     repo: Option<gix::Repository>,
 }
 
-impl Ctx {
-    /// A context starting in `dir`.
-    pub fn new(dir: PathBuf) -> Self {
+impl Default for Ctx {
+    /// A context in the current directory (`-C` has already changed to it).
+    fn default() -> Self {
         Ctx {
-            dir,
             out: BufWriter::new(std::io::stdout()),
             repo: None,
         }
     }
+}
 
+impl Ctx {
     /// The repository, opened on first use.
     pub fn repo(&mut self) -> Result<&gix::Repository, CliError> {
         if self.repo.is_none() {
-            self.repo = Some(crate::git::open(&self.dir)?);
+            self.repo = Some(crate::git::open(std::path::Path::new("."))?);
         }
         Ok(self.repo.as_ref().expect("just opened"))
     }
@@ -75,33 +73,25 @@ impl Ctx {
         let head = repo
             .head_name()
             .map_err(|e| CliError::usage("could not read HEAD").source(e))?;
+        let short = head.map(|h| crate::git::short_ref(&h.as_bstr().to_string()).to_string());
+        if let Some(slug) = short.as_deref().and_then(|b| flow_of_branch(set, b)) {
+            return Ok(slug);
+        }
         let hint = if set.flows.is_empty() {
             "there are no flows yet; start one with `git aiflow new <slug>`".to_string()
         } else {
+            let slugs: Vec<&str> = set.flows.iter().map(|e| e.flow.slug.as_str()).collect();
             format!(
                 "name the flow, for example `git aiflow status {}`; flows: {}",
-                set.flows[0].flow.slug,
-                set.flows
-                    .iter()
-                    .map(|e| e.flow.slug.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                slugs[0],
+                slugs.join(", ")
             )
         };
-        let Some(head) = head else {
-            return Err(
-                CliError::usage("HEAD is detached, so there is no current flow").hint(hint),
-            );
+        let message = match short {
+            None => "HEAD is detached, so there is no current flow".to_string(),
+            Some(b) => format!("the current branch `{b}` does not belong to a flow"),
         };
-        let branch = head.as_bstr().to_string();
-        let short = crate::git::short_ref(&branch).to_string();
-        if let Some(slug) = flow_of_branch(set, &short) {
-            return Ok(slug);
-        }
-        Err(CliError::usage(format!(
-            "the current branch `{short}` does not belong to a flow"
-        ))
-        .hint(hint))
+        Err(CliError::usage(message).hint(hint))
     }
 }
 

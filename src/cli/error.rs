@@ -1,7 +1,7 @@
 //! The one place where errors become a message, a `caused by:` chain, hints and an exit code.
 
 use crate::flow::Invalid;
-use crate::git::{IdentityError, OpenError, cli::GitError};
+use crate::git::{IdentityError, OpenError};
 use crate::store::{LookupError, StoreError};
 use std::error::Error as StdError;
 use std::fmt;
@@ -195,11 +195,5 @@ impl From<Invalid> for CliError {
     fn from(e: Invalid) -> Self {
         let fix = e.fix.clone();
         CliError::usage(e.to_string()).hint(fix)
-    }
-}
-
-impl From<GitError> for CliError {
-    fn from(e: GitError) -> Self {
-        CliError::usage(e.to_string())
     }
 }

@@ -80,33 +80,27 @@ fn check_size(len: u64, what: &str, name: &str) -> Result<(), CliError> {
 
 /// Decode UTF-8, naming the line and column of the first bad byte.
 pub fn decode_utf8(bytes: Vec<u8>, name: &str) -> Result<String, CliError> {
-    String::from_utf8(bytes)
-        .map_err(|e| {
-            let bytes = e.as_bytes();
-            let at = e.utf8_error().valid_up_to();
-            let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
-            let col = at
-                - bytes[..at]
-                    .iter()
-                    .rposition(|b| *b == b'\n')
-                    .map_or(0, |p| p + 1)
-                + 1;
-            CliError::usage(format!(
-                "{name} is not valid UTF-8: byte 0x{:02x} at line {line}, column {col}",
-                bytes[at]
-            ))
-            .hint(if name == "standard input" {
-                "convert it first, for example `iconv -f latin1 -t utf-8 < spec.txt > spec.md`"
-                    .to_string()
-            } else {
-                format!("convert it first, for example `iconv -f latin1 -t utf-8 {name} > spec.md`")
-            })
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
+        let col = at
+            - bytes[..at]
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |p| p + 1)
+            + 1;
+        CliError::usage(format!(
+            "{name} is not valid UTF-8: byte 0x{:02x} at line {line}, column {col}",
+            bytes[at]
+        ))
+        .hint(if name == "standard input" {
+            "convert it first, for example `iconv -f latin1 -t utf-8 < spec.txt > spec.md`"
+                .to_string()
+        } else {
+            format!("convert it first, for example `iconv -f latin1 -t utf-8 {name} > spec.md`")
         })
-        .map(|text| match text.strip_prefix('\u{feff}') {
-            // A byte-order mark says nothing in UTF-8; editors on some systems add one.
-            Some(rest) => rest.to_string(),
-            None => text,
-        })
+    })
 }
 
 /// The editor git would use: `GIT_EDITOR`, `core.editor`, `VISUAL`, `EDITOR`, then `vi`.

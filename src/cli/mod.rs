@@ -96,7 +96,7 @@ pub fn run_with(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> 
         err.print(&mut std::io::stderr().lock());
         return ExitCode::from(Exit::Usage as u8);
     }
-    let mut ctx = Ctx::new(PathBuf::from("."));
+    let mut ctx = Ctx::default();
     let result =
         dispatch(&mut ctx, &cli.command).and_then(|()| ctx.out.flush().map_err(CliError::from));
     match result {

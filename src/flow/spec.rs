@@ -80,8 +80,9 @@ fn classify(heading: &str) -> Option<Section> {
     })
 }
 
-/// Strip what the reader ignores: CRLF, the scissors section and `<!-- -->` comments.
+/// Strip what the reader ignores: a BOM, CRLF, the scissors section and `<!-- -->` comments.
 fn clean(text: &str) -> String {
+    // A byte-order mark says nothing in UTF-8; editors on some systems add one.
     let text = text
         .strip_prefix('\u{feff}')
         .unwrap_or(text)

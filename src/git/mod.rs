@@ -1,9 +1,7 @@
 //! Repository access: opening a repository the way git does, identities and times, ref names.
 //!
-//! Everything git-aiflow does through gix starts here; what gix cannot do goes through
-//! [`cli`], the one module that runs the `git` program.
-
-pub mod cli;
+//! Everything git-aiflow does through gix starts here. What gix cannot do (work-tree updates,
+//! push/fetch, hooks in a quarantine) will go through one `git` CLI module beside this one.
 
 use gix::bstr::ByteSlice;
 use std::path::{Path, PathBuf};

@@ -357,19 +357,14 @@ fn prefer(repo: &gix::Repository, a: &FlowEntry, b: &FlowEntry) -> bool {
 /// is attached to (the anchor), else a `slug = "…"` line in the note.
 fn slug_hint(repo: &gix::Repository, object: &ObjectId, bytes: &[u8]) -> Option<String> {
     if let Ok(commit) = repo.find_commit(*object)
-        && let Ok(message) = commit.message_raw()
-    {
-        let message = String::from_utf8_lossy(message.as_ref());
-        if let Some(slug) = message
-            .lines()
-            .rev()
-            .take_while(|l| !l.trim().is_empty())
-            .find_map(|l| l.strip_prefix("Aiflow-Flow:"))
-            .map(str::trim)
+        && let Ok(decoded) = commit.decode()
+        && let Some(slug) = decoded
+            .message_trailers()
+            .find(|t| t.token.eq_ignore_ascii_case(b"Aiflow-Flow"))
+            .map(|t| t.value.to_string())
             .filter(|s| crate::flow::validate_slug(s).is_ok())
-        {
-            return Some(slug.to_string());
-        }
+    {
+        return Some(slug);
     }
     let text = String::from_utf8_lossy(bytes);
     text.lines().find_map(|l| {

@@ -4,31 +4,20 @@
 
 use crate::harness::{BIN, Run, TestRepo, fixture};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-/// Run a prepared command (the harness's constructor for `Run` is private).
-fn run(cmd: &mut Command) -> Run {
-    let out = cmd.output().expect("run command");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 /// Run `git-aiflow` in `dir` with the repository's hermetic environment.
 fn aiflow_in(repo: &TestRepo, dir: &Path, args: &[&str]) -> Run {
-    run(repo.command_in(BIN, dir).args(args))
+    Run::of(repo.command_in(BIN, dir).args(args))
 }
 
 /// Run git in `dir`, asserting success; returns stdout.
 #[track_caller]
 fn git_in(repo: &TestRepo, dir: &Path, args: &[&str]) -> String {
-    run(repo.command_in("git", dir).args(args)).ok()
+    Run::of(repo.command_in("git", dir).args(args)).ok()
 }
 
 #[track_caller]
@@ -77,21 +66,6 @@ fn assert_no_flow_refs(refs: &str) {
 #[track_caller]
 fn assert_refs_unchanged(repo: &TestRepo, before: &str) {
     assert_eq!(repo.refs(), before, "a failed command changed the refs");
-}
-
-/// A file outside the work tree (in the temp dir next to the repository).
-fn outside(repo: &TestRepo, name: &str, bytes: &[u8]) -> PathBuf {
-    let p = repo.sibling(name);
-    std::fs::write(&p, bytes).expect("write");
-    p
-}
-
-/// An executable shell script outside the work tree.
-fn script(repo: &TestRepo, name: &str, body: &str) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let p = outside(repo, name, format!("#!/bin/sh\n{body}").as_bytes());
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    p
 }
 
 fn path_str(p: &Path) -> &str {
@@ -309,7 +283,7 @@ fn title_option_too_long() {
 #[test]
 fn spec_title_line_with_control_character() {
     let repo = TestRepo::new();
-    let spec = outside(&repo, "spec.md", b"# Rate\x07limit\n\nSome summary.\n");
+    let spec = repo.outside("spec.md", b"# Rate\x07limit\n\nSome summary.\n");
     let before = repo.refs();
     let err = repo
         .aiflow(&["new", "rate-limit", "-F", path_str(&spec)])
@@ -586,7 +560,7 @@ fn not_a_repository() {
 #[test]
 fn non_utf8_file() {
     let repo = TestRepo::new();
-    let spec = outside(&repo, "latin1.md", b"# Title\n\nCaf\xe9 summary\n");
+    let spec = repo.outside("latin1.md", b"# Title\n\nCaf\xe9 summary\n");
     let before = repo.refs();
     let err = repo
         .aiflow(&["new", "rate-limit", "-F", path_str(&spec)])
@@ -624,7 +598,7 @@ fn huge_spec() -> Vec<u8> {
 #[test]
 fn huge_spec_file() {
     let repo = TestRepo::new();
-    let spec = outside(&repo, "huge.md", &huge_spec());
+    let spec = repo.outside("huge.md", &huge_spec());
     let before = repo.refs();
     let err = repo
         .aiflow(&["new", "rate-limit", "-F", path_str(&spec)])
@@ -680,7 +654,7 @@ fn whitespace_message() {
 #[test]
 fn whitespace_file() {
     let repo = TestRepo::new();
-    let spec = outside(&repo, "blank.md", b"   \n\n\t\n");
+    let spec = repo.outside("blank.md", b"   \n\n\t\n");
     let before = repo.refs();
     let err = repo
         .aiflow(&["new", "rate-limit", "-F", path_str(&spec)])
@@ -693,7 +667,7 @@ fn whitespace_file() {
 #[test]
 fn comments_only_file() {
     let repo = TestRepo::new();
-    let spec = outside(&repo, "comments.md", b"<!-- x -->\n\n<!--\nmore\n-->\n");
+    let spec = repo.outside("comments.md", b"<!-- x -->\n\n<!--\nmore\n-->\n");
     let before = repo.refs();
     let err = repo
         .aiflow(&["new", "rate-limit", "-F", path_str(&spec)])
@@ -735,7 +709,7 @@ fn spec_without_summary_from_message_keeps_draft() {
 #[test]
 fn spec_without_summary_from_file_keeps_no_draft() {
     let repo = TestRepo::new();
-    let spec = outside(&repo, "nosummary.md", b"## Core features\n- a\n");
+    let spec = repo.outside("nosummary.md", b"## Core features\n- a\n");
     let before = repo.refs();
     let err = repo
         .aiflow(&["new", "rate-limit", "-F", path_str(&spec)])
@@ -840,11 +814,7 @@ fn base_that_is_not_a_commit() {
 #[test]
 fn editor_writes_invalid_spec() {
     let repo = TestRepo::new();
-    let editor = script(
-        &repo,
-        "editor.sh",
-        "printf '## Stack\\n- Rust\\n' > \"$1\"\n",
-    );
+    let editor = repo.script("editor.sh", "printf '## Stack\\n- Rust\\n' > \"$1\"\n");
     let before = repo.refs();
     let err = repo
         .aiflow_env(&["new", "rate-limit"], &[("GIT_EDITOR", path_str(&editor))])
@@ -874,7 +844,7 @@ fn editor_leaves_the_template() {
 #[test]
 fn editor_fails() {
     let repo = TestRepo::new();
-    let editor = script(&repo, "fail.sh", "exit 1\n");
+    let editor = repo.script("fail.sh", "exit 1\n");
     let before = repo.refs();
     let err = repo
         .aiflow_env(&["new", "rate-limit"], &[("GIT_EDITOR", path_str(&editor))])
@@ -898,11 +868,12 @@ fn editor_fails() {
 fn no_editor_on_a_dumb_terminal() {
     let repo = TestRepo::new();
     let before = repo.refs();
-    let err = run(repo
-        .command(BIN)
-        .env_remove("GIT_EDITOR")
-        .env("TERM", "dumb")
-        .args(["new", "rate-limit"]))
+    let err = Run::of(
+        repo.command(BIN)
+            .env_remove("GIT_EDITOR")
+            .env("TERM", "dumb")
+            .args(["new", "rate-limit"]),
+    )
     .fails(2);
     assert_error(&err, "the terminal is dumb and no editor is set");
     assert_hint(&err, "-m or -F");
@@ -921,11 +892,7 @@ fn slug_checked_before_the_editor_opens() {
     // An editor that would leave a marker if it ran.
     let repo = TestRepo::new();
     let marker = repo.sibling("editor-ran");
-    let editor = script(
-        &repo,
-        "marker.sh",
-        &format!("touch '{}'\n", path_str(&marker)),
-    );
+    let editor = repo.script("marker.sh", &format!("touch '{}'\n", path_str(&marker)));
     repo.aiflow_env(&["new", "Bad Slug"], &[("GIT_EDITOR", path_str(&editor))])
         .fails(2);
     repo.aiflow_env(
@@ -1079,11 +1046,7 @@ fn title_derived_from_summary_with_tab() {
 fn spec_file_with_utf8_bom() {
     // Editors on Windows start UTF-8 files with a byte-order mark; it is not part of the title.
     let repo = TestRepo::new();
-    let spec = outside(
-        &repo,
-        "bom.md",
-        b"\xef\xbb\xbf# Title here\n\nSome summary.\n",
-    );
+    let spec = repo.outside("bom.md", b"\xef\xbb\xbf# Title here\n\nSome summary.\n");
     repo.aiflow(&["new", "-F", path_str(&spec)]).ok();
     let v = repo.aiflow(&["status", "title-here", "--json"]).json();
     assert_eq!(v["title"], "Title here");
@@ -1111,10 +1074,11 @@ fn non_utf8_argument() {
     use std::os::unix::ffi::OsStrExt;
     let repo = TestRepo::new();
     let before = repo.refs();
-    let err = run(repo
-        .command(BIN)
-        .args(["new", "rate-limit", "-m"])
-        .arg(std::ffi::OsStr::from_bytes(b"Caf\xe9")))
+    let err = Run::of(
+        repo.command(BIN)
+            .args(["new", "rate-limit", "-m"])
+            .arg(std::ffi::OsStr::from_bytes(b"Caf\xe9")),
+    )
     .fails(2);
     assert_error(&err, "invalid UTF-8");
     assert_refs_unchanged(&repo, &before);

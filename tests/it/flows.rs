@@ -1,21 +1,12 @@
 //! Starting, reading and editing flows: `init`, `new`, `spec`, `status`, `list`.
 
 use crate::harness::{TestRepo, fixture};
-use std::os::unix::fs::PermissionsExt;
 
 fn spec_path() -> String {
     fixture("specs/rate-limit.md")
         .to_str()
         .expect("utf-8")
         .to_string()
-}
-
-/// An executable script in the repository's parent directory.
-fn script(repo: &TestRepo, name: &str, body: &str) -> String {
-    let path = repo.sibling(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write script");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    path.to_str().expect("utf-8").to_string()
 }
 
 #[test]
@@ -377,18 +368,22 @@ fn spec_edit_uses_the_editor_git_would_use() {
     let repo = TestRepo::new();
     repo.new_rate_limit();
     // The editor sees the current spec above a scissors line and appends a constraint.
-    let append = script(
-        &repo,
-        "append.sh",
-        "grep -q '^## Constraints' \"$1\" || exit 3\n\
+    let append = repo
+        .script(
+            "append.sh",
+            "grep -q '^## Constraints' \"$1\" || exit 3\n\
          grep -q '>8' \"$1\" || exit 4\n\
          sed -i 's/^## Constraints$/## Constraints\\n\\n- Added in the editor./' \"$1\"",
-    );
-    let marker = script(
-        &repo,
-        "core-editor.sh",
-        "echo core >> \"$(dirname \"$0\")/used\"; exit 1",
-    );
+        )
+        .display()
+        .to_string();
+    let marker = repo
+        .script(
+            "core-editor.sh",
+            "echo core >> \"$(dirname \"$0\")/used\"; exit 1",
+        )
+        .display()
+        .to_string();
     repo.git(&["config", "core.editor", &marker]);
     // GIT_EDITOR wins over core.editor.
     let out = repo
@@ -420,14 +415,12 @@ fn spec_edit_refuses_to_overwrite_a_concurrent_change() {
     repo.new_rate_limit();
     // While "the editor is open", another process changes the spec.
     let bin = crate::harness::BIN;
-    let racer = script(
-        &repo,
-        "racer.sh",
+    let racer = repo.script("racer.sh",
         &format!(
             "{bin} spec edit rate-limit -m 'Changed by someone else meanwhile.' >/dev/null || exit 5\n\
              sed -i 's/^Every client/Each client/' \"$1\""
         ),
-    );
+    ).display().to_string();
     let err = repo
         .aiflow_env(&["spec", "edit", "rate-limit"], &[("GIT_EDITOR", &racer)])
         .fails(1);
@@ -445,23 +438,21 @@ fn spec_edit_refuses_to_overwrite_a_concurrent_change() {
 #[test]
 fn new_from_the_editor_template_and_from_stdin() {
     let repo = TestRepo::new();
-    let write = script(
-        &repo,
-        "write.sh",
+    let write = repo.script("write.sh",
         "grep -q '^## Core features' \"$1\" || exit 3\n\
          grep -q '^## Edge cases' \"$1\" || exit 3\n\
          printf '# Export to CSV\\n\\nUsers download their data.\\n\\n## Core features\\n- Export button\\n' > \"$1\"",
-    );
+    ).display().to_string();
     let out = repo.aiflow_env(&["new"], &[("GIT_EDITOR", &write)]).ok();
     assert!(
         out.starts_with("Created flow export-to-csv: Export to CSV\n"),
         "{out}"
     );
     assert!(repo.rev("aiflow/export-to-csv").is_some());
-    assert!(
-        !repo.path.join(".git/aiflow/NEW_SPEC.md").exists(),
-        "draft removed after success"
-    );
+    // The editing file is gone after success, and no draft was kept.
+    let drafts = repo.path.join(".git/aiflow");
+    let left: Vec<_> = std::fs::read_dir(&drafts).expect("drafts dir").collect();
+    assert!(left.is_empty(), "{left:?}");
 
     let spec = std::fs::read(fixture("specs/rate-limit.md")).expect("fixture");
     let out = repo.aiflow_stdin(&["new", "limits", "-F", "-"], &spec).ok();

@@ -25,6 +25,11 @@ pub struct Run {
 }
 
 impl Run {
+    /// Run a prepared command and collect what it printed.
+    pub fn of(cmd: &mut Command) -> Self {
+        Self::from(cmd.output().expect("run command"))
+    }
+
     fn from(out: Output) -> Self {
         Run {
             code: out.status.code().unwrap_or(-1),
@@ -234,6 +239,21 @@ impl TestRepo {
             std::fs::create_dir_all(parent).expect("mkdir");
         }
         std::fs::write(&p, content).expect("write");
+        p
+    }
+
+    /// Write a file next to the repository (outside its work tree) and return its path.
+    pub fn outside(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.sibling(name);
+        std::fs::write(&p, bytes).expect("write");
+        p
+    }
+
+    /// An executable shell script next to the repository, for GIT_EDITOR and the like.
+    pub fn script(&self, name: &str, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let p = self.outside(name, format!("#!/bin/sh\n{body}\n").as_bytes());
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         p
     }
 

@@ -61,16 +61,12 @@ fn assert_linear_notes(repo: &TestRepo, n: usize) {
     }
 }
 
-/// Write a file next to the repository (not in its work tree) and return its path.
-fn side_file(repo: &TestRepo, name: &str, content: &[u8]) -> String {
-    let path = repo.sibling(name);
-    std::fs::write(&path, content).expect("write");
-    path.to_str().expect("utf-8 path").to_string()
-}
-
 /// Replace the note on `rev` with `content`, through `git notes add -f -F`.
 fn replace_note(repo: &TestRepo, rev: &str, content: &[u8]) {
-    let file = side_file(repo, "replacement-note", content);
+    let file = repo
+        .outside("replacement-note", content)
+        .display()
+        .to_string();
     repo.git(&["notes", NOTES, "add", "-f", "-F", &file, rev]);
 }
 
@@ -186,7 +182,10 @@ fn git_reads_what_git_aiflow_writes() {
     let shown = repo.aiflow(&["spec", "show", "rate-limit"]).ok();
     let out = spec_edit(&repo, &shown);
     assert!(out.contains("unchanged"), "{out}");
-    let file = side_file(&repo, "shown.md", shown.as_bytes());
+    let file = repo
+        .outside("shown.md", shown.as_bytes())
+        .display()
+        .to_string();
     let out = repo
         .aiflow(&["spec", "edit", "rate-limit", "-F", &file])
         .ok();
@@ -312,7 +311,10 @@ fn appended_documents_are_read_and_collapsed_by_the_next_write() {
     // An older copy appended: the original stays in use.
     let older = set_key(&original, "title", "\"An older copy\"");
     let older = set_key(&older, "updated_at", "\"2025-06-01T00:00:00+00:00\"");
-    let file = side_file(&repo, "older.toml", older.as_bytes());
+    let file = repo
+        .outside("older.toml", older.as_bytes())
+        .display()
+        .to_string();
     repo.git(&["notes", NOTES, "append", "-F", &file, &anchor]);
     let text = note(&repo, &anchor);
     assert_eq!(schema_lines(&text), 2, "{text}");
@@ -339,7 +341,10 @@ fn appended_documents_are_read_and_collapsed_by_the_next_write() {
     let current = note(&repo, &anchor);
     let newer = set_key(&current, "title", "\"A newer copy\"");
     let newer = set_key(&newer, "updated_at", "\"2030-01-01T00:00:00+00:00\"");
-    let file = side_file(&repo, "newer.toml", newer.as_bytes());
+    let file = repo
+        .outside("newer.toml", newer.as_bytes())
+        .display()
+        .to_string();
     repo.git(&["notes", NOTES, "append", "-F", &file, &anchor]);
     let status = status_json(&repo, "rate-limit");
     assert_eq!(status["title"], "A newer copy");
@@ -373,7 +378,10 @@ fn squashing_noted_commits_concatenates_their_notes() {
     let second = repo.rev("HEAD").expect("HEAD");
     let newer = set_key(&original, "title", "\"Squashed in\"");
     let newer = set_key(&newer, "updated_at", "\"2030-01-01T00:00:00+00:00\"");
-    let file = side_file(&repo, "newer.toml", newer.as_bytes());
+    let file = repo
+        .outside("newer.toml", newer.as_bytes())
+        .display()
+        .to_string();
     repo.git(&["notes", NOTES, "add", "-F", &file, &second]);
 
     // Squash the second commit into the anchor; git concatenates the two notes on the result.
@@ -438,7 +446,10 @@ fn notes_at_the_fanout_git_chooses_are_read_and_written() {
         .map(|l| l.split_once(' ').expect("mark line").1)
         .collect();
     assert_eq!(ids.len(), OTHERS);
-    let other = side_file(&repo, "other.toml", b"schema = 1\nkind = \"other\"\n");
+    let other = repo
+        .outside("other.toml", b"schema = 1\nkind = \"other\"\n")
+        .display()
+        .to_string();
     repo.git(&["notes", NOTES, "add", "-F", &other, ids[0]]);
     let pairs: String = ids[1..]
         .iter()
@@ -511,7 +522,10 @@ fn commit_notes_tree(repo: &TestRepo, tree: &str, message: &str) {
 
 /// Notes on two fresh blobs holding another document of ours.
 fn add_other_notes(repo: &TestRepo) -> Vec<String> {
-    let other = side_file(repo, "other.toml", b"schema = 1\nkind = \"other\"\n");
+    let other = repo
+        .outside("other.toml", b"schema = 1\nkind = \"other\"\n")
+        .display()
+        .to_string();
     ["first other object\n", "second other object\n"]
         .iter()
         .map(|content| {
@@ -830,47 +844,15 @@ fn a_note_with_an_invalid_value_is_reported() {
     );
 }
 
-/// A note whose slug is invalid still belongs to the flow whose branch holds it: `status` must
+/// A note whose slug is invalid still belongs to the flow whose anchor holds it: `status` must
 /// name the note and the repair instead of claiming the flow does not exist.
 #[test]
 fn a_note_with_an_invalid_slug_is_reported_for_its_flow() {
-    let repo = TestRepo::new();
-    repo.new_rate_limit();
-    repo.aiflow(&["new", "other", "-m", "Other summary."]).ok();
-    let anchor = anchor(&repo);
-    let broken = set_key(&note(&repo, &anchor), "slug", "\"a..b\"");
-    replace_note(&repo, &anchor, broken.as_bytes());
-    let hint = EDIT_HINT.replace("<id>", &anchor);
-
-    let out = repo.aiflow(&["list"]);
-    assert_eq!(out.code, 0, "{out:?}");
-    assert!(
-        out.stdout.lines().any(|l| l.starts_with("other ")),
-        "{}",
-        out.stdout
+    check_broken_note(
+        |doc| set_key(doc, "slug", "\"a..b\"").into_bytes(),
+        "`slug`",
+        EDIT_HINT,
     );
-    assert!(
-        out.stderr.contains(&anchor) && out.stderr.contains(&hint),
-        "{}",
-        out.stderr
-    );
-    let list = list_json(&repo);
-    assert_eq!(slugs(&list), ["other"]);
-    let problems = problems(&list);
-    assert_eq!(problems.len(), 1, "{problems:?}");
-    assert_eq!(problems[0]["object"], anchor.as_str());
-    assert!(
-        problems[0]["error"]
-            .as_str()
-            .expect("error")
-            .contains("`slug`")
-    );
-    assert!(problems[0]["hint"].as_str().expect("hint").contains(&hint));
-    repo.aiflow(&["status", "other"]).ok();
-
-    let err = repo.aiflow(&["status", "rate-limit"]).fails(1);
-    assert!(err.contains("rate-limit") && err.contains(&anchor), "{err}");
-    assert!(err.contains(&hint), "{err}");
 }
 
 #[test]
