@@ -6,5 +6,6 @@
 
 pub mod cli;
 pub mod flow;
+pub mod gate;
 pub mod git;
 pub mod store;

@@ -1,4 +1,4 @@
-//! `git aiflow demo`: one flow, start to finish as far as this build goes, in a throwaway
+//! `git aiflow demo`: one flow, from its spec to a merge the gate refuses and then accepts, in a throwaway
 //! repository, with no network and no API key. Every step runs the real binary and real git,
 //! and is printed as the command a user would type.
 
@@ -118,6 +118,7 @@ pub fn run(ctx: &mut Ctx, args: &DemoArgs) -> Result<(), CliError> {
         &["list"],
         Some("git aiflow list"),
     )?;
+    gate(ctx, &dir, &exe)?;
     writeln!(
         ctx.out,
         "\nThe demo repository is {}; explore it, then remove it with `rm -rf {}`.",
@@ -127,6 +128,154 @@ pub fn run(ctx: &mut Ctx, args: &DemoArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The review gate: an agent's unreviewed commit is refused, then accepted once reviewed.
+fn gate(ctx: &mut Ctx, dir: &Path, exe: &Path) -> Result<(), CliError> {
+    let aiflow = exe.to_string_lossy().into_owned();
+    let subtask = "aiflow/rate-limit--a1-token-bucket";
+    writeln!(ctx.out, "\n# Install the review gate's hooks")?;
+    step(
+        ctx,
+        dir,
+        &aiflow,
+        &["hooks", "install"],
+        Some("git aiflow hooks install"),
+    )?;
+    writeln!(
+        ctx.out,
+        "\n# An agent does a subtask on its own branch (its commit is authored by the agent)"
+    )?;
+    step(
+        ctx,
+        dir,
+        "git",
+        &["switch", "-q", "-c", subtask, "aiflow/rate-limit"],
+        None,
+    )?;
+    std::fs::write(
+        dir.join("limiter.py"),
+        "def allow(bucket):\n    return bucket.take(1)\n",
+    )
+    .map_err(|e| CliError::usage("could not write the demo repository").source(e))?;
+    step(ctx, dir, "git", &["add", "limiter.py"], None)?;
+    run_step(
+        ctx,
+        dir,
+        &Step {
+            program: "git",
+            args: &["commit", "-q", "-m", "Add a token-bucket limiter"],
+            shown: None,
+            env: &[
+                ("GIT_AUTHOR_NAME", "Demo Agent"),
+                ("GIT_AUTHOR_EMAIL", "agent@example.com"),
+            ],
+            succeeds: true,
+        },
+    )?;
+    writeln!(
+        ctx.out,
+        "\n# Nobody has reviewed it, so the gate refuses to merge it into the integration branch"
+    )?;
+    step(
+        ctx,
+        dir,
+        "git",
+        &["switch", "-q", "aiflow/rate-limit"],
+        None,
+    )?;
+    run_step(
+        ctx,
+        dir,
+        &Step {
+            program: "git",
+            args: &[
+                "merge",
+                "--no-ff",
+                "-q",
+                "-m",
+                "Integrate the token bucket",
+                subtask,
+            ],
+            shown: None,
+            env: &[],
+            succeeds: false,
+        },
+    )?;
+    step(ctx, dir, "git", &["merge", "--abort"], None)?;
+    let range = format!("aiflow/rate-limit..{subtask}");
+    run_step(
+        ctx,
+        dir,
+        &Step {
+            program: &aiflow,
+            args: &["check", &range],
+            shown: Some(&format!("git aiflow check {range}")),
+            env: &[],
+            succeeds: false,
+        },
+    )?;
+    writeln!(
+        ctx.out,
+        "\n# A human reviews the commit and signs it off with a Reviewed-by trailer"
+    )?;
+    step(ctx, dir, "git", &["switch", "-q", subtask], None)?;
+    step(
+        ctx,
+        dir,
+        "git",
+        &[
+            "commit",
+            "-q",
+            "--amend",
+            "--no-edit",
+            "--trailer",
+            "Reviewed-by: Demo User <demo@example.com>",
+        ],
+        None,
+    )?;
+    step(
+        ctx,
+        dir,
+        &aiflow,
+        &["check", &range],
+        Some(&format!("git aiflow check {range}")),
+    )?;
+    writeln!(ctx.out, "\n# Now the gate lets the merge through")?;
+    step(
+        ctx,
+        dir,
+        "git",
+        &["switch", "-q", "aiflow/rate-limit"],
+        None,
+    )?;
+    step(
+        ctx,
+        dir,
+        "git",
+        &[
+            "merge",
+            "--no-ff",
+            "-q",
+            "-m",
+            "Integrate the token bucket",
+            subtask,
+        ],
+        None,
+    )?;
+    step(
+        ctx,
+        dir,
+        "git",
+        &[
+            "--no-pager",
+            "log",
+            "--graph",
+            "--format=%h %s  %(trailers:key=Reviewed-by,separator=%x2C )",
+            "aiflow/rate-limit",
+        ],
+        None,
+    )
+}
+
 fn step(
     ctx: &mut Ctx,
     dir: &Path,
@@ -134,25 +283,84 @@ fn step(
     args: &[&str],
     shown: Option<&str>,
 ) -> Result<(), CliError> {
-    let shown = shown
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("{program} {}", args.join(" ")));
+    run_step(
+        ctx,
+        dir,
+        &Step {
+            program,
+            args,
+            shown,
+            env: &[],
+            succeeds: true,
+        },
+    )
+}
+
+/// One command of the demo, and whether it must succeed or must be refused.
+struct Step<'a> {
+    program: &'a str,
+    args: &'a [&'a str],
+    shown: Option<&'a str>,
+    env: &'a [(&'a str, &'a str)],
+    succeeds: bool,
+}
+
+fn run_step(ctx: &mut Ctx, dir: &Path, s: &Step<'_>) -> Result<(), CliError> {
+    let shown = s.shown.map(str::to_string).unwrap_or_else(|| {
+        let args: Vec<String> = s.args.iter().map(|a| quote(a)).collect();
+        format!("{} {}", s.program, args.join(" "))
+    });
     writeln!(ctx.out, "$ {shown}")?;
     ctx.out.flush()?;
-    let out = Command::new(program)
-        .args(args)
+    // The hook shims run `git aiflow`: put this binary first on PATH.
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_owned));
+    let path = std::env::join_paths(exe_dir.into_iter().chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .map_err(|e| CliError::usage("could not set PATH for the demo").source(e))?;
+    let out = Command::new(s.program)
+        .args(s.args)
         .current_dir(dir)
         .env("GIT_DIR", dir.join(".git"))
         .env("GIT_WORK_TREE", dir)
+        .env("PATH", path)
+        .envs(s.env.iter().copied())
         .output()
         .map_err(|e| CliError::usage(format!("could not run `{shown}`")).source(e))?;
     ctx.out.write_all(&out.stdout)?;
     ctx.out.write_all(&out.stderr)?;
-    if !out.status.success() {
+    if out.status.success() != s.succeeds {
         return Err(CliError::usage(format!(
-            "the demo step `{shown}` failed ({})",
+            "the demo step `{shown}` {} ({})",
+            if s.succeeds {
+                "failed"
+            } else {
+                "was expected to be refused"
+            },
             out.status
         )));
     }
+    if !s.succeeds {
+        writeln!(
+            ctx.out,
+            "(refused, as it should be: exit {})",
+            out.status.code().unwrap_or(-1)
+        )?;
+    }
     Ok(())
+}
+
+/// Quote an argument for display the way a shell user would type it.
+fn quote(arg: &str) -> String {
+    if !arg.is_empty()
+        && arg
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&c))
+    {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', "'\\''"))
+    }
 }

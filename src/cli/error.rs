@@ -44,6 +44,11 @@ impl CliError {
         Self::new(Exit::Refused, message)
     }
 
+    /// An exit code whose message was printed already.
+    pub fn silent(exit: Exit) -> Self {
+        Self::new(exit, String::new())
+    }
+
     fn new(exit: Exit, message: impl Into<String>) -> Self {
         CliError {
             exit,
@@ -68,6 +73,9 @@ impl CliError {
 
     /// Print to `err` in git's style.
     pub fn print(&self, err: &mut dyn Write) {
+        if self.message.is_empty() && self.source.is_none() && self.hints.is_empty() {
+            return;
+        }
         let _ = writeln!(err, "error: {}", self.message);
         let mut cause: Option<&(dyn StdError + 'static)> = self.source.as_deref().map(|e| e as _);
         let mut last = self.message.clone();
@@ -195,5 +203,32 @@ impl From<Invalid> for CliError {
     fn from(e: Invalid) -> Self {
         let fix = e.fix.clone();
         CliError::usage(e.to_string()).hint(fix)
+    }
+}
+
+impl From<crate::gate::PolicyError> for CliError {
+    fn from(e: crate::gate::PolicyError) -> Self {
+        CliError::usage(e.to_string()).hint(format!(
+            "fix {} on the protected branch (its format is in the README, \"The review gate\")",
+            crate::gate::policy::POLICY_FILE
+        ))
+    }
+}
+
+impl From<crate::gate::CheckError> for CliError {
+    fn from(e: crate::gate::CheckError) -> Self {
+        CliError::usage("the check could not read the commits").source(e)
+    }
+}
+
+impl From<crate::gate::hook::HookError> for CliError {
+    fn from(e: crate::gate::hook::HookError) -> Self {
+        CliError::usage(format!("aiflow: the hook could not decide: {e}"))
+    }
+}
+
+impl From<crate::git::cli::GitError> for CliError {
+    fn from(e: crate::git::cli::GitError) -> Self {
+        CliError::usage(e.to_string())
     }
 }

@@ -2,10 +2,12 @@
 //!
 //! clap stops here: each command file converts its `XArgs` into calls on the library.
 
+mod check;
 mod context;
 pub mod demo;
 mod docs;
 pub mod error;
+mod hooks;
 mod init;
 pub mod input;
 mod new;
@@ -61,6 +63,14 @@ pub enum Command {
     List(status::ListArgs),
     /// Show a flow's dashboard.
     Status(status::StatusArgs),
+    /// The review gate: report commits in a range that lack a valid review.
+    Check(check::CheckArgs),
+    /// Install, remove or show the gate's git hooks.
+    #[command(subcommand)]
+    Hooks(hooks::HooksCommand),
+    /// What the installed hook shims run (not for direct use).
+    #[command(hide = true)]
+    Hook(hooks::HookArgs),
     /// Walk through a flow in a throwaway repository (offline, no API key).
     Demo(demo::DemoArgs),
     /// Print or install the manual pages.
@@ -119,6 +129,9 @@ fn dispatch(ctx: &mut Ctx, command: &Command) -> Result<(), CliError> {
         Command::Spec(cmd) => spec::run(ctx, cmd),
         Command::List(args) => status::list(ctx, args),
         Command::Status(args) => status::status(ctx, args),
+        Command::Check(args) => check::run(ctx, args),
+        Command::Hooks(cmd) => hooks::run(ctx, cmd),
+        Command::Hook(args) => hooks::hook(ctx, args),
         Command::Demo(args) => demo::run(ctx, args),
         Command::Man(args) => docs::man(ctx, args),
         Command::Completions(args) => docs::completions(ctx, args),

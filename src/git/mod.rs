@@ -3,6 +3,9 @@
 //! Everything git-aiflow does through gix starts here. What gix cannot do (work-tree updates,
 //! push/fetch, hooks in a quarantine) will go through one `git` CLI module beside this one.
 
+pub mod cli;
+pub mod trailers;
+
 use gix::bstr::ByteSlice;
 use std::path::{Path, PathBuf};
 

@@ -507,14 +507,30 @@ fn demo_walks_a_flow_offline() {
         out.contains("Flow rate-limit: Rate limiting for the public API"),
         "{out}"
     );
+    // The gate refuses the unreviewed merge and the check, then accepts the reviewed merge.
+    assert_eq!(
+        out.matches("(refused, as it should be: exit 1)").count(),
+        2,
+        "{out}"
+    );
+    assert!(out.contains("aiflow:   "), "{out}");
+    assert!(out.contains("): ok\n"), "{out}");
     let log = repo
         .command_in("git", &dir)
-        .args(["log", "--format=%s", "aiflow/rate-limit"])
+        .args([
+            "log",
+            "--topo-order",
+            "--format=%s|%(trailers:key=Reviewed-by,valueonly)",
+            "aiflow/rate-limit",
+        ])
         .output()
         .expect("git log");
     assert_eq!(
         String::from_utf8_lossy(&log.stdout),
-        "aiflow: start rate-limit: Rate limiting for the public API\nInitial commit\n"
+        "Integrate the token bucket|\n\
+         Add a token-bucket limiter|Demo User <demo@example.com>\n\n\
+         aiflow: start rate-limit: Rate limiting for the public API|\n\
+         Initial commit|\n"
     );
     // A non-empty directory is refused.
     let err = repo

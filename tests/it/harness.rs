@@ -77,6 +77,16 @@ pub struct TestRepo {
     tick: Cell<u64>,
 }
 
+/// `PATH` with the binary under test first, so that `git aiflow` and the hook shims find it.
+pub fn path_with_bin() -> std::ffi::OsString {
+    let bin_dir = Path::new(BIN).parent().expect("binary directory");
+    let mut dirs = vec![bin_dir.to_owned()];
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(dirs).expect("PATH")
+}
+
 /// 2026-01-01T00:00:00Z.
 const EPOCH: u64 = 1_767_225_600;
 
@@ -125,7 +135,7 @@ impl TestRepo {
         let mut cmd = Command::new(program);
         cmd.current_dir(dir)
             .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("PATH", path_with_bin())
             .env("HOME", &self.home)
             .env("XDG_CONFIG_HOME", self.home.join(".config"))
             .env("GIT_CONFIG_GLOBAL", "/dev/null")

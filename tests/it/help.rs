@@ -20,6 +20,8 @@ fn dash_h_prints_clap_help() {
         "demo",
         "man",
         "completions",
+        "check",
+        "hooks",
     ] {
         assert!(
             out.contains(&format!("\n  {cmd} ")),
@@ -137,8 +139,10 @@ fn man_prints_roff_for_every_command() {
     assert_eq!(
         names,
         [
+            "git-aiflow-check.1",
             "git-aiflow-completions.1",
             "git-aiflow-demo.1",
+            "git-aiflow-hooks.1",
             "git-aiflow-init.1",
             "git-aiflow-list.1",
             "git-aiflow-man.1",
