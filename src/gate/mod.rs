@@ -195,7 +195,7 @@ fn judge(
 ) -> Result<Seen, WalkError> {
     let mut ps = Vec::new();
     let commit = parse_commit(raw, &mut ps).ok_or(WalkError::Malformed(*id))?;
-    let block = Block::find(commit.message, rules);
+    let block = Block::find_in_commit(commit.message, rules);
     let author_email = email_of(commit.author);
 
     let mut flow = false;

@@ -23,7 +23,7 @@ use std::borrow::Cow;
 const GIT_GENERATED_PREFIXES: [&[u8]; 2] = [b"Signed-off-by: ", b"(cherry picked from commit "];
 
 /// What `git commit` writes before the part of the message it cuts off.
-const CUT_LINE: &[u8] = b" ------------------------ >8 ------------------------";
+const CUT_LINE: &[u8] = b" ------------------------ >8 ------------------------\n";
 
 /// The settings that change how git reads trailers.
 #[derive(Debug, Clone)]
@@ -80,38 +80,69 @@ impl Rules {
     /// `trailer.separators` and the `trailer.<name>.*` sections.
     pub fn from_config(config: &gix::config::Snapshot<'_>) -> Self {
         let mut rules = Rules::default();
-        let comment = config
-            .string("core.commentString")
-            .or_else(|| config.string("core.commentChar"));
-        if let Some(c) = comment {
-            // "auto" picks a character per message when git writes it; committed messages were
-            // cleaned up already, and git reads them with the default.
-            if !c.is_empty() && c.as_slice() != b"auto" {
-                rules.comment = c.to_vec();
-            }
-        }
-        if let Some(s) = config.string("trailer.separators")
-            && !s.is_empty()
-        {
-            rules.separators = s.to_vec();
-        }
-        if let Some(sections) = config.plumbing().sections_by_name("trailer") {
-            for section in sections {
-                let Some(name) = section.header().subsection_name() else {
-                    continue;
-                };
-                if rules
-                    .configured
-                    .iter()
-                    .any(|c| c.name == name.as_ref() as &[u8])
-                {
+        let file = config.plumbing();
+        // `core.commentChar` and `core.commentString` are one setting: the last one wins.
+        for section in file.sections_by_name("core").into_iter().flatten() {
+            let mut seen: Vec<(String, usize)> = Vec::new();
+            for name in section.value_names() {
+                let lower = name.to_ascii_lowercase();
+                if lower != "commentchar" && lower != "commentstring" {
                     continue;
                 }
-                let key = section.value("key").map(|k| k.to_vec());
-                rules.configured.push(Configured {
-                    name: name.to_vec(),
-                    key,
-                });
+                let nth = match seen.iter_mut().find(|(n, _)| *n == name) {
+                    Some((_, i)) => {
+                        *i += 1;
+                        *i
+                    }
+                    None => {
+                        seen.push((name.clone(), 0));
+                        0
+                    }
+                };
+                if let Some(v) = section.values(&name).get(nth) {
+                    // "auto" picks a character per message when git writes it; committed
+                    // messages are read with the default.
+                    rules.comment = if v.is_empty() || v.eq_ignore_ascii_case(b"auto") {
+                        b"#".to_vec()
+                    } else {
+                        v.to_vec()
+                    };
+                }
+            }
+        }
+        if let Some(s) = config.string("trailer.separators") {
+            rules.separators = s.to_vec();
+        }
+        // A `trailer.<name>` is configured by the settings git reads for it; names differ only
+        // in case are one trailer, and the last `key` wins.
+        const SETTINGS: [&str; 6] = ["key", "command", "cmd", "where", "ifexists", "ifmissing"];
+        for section in file.sections_by_name("trailer").into_iter().flatten() {
+            let Some(name) = section.header().subsection_name() else {
+                continue;
+            };
+            for setting in section.value_names() {
+                if !SETTINGS.iter().any(|s| s.eq_ignore_ascii_case(&setting)) {
+                    continue;
+                }
+                let idx = match rules
+                    .configured
+                    .iter()
+                    .position(|c| c.name.eq_ignore_ascii_case(name.as_ref()))
+                {
+                    Some(i) => i,
+                    None => {
+                        rules.configured.push(Configured {
+                            name: name.to_vec(),
+                            key: None,
+                        });
+                        rules.configured.len() - 1
+                    }
+                };
+                if setting.eq_ignore_ascii_case("key")
+                    && let Some(v) = section.values(&setting).last()
+                {
+                    rules.configured[idx].key = Some(v.to_vec());
+                }
             }
         }
         rules
@@ -185,9 +216,18 @@ pub struct Block<'a> {
 impl<'a> Block<'a> {
     /// Find the trailer block of `msg` (a commit message: the bytes after the header).
     pub fn find(msg: &'a [u8], rules: &Rules) -> Self {
-        let end = msg.len() - ignored_log_message_bytes(msg, rules);
-        let start = trailer_block_start(&msg[..end], rules);
+        // git reads the message as a C string: nothing after a NUL byte counts.
+        let len = msg.iter().position(|&b| b == 0).unwrap_or(msg.len());
+        let text = &msg[..len];
+        let end = len - ignored_log_message_bytes(text, rules);
+        let start = trailer_block_start(&text[..end], rules);
         Block { msg, start, end }
+    }
+
+    /// Find the trailer block of a commit's message as `git log --format=%(trailers)` does:
+    /// leading whitespace-only lines are skipped first.
+    pub fn find_in_commit(msg: &'a [u8], rules: &Rules) -> Self {
+        Block::find(skip_blank_lines(msg), rules)
     }
 
     /// Whether the message has no trailer block.
@@ -239,18 +279,20 @@ impl<'a> Iterator for Entries<'a> {
         let begin = self.pos;
         let mut end = next_line(text, begin);
         let line = &text[begin..end];
-        let sep = find_separator(line, &self.rules.separators);
-        // A comment line is never a trailer, even if it looks like one.
-        if self.rules.is_comment(line) || sep.is_none_or(|s| s == 0) {
+        let sep = find_separator(line, &self.rules.separators).filter(|&s| s >= 1);
+        let Some(sep) = sep else {
             self.pos = end;
             return Some(Entry::Other(strip_newline(line)));
-        }
-        // Continuation lines: any following line starting with whitespace.
+        };
+        // Continuation lines: any following line starting with whitespace. git joins them to a
+        // comment line shaped like a trailer too, and drops them with it.
         while end < text.len() && is_space(text[end]) {
             end = next_line(text, end);
         }
         self.pos = end;
-        let sep = sep.expect("checked above");
+        if self.rules.is_comment(line) {
+            return Some(Entry::Other(strip_newline(&text[begin..end])));
+        }
         let token = trim(&line[..sep]);
         Some(Entry::Trailer(Trailer {
             token,
@@ -275,10 +317,38 @@ pub fn parse(msg: &[u8], rules: &Rules) -> Vec<(Vec<u8>, Vec<u8>)> {
         .collect()
 }
 
+/// [`parse`] on a commit's message, as `git log --format=%(trailers:only,unfold)` reads it
+/// (leading whitespace-only lines skipped).
+pub fn parse_commit(msg: &[u8], rules: &Rules) -> Vec<(Vec<u8>, Vec<u8>)> {
+    parse(skip_blank_lines(msg), rules)
+}
+
+/// pretty.c's `skip_blank_lines`: drop leading lines that hold only whitespace.
+fn skip_blank_lines(msg: &[u8]) -> &[u8] {
+    let mut pos = 0;
+    while pos < msg.len() {
+        let end = next_line(msg, pos);
+        if !msg[pos..end].iter().all(|&c| is_space(c)) {
+            break;
+        }
+        pos = end;
+    }
+    &msg[pos..]
+}
+
 /// [`parse`] printed as git prints it: a `token: value` line per trailer.
 pub fn format_parsed(msg: &[u8], rules: &Rules) -> Vec<u8> {
+    format_pairs(parse(msg, rules), rules)
+}
+
+/// [`parse_commit`] printed as `git log --format=%(trailers:only,unfold)` prints it.
+pub fn format_parsed_commit(msg: &[u8], rules: &Rules) -> Vec<u8> {
+    format_pairs(parse_commit(msg, rules), rules)
+}
+
+fn format_pairs(pairs: Vec<(Vec<u8>, Vec<u8>)>, rules: &Rules) -> Vec<u8> {
     let mut out = Vec::new();
-    for (token, value) in parse(msg, rules) {
+    for (token, value) in pairs {
         push_trailer(&mut out, &token, &value, rules);
     }
     out
@@ -290,6 +360,14 @@ pub fn format_parsed(msg: &[u8], rules: &Rules) -> Vec<u8> {
 /// trailer block (git rewrites the block's lines in its canonical `Token: value` form), or as a
 /// new block after a blank line.
 pub fn add(msg: &[u8], token: &str, value: &str, rules: &Rules) -> Vec<u8> {
+    // git completes a last line that lacks its newline before anything else.
+    let completed;
+    let msg = if msg.last().is_some_and(|&c| c != b'\n') {
+        completed = [msg, b"\n"].concat();
+        &completed[..]
+    } else {
+        msg
+    };
     let block = Block::find(msg, rules);
     let (start, end) = (block.start.min(block.end), block.end);
     let mut out = Vec::with_capacity(msg.len() + token.len() + value.len() + 4);
@@ -335,7 +413,8 @@ fn push_trailer(out: &mut Vec<u8>, token: &[u8], value: &[u8], rules: &Rules) {
     if let Some(c) = last
         && !rules.separators.contains(&c)
     {
-        out.push(rules.separators[0]);
+        // With `trailer.separators` empty git writes its string's terminator, a NUL.
+        out.push(rules.separators.first().copied().unwrap_or(0));
         out.push(b' ');
     }
     out.extend_from_slice(value);

@@ -7,3 +7,4 @@ mod concurrency;
 mod flows;
 mod help;
 mod interop;
+mod trailers;
