@@ -106,7 +106,8 @@ fn explicit(ctx: &mut Ctx, revs: &[String]) -> Result<Plan, CliError> {
             }
         }
     }
-    let policy = Policy::load(repo, None)?;
+    // `A..B` is what B brings into A: A's policy applies if A has one, else the trunk's.
+    let policy = Policy::load_for_range(repo, range.hidden.first().copied())?;
     Ok(Plan {
         range,
         label: revs.join(" "),

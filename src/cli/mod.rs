@@ -106,6 +106,7 @@ pub fn run_with(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> 
         err.print(&mut std::io::stderr().lock());
         return ExitCode::from(Exit::Usage as u8);
     }
+    absolute_git_dir();
     let mut ctx = Ctx::default();
     let result =
         dispatch(&mut ctx, &cli.command).and_then(|()| ctx.out.flush().map_err(CliError::from));
@@ -119,6 +120,22 @@ pub fn run_with(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> 
             e.print(&mut lock);
             ExitCode::from(e.exit as u8)
         }
+    }
+}
+
+/// Make a relative `GIT_DIR` absolute, as git resolves it against the current directory. gix
+/// cannot open `GIT_DIR=.`, which is what `git receive-pack` gives hooks (reference-transaction
+/// during a push into a repository with a work tree).
+fn absolute_git_dir() {
+    let Some(dir) = std::env::var_os("GIT_DIR").map(PathBuf::from) else {
+        return;
+    };
+    if dir.is_absolute() {
+        return;
+    }
+    if let Ok(abs) = std::fs::canonicalize(&dir) {
+        // SAFETY: called at the start of the program, before any thread exists.
+        unsafe { std::env::set_var("GIT_DIR", abs) };
     }
 }
 

@@ -175,10 +175,9 @@ impl<'r> Gate<'r> {
     fn update(
         &self,
         objects: &mut dyn Objects,
-        refname: &str,
-        current: Option<ObjectId>,
-        new: ObjectId,
+        (refname, current, new): (&str, Option<ObjectId>, ObjectId),
         policy: Policy,
+        batch: &[(String, ObjectId)],
         hidden_if_new: impl FnOnce(&Policy) -> Result<Vec<ObjectId>, HookError>,
     ) -> Result<Option<Checked>, HookError> {
         let Some(scope) = policy.protection(refname) else {
@@ -189,7 +188,18 @@ impl<'r> Gate<'r> {
         }
         let hidden = match current {
             Some(c) => vec![c],
-            None => hidden_if_new(&policy)?,
+            None => {
+                // A new branch brings what no other protected branch has, counting the other
+                // protected branches this same update creates or moves (checked themselves).
+                let mut hidden = hidden_if_new(&policy)?;
+                hidden.extend(
+                    batch
+                        .iter()
+                        .filter(|(r, _)| r != refname && policy.protection(r).is_some())
+                        .map(|(_, id)| *id),
+                );
+                hidden
+            }
         };
         let range = Range {
             tips: vec![new],
@@ -250,26 +260,41 @@ impl<'r> Gate<'r> {
     /// `reference-transaction prepared`: every protected branch moving to a new commit.
     fn transaction(&self, stdin: &[u8], err: &mut dyn Write) -> Result<bool, HookError> {
         let mut objects = GixObjects(self.repo);
-        let mut refused = Vec::new();
+        let mut batch = Vec::new();
         for line in String::from_utf8_lossy(stdin).lines() {
             let mut parts = line.split(' ');
             let (Some(_old), Some(new), Some(refname)) = (parts.next(), parts.next(), parts.next())
             else {
                 continue;
             };
-            if !refname.starts_with("refs/heads/") || is_null(new) || new.starts_with("ref:") {
+            if !refname.starts_with("refs/heads/") || is_null(new) {
                 continue;
             }
-            let new = ObjectId::from_hex(new.as_bytes())
-                .map_err(|_| HookError::Input(line.to_owned()))?;
+            let new = match new.strip_prefix("ref:") {
+                // A symbolic ref: the branch comes to point where its target points.
+                Some(target) => match self.current(target)? {
+                    Some(id) => id,
+                    None => continue,
+                },
+                None => ObjectId::from_hex(new.as_bytes())
+                    .map_err(|_| HookError::Input(line.to_owned()))?,
+            };
+            batch.push((refname.to_owned(), new));
+        }
+        let mut refused = Vec::new();
+        for (refname, new) in &batch {
             let current = self.current(refname)?;
-            if current == Some(new) {
+            if current == Some(*new) {
                 continue;
             }
             let policy = Policy::load(self.repo, current)?;
-            let checked = self.update(&mut objects, refname, current, new, policy, |p| {
-                self.protected_tips("refs/heads/", p, refname, |n| Some(n.to_owned()))
-            })?;
+            let checked = self.update(
+                &mut objects,
+                (refname, current, *new),
+                policy,
+                &batch,
+                |p| self.protected_tips("refs/heads/", p, refname, |n| Some(n.to_owned())),
+            )?;
             refused.extend(checked.filter(|c| !c.report.ok()));
         }
         Ok(refuse(
@@ -282,7 +307,8 @@ impl<'r> Gate<'r> {
     /// `pre-push <remote> <url>`: every protected branch of the remote that the push moves.
     fn push(&self, remote: &str, stdin: &[u8], err: &mut dyn Write) -> Result<bool, HookError> {
         let mut objects = GixObjects(self.repo);
-        let mut refused = Vec::new();
+        let mut batch = Vec::new();
+        let mut remote_oids = Vec::new();
         for line in String::from_utf8_lossy(stdin).lines() {
             let parts: Vec<&str> = line.split(' ').collect();
             let [_local_ref, local_oid, remote_ref, remote_oid] = parts[..] else {
@@ -293,10 +319,13 @@ impl<'r> Gate<'r> {
             }
             let new = ObjectId::from_hex(local_oid.as_bytes())
                 .map_err(|_| HookError::Input(line.to_owned()))?;
-            let tracking = format!(
-                "refs/remotes/{remote}/{}",
-                remote_ref.trim_start_matches("refs/heads/")
-            );
+            batch.push((remote_ref.to_owned(), new));
+            remote_oids.push(remote_oid.to_owned());
+        }
+        let mut refused = Vec::new();
+        let prefix = format!("refs/remotes/{remote}/");
+        for ((remote_ref, new), remote_oid) in batch.iter().zip(&remote_oids) {
+            let tracking = format!("{prefix}{}", remote_ref.trim_start_matches("refs/heads/"));
             let tracking_tip = if remote.is_empty() {
                 None
             } else {
@@ -308,15 +337,20 @@ impl<'r> Gate<'r> {
                 .filter(|_| !is_null(remote_oid))
                 .filter(|id| self.repo.has_object(id));
             let policy = Policy::load(self.repo, remote_tip.or(tracking_tip))?;
-            let prefix = format!("refs/remotes/{remote}/");
-            let checked = self.update(&mut objects, remote_ref, remote_tip, new, policy, |p| {
-                if remote.is_empty() {
-                    return Ok(Vec::new());
-                }
-                self.protected_tips(&prefix, p, "", |n| {
-                    n.strip_prefix(&prefix).map(|b| format!("refs/heads/{b}"))
-                })
-            })?;
+            let checked = self.update(
+                &mut objects,
+                (remote_ref, remote_tip, *new),
+                policy,
+                &batch,
+                |p| {
+                    if remote.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    self.protected_tips(&prefix, p, "", |n| {
+                        n.strip_prefix(&prefix).map(|b| format!("refs/heads/{b}"))
+                    })
+                },
+            )?;
             refused.extend(checked.filter(|c| !c.report.ok()));
         }
         Ok(refuse(
@@ -331,7 +365,8 @@ impl<'r> Gate<'r> {
     fn receive(&self, stdin: &[u8], err: &mut dyn Write) -> Result<bool, HookError> {
         let dir = self.repo.git_dir().to_owned();
         let mut objects = GitObjects(CatFile::start(&dir)?);
-        let mut refused = Vec::new();
+        let mut batch = Vec::new();
+        let mut olds = Vec::new();
         for line in String::from_utf8_lossy(stdin).lines() {
             let parts: Vec<&str> = line.split(' ').collect();
             let [old, new, refname] = parts[..] else {
@@ -340,20 +375,26 @@ impl<'r> Gate<'r> {
             if is_null(new) || !refname.starts_with("refs/heads/") {
                 continue;
             }
-            let new = ObjectId::from_hex(new.as_bytes())
-                .map_err(|_| HookError::Input(line.to_owned()))?;
-            let current = if is_null(old) {
+            let parse = |hex: &str| {
+                ObjectId::from_hex(hex.as_bytes()).map_err(|_| HookError::Input(line.to_owned()))
+            };
+            batch.push((refname.to_owned(), parse(new)?));
+            olds.push(if is_null(old) {
                 None
             } else {
-                Some(
-                    ObjectId::from_hex(old.as_bytes())
-                        .map_err(|_| HookError::Input(line.to_owned()))?,
-                )
-            };
-            let policy = Policy::load(self.repo, current)?;
-            let checked = self.update(&mut objects, refname, current, new, policy, |p| {
-                self.protected_tips("refs/heads/", p, refname, |n| Some(n.to_owned()))
-            })?;
+                Some(parse(old)?)
+            });
+        }
+        let mut refused = Vec::new();
+        for ((refname, new), current) in batch.iter().zip(&olds) {
+            let policy = Policy::load(self.repo, *current)?;
+            let checked = self.update(
+                &mut objects,
+                (refname, *current, *new),
+                policy,
+                &batch,
+                |p| self.protected_tips("refs/heads/", p, refname, |n| Some(n.to_owned())),
+            )?;
             refused.extend(checked.filter(|c| !c.report.ok()));
         }
         Ok(refuse(

@@ -121,8 +121,9 @@ struct Seen {
     /// Carries an `Aiflow-Flow` trailer.
     flow: bool,
     /// The tree and first parent of an anchor candidate, confirmed after the walk.
-    anchor: Option<(ObjectId, Option<ObjectId>)>,
-    verdict: Result<(), Failure>,
+    anchor: Option<Box<(ObjectId, Option<ObjectId>)>>,
+    /// Why it fails, if it does (boxed: most commits pass, and ranges can be long).
+    failure: Option<Box<Failure>>,
 }
 
 /// Check every commit of `range` against `policy`.
@@ -142,7 +143,7 @@ pub fn check(
     let mut buf = Vec::new();
     let mut scratch = Vec::new();
     for s in seen.iter_mut() {
-        let Some((tree, parent)) = s.anchor else {
+        let Some((tree, parent)) = s.anchor.as_deref().copied() else {
             continue;
         };
         let parent_tree = match parent {
@@ -175,9 +176,9 @@ pub fn check(
         {
             report.exempt += 1;
         } else {
-            match s.verdict {
-                Ok(()) => report.reviewed += 1,
-                Err(f) => report.failures.push(f),
+            match s.failure {
+                None => report.reviewed += 1,
+                Some(f) => report.failures.push(*f),
             }
         }
     }
@@ -246,19 +247,19 @@ fn judge(
     let anchor = (flow && !step && parents.len() <= 1)
         .then(|| ObjectId::from_hex(commit.tree).ok())
         .flatten()
-        .map(|tree| (tree, parents.first().copied()));
-    let verdict = if reviewed {
-        Ok(())
+        .map(|tree| Box::new((tree, parents.first().copied())));
+    let failure = if reviewed {
+        None
     } else {
         let reason = best.unwrap_or_else(|| Reason::NoReview {
             elsewhere: mentions_review(commit.message, policy),
         });
-        Err(Failure {
+        Some(Box::new(Failure {
             id: *id,
             subject: subject(commit.message),
             author: String::from_utf8_lossy(commit.author).into_owned(),
             reason,
-        })
+        }))
     };
     Ok(Seen {
         id: *id,
@@ -270,7 +271,7 @@ fn judge(
         merge,
         flow,
         anchor,
-        verdict,
+        failure,
     })
 }
 

@@ -209,6 +209,18 @@ impl Policy {
         Ok(policy)
     }
 
+    /// The policy of `commit`'s tree if it has a policy file, else the trunk's: what a check of
+    /// an explicit range `A..B` uses for A.
+    pub fn load_for_range(
+        repo: &gix::Repository,
+        commit: Option<gix::ObjectId>,
+    ) -> Result<Self, PolicyError> {
+        match commit {
+            Some(c) if read_file(repo, c)?.is_some() => Policy::load(repo, Some(c)),
+            _ => Policy::load(repo, None),
+        }
+    }
+
     /// Override with `aiflow.trunk`, `aiflow.strict`, `aiflow.reviewTrailer`,
     /// `aiflow.allowSelfReview`, `aiflow.reviewer`, `aiflow.exemptMerges`, `aiflow.exemptAnchor`.
     fn apply_config(&mut self, config: &gix::config::Snapshot<'_>) -> Result<(), PolicyError> {

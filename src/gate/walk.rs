@@ -169,11 +169,13 @@ const EXPANDED: u8 = 4;
 struct Node {
     flags: u8,
     parents: std::ops::Range<u32>,
+    /// When it left the date-ordered queue: the order results are returned in, as git lists.
+    popped: u32,
 }
 
 /// Walk `range`, calling `visit(id, parents, raw)` once for every wanted commit as it is read;
-/// returns what `visit` returned for the commits that are in the range at the end, newest
-/// first.
+/// returns what `visit` returned for the commits that are in the range at the end, in the
+/// order `git rev-list` lists them (newest first).
 pub fn walk<T>(
     objects: &mut dyn Objects,
     range: &Range,
@@ -197,9 +199,12 @@ pub fn walk<T>(
         w.add(objects, id, false, &mut visit)?;
     }
     let mut slop = SLOP;
+    let mut pops = 0;
     while let Some((_, _, n)) = w.queue.pop() {
         let node = &mut w.nodes[n as usize];
         node.flags &= !QUEUED;
+        node.popped = pops;
+        pops += 1;
         let hidden = node.flags & HIDDEN != 0;
         if !hidden {
             w.wanted_queued -= 1;
@@ -219,7 +224,10 @@ pub fn walk<T>(
             slop = SLOP;
         }
     }
-    let Walker { nodes, results, .. } = w;
+    let Walker {
+        nodes, mut results, ..
+    } = w;
+    results.sort_by_key(|(n, _)| nodes[*n as usize].popped);
     Ok(results
         .into_iter()
         .filter(|(n, _)| nodes[*n as usize].flags & HIDDEN == 0)
@@ -263,6 +271,7 @@ impl<T> Walker<T> {
         self.nodes.push(Node {
             flags: QUEUED | if hidden { HIDDEN } else { 0 },
             parents: start..self.arena.len() as u32,
+            popped: u32::MAX,
         });
         self.index.insert(*id, n);
         if !hidden {

@@ -17,6 +17,7 @@
 //! (`--no-divider`). Reading allocates nothing unless a value spans several lines, because the
 //! gate reads every commit of a range.
 
+use gix::bstr::ByteSlice;
 use std::borrow::Cow;
 
 /// Lines git itself writes as trailers; they make a paragraph count as a trailer block.
@@ -217,7 +218,7 @@ impl<'a> Block<'a> {
     /// Find the trailer block of `msg` (a commit message: the bytes after the header).
     pub fn find(msg: &'a [u8], rules: &Rules) -> Self {
         // git reads the message as a C string: nothing after a NUL byte counts.
-        let len = msg.iter().position(|&b| b == 0).unwrap_or(msg.len());
+        let len = msg.find_byte(0).unwrap_or(msg.len());
         let text = &msg[..len];
         let end = len - ignored_log_message_bytes(text, rules);
         let start = trailer_block_start(&text[..end], rules);
@@ -521,11 +522,11 @@ fn locate_end(buf: &[u8], rules: &Rules) -> usize {
         return 0;
     }
     // git searches a NUL-terminated string: nothing after a NUL byte counts.
-    let text = match buf.iter().position(|&b| b == 0) {
+    let text = match buf.find_byte(0) {
         Some(nul) => &buf[..nul],
         None => buf,
     };
-    match find(text, &pattern) {
+    match text.find(&pattern) {
         Some(p) => (p + 1).min(buf.len()),
         None => buf.len(),
     }
@@ -618,20 +619,14 @@ fn last_line(buf: &[u8], len: usize) -> Option<usize> {
     match len {
         0 => None,
         1 => Some(0),
-        _ => Some(
-            buf[..len - 1]
-                .iter()
-                .rposition(|&c| c == b'\n')
-                .map_or(0, |i| i + 1),
-        ),
+        _ => Some(buf[..len - 1].rfind_byte(b'\n').map_or(0, |i| i + 1)),
     }
 }
 
 /// The start of the line after the one starting at `pos`.
 fn next_line(buf: &[u8], pos: usize) -> usize {
     buf[pos..]
-        .iter()
-        .position(|&c| c == b'\n')
+        .find_byte(b'\n')
         .map_or(buf.len(), |i| pos + i + 1)
 }
 
@@ -664,10 +659,6 @@ fn trim(s: &[u8]) -> &[u8] {
 
 fn strip_newline(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\n").unwrap_or(line)
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 #[cfg(test)]

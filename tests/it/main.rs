@@ -5,6 +5,8 @@ mod harness;
 mod bad_input;
 mod concurrency;
 mod flows;
+mod gate_bypass;
+mod gate_cli;
 mod help;
 mod interop;
 mod trailers;
