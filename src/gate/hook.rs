@@ -343,12 +343,17 @@ impl<'r> Gate<'r> {
                 policy,
                 &batch,
                 |p| {
-                    if remote.is_empty() {
-                        return Ok(Vec::new());
+                    // What the remote has is known from its tracking refs when the push names
+                    // a remote; pushed by URL, there are none, so the local protected branches
+                    // (guarded by the local hooks) stand in for them.
+                    let mut hidden =
+                        self.protected_tips("refs/heads/", p, remote_ref, |n| Some(n.to_owned()))?;
+                    if !remote.is_empty() {
+                        hidden.extend(self.protected_tips(&prefix, p, "", |n| {
+                            n.strip_prefix(&prefix).map(|b| format!("refs/heads/{b}"))
+                        })?);
                     }
-                    self.protected_tips(&prefix, p, "", |n| {
-                        n.strip_prefix(&prefix).map(|b| format!("refs/heads/{b}"))
-                    })
+                    Ok(hidden)
                 },
             )?;
             refused.extend(checked.filter(|c| !c.report.ok()));

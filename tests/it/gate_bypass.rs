@@ -1189,6 +1189,21 @@ fn pre_push_to_fresh_remote_accepts_main_and_flow_in_one_push() {
     assert_eq!(rev_in(repo, &dir, INTEGRATION), repo.rev(INTEGRATION));
 }
 
+/// Pushing by URL (no remote name, so no remote-tracking refs) a new integration branch to a
+/// remote that already has main: the flow brings only its anchor and reviewed commits.
+#[test]
+fn pre_push_by_url_accepts_new_reviewed_integration_branch() {
+    let f = flow_with_subtask(true);
+    let repo = &f.repo;
+    let dir = repo.sibling("by-url.git");
+    repo.git(&["init", "-q", "--bare", "-b", "main", path_str(&dir)]);
+    repo.git(&["push", "-q", path_str(&dir), "main"]);
+    repo.git(&["merge", "-q", "--no-ff", "--no-edit", SUBTASK]);
+    let r = repo.git_run(&["push", path_str(&dir), INTEGRATION]);
+    assert_eq!(r.code, 0, "refused:\n{}", r.stderr);
+    assert_eq!(rev_in(repo, &dir, INTEGRATION), repo.rev(INTEGRATION));
+}
+
 // 12. Forged reviews.
 
 /// A gated repository whose subtask branch (off the integration branch's tip) holds one commit
