@@ -2,7 +2,7 @@
 
 use super::{CliError, Ctx, Exit};
 use crate::gate::walk::{GixObjects, Range};
-use crate::gate::{Policy, Report, Scope, check, hook::scope_name};
+use crate::gate::{Policy, Report, Scope, check};
 use crate::git::trailers::Rules;
 use gix::ObjectId;
 
@@ -141,10 +141,10 @@ fn implicit(ctx: &mut Ctx) -> Result<Plan, CliError> {
         .head()
         .map_err(|e| CliError::usage(format!("cannot read HEAD: {e}")))?;
     let branch = head.referent_name().map(|n| n.as_bstr().to_string());
-    let tip_of = |name: &str| tip(repo, name);
+
     let tips = crate::gate::hook::merge_heads(repo)?;
     if !tips.is_empty() {
-        let current = branch.as_deref().and_then(tip_of);
+        let current = branch.as_deref().and_then(|b| tip(repo, b));
         let policy = Policy::load(repo, current)?;
         let scope = branch
             .as_deref()
@@ -167,7 +167,7 @@ fn implicit(ctx: &mut Ctx) -> Result<Plan, CliError> {
         );
     };
     let short = branch.trim_start_matches("refs/heads/").to_owned();
-    let head_id = tip_of(&branch).ok_or_else(|| {
+    let head_id = tip(repo, &branch).ok_or_else(|| {
         CliError::usage(format!("{short} has no commits yet")).hint("nothing to check")
     })?;
     // A subtask branch goes into its integration branch.
@@ -176,7 +176,7 @@ fn implicit(ctx: &mut Ctx) -> Result<Plan, CliError> {
         .and_then(|rest| rest.split_once("--"))
     {
         let target = format!("refs/heads/{}{integration}", super::new::BRANCH_PREFIX);
-        let current = tip_of(&target);
+        let current = tip(repo, &target);
         let policy = Policy::load(repo, current)?;
         return Ok(Plan {
             range: Range {
@@ -191,7 +191,7 @@ fn implicit(ctx: &mut Ctx) -> Result<Plan, CliError> {
     // An integration branch goes into its flow's base.
     let set = ctx.flows()?;
     let repo = ctx.repo()?;
-    let tip_of = |name: &str| tip(repo, name);
+
     if let Some(slug) = super::context::flow_of_branch(&set, &short)
         && let Ok(entry) = set.find(&slug)
     {
@@ -203,7 +203,7 @@ fn implicit(ctx: &mut Ctx) -> Result<Plan, CliError> {
             } else {
                 format!("refs/heads/{b}")
             };
-            tip_of(&full).map(|id| (full, id))
+            tip(repo, &full).map(|id| (full, id))
         });
         let (hidden, label, target) = match base_tip {
             Some((full, id)) => (
@@ -239,10 +239,9 @@ fn implicit(ctx: &mut Ctx) -> Result<Plan, CliError> {
     .hint("name a range, for example `git aiflow check main..HEAD`"))
 }
 
-/// The commit a ref points to.
+/// The commit a ref points to, if it exists and can be read.
 fn tip(repo: &gix::Repository, name: &str) -> Option<ObjectId> {
-    let mut r = repo.try_find_reference(name).ok()??;
-    r.peel_to_id().ok().map(|id| id.detach())
+    crate::git::ref_id(repo, name).ok().flatten()
 }
 
 fn print(ctx: &mut Ctx, format: Format, plan: &Plan, report: &Report) -> Result<(), CliError> {
@@ -266,7 +265,7 @@ fn print(ctx: &mut Ctx, format: Format, plan: &Plan, report: &Report) -> Result<
             ctx.json(&serde_json::json!({
                 "ok": report.ok(),
                 "range": plan.label,
-                "scope": scope_name(plan.scope),
+                "scope": plan.scope.name(),
                 "policy": policy.source,
                 "commits": report.commits,
                 "reviewed": report.reviewed,

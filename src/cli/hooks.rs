@@ -160,26 +160,26 @@ fn install(ctx: &mut Ctx, dir: &Path, server: bool) -> Result<(), CliError> {
     }
     for name in names(server) {
         let path = dir.join(name);
-        let (verb, chained) = match state(dir, name) {
-            State::Missing => ("installed", false),
-            State::Ours { chained } => ("up to date", chained),
+        let verb = match state(dir, name) {
+            State::Missing => "installed",
+            State::Ours { chained } => {
+                if std::fs::read_to_string(&path).ok() == Some(shim(name, chained)) {
+                    writeln!(ctx.out, "{name}: up to date ({})", path.display())?;
+                    continue;
+                }
+                "updated"
+            }
             State::Foreign => {
                 let prev = dir.join(format!("{name}{PREV_SUFFIX}"));
                 std::fs::rename(&path, &prev).map_err(|e| {
                     CliError::usage(format!("cannot move {} aside", path.display())).source(e)
                 })?;
-                ("installed, chaining to the existing hook", true)
+                "installed, chaining to the existing hook"
             }
         };
-        let content = shim(name, chained);
-        let verb = if verb == "up to date"
-            && std::fs::read_to_string(&path).ok() != Some(content.clone())
-        {
-            "updated"
-        } else {
-            verb
-        };
-        write_shim(&path, &content)?;
+        // Chained when a previous hook is kept, whichever way it got there.
+        let chained = dir.join(format!("{name}{PREV_SUFFIX}")).exists();
+        write_shim(&path, &shim(name, chained))?;
         writeln!(ctx.out, "{name}: {verb} ({})", path.display())?;
     }
     if !server {
@@ -284,9 +284,6 @@ pub fn hook(ctx: &mut Ctx, args: &HookArgs) -> Result<(), CliError> {
     if args.chain {
         let prev = hooks_dir(repo)?.join(format!("{}{PREV_SUFFIX}", args.name));
         run_previous(&prev, &args.args, &stdin)?;
-    }
-    if args.name == "reference-transaction" && !prepared {
-        return Ok(());
     }
     let mut err = std::io::stderr().lock();
     let allowed = hook::run(repo, &args.name, &args.args, &stdin, &mut err).map_err(|e| {

@@ -235,10 +235,7 @@ fn next_step(flow: &Flow) -> Option<String> {
 pub fn status_json(repo: &gix::Repository, entry: &FlowEntry) -> Result<Value, CliError> {
     let f = &entry.flow;
     let full = format!("refs/heads/{}", f.integration_branch);
-    let tip = match repo.try_find_reference(full.as_str()) {
-        Ok(Some(mut r)) => r.peel_to_id().ok().map(|id| id.detach()),
-        _ => None,
-    };
+    let tip = crate::git::ref_id(repo, &full).ok().flatten();
     let commits = match tip {
         Some(tip) => repo
             .rev_walk([tip])

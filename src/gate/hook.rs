@@ -5,7 +5,7 @@
 //! that gix does not see.
 
 use super::walk::{GitObjects, GixObjects, Objects, Range};
-use super::{CheckError, Policy, PolicyError, Report, Scope, check};
+use super::{CheckError, Policy, PolicyError, Report, check};
 use crate::git::cli::{CatFile, GitError};
 use crate::git::trailers::Rules;
 use gix::ObjectId;
@@ -133,14 +133,7 @@ impl<'r> Gate<'r> {
 
     /// The id a ref points to now, peeled.
     fn current(&self, refname: &str) -> Result<Option<ObjectId>, HookError> {
-        let Some(mut r) = self
-            .repo
-            .try_find_reference(refname)
-            .map_err(Self::repo_err)?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(r.peel_to_id().map_err(Self::repo_err)?.detach()))
+        crate::git::ref_id(self.repo, refname).map_err(Self::repo_err)
     }
 
     /// Tips of the refs under `prefix` protected by `policy`, except `except`.
@@ -169,6 +162,15 @@ impl<'r> Gate<'r> {
             }
         }
         Ok(tips)
+    }
+
+    /// Tips of the local protected branches, except `except`.
+    fn local_protected_tips(
+        &self,
+        policy: &Policy,
+        except: &str,
+    ) -> Result<Vec<ObjectId>, HookError> {
+        self.protected_tips("refs/heads/", policy, except, |n| Some(n.to_owned()))
     }
 
     /// Check what updating `refname` from `current` to `new` brings in, if the ref is protected.
@@ -293,7 +295,7 @@ impl<'r> Gate<'r> {
                 (refname, current, *new),
                 policy,
                 &batch,
-                |p| self.protected_tips("refs/heads/", p, refname, |n| Some(n.to_owned())),
+                |p| self.local_protected_tips(p, refname),
             )?;
             refused.extend(checked.filter(|c| !c.report.ok()));
         }
@@ -346,8 +348,7 @@ impl<'r> Gate<'r> {
                     // What the remote has is known from its tracking refs when the push names
                     // a remote; pushed by URL, there are none, so the local protected branches
                     // (guarded by the local hooks) stand in for them.
-                    let mut hidden =
-                        self.protected_tips("refs/heads/", p, remote_ref, |n| Some(n.to_owned()))?;
+                    let mut hidden = self.local_protected_tips(p, remote_ref)?;
                     if !remote.is_empty() {
                         hidden.extend(self.protected_tips(&prefix, p, "", |n| {
                             n.strip_prefix(&prefix).map(|b| format!("refs/heads/{b}"))
@@ -398,7 +399,7 @@ impl<'r> Gate<'r> {
                 (refname, *current, *new),
                 policy,
                 &batch,
-                |p| self.protected_tips("refs/heads/", p, refname, |n| Some(n.to_owned())),
+                |p| self.local_protected_tips(p, refname),
             )?;
             refused.extend(checked.filter(|c| !c.report.ok()));
         }
@@ -441,12 +442,4 @@ fn refuse(err: &mut dyn Write, refused: &[Checked], next: &str) -> bool {
         "aiflow: `git aiflow check <range>` lists the same; `git aiflow hooks status` shows the hooks."
     );
     false
-}
-
-/// The scope names for messages and JSON.
-pub fn scope_name(scope: Scope) -> &'static str {
-    match scope {
-        Scope::Full => "full",
-        Scope::Flow => "flow",
-    }
 }

@@ -12,7 +12,7 @@ use crate::git::trailers::{Block, Rules};
 use gix::ObjectId;
 use policy::parse_ident;
 pub use policy::{Policy, PolicyError, Scope};
-use walk::{Objects, Range, WalkError, parse_commit};
+use walk::{CommitRef, Objects, Range, WalkError, parse_commit};
 
 /// The trailer that names a commit's flow.
 pub const FLOW_TRAILER: &[u8] = b"Aiflow-Flow";
@@ -135,8 +135,8 @@ pub fn check(
     scope: Scope,
 ) -> Result<Report, CheckError> {
     let keep_parents = scope == Scope::Flow;
-    let mut seen = walk::walk(objects, range, |id, parents, raw| {
-        judge(id, parents, raw, policy, rules, keep_parents)
+    let mut seen = walk::walk(objects, range, |id, parents, commit| {
+        Ok(judge(id, parents, commit, policy, rules, keep_parents))
     })?;
 
     // Confirm anchors: empty commits (same tree as their parent) with a flow trailer.
@@ -189,13 +189,11 @@ pub fn check(
 fn judge(
     id: &ObjectId,
     parents: &[ObjectId],
-    raw: &[u8],
+    commit: &CommitRef<'_>,
     policy: &Policy,
     rules: &Rules,
     keep_parents: bool,
-) -> Result<Seen, WalkError> {
-    let mut ps = Vec::new();
-    let commit = parse_commit(raw, &mut ps).ok_or(WalkError::Malformed(*id))?;
+) -> Seen {
     let block = Block::find_in_commit(commit.message, rules);
     let author_email = email_of(commit.author);
 
@@ -261,7 +259,7 @@ fn judge(
             reason,
         }))
     };
-    Ok(Seen {
+    Seen {
         id: *id,
         parents: if keep_parents {
             parents.to_vec()
@@ -272,7 +270,7 @@ fn judge(
         flow,
         anchor,
         failure,
-    })
+    }
 }
 
 /// The email inside `Name <email>`.

@@ -24,6 +24,16 @@ pub enum Scope {
     Flow,
 }
 
+impl Scope {
+    /// The name used in messages and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Full => "full",
+            Scope::Flow => "flow",
+        }
+    }
+}
+
 /// The effective policy.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -127,31 +137,17 @@ impl Policy {
             )));
         }
         let g = file.gate;
+        let d = Policy::default();
         let mut p = Policy {
+            trunk: g.trunk.unwrap_or(d.trunk),
+            strict: g.strict.unwrap_or(d.strict),
+            review_trailers: g.review_trailers.unwrap_or(d.review_trailers),
+            allow_self_review: g.allow_self_review.unwrap_or(d.allow_self_review),
+            reviewers: g.reviewers.unwrap_or(d.reviewers),
+            exempt_merges: g.exempt_merges.unwrap_or(d.exempt_merges),
+            exempt_anchor: g.exempt_anchor.unwrap_or(d.exempt_anchor),
             source: format!("{POLICY_FILE} in {at}"),
-            ..Policy::default()
         };
-        if let Some(v) = g.trunk {
-            p.trunk = v;
-        }
-        if let Some(v) = g.strict {
-            p.strict = v;
-        }
-        if let Some(v) = g.review_trailers {
-            p.review_trailers = v;
-        }
-        if let Some(v) = g.allow_self_review {
-            p.allow_self_review = v;
-        }
-        if let Some(v) = g.reviewers {
-            p.reviewers = v;
-        }
-        if let Some(v) = g.exempt_merges {
-            p.exempt_merges = v;
-        }
-        if let Some(v) = g.exempt_anchor {
-            p.exempt_anchor = v;
-        }
         p.normalise().map_err(invalid)?;
         Ok((p, g.allow_config.unwrap_or(false)))
     }
@@ -255,12 +251,16 @@ impl Policy {
             ("aiflow.exemptMerges", &mut self.exempt_merges),
             ("aiflow.exemptAnchor", &mut self.exempt_anchor),
         ] {
-            if let Some(v) = config.string(key) {
-                *field = parse_bool(&v.to_str_lossy()).ok_or_else(|| PolicyError::Config {
-                    key: key.into(),
-                    value: v.to_str_lossy().into_owned(),
-                    problem: "expected true or false".into(),
-                })?;
+            let value = config.try_boolean(key).map_err(|e| PolicyError::Config {
+                key: key.into(),
+                value: config
+                    .string(key)
+                    .map(|v| v.to_str_lossy().into_owned())
+                    .unwrap_or_default(),
+                problem: format!("expected true or false ({e})"),
+            })?;
+            if let Some(v) = value {
+                *field = v;
                 changed = true;
             }
         }
@@ -310,10 +310,7 @@ impl Policy {
 fn trunk_tip(repo: &gix::Repository) -> Option<gix::ObjectId> {
     ["refs/heads/main", "refs/heads/master"]
         .iter()
-        .find_map(|name| {
-            let mut r = repo.try_find_reference(*name).ok()??;
-            r.peel_to_id().ok().map(|id| id.detach())
-        })
+        .find_map(|name| crate::git::ref_id(repo, name).ok().flatten())
 }
 
 /// The policy file's text in `commit`'s tree, if there is one.
@@ -337,14 +334,6 @@ fn read_file(repo: &gix::Repository, commit: gix::ObjectId) -> Result<Option<Str
         problem: "it is not UTF-8".into(),
     })?;
     Ok(Some(text.to_owned()))
-}
-
-fn parse_bool(v: &str) -> Option<bool> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "true" | "yes" | "on" | "1" => Some(true),
-        "false" | "no" | "off" | "0" | "" => Some(false),
-        _ => None,
-    }
 }
 
 /// Parse `Name <email>`: a non-empty name, and an email with one `@` and no spaces.

@@ -173,13 +173,13 @@ struct Node {
     popped: u32,
 }
 
-/// Walk `range`, calling `visit(id, parents, raw)` once for every wanted commit as it is read;
+/// Walk `range`, calling `visit(id, parents, commit)` once for every wanted commit as it is read;
 /// returns what `visit` returned for the commits that are in the range at the end, in the
 /// order `git rev-list` lists them (newest first).
 pub fn walk<T>(
     objects: &mut dyn Objects,
     range: &Range,
-    mut visit: impl FnMut(&ObjectId, &[ObjectId], &[u8]) -> Result<T, WalkError>,
+    mut visit: impl FnMut(&ObjectId, &[ObjectId], &CommitRef<'_>) -> Result<T, WalkError>,
 ) -> Result<Vec<T>, WalkError> {
     let mut w = Walker {
         index: gix::hashtable::HashMap::default(),
@@ -253,7 +253,7 @@ impl<T> Walker<T> {
         objects: &mut dyn Objects,
         id: &ObjectId,
         hidden: bool,
-        visit: &mut impl FnMut(&ObjectId, &[ObjectId], &[u8]) -> Result<T, WalkError>,
+        visit: &mut impl FnMut(&ObjectId, &[ObjectId], &CommitRef<'_>) -> Result<T, WalkError>,
     ) -> Result<(), WalkError> {
         if let Some(&n) = self.index.get(id) {
             if hidden {
@@ -276,7 +276,7 @@ impl<T> Walker<T> {
         self.index.insert(*id, n);
         if !hidden {
             self.wanted_queued += 1;
-            let t = visit(id, &self.scratch, &self.buf)?;
+            let t = visit(id, &self.scratch, &commit)?;
             self.results.push((n, t));
         }
         self.seq += 1;

@@ -9,6 +9,18 @@ pub mod trailers;
 use gix::bstr::ByteSlice;
 use std::path::{Path, PathBuf};
 
+/// The commit (or other object) a ref points to, peeled through tags and symbolic refs;
+/// `None` when the ref does not exist.
+pub fn ref_id(
+    repo: &gix::Repository,
+    name: &str,
+) -> Result<Option<gix::ObjectId>, Box<dyn std::error::Error + Send + Sync>> {
+    let Some(mut r) = repo.try_find_reference(name)? else {
+        return Ok(None);
+    };
+    Ok(Some(r.peel_to_id()?.detach()))
+}
+
 /// Why a repository could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {

@@ -163,11 +163,6 @@ pub struct Trailer<'a> {
 }
 
 impl<'a> Trailer<'a> {
-    /// The token, trimmed, as written (before any configured key replaces it).
-    pub fn token(&self) -> &'a [u8] {
-        self.token
-    }
-
     /// The key as git lists it: the token, or the `trailer.<name>.key` it is configured as.
     /// `git log --format=%(trailers:key=…)` filters on this.
     pub fn key<'r>(&self, rules: &'r Rules) -> &'r [u8]
@@ -302,19 +297,14 @@ impl<'a> Iterator for Entries<'a> {
     }
 }
 
-/// The trailers of `msg`, as `git interpret-trailers --parse --no-divider` and
-/// `git log --format=%(trailers:only,unfold)` list them: `(token, value)` pairs, with a
-/// configured `trailer.<name>.key` replacing a token that matches its name.
+/// The trailers of `msg`, as `git interpret-trailers --parse --no-divider` lists them:
+/// `(key, value)` pairs, with a configured `trailer.<name>.key` replacing a token that matches
+/// its name. [`parse_commit`] reads a committed message as `git log` does.
 pub fn parse(msg: &[u8], rules: &Rules) -> Vec<(Vec<u8>, Vec<u8>)> {
     let block = Block::find(msg, rules);
     block
         .trailers(rules)
-        .map(|t| {
-            (
-                display_token(t.token(), rules).to_vec(),
-                t.value().into_owned(),
-            )
-        })
+        .map(|t| (t.key(rules).to_vec(), t.value().into_owned()))
         .collect()
 }
 
@@ -381,7 +371,7 @@ pub fn add(msg: &[u8], token: &str, value: &str, rules: &Rules) -> Vec<u8> {
         for entry in block.entries(rules) {
             match entry {
                 Entry::Trailer(t) => {
-                    let tok = display_token(t.token(), rules);
+                    let tok = t.key(rules);
                     let val = t.folded_value();
                     push_trailer(&mut out, tok, val, rules);
                     last = Some((tok.to_vec(), val.to_vec()));

@@ -332,13 +332,9 @@ fn check_other_document(bytes: &[u8]) -> Result<(), DecodeError> {
 fn prefer(repo: &gix::Repository, a: &FlowEntry, b: &FlowEntry) -> bool {
     let on_branch = |e: &FlowEntry| -> bool {
         let full = format!("refs/heads/{}", e.flow.integration_branch);
-        let Ok(Some(mut r)) = repo.try_find_reference(full.as_str()) else {
+        let Ok(Some(tip)) = crate::git::ref_id(repo, &full) else {
             return false;
         };
-        let Ok(tip) = r.peel_to_id() else {
-            return false;
-        };
-        let tip = tip.detach();
         tip == e.anchor
             || repo
                 .merge_base(e.anchor, tip)

@@ -931,30 +931,26 @@ fn invalid_policy_files_are_usage_errors() {
     assert!(err.contains(".aiflow.toml"), "{err}");
     assert!(err.contains("reviewer"), "{err}");
 
-    set_policy(&repo, Some("schema = 1\nallow-self-review = true\n"));
-    let err = repo.aiflow(&["check", "main..x"]).fails(2);
-    assert!(
-        err.contains(".aiflow.toml") && err.contains("allow-self-review"),
-        "{err}"
-    );
-
-    set_policy(&repo, Some("schema = 2\n"));
-    let err = repo.aiflow(&["check", "main..x"]).fails(2);
-    assert!(
-        err.contains(".aiflow.toml") && err.contains("schema"),
-        "{err}"
-    );
-
-    set_policy(&repo, Some("schema = 1\n[gate]\nreview-trailers = []\n"));
-    let err = repo.aiflow(&["check", "main..x"]).fails(2);
-    assert!(err.contains(".aiflow.toml"), "{err}");
-
-    set_policy(&repo, Some("schema = 1\n[gate]\nreviewers = [\"grace\"]\n"));
-    let err = repo.aiflow(&["check", "main..x"]).fails(2);
-    assert!(
-        err.contains(".aiflow.toml") && err.contains("grace"),
-        "{err}"
-    );
+    // Each invalid file exits 2 naming the file and what is wrong in it.
+    for (policy, named) in [
+        (
+            "schema = 1\nallow-self-review = true\n",
+            "allow-self-review",
+        ),
+        ("schema = 2\n", "schema"),
+        (
+            "schema = 1\n[gate]\nreview-trailers = []\n",
+            "review-trailers",
+        ),
+        ("schema = 1\n[gate]\nreviewers = [\"grace\"]\n", "grace"),
+    ] {
+        set_policy(&repo, Some(policy));
+        let err = repo.aiflow(&["check", "main..x"]).fails(2);
+        assert!(
+            err.contains(".aiflow.toml") && err.contains(named),
+            "{policy}: {err}"
+        );
+    }
 
     // A valid file again: exit 0.
     set_policy(&repo, Some("schema = 1\n"));

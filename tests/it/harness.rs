@@ -87,6 +87,26 @@ pub fn path_with_bin() -> std::ffi::OsString {
     std::env::join_paths(dirs).expect("PATH")
 }
 
+/// Run `cmd` with `input` on stdin, written from another thread so that a large output cannot
+/// deadlock; a program that exits without reading everything is not an error.
+pub fn output_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("wait");
+    writer.join().expect("stdin writer");
+    out
+}
+
 /// 2026-01-01T00:00:00Z.
 const EPOCH: u64 = 1_767_225_600;
 
@@ -183,20 +203,7 @@ impl TestRepo {
 
     /// Run `git-aiflow` with `args`, feeding `input` on stdin.
     pub fn aiflow_stdin(&self, args: &[&str], input: &[u8]) -> Run {
-        use std::io::Write;
-        let mut child = self
-            .command(BIN)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let mut stdin = child.stdin.take().expect("stdin");
-        // The binary may stop reading early (size limit); ignore the broken pipe.
-        let _ = stdin.write_all(input);
-        drop(stdin);
-        Run::from(child.wait_with_output().expect("wait"))
+        Run::from(output_with_stdin(self.command(BIN).args(args), input))
     }
 
     /// Run git, asserting success; returns stdout.
@@ -224,22 +231,11 @@ impl TestRepo {
     /// Run git, feeding `input` on stdin, asserting success.
     #[track_caller]
     pub fn git_stdin(&self, args: &[&str], input: &str) -> String {
-        use std::io::Write;
-        let mut child = self
-            .command("git")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn git");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write");
-        Run::from(child.wait_with_output().expect("wait")).ok()
+        Run::from(output_with_stdin(
+            self.command("git").args(args),
+            input.as_bytes(),
+        ))
+        .ok()
     }
 
     /// Write a file in the repository.

@@ -15,10 +15,9 @@
 //! the [`Rules::new`] / [`Rules::with_configured`] that the configuration means to git, so that
 //! both constructors are checked. All mismatches of all cases are collected and reported at once.
 
-use crate::harness::{TestRepo, fixture};
+use crate::harness::{TestRepo, fixture, output_with_stdin};
 use git_aiflow::git::trailers::{self, Rules};
 use std::path::Path;
-use std::process::Stdio;
 
 /// The trailer `add` writes in every case.
 const NEW_TOKEN: &str = "Reviewed-by";
@@ -137,26 +136,11 @@ fn git(
     args: &[&str],
     input: &[u8],
 ) -> Output {
-    use std::io::Write;
     let mut cmd = repo.command_in("git", dir);
     for (k, v) in config {
         cmd.arg("-c").arg(format!("{k}={v}"));
     }
-    let mut child = cmd
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn git");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let input = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        // git may exit without reading everything (an error); ignore the broken pipe.
-        let _ = stdin.write_all(&input);
-    });
-    let out = child.wait_with_output().expect("wait for git");
-    writer.join().expect("stdin writer");
+    let out = output_with_stdin(cmd.args(args), input);
     Output {
         ok: out.status.success(),
         stdout: out.stdout,
