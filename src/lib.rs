@@ -4,6 +4,7 @@
 //! `refs/notes/aiflow` ([`store`]); the document schema is in [`flow`]; repository access is in
 //! [`git`]; the command line, which never leaks into the rest, is in [`cli`].
 
+pub mod ai;
 pub mod cli;
 pub mod flow;
 pub mod gate;

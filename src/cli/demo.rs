@@ -10,6 +10,16 @@ use std::process::Command;
 /// The spec the demo uses.
 pub const DEMO_SPEC: &str = include_str!("../../fixtures/specs/rate-limit.md");
 
+/// The recorded answers the demo's "model" replays: clarifying questions, then a plan (in a
+/// Markdown fence with prose around it, as real models answer).
+pub const DEMO_ANSWERS: &[(&str, &str)] = &[
+    (
+        "questions",
+        include_str!("../../fixtures/demo/questions.json"),
+    ),
+    ("plan", include_str!("../../fixtures/demo/plan.json")),
+];
+
 /// Walk through a flow in a throwaway repository (offline, no API key).
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
@@ -103,6 +113,7 @@ pub fn run(ctx: &mut Ctx, args: &DemoArgs) -> Result<(), CliError> {
         ],
         None,
     )?;
+    let subtask = plan(ctx, &dir, &exe)?;
     writeln!(ctx.out, "\n# The dashboard")?;
     step(
         ctx,
@@ -118,7 +129,7 @@ pub fn run(ctx: &mut Ctx, args: &DemoArgs) -> Result<(), CliError> {
         &["list"],
         Some("git aiflow list"),
     )?;
-    gate(ctx, &dir, &exe)?;
+    gate(ctx, &dir, &exe, &subtask)?;
     writeln!(
         ctx.out,
         "\nThe demo repository is {}; explore it, then remove it with `rm -rf {}`.",
@@ -129,9 +140,8 @@ pub fn run(ctx: &mut Ctx, args: &DemoArgs) -> Result<(), CliError> {
 }
 
 /// The review gate: an agent's unreviewed commit is refused, then accepted once reviewed.
-fn gate(ctx: &mut Ctx, dir: &Path, exe: &Path) -> Result<(), CliError> {
+fn gate(ctx: &mut Ctx, dir: &Path, exe: &Path, subtask: &str) -> Result<(), CliError> {
     let aiflow = exe.to_string_lossy().into_owned();
-    let subtask = "aiflow/rate-limit--a1-token-bucket";
     writeln!(ctx.out, "\n# Install the review gate's hooks")?;
     step(
         ctx,
@@ -274,6 +284,131 @@ fn gate(ctx: &mut Ctx, dir: &Path, exe: &Path) -> Result<(), CliError> {
         ],
         None,
     )
+}
+
+/// Planning: questions, answers, the plan, a human edit of it, and the difference. Returns the
+/// branch of the plan's first subtask.
+fn plan(ctx: &mut Ctx, dir: &Path, exe: &Path) -> Result<String, CliError> {
+    let aiflow = exe.to_string_lossy().into_owned();
+    let answers = dir.join(".git").join("demo-model");
+    std::fs::create_dir_all(&answers)
+        .map_err(|e| CliError::usage("could not write the demo repository").source(e))?;
+    for (name, text) in DEMO_ANSWERS {
+        std::fs::write(answers.join(format!("{name}.json")), text)
+            .map_err(|e| CliError::usage("could not write the demo repository").source(e))?;
+    }
+    writeln!(
+        ctx.out,
+        "\n# Plan with a model. The demo's model is a command that replays recorded answers; a real\n# one is configured the same way (aiflow.provider openai|anthropic|command|manual)"
+    )?;
+    step(
+        ctx,
+        dir,
+        "git",
+        &["config", "aiflow.provider", "command"],
+        None,
+    )?;
+    step(
+        ctx,
+        dir,
+        "git",
+        &[
+            "config",
+            "aiflow.command",
+            "cat \"$(git rev-parse --git-dir)/demo-model/$AIFLOW_TEMPLATE.json\"",
+        ],
+        None,
+    )?;
+    writeln!(
+        ctx.out,
+        "\n# First the model asks what the spec leaves open"
+    )?;
+    step(
+        ctx,
+        dir,
+        &aiflow,
+        &["plan", "rate-limit"],
+        Some("git aiflow plan rate-limit"),
+    )?;
+    let a1 = "1=A lower quota: 20 requests per minute per IP";
+    let a2 = "2=Local in-memory fallback";
+    let a3 = "3=Key id from api_keys";
+    step(
+        ctx,
+        dir,
+        &aiflow,
+        &[
+            "answer",
+            "rate-limit",
+            "--answer",
+            a1,
+            "--answer",
+            a2,
+            "--answer",
+            a3,
+        ],
+        Some(&format!(
+            "git aiflow answer rate-limit --answer {} --answer {} --answer {}",
+            quote(a1),
+            quote(a2),
+            quote(a3)
+        )),
+    )?;
+    writeln!(
+        ctx.out,
+        "\n# With the answers, it returns an ordered plan of small subtasks"
+    )?;
+    step(
+        ctx,
+        dir,
+        &aiflow,
+        &["plan", "rate-limit"],
+        Some("git aiflow plan rate-limit"),
+    )?;
+    writeln!(
+        ctx.out,
+        "\n# You review the plan before any code exists: drop the dashboard nobody asked for\n# (your editor opens the plan as TOML; here a script does the edit)"
+    )?;
+    run_step(
+        ctx,
+        dir,
+        &Step {
+            program: &aiflow,
+            args: &["plan", "edit", "rate-limit"],
+            shown: Some("git aiflow plan edit rate-limit"),
+            env: &[(
+                "GIT_EDITOR",
+                "f() { awk -v RS= -v ORS='\\n\\n' '!/Admin dashboard/' \"$1\" > \"$1.new\" && mv \"$1.new\" \"$1\"; }; f",
+            )],
+            succeeds: true,
+        },
+    )?;
+    step(
+        ctx,
+        dir,
+        &aiflow,
+        &["plan", "diff", "rate-limit"],
+        Some("git aiflow plan diff rate-limit"),
+    )?;
+    step(
+        ctx,
+        dir,
+        &aiflow,
+        &["plan", "log", "rate-limit"],
+        Some("git aiflow plan log rate-limit"),
+    )?;
+    let out = Command::new(exe)
+        .args(["plan", "show", "rate-limit", "--json"])
+        .current_dir(dir)
+        .env("GIT_DIR", dir.join(".git"))
+        .output()
+        .map_err(|e| CliError::usage("could not read the demo plan").source(e))?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| CliError::usage("could not read the demo plan").source(e))?;
+    v.pointer("/subtasks/0/branch")
+        .and_then(|b| b.as_str())
+        .map(str::to_string)
+        .ok_or_else(|| CliError::usage("the demo plan has no subtasks"))
 }
 
 fn step(

@@ -2,6 +2,8 @@
 //!
 //! clap stops here: each command file converts its `XArgs` into calls on the library.
 
+mod answer;
+mod ask;
 mod check;
 mod context;
 pub mod demo;
@@ -11,6 +13,7 @@ mod hooks;
 mod init;
 pub mod input;
 mod new;
+mod plan;
 mod spec;
 mod status;
 
@@ -59,6 +62,10 @@ pub enum Command {
     /// Show or edit a flow's spec.
     #[command(subcommand)]
     Spec(spec::SpecCommand),
+    /// Ask for clarifying questions, then for a plan; show, edit, log or diff the plan.
+    Plan(plan::PlanArgs),
+    /// Answer the clarifying questions (editor, or --answer ID=TEXT), or --skip them.
+    Answer(answer::AnswerArgs),
     /// List every flow, a line each.
     List(status::ListArgs),
     /// Show a flow's dashboard.
@@ -144,6 +151,8 @@ fn dispatch(ctx: &mut Ctx, command: &Command) -> Result<(), CliError> {
         Command::Init(args) => init::run(ctx, args),
         Command::New(args) => new::run(ctx, args),
         Command::Spec(cmd) => spec::run(ctx, cmd),
+        Command::Plan(args) => plan::run(ctx, args),
+        Command::Answer(args) => answer::run(ctx, args),
         Command::List(args) => status::list(ctx, args),
         Command::Status(args) => status::status(ctx, args),
         Command::Check(args) => check::run(ctx, args),

@@ -161,6 +161,7 @@ pub fn run(ctx: &mut Ctx, args: &NewArgs) -> Result<(), CliError> {
         questions_skipped: false,
         spec: parsed.spec,
         questions: vec![],
+        questions_asked: None,
         plans: vec![],
         reviews: vec![],
     };

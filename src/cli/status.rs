@@ -145,7 +145,11 @@ pub fn status(ctx: &mut Ctx, args: &StatusArgs) -> Result<(), CliError> {
     )?;
     let asked = f.questions.len();
     let answered = f.questions.iter().filter(|q| q.answer.is_some()).count();
-    let questions = if asked == 0 {
+    let questions = if asked == 0 && f.questions_asked.is_some() {
+        "none needed (the model had no questions)".to_string()
+    } else if asked == 0 && f.questions_skipped {
+        "skipped".to_string()
+    } else if asked == 0 {
         "none asked".to_string()
     } else {
         format!(
@@ -158,6 +162,11 @@ pub fn status(ctx: &mut Ctx, args: &StatusArgs) -> Result<(), CliError> {
         )
     };
     writeln!(out, "  questions  {questions}")?;
+    if f.plans.is_empty() && !f.questions_skipped {
+        for q in f.questions.iter().filter(|q| q.answer.is_none()) {
+            writeln!(out, "    {}. {}", q.id, q.question)?;
+        }
+    }
     match f.current_plan() {
         None => writeln!(out, "  plan       none")?,
         Some(p) => {

@@ -5,6 +5,7 @@
 //! `notes.rewriteMode=concatenate` produces) can be told apart, and so that a reader refuses a
 //! version it does not know instead of guessing.
 
+pub mod plan;
 pub mod slug;
 pub mod spec;
 pub mod upgrade;
@@ -149,6 +150,9 @@ pub struct Flow {
     /// Clarifying questions, numbered from 1 in the order asked.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub questions: Vec<Question>,
+    /// When and how the questions were asked (also when the model had none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub questions_asked: Option<Provenance>,
     /// Every plan revision, oldest first; the last one is current.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub plans: Vec<PlanRevision>,
@@ -207,6 +211,9 @@ pub struct PlanRevision {
     /// Digest of the prompt template, for model revisions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_digest: Option<String>,
+    /// Where the prompt template came from: `embedded` or `.aiflow/templates/plan.md`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_template: Option<String>,
     /// Prompt tokens, when the server reported them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_in: Option<u64>,
@@ -219,6 +226,36 @@ pub struct PlanRevision {
     /// The ordered subtasks.
     #[serde(default)]
     pub subtasks: Vec<Subtask>,
+}
+
+/// Where a model's answer came from: who asked, when, and what answered.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    /// When (RFC 3339).
+    pub at: String,
+    /// The human who asked (`Name <email>`).
+    pub by: String,
+    /// The provider.
+    pub provider: String,
+    /// The model, when the provider names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The prompt template's git blob id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_digest: Option<String>,
+    /// Where the template came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_template: Option<String>,
+    /// Prompt tokens, when reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_in: Option<u64>,
+    /// Answer tokens, when reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_out: Option<u64>,
+    /// How long it took, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
 }
 
 /// One planned unit of work.
@@ -382,6 +419,10 @@ impl Flow {
             if let Some(at) = &q.answered_at {
                 validate_time(&format!("{key}.answered_at"), at)?;
             }
+        }
+        if let Some(asked) = &self.questions_asked {
+            validate_time("questions_asked.at", &asked.at)?;
+            validate_identity("questions_asked.by", &asked.by)?;
         }
         for (i, plan) in self.plans.iter().enumerate() {
             let key = format!("plans[{i}]");
@@ -691,6 +732,17 @@ pub(crate) mod tests_support {
                 answered_at: Some("2026-11-21T10:30:00Z".into()),
                 answered_by: Some("Ada Lovelace <ada@example.com>".into()),
             }],
+            questions_asked: Some(Provenance {
+                at: "2026-11-21T10:20:00Z".into(),
+                by: "Ada Lovelace <ada@example.com>".into(),
+                provider: "openai".into(),
+                model: Some("gpt-x".into()),
+                prompt_digest: Some("ce013625030ba8dba906f756967f9e9ca394464a".into()),
+                prompt_template: Some("embedded".into()),
+                tokens_in: Some(10),
+                tokens_out: Some(20),
+                duration_ms: Some(30),
+            }),
             plans: vec![PlanRevision {
                 revision: 1,
                 created_at: "2026-11-21T10:40:00Z".into(),
@@ -699,6 +751,7 @@ pub(crate) mod tests_support {
                 provider: Some("openai".into()),
                 model: Some("gpt-x".into()),
                 prompt_digest: Some("sha256:abc".into()),
+                prompt_template: Some("embedded".into()),
                 tokens_in: Some(1000),
                 tokens_out: Some(200),
                 duration_ms: Some(1234),

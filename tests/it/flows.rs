@@ -507,6 +507,45 @@ fn demo_walks_a_flow_offline() {
         out.contains("Flow rate-limit: Rate limiting for the public API"),
         "{out}"
     );
+    // Planning: questions, answers, a plan in a fence with prose around it, a human edit.
+    assert!(
+        out.contains("asks 3 clarifying questions about rate-limit"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Answered 3 of 3 questions of rate-limit."),
+        "{out}"
+    );
+    assert!(
+        out.contains("Plan revision 1 of rate-limit from command"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Plan revision 2 of rate-limit: 1 removed."),
+        "{out}"
+    );
+    assert!(
+        out.contains("(removed)") && out.contains("Admin dashboard for quotas"),
+        "{out}"
+    );
+    let plan = repo
+        .command_in(crate::harness::BIN, &dir)
+        .args(["plan", "show", "rate-limit", "--json"])
+        .output()
+        .expect("plan show");
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).expect("json");
+    assert_eq!(plan["revision"], 2);
+    let titles: Vec<&str> = plan["subtasks"]
+        .as_array()
+        .expect("subtasks")
+        .iter()
+        .map(|s| s["title"].as_str().expect("title"))
+        .collect();
+    assert_eq!(titles.len(), 5, "{titles:?}");
+    assert!(
+        !titles.iter().any(|t| t.contains("dashboard")),
+        "{titles:?}"
+    );
     // The gate refuses the unreviewed merge and the check, then accepts the reviewed merge.
     assert_eq!(
         out.matches("(refused, as it should be: exit 1)").count(),

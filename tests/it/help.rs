@@ -139,6 +139,7 @@ fn man_prints_roff_for_every_command() {
     assert_eq!(
         names,
         [
+            "git-aiflow-answer.1",
             "git-aiflow-check.1",
             "git-aiflow-completions.1",
             "git-aiflow-demo.1",
@@ -147,6 +148,7 @@ fn man_prints_roff_for_every_command() {
             "git-aiflow-list.1",
             "git-aiflow-man.1",
             "git-aiflow-new.1",
+            "git-aiflow-plan.1",
             "git-aiflow-spec.1",
             "git-aiflow-status.1",
             "git-aiflow.1"

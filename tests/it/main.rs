@@ -9,4 +9,5 @@ mod gate_bypass;
 mod gate_cli;
 mod help;
 mod interop;
+mod prompts;
 mod trailers;

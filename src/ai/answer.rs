@@ -1,0 +1,398 @@
+//! Reading what a model returned: the JSON object (bare, in a Markdown fence, or inside prose),
+//! then the questions or plan in it, with every problem listed for a repair request.
+
+use crate::flow::Phase;
+use crate::flow::plan::{Draft, collapse_whitespace, parse_phase};
+use serde_json::{Value, json};
+
+/// The most clarifying questions kept.
+pub const MAX_QUESTIONS: usize = 5;
+
+/// The JSON shape the questions prompt asks for (quoted in repair requests).
+pub const QUESTIONS_SHAPE: &str =
+    r#"{"questions": [{"question": "…", "why": "…", "choices": ["…", "…"]}]}"#;
+
+/// The JSON shape the plan prompt asks for.
+pub const PLAN_SHAPE: &str = r#"{"subtasks": [{"id": "…", "title": "…", "description": "…", "files": ["src/…"], "phase": "core", "depends_on": []}]}"#;
+
+/// A clarifying question as asked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Asked {
+    /// The question.
+    pub question: String,
+    /// The gap it exposes.
+    pub why: Option<String>,
+    /// Suggested answers.
+    pub choices: Vec<String>,
+}
+
+/// Find the JSON object in `text`: the whole text, a fenced block, or the first balanced
+/// `{…}` that parses.
+pub fn extract_json(text: &str) -> Result<Value, String> {
+    let trimmed = text.trim().trim_start_matches('\u{feff}');
+    let first_error = match serde_json::from_str::<Value>(trimmed) {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    for block in fenced_blocks(trimmed) {
+        if let Ok(v) = serde_json::from_str::<Value>(block.trim()) {
+            return Ok(v);
+        }
+    }
+    let bytes = trimmed.as_bytes();
+    for (start, _) in trimmed.match_indices(['{', '[']) {
+        if let Some(end) = balanced_end(&bytes[start..])
+            && let Ok(v) = serde_json::from_str::<Value>(&trimmed[start..start + end])
+            && (v.is_object() || v.is_array())
+        {
+            return Ok(v);
+        }
+    }
+    if !trimmed.contains('{') {
+        return Err("the answer contains no JSON object".into());
+    }
+    Err(format!("the answer is not valid JSON: {first_error}"))
+}
+
+/// The contents of Markdown code fences (```json … ```), in order.
+fn fenced_blocks(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("```") {
+        let after = &rest[start + 3..];
+        // Skip the info string (`json`) up to the end of the line.
+        let Some(nl) = after.find('\n') else { break };
+        let body = &after[nl + 1..];
+        let Some(end) = body.find("```") else {
+            // An unclosed fence: take the rest.
+            out.push(body);
+            break;
+        };
+        out.push(&body[..end]);
+        rest = &body[end + 3..];
+    }
+    out
+}
+
+/// The length of the balanced JSON value starting at `b[0]` (`{` or `[`), strings respected.
+fn balanced_end(b: &[u8]) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut in_str = false;
+    let mut escaped = false;
+    for (i, &c) in b.iter().enumerate() {
+        if in_str {
+            match c {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            b'"' => in_str = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The list under `key`, or the value itself when it is a bare list.
+fn list<'a>(v: &'a Value, key: &str) -> Result<&'a Vec<Value>, String> {
+    if let Some(a) = v.as_array() {
+        return Ok(a);
+    }
+    match v.get(key) {
+        Some(Value::Array(a)) => Ok(a),
+        Some(_) => Err(format!("`{key}` must be a list")),
+        None => Err(format!(
+            "the JSON object has no `{key}` list (keys found: {})",
+            v.as_object()
+                .map(|o| o.keys().cloned().collect::<Vec<_>>().join(", "))
+                .unwrap_or_default()
+        )),
+    }
+}
+
+fn text_of(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn strings(v: Option<&Value>, what: &str, errors: &mut Vec<String>) -> Vec<String> {
+    match v {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| match text_of(Some(x)) {
+                Some(s) => Some(s),
+                None => {
+                    errors.push(format!("{what} must hold strings; found {x}"));
+                    None
+                }
+            })
+            .collect(),
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(other) => {
+            errors.push(format!("{what} must be a list of strings; found {other}"));
+            Vec::new()
+        }
+    }
+}
+
+/// Parse clarifying questions. Returns the questions kept and how many were dropped over the
+/// limit, or every problem found.
+pub fn parse_questions(text: &str) -> Result<(Vec<Asked>, usize), Vec<String>> {
+    let v = extract_json(text).map_err(|e| vec![e])?;
+    let items = list(&v, "questions").map_err(|e| vec![e])?;
+    let mut errors = Vec::new();
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let n = i + 1;
+        let (question, why, choices) = match item {
+            Value::String(s) => (Some(s.clone()), None, Vec::new()),
+            Value::Object(o) => (
+                text_of(o.get("question")),
+                text_of(o.get("why")).or_else(|| text_of(o.get("rationale"))),
+                strings(
+                    o.get("choices"),
+                    &format!("question {n}: choices"),
+                    &mut errors,
+                ),
+            ),
+            other => {
+                errors.push(format!("question {n} must be an object; found {other}"));
+                continue;
+            }
+        };
+        let question = question
+            .map(|q| collapse_whitespace(&q))
+            .unwrap_or_default();
+        if question.is_empty() {
+            errors.push(format!("question {n} has no `question` text"));
+            continue;
+        }
+        let clip = |s: String, max: usize| -> String {
+            let s = collapse_whitespace(&s);
+            if s.chars().count() > max {
+                let mut c: String = s.chars().take(max).collect();
+                c.push('…');
+                c
+            } else {
+                s
+            }
+        };
+        out.push(Asked {
+            question: clip(question, 1000),
+            why: why.map(|w| clip(w, 1000)).filter(|w| !w.is_empty()),
+            choices: choices
+                .into_iter()
+                .map(|c| clip(c, 200))
+                .filter(|c| !c.is_empty())
+                .take(8)
+                .collect(),
+        });
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let dropped = out.len().saturating_sub(MAX_QUESTIONS);
+    out.truncate(MAX_QUESTIONS);
+    Ok((out, dropped))
+}
+
+/// Parse a plan into drafts (ids are the model's hints), or every problem found.
+pub fn parse_plan(text: &str) -> Result<Vec<Draft>, Vec<String>> {
+    let v = extract_json(text).map_err(|e| vec![e])?;
+    let items = list(&v, "subtasks").map_err(|e| vec![e])?;
+    let mut errors = Vec::new();
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let n = i + 1;
+        let Some(o) = item.as_object() else {
+            errors.push(format!("subtask {n} must be an object; found {item}"));
+            continue;
+        };
+        let title = text_of(o.get("title")).unwrap_or_default();
+        let who = if title.trim().is_empty() {
+            format!("subtask {n}")
+        } else {
+            format!(
+                "subtask {n} ({:?})",
+                title.chars().take(60).collect::<String>()
+            )
+        };
+        if title.trim().is_empty() {
+            errors.push(format!("{who} has no title"));
+        }
+        let phase = match o.get("phase") {
+            None | Some(Value::Null) => {
+                errors.push(format!(
+                    "{who} has no phase; use \"core\", \"nice-to-have\" or \"production\""
+                ));
+                Phase::Core
+            }
+            Some(p) => match text_of(Some(p)).as_deref().and_then(parse_phase) {
+                Some(p) => p,
+                None => {
+                    errors.push(format!(
+                        "{who} has the unknown phase {p}; use \"core\", \"nice-to-have\" or \"production\""
+                    ));
+                    Phase::Core
+                }
+            },
+        };
+        let files = strings(o.get("files"), &format!("{who}: files"), &mut errors);
+        let depends_on = strings(
+            o.get("depends_on").or_else(|| o.get("dependencies")),
+            &format!("{who}: depends_on"),
+            &mut errors,
+        );
+        out.push(Draft {
+            id: text_of(o.get("id")),
+            title,
+            description: text_of(o.get("description")).unwrap_or_default(),
+            files,
+            phase,
+            depends_on,
+            status: None,
+        });
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The JSON schema for questions: bounded, for servers that enforce it.
+pub fn questions_schema() -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["questions"],
+        "properties": {
+            "questions": {
+                "type": "array",
+                "maxItems": MAX_QUESTIONS,
+                "items": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["question", "why", "choices"],
+                    "properties": {
+                        "question": {"type": "string", "minLength": 1, "maxLength": 300},
+                        "why": {"type": "string", "maxLength": 300},
+                        "choices": {
+                            "type": "array",
+                            "maxItems": 4,
+                            "items": {"type": "string", "maxLength": 100}
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// The JSON schema for a plan.
+pub fn plan_schema() -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["subtasks"],
+        "properties": {
+            "subtasks": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 20,
+                "items": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["id", "title", "description", "files", "phase", "depends_on"],
+                    "properties": {
+                        "id": {"type": "string", "minLength": 1, "maxLength": 24},
+                        "title": {"type": "string", "minLength": 1, "maxLength": 120},
+                        "description": {"type": "string", "maxLength": 1500},
+                        "files": {
+                            "type": "array",
+                            "maxItems": 12,
+                            "items": {"type": "string", "maxLength": 200}
+                        },
+                        "phase": {"type": "string", "enum": ["core", "nice-to-have", "production"]},
+                        "depends_on": {
+                            "type": "array",
+                            "maxItems": 12,
+                            "items": {"type": "string", "maxLength": 24}
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_in_fences_and_prose() {
+        let fenced = "Here is the plan:\n\n```json\n{\"subtasks\": []}\n```\nGood luck!";
+        assert_eq!(extract_json(fenced).unwrap(), json!({"subtasks": []}));
+        let prose = "Sure! {\"questions\": [{\"question\": \"a } b\"}]} Hope that helps.";
+        assert_eq!(
+            extract_json(prose).unwrap()["questions"][0]["question"],
+            "a } b"
+        );
+        assert!(
+            extract_json("no json here")
+                .unwrap_err()
+                .contains("no JSON object")
+        );
+        assert!(
+            extract_json("{\"subtasks\": [")
+                .unwrap_err()
+                .contains("not valid JSON")
+        );
+    }
+
+    #[test]
+    fn questions_are_capped_and_cleaned() {
+        let many: Vec<Value> = (1..=7)
+            .map(|i| json!({"question": format!("Q{i}?\n"), "why": "w", "choices": ["a", 2]}))
+            .collect();
+        let (q, dropped) = parse_questions(&json!({ "questions": many }).to_string()).unwrap();
+        assert_eq!(q.len(), 5);
+        assert_eq!(dropped, 2);
+        assert_eq!(q[0].question, "Q1?");
+        assert_eq!(q[0].choices, vec!["a", "2"]);
+        let errs = parse_questions(r#"{"questions": [{"why": "x"}, 3]}"#).unwrap_err();
+        assert_eq!(errs.len(), 2, "{errs:?}");
+    }
+
+    #[test]
+    fn plan_problems_are_all_listed() {
+        let errs = parse_plan(
+            r#"{"subtasks": [{"id": 1, "title": "", "phase": "later"}, {"title": "x", "phase": "core", "files": "a.rs"}]}"#,
+        )
+        .unwrap_err();
+        assert!(errs.iter().any(|e| e.contains("no title")), "{errs:?}");
+        assert!(errs.iter().any(|e| e.contains("unknown phase")), "{errs:?}");
+        let ok =
+            parse_plan(r#"[{"id": 1, "title": "T", "phase": "Nice to have", "depends_on": [2]}]"#)
+                .unwrap();
+        assert_eq!(ok[0].id.as_deref(), Some("1"));
+        assert_eq!(ok[0].phase, Phase::NiceToHave);
+        assert_eq!(ok[0].depends_on, vec!["2"]);
+    }
+}

@@ -1,0 +1,172 @@
+//! The `command` provider: pipe the prompt into any program (`claude -p`, `llm`, `codex exec`, a
+//! script) and read its answer from standard output.
+//!
+//! The command runs with `sh -c`, as git runs its own configured commands, in the work tree's
+//! root. It gets the prompt on stdin, and also in a file named by `AIFLOW_PROMPT_FILE` for
+//! programs that want a path; `AIFLOW_TEMPLATE` names the template (`questions`, `plan`).
+
+use super::http::{Spinner, excerpt};
+use super::{AiError, ErrorKind, Place, Provider, Reply, Request, Settings};
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The most output read from a command; a plan is a few kilobytes.
+const MAX_OUTPUT: u64 = 8 * 1024 * 1024;
+
+pub(crate) struct CommandProvider {
+    command: String,
+    place: Place,
+    timeout: Duration,
+}
+
+impl CommandProvider {
+    pub(crate) fn new(settings: &Settings, place: &Place) -> Result<CommandProvider, AiError> {
+        let command = settings.command.clone().ok_or_else(|| {
+            AiError::new(ErrorKind::Config, "the command provider needs a command to run").hint(
+                "set one with `git config aiflow.command 'claude -p'` or --command; it gets the prompt on stdin and answers on stdout",
+            )
+        })?;
+        Ok(CommandProvider {
+            command,
+            place: place.clone(),
+            timeout: settings.timeout,
+        })
+    }
+}
+
+impl Provider for CommandProvider {
+    fn name(&self) -> &'static str {
+        "command"
+    }
+
+    fn model(&self) -> Option<&str> {
+        Some(&self.command)
+    }
+
+    fn complete(&self, request: &Request) -> Result<Reply, AiError> {
+        let prompt = request.transcript();
+        std::fs::create_dir_all(&self.place.prompt_dir).map_err(|e| {
+            AiError::new(
+                ErrorKind::Config,
+                format!("could not create {}", self.place.prompt_dir.display()),
+            )
+            .cause(e.to_string())
+        })?;
+        let prompt_file = self
+            .place
+            .prompt_dir
+            .join(format!("PROMPT-{}.md", self.place.label));
+        std::fs::write(&prompt_file, &prompt).map_err(|e| {
+            AiError::new(
+                ErrorKind::Config,
+                format!("could not write {}", prompt_file.display()),
+            )
+            .cause(e.to_string())
+        })?;
+        let start = Instant::now();
+        let _spinner = Spinner::start(format!("waiting for `{}`", self.command));
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(&self.command)
+            .current_dir(&self.place.workdir)
+            .env("AIFLOW_PROMPT_FILE", &prompt_file)
+            .env("AIFLOW_TEMPLATE", request.kind)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                AiError::new(
+                    ErrorKind::Config,
+                    format!("could not start `{}`", self.command),
+                )
+                .cause(e.to_string())
+            })?;
+        let mut stdin = child.stdin.take().expect("piped");
+        let writer = std::thread::spawn(move || {
+            // A command that does not read its input closes the pipe: not an error.
+            let _ = stdin.write_all(prompt.as_bytes());
+        });
+        let mut stdout = child.stdout.take().expect("piped");
+        let reader = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = (&mut stdout).take(MAX_OUTPUT).read_to_end(&mut buf);
+            buf
+        });
+        let mut stderr = child.stderr.take().expect("piped");
+        let err_reader = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = (&mut stderr).take(MAX_OUTPUT).read_to_end(&mut buf);
+            buf
+        });
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if start.elapsed() >= self.timeout => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(AiError::new(
+                        ErrorKind::Transport,
+                        format!(
+                            "`{}` did not finish within {} s; it was stopped",
+                            self.command,
+                            self.timeout.as_secs()
+                        ),
+                    )
+                    .hint("raise the limit with --timeout SECONDS or `git config aiflow.timeout SECONDS`"));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => {
+                    return Err(AiError::new(
+                        ErrorKind::Transport,
+                        format!("could not wait for `{}`", self.command),
+                    )
+                    .cause(e.to_string()));
+                }
+            }
+        };
+        let _ = writer.join();
+        let out = reader.join().unwrap_or_default();
+        let err = err_reader.join().unwrap_or_default();
+        let text = String::from_utf8_lossy(&out).into_owned();
+        if !status.success() {
+            let tail: Vec<&str> = std::str::from_utf8(&err)
+                .unwrap_or("")
+                .lines()
+                .rev()
+                .take(10)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            let mut e = AiError::new(
+                ErrorKind::Transport,
+                format!("`{}` failed ({status})", self.command),
+            )
+            .hint("run the command by hand with the prompt on stdin to see what it needs")
+            .hint(format!("the prompt is in {}", prompt_file.display()));
+            if !tail.is_empty() {
+                e = e.cause(excerpt(&tail.join(" | ")));
+            }
+            if !text.trim().is_empty() {
+                e = e.raw(text);
+            }
+            return Err(e);
+        }
+        if text.trim().is_empty() {
+            return Err(AiError::new(
+                ErrorKind::Answer,
+                format!("`{}` printed nothing on standard output", self.command),
+            )
+            .hint("the command must print the model's answer on stdout"));
+        }
+        Ok(Reply {
+            text,
+            model: None,
+            tokens_in: None,
+            tokens_out: None,
+            duration: start.elapsed(),
+        })
+    }
+}

@@ -1,0 +1,226 @@
+//! Talking to a model: providers behind one trait, prompt templates, and reading the structured
+//! answers a model returns.
+//!
+//! Model output is data. Nothing here runs it, and nothing it contains becomes a ref name or a
+//! trailer without passing through [`answer`]'s validation and sanitising.
+
+pub mod answer;
+mod anthropic;
+mod command;
+pub mod config;
+mod http;
+mod manual;
+mod openai;
+pub mod prompt;
+
+pub use config::{Overrides, ProviderKind, Settings};
+
+use std::time::Duration;
+
+/// Who says a message in a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The human side: prompts and repair requests.
+    User,
+    /// The model's earlier answer (for a repair request).
+    Assistant,
+}
+
+impl Role {
+    /// The role's name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
+/// One message of a conversation.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// Who says it.
+    pub role: Role,
+    /// What is said.
+    pub content: String,
+}
+
+/// What a provider is asked.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Which template the prompt came from (`questions`, `plan`): names files and the JSON schema.
+    pub kind: &'static str,
+    /// Instructions for the model.
+    pub system: String,
+    /// The conversation: the prompt, and for a repair the earlier answer and the repair request.
+    pub messages: Vec<Message>,
+    /// A JSON schema for the answer, for servers that can enforce one.
+    pub schema: Option<serde_json::Value>,
+}
+
+impl Request {
+    /// The system text and the conversation as one text, for providers that take a single prompt
+    /// (command, manual, `--print-prompt`).
+    pub fn transcript(&self) -> String {
+        let mut out = String::new();
+        if !self.system.trim().is_empty() {
+            out.push_str(self.system.trim_end());
+            out.push_str("\n\n");
+        }
+        if self.messages.len() == 1 {
+            out.push_str(&self.messages[0].content);
+            return out;
+        }
+        for m in &self.messages {
+            let head = match m.role {
+                Role::User => "## Request",
+                Role::Assistant => "## Your earlier answer",
+            };
+            out.push_str(head);
+            out.push_str("\n\n");
+            out.push_str(m.content.trim_end());
+            out.push_str("\n\n");
+        }
+        out
+    }
+}
+
+/// What a provider answered.
+#[derive(Debug, Clone, Default)]
+pub struct Reply {
+    /// The answer text.
+    pub text: String,
+    /// The model that answered, as the server reports it.
+    pub model: Option<String>,
+    /// Prompt tokens, when reported.
+    pub tokens_in: Option<u64>,
+    /// Answer tokens, when reported.
+    pub tokens_out: Option<u64>,
+    /// How long it took, retries included.
+    pub duration: Duration,
+}
+
+/// A provider: turns a request into an answer.
+pub trait Provider {
+    /// The provider's name (`openai`, `anthropic`, `command`, `manual`).
+    fn name(&self) -> &'static str;
+    /// The configured model, if the provider has one.
+    fn model(&self) -> Option<&str>;
+    /// Ask.
+    fn complete(&self, request: &Request) -> Result<Reply, AiError>;
+    /// Whether a failed answer can be repaired by asking again without the user's help.
+    fn can_repair(&self) -> bool {
+        true
+    }
+}
+
+/// What went wrong, for the exit code and the wording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The settings are incomplete or wrong.
+    Config,
+    /// The server could not be reached, timed out, or failed.
+    Transport,
+    /// The server refused the credentials or the model (401, 403, 404).
+    Rejected,
+    /// The answer is unusable (cut off, not JSON, invalid).
+    Answer,
+    /// The user stopped (empty manual answer, editor failure).
+    Aborted,
+}
+
+/// An error from a provider, with what to do about it. The text never contains an API key.
+#[derive(Debug, Clone)]
+pub struct AiError {
+    /// The category.
+    pub kind: ErrorKind,
+    /// The message.
+    pub message: String,
+    /// The cause, when there is one worth printing.
+    pub cause: Option<String>,
+    /// What to do about it.
+    pub hints: Vec<String>,
+    /// The raw answer, when there was one: saved for inspection.
+    pub raw: Option<String>,
+    /// The HTTP status, for errors a server answered.
+    pub status: Option<u16>,
+}
+
+impl AiError {
+    /// An error of `kind` with `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        AiError {
+            kind,
+            message: message.into(),
+            cause: None,
+            hints: Vec::new(),
+            raw: None,
+            status: None,
+        }
+    }
+
+    /// Attach a hint.
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hints.push(hint.into());
+        self
+    }
+
+    /// Attach the cause.
+    pub fn cause(mut self, cause: impl Into<String>) -> Self {
+        self.cause = Some(cause.into());
+        self
+    }
+
+    /// Attach the raw answer.
+    pub fn raw(mut self, raw: impl Into<String>) -> Self {
+        self.raw = Some(raw.into());
+        self
+    }
+
+    /// Replace every occurrence of `secret` in the texts (a key a server echoed back).
+    pub fn redact(mut self, secret: Option<&str>) -> Self {
+        if let Some(s) = secret.filter(|s| s.len() >= 4) {
+            self.message = self.message.replace(s, "[redacted]");
+            self.cause = self.cause.map(|c| c.replace(s, "[redacted]"));
+            self.raw = self.raw.map(|c| c.replace(s, "[redacted]"));
+            self.hints = self
+                .hints
+                .into_iter()
+                .map(|h| h.replace(s, "[redacted]"))
+                .collect();
+        }
+        self
+    }
+}
+
+impl std::fmt::Display for AiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for AiError {}
+
+/// Where a provider works: the directory for prompt and answer files, the work tree a command
+/// runs in, a label naming the files (`rate-limit-plan`), and the editor for the manual provider.
+#[derive(Debug, Clone)]
+pub struct Place {
+    /// Where prompt files go (`<git common dir>/aiflow`).
+    pub prompt_dir: std::path::PathBuf,
+    /// Where a command runs (the work tree's root, or the git dir of a bare repository).
+    pub workdir: std::path::PathBuf,
+    /// Names the prompt file: `PROMPT-<label>.md`.
+    pub label: String,
+    /// The editor command git would use, for the manual provider on a terminal.
+    pub editor: Option<String>,
+}
+
+/// Build the provider `settings` names, working in `place`.
+pub fn provider(settings: &Settings, place: &Place) -> Result<Box<dyn Provider>, AiError> {
+    Ok(match settings.provider {
+        ProviderKind::OpenAi => Box::new(openai::OpenAi::new(settings)?),
+        ProviderKind::Anthropic => Box::new(anthropic::Anthropic::new(settings)?),
+        ProviderKind::Command => Box::new(command::CommandProvider::new(settings, place)?),
+        ProviderKind::Manual => Box::new(manual::Manual::new(place)),
+    })
+}

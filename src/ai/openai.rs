@@ -1,0 +1,162 @@
+//! The `openai` provider: any OpenAI-compatible `/chat/completions` server (OpenAI, OpenRouter,
+//! vLLM, llama.cpp's llama-server, LM Studio, Ollama's `/v1`).
+
+use super::http::{Http, excerpt};
+use super::{AiError, ErrorKind, Provider, Reply, Request, Settings};
+use serde_json::json;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+const DEFAULT_URL: &str = "https://api.openai.com/v1";
+
+pub(crate) struct OpenAi {
+    http: Http,
+    url: String,
+    model: String,
+    max_tokens: u32,
+    key: Option<String>,
+    /// Whether to send `response_format` (cleared when the server rejects it).
+    schema: AtomicBool,
+}
+
+impl OpenAi {
+    pub(crate) fn new(settings: &Settings) -> Result<OpenAi, AiError> {
+        let base = settings.base_url.as_deref().unwrap_or(DEFAULT_URL);
+        let model = settings.model.clone().ok_or_else(|| {
+            AiError::new(ErrorKind::Config, "the openai provider needs a model name")
+                .hint("set one with `git config aiflow.model gpt-4o-mini` or --model (local servers accept any name)")
+        })?;
+        let (var, key) = settings.api_key("OPENAI_API_KEY");
+        let official = base.starts_with("https://api.openai.com");
+        if key.is_none() && official {
+            return Err(AiError::new(
+                ErrorKind::Config,
+                format!("the openai provider needs an API key in the environment variable {var}"),
+            )
+            .hint(format!(
+                "export {var}=… (keys are read from the environment only, never from config)"
+            )));
+        }
+        let url = format!("{base}/chat/completions");
+        Ok(OpenAi {
+            http: Http::new("openai", &model, settings, key.clone())?,
+            url,
+            model,
+            max_tokens: settings.max_tokens,
+            key,
+            schema: AtomicBool::new(settings.json_schema),
+        })
+    }
+
+    fn body(&self, request: &Request, with_schema: bool) -> serde_json::Value {
+        let mut messages = vec![json!({"role": "system", "content": request.system})];
+        for m in &request.messages {
+            messages.push(json!({"role": m.role.as_str(), "content": m.content}));
+        }
+        let mut body = json!({
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": self.max_tokens,
+            "temperature": 0,
+            "stream": false,
+        });
+        if with_schema && let Some(schema) = &request.schema {
+            body["response_format"] = json!({
+                "type": "json_schema",
+                "json_schema": {"name": request.kind, "strict": true, "schema": schema},
+            });
+        }
+        body
+    }
+}
+
+impl Provider for OpenAi {
+    fn name(&self) -> &'static str {
+        "openai"
+    }
+
+    fn model(&self) -> Option<&str> {
+        Some(&self.model)
+    }
+
+    fn complete(&self, request: &Request) -> Result<Reply, AiError> {
+        let mut headers = Vec::new();
+        if let Some(key) = &self.key {
+            headers.push(("authorization", format!("Bearer {key}")));
+        }
+        let with_schema = self.schema.load(Ordering::Relaxed) && request.schema.is_some();
+        let answer =
+            match self
+                .http
+                .post_json(&self.url, &headers, &self.body(request, with_schema))
+            {
+                // A server that does not know structured output says so with a 400 that names it;
+                // ask again without it, and do not send it for the rest of this run.
+                Err(e) if with_schema && e.status == Some(400) && mentions_schema(&e) => {
+                    self.schema.store(false, Ordering::Relaxed);
+                    self.http
+                        .post_json(&self.url, &headers, &self.body(request, false))?
+                }
+                other => other?,
+            };
+        parse_reply(&answer.json, &self.url, self.max_tokens).map(|mut r| {
+            r.duration = answer.duration;
+            r
+        })
+    }
+}
+
+fn mentions_schema(e: &AiError) -> bool {
+    let text = format!("{} {}", e.message, e.cause.as_deref().unwrap_or("")).to_lowercase();
+    text.contains("response_format") || text.contains("json_schema") || text.contains("schema")
+}
+
+/// Read a `chat.completion` object.
+fn parse_reply(v: &serde_json::Value, url: &str, max_tokens: u32) -> Result<Reply, AiError> {
+    let choice = v.pointer("/choices/0").ok_or_else(|| {
+        AiError::new(
+            ErrorKind::Answer,
+            format!("the reply from openai at {url} has no choices"),
+        )
+        .cause(excerpt(&v.to_string()))
+    })?;
+    let text = choice
+        .pointer("/message/content")
+        .and_then(|c| c.as_str())
+        .unwrap_or("")
+        .to_string();
+    let finish = choice
+        .get("finish_reason")
+        .and_then(|f| f.as_str())
+        .unwrap_or("");
+    if finish == "length" {
+        return Err(AiError::new(
+            ErrorKind::Answer,
+            format!("the model stopped at its token limit (max_tokens = {max_tokens}) before finishing its answer"),
+        )
+        .hint("raise the limit with `git config aiflow.maxTokens 8192`, or use a model that answers more briefly")
+        .raw(text));
+    }
+    if text.trim().is_empty() {
+        let refusal = choice
+            .pointer("/message/refusal")
+            .and_then(|r| r.as_str())
+            .map(str::to_string);
+        let mut err = AiError::new(
+            ErrorKind::Answer,
+            format!("the reply from openai at {url} has no content (finish_reason `{finish}`)"),
+        );
+        if let Some(r) = refusal {
+            err = err.cause(format!("the model refused: {r}"));
+        }
+        return Err(err);
+    }
+    Ok(Reply {
+        text,
+        model: v.get("model").and_then(|m| m.as_str()).map(str::to_string),
+        tokens_in: v.pointer("/usage/prompt_tokens").and_then(|t| t.as_u64()),
+        tokens_out: v
+            .pointer("/usage/completion_tokens")
+            .and_then(|t| t.as_u64()),
+        duration: Default::default(),
+    })
+}

@@ -1,0 +1,720 @@
+//! Plans: turning drafts (from a model or a human edit) into validated subtasks with stable ids,
+//! the TOML form `plan edit` opens, and the semantic difference between two revisions.
+
+use super::{Phase, PlanRevision, Subtask, SubtaskStatus, slugify, validate_repo_path};
+use super::{validate_subtasks, validate_title};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{BuildHasher, Hasher};
+
+/// The most subtasks a plan may have; a plan is a list of small steps, not a backlog.
+pub const MAX_SUBTASKS: usize = 50;
+
+/// A subtask as proposed, before validation and id assignment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft {
+    /// The id it was given: a model's hint, or a human's kept or chosen id.
+    pub id: Option<String>,
+    /// One-line title.
+    pub title: String,
+    /// What to do.
+    pub description: String,
+    /// Paths it touches.
+    pub files: Vec<String>,
+    /// Its phase.
+    pub phase: Phase,
+    /// Ids (as in the drafts) that must come first.
+    pub depends_on: Vec<String>,
+    /// A status set by a human edit (only `planned` and `dropped` may be chosen).
+    pub status: Option<SubtaskStatus>,
+}
+
+/// Whose ids the drafts carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ids {
+    /// A model's: only hints. Ids of the current plan are kept; every other id is replaced.
+    Model,
+    /// A human's: kept when well-formed; a missing id is assigned.
+    Edit,
+}
+
+/// Turn `drafts` into subtasks. `previous` is the current plan (its ids, statuses and branches
+/// carry over); `taken` holds ids used anywhere in the flow's history, never reassigned to new
+/// subtasks. Every problem found is returned, each naming the subtask.
+pub fn finalize(
+    drafts: Vec<Draft>,
+    previous: &[Subtask],
+    taken: &BTreeSet<String>,
+    ids: Ids,
+) -> Result<Vec<Subtask>, Vec<String>> {
+    let mut errors = Vec::new();
+    if drafts.is_empty() {
+        return Err(vec!["the plan has no subtasks".into()]);
+    }
+    if drafts.len() > MAX_SUBTASKS {
+        return Err(vec![format!(
+            "the plan has {} subtasks; at most {MAX_SUBTASKS} are allowed: make each subtask larger, or split the flow",
+            drafts.len()
+        )]);
+    }
+    let label = |i: usize, d: &Draft| {
+        let t: String = d.title.chars().take(60).collect();
+        format!("subtask {} ({:?})", i + 1, t.trim())
+    };
+    let prev: BTreeMap<&str, &Subtask> = previous.iter().map(|s| (s.id.as_str(), s)).collect();
+
+    // Clean each draft and collect its problems.
+    let mut cleaned = Vec::with_capacity(drafts.len());
+    for (i, d) in drafts.iter().enumerate() {
+        let mut d = d.clone();
+        d.title = collapse_whitespace(&d.title);
+        d.id =
+            d.id.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string);
+        let who = label(i, &d);
+        if let Err(e) = validate_title("title", &d.title) {
+            errors.push(format!("{who}: {}", e.problem));
+        } else if slugify(&d.title).is_none() {
+            errors.push(format!(
+                "{who}: the title has no ASCII letter or digit, so it cannot name a branch; write a plain title such as \"Add rate limiter\""
+            ));
+        } else if mostly_hazards(&d.title) {
+            errors.push(format!(
+                "{who}: the title is mostly characters git forbids in branch names (~ ^ : ? * [ \\ .. @{{); write a plain title such as \"Add rate limiter\""
+            ));
+        }
+        let mut files = Vec::new();
+        for f in &d.files {
+            let f = f.trim().replace('\\', "/");
+            let f = f.trim_start_matches("./").to_string();
+            match validate_repo_path("files", &f) {
+                Err(e) => errors.push(format!("{who}: file {}", e.problem)),
+                Ok(()) if !files.contains(&f) => files.push(f),
+                Ok(()) => {}
+            }
+        }
+        d.files = files;
+        d.description = d.description.trim().to_string();
+        if let Some(st) = d.status {
+            let was =
+                d.id.as_deref()
+                    .and_then(|id| prev.get(id))
+                    .map(|s| s.status);
+            let allowed = st == SubtaskStatus::Dropped
+                || Some(st) == was
+                || (st == SubtaskStatus::Planned
+                    && matches!(was, None | Some(SubtaskStatus::Dropped)));
+            if !allowed {
+                errors.push(format!(
+                    "{who}: status `{}` cannot be set by editing the plan; only `planned` and `dropped` can (the other statuses follow start, approve and integrate)",
+                    st.as_str()
+                ));
+            }
+        }
+        cleaned.push(d);
+    }
+
+    // Ids as given must be unique, so that dependencies are unambiguous.
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, d) in cleaned.iter().enumerate() {
+        if let Some(id) = &d.id {
+            if let Some(first) = seen.get(id) {
+                errors.push(format!(
+                    "{}: the id `{id}` is also used by subtask {}; give each subtask its own id",
+                    label(i, d),
+                    first + 1
+                ));
+            } else {
+                seen.insert(id.clone(), i);
+            }
+            if ids == Ids::Edit && !prev.contains_key(id.as_str()) && !is_valid_id(id) {
+                errors.push(format!(
+                    "{}: `{id}` is not a valid id; use 1 to 16 lower-case letters and digits, or leave the id out to have one assigned",
+                    label(i, d)
+                ));
+            }
+        }
+    }
+    for (i, d) in cleaned.iter().enumerate() {
+        for dep in &d.depends_on {
+            let dep = dep.trim();
+            if d.id.as_deref() == Some(dep) {
+                errors.push(format!("{}: it depends on itself", label(i, d)));
+            } else if !seen.contains_key(dep) {
+                errors.push(format!(
+                    "{}: it depends on `{dep}`, which is not the id of any subtask in the plan",
+                    label(i, d)
+                ));
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+
+    // Assign the tool's own ids.
+    let mut used: BTreeSet<String> = taken.iter().cloned().collect();
+    used.extend(prev.keys().map(|k| k.to_string()));
+    let mut idgen = IdGen::new();
+    let mut map: BTreeMap<String, String> = BTreeMap::new();
+    let mut out_ids = Vec::with_capacity(cleaned.len());
+    for d in &cleaned {
+        let id = match &d.id {
+            Some(h) if prev.contains_key(h.as_str()) => h.clone(),
+            Some(h) if ids == Ids::Edit && !taken.contains(h) => h.clone(),
+            _ => idgen.fresh(&used),
+        };
+        used.insert(id.clone());
+        if let Some(h) = &d.id {
+            map.insert(h.clone(), id.clone());
+        }
+        out_ids.push(id);
+    }
+    let mut out = Vec::with_capacity(cleaned.len());
+    for (d, id) in cleaned.into_iter().zip(out_ids) {
+        let before = prev.get(id.as_str());
+        let mut depends_on: Vec<String> = Vec::new();
+        for dep in &d.depends_on {
+            let mapped = map[dep.trim()].clone();
+            if !depends_on.contains(&mapped) {
+                depends_on.push(mapped);
+            }
+        }
+        out.push(Subtask {
+            status: d
+                .status
+                .or(before.map(|b| b.status))
+                .unwrap_or(SubtaskStatus::Planned),
+            branch: before.and_then(|b| b.branch.clone()),
+            id,
+            title: d.title,
+            description: d.description,
+            files: d.files,
+            phase: d.phase,
+            depends_on,
+        });
+    }
+    if let Err(e) = validate_subtasks("plan", &out) {
+        // Name subtasks by title: the model never saw the ids we assigned.
+        let mut problem = e.problem.clone();
+        for s in &out {
+            let hint = map
+                .iter()
+                .find(|(_, v)| **v == s.id)
+                .map(|(k, _)| k.as_str());
+            if let Some(h) = hint
+                && h != s.id
+            {
+                problem = problem.replace(&format!("`{}`", s.id), &format!("`{h}`"));
+                problem = replace_word(&problem, &s.id, h);
+            }
+        }
+        errors.push(problem);
+    }
+    for p in previous {
+        if !out.iter().any(|s| s.id == p.id)
+            && !matches!(p.status, SubtaskStatus::Planned | SubtaskStatus::Dropped)
+        {
+            errors.push(format!(
+                "subtask {} ({:?}) is {} and cannot be removed from the plan; keep it (set `status = \"dropped\"` to give it up)",
+                p.id,
+                p.title,
+                p.status.as_str()
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+fn replace_word(text: &str, word: &str, with: &str) -> String {
+    text.split(' ')
+        .map(|w| if w == word { with } else { w })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Whether ref-name hazards (`~ ^ : ? * [ \\`, `..`, `@{`) outnumber the letters and digits
+/// of `title`: such a title is noise (or an attack), not a name.
+fn mostly_hazards(title: &str) -> bool {
+    let alnum = title.chars().filter(char::is_ascii_alphanumeric).count();
+    let hazards = title
+        .chars()
+        .filter(|c| matches!(c, '~' | '^' | ':' | '?' | '*' | '[' | '\\'))
+        .count()
+        + title.matches("..").count()
+        + title.matches("@{").count();
+    hazards > alnum
+}
+
+/// Collapse runs of whitespace (newlines and tabs included) into single spaces; drop other
+/// control characters.
+pub fn collapse_whitespace(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for word in s.split(|c: char| c.is_whitespace()) {
+        let word: String = word.chars().filter(|c| !c.is_control()).collect();
+        if word.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&word);
+    }
+    out
+}
+
+/// Whether `id` is a well-formed subtask id.
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 16
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+/// Fresh subtask ids: a letter and five letters or digits, random per process, so that two clones
+/// adding subtasks at the same time do not pick the same ids.
+struct IdGen {
+    state: u64,
+}
+
+impl IdGen {
+    fn new() -> IdGen {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        if let Ok(d) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            h.write_u128(d.as_nanos());
+        }
+        IdGen {
+            state: h.finish() | 1,
+        }
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.state;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.state = x;
+        x
+    }
+
+    fn fresh(&mut self, used: &BTreeSet<String>) -> String {
+        const LETTERS: &[u8] = b"abcdefghijkmnpqrstuvwxyz";
+        const ALNUM: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+        loop {
+            let mut x = self.next();
+            let mut id = String::with_capacity(6);
+            id.push(LETTERS[(x % LETTERS.len() as u64) as usize] as char);
+            x /= LETTERS.len() as u64;
+            for _ in 0..5 {
+                id.push(ALNUM[(x % ALNUM.len() as u64) as usize] as char);
+                x /= ALNUM.len() as u64;
+            }
+            if !used.contains(&id) {
+                return id;
+            }
+        }
+    }
+}
+
+/// The branch a subtask gets when it starts: `<integration branch>--<id>-<title words>`.
+pub fn subtask_branch(integration_branch: &str, id: &str, title: &str) -> String {
+    let words = slugify(title).unwrap_or_default();
+    let mut part = String::new();
+    for w in words.split('-') {
+        if !part.is_empty() && part.len() + 1 + w.len() > 40 {
+            break;
+        }
+        if !part.is_empty() {
+            part.push('-');
+        }
+        part.push_str(w);
+    }
+    if part.is_empty() {
+        format!("{integration_branch}--{id}")
+    } else {
+        format!("{integration_branch}--{id}-{part}")
+    }
+}
+
+/// Every subtask id the flow's plan history has used.
+pub fn ids_in_history(plans: &[PlanRevision]) -> BTreeSet<String> {
+    plans
+        .iter()
+        .flat_map(|p| p.subtasks.iter().map(|s| s.id.clone()))
+        .collect()
+}
+
+/// One entry of the TOML that `plan edit` opens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditEntry {
+    /// The subtask's id; leave it out for a new subtask.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// One-line title.
+    pub title: String,
+    /// Phase.
+    pub phase: Phase,
+    /// Status: only `planned` and `dropped` may be set by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<SubtaskStatus>,
+    /// Ids of subtasks that come first.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// Paths.
+    #[serde(default)]
+    pub files: Vec<String>,
+    /// What to do.
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EditDoc {
+    #[serde(default)]
+    subtask: Vec<EditEntry>,
+}
+
+/// The text `plan edit` opens for `subtasks`.
+pub fn edit_text(slug: &str, revision: u32, subtasks: &[Subtask]) -> String {
+    let doc = EditDoc {
+        subtask: subtasks
+            .iter()
+            .map(|s| EditEntry {
+                id: Some(s.id.clone()),
+                title: s.title.clone(),
+                phase: s.phase,
+                status: Some(s.status),
+                depends_on: s.depends_on.clone(),
+                files: s.files.clone(),
+                description: s.description.clone(),
+            })
+            .collect(),
+    };
+    let body = toml::to_string_pretty(&doc).expect("edit documents always serialize");
+    format!(
+        "# Plan of flow `{slug}`, revision {revision}. Edit it, save and quit; an empty file changes nothing.\n\
+         #\n\
+         # Each [[subtask]] is one small, reviewable change, in the order to do them. Reorder, change,\n\
+         # add or delete entries. A new entry needs no id: one is assigned.\n\
+         #   phase       \"core\", \"nice-to-have\" or \"production\"\n\
+         #   depends_on  ids of the subtasks that must be integrated first\n\
+         #   files       paths relative to the repository root\n\
+         #   status      set by git aiflow; you may only set \"dropped\" (or \"planned\" to restore one)\n\
+         # Started subtasks cannot be deleted: drop them instead.\n\n{body}"
+    )
+}
+
+/// Parse the text of a `plan edit`. `Ok(None)` when it holds no subtasks at all (cancel).
+pub fn parse_edit(text: &str) -> Result<Option<Vec<Draft>>, String> {
+    let doc: EditDoc = toml::from_str(text).map_err(|e| e.to_string().trim().to_string())?;
+    if doc.subtask.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(
+        doc.subtask
+            .into_iter()
+            .map(|e| Draft {
+                id: e.id,
+                title: e.title,
+                description: e.description,
+                files: e.files,
+                phase: e.phase,
+                depends_on: e.depends_on,
+                status: e.status,
+            })
+            .collect(),
+    ))
+}
+
+/// One difference between two plan revisions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "change", rename_all = "kebab-case")]
+pub enum Difference {
+    /// A subtask only in the newer revision.
+    Added {
+        /// Its id.
+        id: String,
+        /// Its title.
+        title: String,
+        /// Its 1-based position.
+        position: usize,
+    },
+    /// A subtask only in the older revision.
+    Removed {
+        /// Its id.
+        id: String,
+        /// Its title.
+        title: String,
+        /// Its 1-based position in the older revision.
+        position: usize,
+    },
+    /// A subtask that changed place relative to the others.
+    Moved {
+        /// Its id.
+        id: String,
+        /// Its title.
+        title: String,
+        /// Old 1-based position.
+        from: usize,
+        /// New 1-based position.
+        to: usize,
+    },
+    /// A field that changed.
+    Changed {
+        /// The subtask's id.
+        id: String,
+        /// Its (new) title.
+        title: String,
+        /// The field: title, phase, status, branch, depends_on, files, description.
+        field: &'static str,
+        /// The old value (lists joined with ", ").
+        old: String,
+        /// The new value.
+        new: String,
+    },
+}
+
+/// The semantic difference from `old` to `new`: removed subtasks first, then the newer revision
+/// in order (added, moved, changed fields).
+pub fn diff(old: &[Subtask], new: &[Subtask]) -> Vec<Difference> {
+    let old_pos: BTreeMap<&str, usize> = old
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i))
+        .collect();
+    let new_ids: BTreeSet<&str> = new.iter().map(|s| s.id.as_str()).collect();
+    let mut out = Vec::new();
+    for (i, s) in old.iter().enumerate() {
+        if !new_ids.contains(s.id.as_str()) {
+            out.push(Difference::Removed {
+                id: s.id.clone(),
+                title: s.title.clone(),
+                position: i + 1,
+            });
+        }
+    }
+    // Subtasks in both: those outside the longest common order are the ones that moved.
+    let old_common: Vec<&str> = old
+        .iter()
+        .map(|s| s.id.as_str())
+        .filter(|id| new_ids.contains(id))
+        .collect();
+    let new_common: Vec<&str> = new
+        .iter()
+        .map(|s| s.id.as_str())
+        .filter(|id| old_pos.contains_key(id))
+        .collect();
+    let mut moved = BTreeSet::new();
+    for op in similar::capture_diff_slices(similar::Algorithm::Myers, &old_common, &new_common) {
+        if let similar::DiffOp::Insert {
+            new_index, new_len, ..
+        } = op
+        {
+            moved.extend(new_common[new_index..new_index + new_len].iter().copied());
+        }
+        if let similar::DiffOp::Replace {
+            new_index, new_len, ..
+        } = op
+        {
+            moved.extend(new_common[new_index..new_index + new_len].iter().copied());
+        }
+    }
+    for (i, s) in new.iter().enumerate() {
+        let Some(&j) = old_pos.get(s.id.as_str()) else {
+            out.push(Difference::Added {
+                id: s.id.clone(),
+                title: s.title.clone(),
+                position: i + 1,
+            });
+            continue;
+        };
+        let o = &old[j];
+        if moved.contains(s.id.as_str()) {
+            out.push(Difference::Moved {
+                id: s.id.clone(),
+                title: s.title.clone(),
+                from: j + 1,
+                to: i + 1,
+            });
+        }
+        let opt = |b: &Option<String>| b.clone().unwrap_or_default();
+        let fields: [(&'static str, String, String); 7] = [
+            ("title", o.title.clone(), s.title.clone()),
+            (
+                "phase",
+                phase_name(o.phase).into(),
+                phase_name(s.phase).into(),
+            ),
+            ("status", o.status.as_str().into(), s.status.as_str().into()),
+            ("branch", opt(&o.branch), opt(&s.branch)),
+            (
+                "depends_on",
+                o.depends_on.join(", "),
+                s.depends_on.join(", "),
+            ),
+            ("files", o.files.join(", "), s.files.join(", ")),
+            ("description", o.description.clone(), s.description.clone()),
+        ];
+        for (field, a, b) in fields {
+            if a != b {
+                out.push(Difference::Changed {
+                    id: s.id.clone(),
+                    title: s.title.clone(),
+                    field,
+                    old: a,
+                    new: b,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The name of a phase as written in TOML and JSON.
+pub fn phase_name(p: Phase) -> &'static str {
+    match p {
+        Phase::Core => "core",
+        Phase::NiceToHave => "nice-to-have",
+        Phase::Production => "production",
+    }
+}
+
+/// Parse a phase name leniently, as models write them ("Nice to have", "production readiness").
+pub fn parse_phase(name: &str) -> Option<Phase> {
+    let n: String = name
+        .trim()
+        .to_ascii_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    match n.as_str() {
+        "core" | "corefeatures" | "corefeature" | "mvp" => Some(Phase::Core),
+        "nicetohave" | "nicetohaves" | "nice" | "optional" => Some(Phase::NiceToHave),
+        "production" | "productionreadiness" | "productionready" | "prod" => {
+            Some(Phase::Production)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draft(id: &str, title: &str, deps: &[&str]) -> Draft {
+        Draft {
+            id: Some(id.into()),
+            title: title.into(),
+            description: String::new(),
+            files: vec![],
+            phase: Phase::Core,
+            depends_on: deps.iter().map(|d| d.to_string()).collect(),
+            status: None,
+        }
+    }
+
+    #[test]
+    fn model_ids_are_replaced_and_dependencies_mapped() {
+        let drafts = vec![draft("1", "Bucket", &[]), draft("2", "Headers", &["1"])];
+        let out = finalize(drafts, &[], &BTreeSet::new(), Ids::Model).unwrap();
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(|s| is_valid_id(&s.id) && s.id.len() == 6));
+        assert_ne!(out[0].id, out[1].id);
+        assert_eq!(out[1].depends_on, vec![out[0].id.clone()]);
+    }
+
+    #[test]
+    fn cycles_are_named_with_the_models_ids() {
+        let drafts = vec![draft("a", "One", &["b"]), draft("b", "Two", &["a"])];
+        let errs = finalize(drafts, &[], &BTreeSet::new(), Ids::Model).unwrap_err();
+        assert!(errs[0].contains("cycle"), "{errs:?}");
+        assert!(errs[0].contains("a -> b -> a"), "{errs:?}");
+    }
+
+    #[test]
+    fn hazardous_titles() {
+        let errs = finalize(
+            vec![draft("1", "~^:?*[\\ .. @{ .lock", &[])],
+            &[],
+            &BTreeSet::new(),
+            Ids::Model,
+        )
+        .unwrap_err();
+        assert!(errs[0].contains("forbids in branch names"), "{errs:?}");
+        let out = finalize(
+            vec![draft("1", "Fix ../../refs/heads/main~1 ^{tree}: now", &[])],
+            &[],
+            &BTreeSet::new(),
+            Ids::Model,
+        )
+        .unwrap();
+        let b = subtask_branch("aiflow/x", &out[0].id, &out[0].title);
+        assert!(crate::git::is_valid_branch_name(&b), "{b}");
+        assert!(b.ends_with("-fix-refs-heads-main-1-tree-now"), "{b}");
+    }
+
+    #[test]
+    fn diff_finds_moves_changes_adds_and_removals() {
+        let mk = |id: &str, title: &str| Subtask {
+            id: id.into(),
+            title: title.into(),
+            description: String::new(),
+            files: vec![],
+            phase: Phase::Core,
+            depends_on: vec![],
+            status: SubtaskStatus::Planned,
+            branch: None,
+        };
+        let old = vec![mk("a", "A"), mk("b", "B"), mk("c", "C"), mk("d", "D")];
+        let new = vec![mk("c", "C"), mk("a", "A2"), mk("b", "B"), mk("e", "E")];
+        let d = diff(&old, &new);
+        assert_eq!(
+            d,
+            vec![
+                Difference::Removed {
+                    id: "d".into(),
+                    title: "D".into(),
+                    position: 4
+                },
+                Difference::Moved {
+                    id: "c".into(),
+                    title: "C".into(),
+                    from: 3,
+                    to: 1
+                },
+                Difference::Changed {
+                    id: "a".into(),
+                    title: "A2".into(),
+                    field: "title",
+                    old: "A".into(),
+                    new: "A2".into()
+                },
+                Difference::Added {
+                    id: "e".into(),
+                    title: "E".into(),
+                    position: 4
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn edit_text_round_trips() {
+        let drafts = vec![draft("1", "Bucket", &[]), draft("2", "Headers", &["1"])];
+        let out = finalize(drafts, &[], &BTreeSet::new(), Ids::Model).unwrap();
+        let text = edit_text("x", 1, &out);
+        let back = parse_edit(&text).unwrap().unwrap();
+        let again = finalize(back, &out, &BTreeSet::new(), Ids::Edit).unwrap();
+        assert_eq!(again, out);
+    }
+}
