@@ -279,6 +279,7 @@ pub fn status_json(repo: &gix::Repository, entry: &FlowEntry) -> Result<Value, C
             "asked": f.questions.len(),
             "answered": f.questions.iter().filter(|q| q.answer.is_some()).count(),
             "skipped": f.questions_skipped,
+            "list": f.questions,
         },
         "plan": {
             "revision": plan.map(|p| p.revision),
