@@ -16,6 +16,9 @@ const MAX_OUTPUT: u64 = 8 * 1024 * 1024;
 
 pub(crate) struct CommandProvider {
     command: String,
+    /// The program's name, recorded as the "model": never the whole command line, which may hold
+    /// a key or an environment assignment.
+    program: String,
     place: Place,
     timeout: Duration,
 }
@@ -28,6 +31,7 @@ impl CommandProvider {
             )
         })?;
         Ok(CommandProvider {
+            program: program_name(&command),
             command,
             place: place.clone(),
             timeout: settings.timeout,
@@ -41,7 +45,7 @@ impl Provider for CommandProvider {
     }
 
     fn model(&self) -> Option<&str> {
-        Some(&self.command)
+        Some(&self.program)
     }
 
     fn complete(&self, request: &Request) -> Result<Reply, AiError> {
@@ -71,7 +75,14 @@ impl Provider for CommandProvider {
             .arg(&self.command)
             .current_dir(&self.place.workdir)
             .env("AIFLOW_PROMPT_FILE", &prompt_file)
-            .env("AIFLOW_TEMPLATE", request.kind)
+            .env(
+                "AIFLOW_TEMPLATE",
+                if request.messages.len() > 1 {
+                    "repair"
+                } else {
+                    request.kind
+                },
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -168,5 +179,30 @@ impl Provider for CommandProvider {
             tokens_out: None,
             duration: start.elapsed(),
         })
+    }
+}
+
+/// The name of the program a shell command line runs: the first word that is not a variable
+/// assignment, without its directory (`OPENAI_API_KEY=… /usr/bin/llm -m x` gives `llm`).
+fn program_name(command: &str) -> String {
+    command
+        .split_whitespace()
+        .find(|w| !w.contains('='))
+        .map(|w| w.trim_matches(['"', '\'']))
+        .map(|w| w.rsplit('/').next().unwrap_or(w).to_string())
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| "command".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn program_names_hide_arguments_and_assignments() {
+        assert_eq!(super::program_name("claude -p"), "claude");
+        assert_eq!(
+            super::program_name("OPENAI_API_KEY=sk-x /usr/local/bin/llm -m gpt"),
+            "llm"
+        );
+        assert_eq!(super::program_name("x=1 y=2"), "command");
     }
 }

@@ -77,6 +77,14 @@ impl Http {
             let result = request.send();
             let response = match result {
                 Ok(r) => r,
+                // A connection reset or closed before the answer (a restarting server, a proxy
+                // dropping an idle connection) is worth another try; a refused connection or a
+                // timeout is not: the next attempt would only take as long.
+                Err(e) if !e.is_timeout() && !e.is_connect() && attempt < self.retries => {
+                    std::thread::sleep(backoff(attempt));
+                    attempt += 1;
+                    continue;
+                }
                 Err(e) => return Err(self.transport(url, &e).redact(self.secret.as_deref())),
             };
             let status = response.status().as_u16();

@@ -16,6 +16,10 @@ pub(crate) struct OpenAi {
     key: Option<String>,
     /// Whether to send `response_format` (cleared when the server rejects it).
     schema: AtomicBool,
+    /// Whether to send `temperature` (cleared for models that only take their default).
+    temperature: AtomicBool,
+    /// Whether to name the limit `max_completion_tokens` (newer OpenAI models refuse `max_tokens`).
+    completion_tokens: AtomicBool,
 }
 
 impl OpenAi {
@@ -44,10 +48,12 @@ impl OpenAi {
             max_tokens: settings.max_tokens,
             key,
             schema: AtomicBool::new(settings.json_schema),
+            temperature: AtomicBool::new(true),
+            completion_tokens: AtomicBool::new(false),
         })
     }
 
-    fn body(&self, request: &Request, with_schema: bool) -> serde_json::Value {
+    fn body(&self, request: &Request) -> serde_json::Value {
         let mut messages = vec![json!({"role": "system", "content": request.system})];
         for m in &request.messages {
             messages.push(json!({"role": m.role.as_str(), "content": m.content}));
@@ -55,11 +61,20 @@ impl OpenAi {
         let mut body = json!({
             "model": self.model,
             "messages": messages,
-            "max_tokens": self.max_tokens,
-            "temperature": 0,
             "stream": false,
         });
-        if with_schema && let Some(schema) = &request.schema {
+        let limit = if self.completion_tokens.load(Ordering::Relaxed) {
+            "max_completion_tokens"
+        } else {
+            "max_tokens"
+        };
+        body[limit] = json!(self.max_tokens);
+        if self.temperature.load(Ordering::Relaxed) {
+            body["temperature"] = json!(0);
+        }
+        if self.schema.load(Ordering::Relaxed)
+            && let Some(schema) = &request.schema
+        {
             body["response_format"] = json!({
                 "type": "json_schema",
                 "json_schema": {"name": request.kind, "strict": true, "schema": schema},
@@ -83,21 +98,20 @@ impl Provider for OpenAi {
         if let Some(key) = &self.key {
             headers.push(("authorization", format!("Bearer {key}")));
         }
-        let with_schema = self.schema.load(Ordering::Relaxed) && request.schema.is_some();
-        let answer =
+        // Servers and models differ in what they accept; a 400 that names a parameter is answered
+        // by asking again without it (or under its newer name), and remembered for this run.
+        let mut adjustments = 0;
+        let answer = loop {
             match self
                 .http
-                .post_json(&self.url, &headers, &self.body(request, with_schema))
+                .post_json(&self.url, &headers, &self.body(request))
             {
-                // A server that does not know structured output says so with a 400 that names it;
-                // ask again without it, and do not send it for the rest of this run.
-                Err(e) if with_schema && e.status == Some(400) && mentions_schema(&e) => {
-                    self.schema.store(false, Ordering::Relaxed);
-                    self.http
-                        .post_json(&self.url, &headers, &self.body(request, false))?
+                Err(e) if e.status == Some(400) && adjustments < 3 && self.adjust(&e, request) => {
+                    adjustments += 1;
                 }
-                other => other?,
-            };
+                other => break other?,
+            }
+        };
         parse_reply(&answer.json, &self.url, self.max_tokens).map(|mut r| {
             r.duration = answer.duration;
             r
@@ -105,9 +119,23 @@ impl Provider for OpenAi {
     }
 }
 
-fn mentions_schema(e: &AiError) -> bool {
-    let text = format!("{} {}", e.message, e.cause.as_deref().unwrap_or("")).to_lowercase();
-    text.contains("response_format") || text.contains("json_schema") || text.contains("schema")
+impl OpenAi {
+    /// Change what the next request sends after the server refused a parameter. Returns whether
+    /// anything changed.
+    fn adjust(&self, e: &AiError, request: &Request) -> bool {
+        let text = format!("{} {}", e.message, e.cause.as_deref().unwrap_or("")).to_lowercase();
+        let flip = |flag: &AtomicBool, to: bool| flag.swap(to, Ordering::Relaxed) != to;
+        if request.schema.is_some()
+            && (text.contains("response_format") || text.contains("json_schema"))
+            && flip(&self.schema, false)
+        {
+            return true;
+        }
+        if text.contains("max_completion_tokens") && flip(&self.completion_tokens, true) {
+            return true;
+        }
+        text.contains("temperature") && flip(&self.temperature, false)
+    }
 }
 
 /// Read a `chat.completion` object.

@@ -194,10 +194,7 @@ fn repo_files(repo: &gix::Repository, flow: &Flow) -> (Vec<String>, usize) {
     let Some(tip) = tip else {
         return (Vec::new(), 0);
     };
-    let Ok(tree) = repo
-        .find_commit(tip)
-        .and_then(|c| c.tree())
-    else {
+    let Ok(tree) = repo.find_commit(tip).and_then(|c| c.tree()) else {
         return (Vec::new(), 0);
     };
     let mut rec = gix::traverse::tree::Recorder::default();

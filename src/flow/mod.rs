@@ -625,10 +625,31 @@ pub fn validate_repo_path(key: &str, path: &str) -> Result<(), Invalid> {
             path.escape_debug()
         ));
     }
-    if path.split(['/', '\\']).any(|c| c == ".." || c == ".git") {
+    if path
+        .split(['/', '\\'])
+        .any(|c| c == ".." || is_git_dir_name(c))
+    {
         return bad(format!("`{path}` leaves the repository or enters .git"));
     }
     Ok(())
+}
+
+/// Whether a path component names the `.git` directory on some file system: any letter case,
+/// trailing dots or spaces (Windows ignores them), or its NTFS short name, as git's own
+/// `is_ntfs_dotgit` and `is_hfs_dotgit` refuse.
+fn is_git_dir_name(component: &str) -> bool {
+    let c = component
+        .trim_end_matches(['.', ' '])
+        .chars()
+        .filter(|c| {
+            !matches!(
+                c,
+                '\u{200c}' | '\u{200d}' | '\u{200e}' | '\u{200f}' | '\u{feff}'
+            )
+        })
+        .collect::<String>()
+        .to_ascii_lowercase();
+    c == ".git" || c == "git~1"
 }
 
 fn validate_identity(key: &str, value: &str) -> Result<(), Invalid> {

@@ -90,7 +90,7 @@ pub fn finalize(
             let f = f.trim().replace('\\', "/");
             let f = f.trim_start_matches("./").to_string();
             match validate_repo_path("files", &f) {
-                Err(e) => errors.push(format!("{who}: file {}", e.problem)),
+                Err(e) => errors.push(format!("{who}: in files: {}", e.problem)),
                 Ok(()) if !files.contains(&f) => files.push(f),
                 Ok(()) => {}
             }

@@ -2,7 +2,7 @@
 //! wrong and what to do, and writes nothing (no branch, no note); the unusual repositories that
 //! git-aiflow supports (bare, detached HEAD, linked worktrees) work.
 
-use crate::harness::{BIN, Run, TestRepo, fixture};
+use crate::harness::{BIN, Run, TestRepo, assert_has, assert_lacks, fixture};
 use std::path::{Path, PathBuf};
 
 // ---------------------------------------------------------------------------------------------
@@ -18,19 +18,6 @@ fn aiflow_in(repo: &TestRepo, dir: &Path, args: &[&str]) -> Run {
 #[track_caller]
 fn git_in(repo: &TestRepo, dir: &Path, args: &[&str]) -> String {
     Run::of(repo.command_in("git", dir).args(args)).ok()
-}
-
-#[track_caller]
-fn assert_has(text: &str, needle: &str) {
-    assert!(text.contains(needle), "expected {needle:?} in:\n{text}");
-}
-
-#[track_caller]
-fn assert_lacks(text: &str, needle: &str) {
-    assert!(
-        !text.contains(needle),
-        "did not expect {needle:?} in:\n{text}"
-    );
 }
 
 /// The error line (the first line of stderr) must name the problem.

@@ -9,5 +9,8 @@ mod gate_bypass;
 mod gate_cli;
 mod help;
 mod interop;
+mod llm_server;
+mod openai_compat;
+mod planning;
 mod prompts;
 mod trailers;
