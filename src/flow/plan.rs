@@ -159,12 +159,31 @@ pub fn finalize(
     used.extend(prev.keys().map(|k| k.to_string()));
     let mut idgen = IdGen::new();
     let mut map: BTreeMap<String, String> = BTreeMap::new();
+    // A model rarely repeats the ids it was shown; a subtask it kept under the same title keeps
+    // its id (and status and branch), so that revisions compare subtask by subtask.
+    let claimed: BTreeSet<&str> = cleaned
+        .iter()
+        .filter_map(|d| d.id.as_deref())
+        .filter(|h| prev.contains_key(h))
+        .collect();
+    let mut by_title: BTreeMap<String, &str> = BTreeMap::new();
+    if ids == Ids::Model {
+        for p in previous.iter().filter(|p| !claimed.contains(p.id.as_str())) {
+            by_title
+                .entry(p.title.to_lowercase())
+                .or_insert(p.id.as_str());
+        }
+    }
     let mut out_ids = Vec::with_capacity(cleaned.len());
     for d in &cleaned {
+        let kept = d.id.as_deref().is_some_and(|h| prev.contains_key(h));
         let id = match &d.id {
-            Some(h) if prev.contains_key(h.as_str()) => h.clone(),
+            Some(h) if kept => h.clone(),
             Some(h) if ids == Ids::Edit && !taken.contains(h) => h.clone(),
-            _ => idgen.fresh(&used),
+            _ => match by_title.remove(&d.title.to_lowercase()) {
+                Some(same) => same.to_string(),
+                None => idgen.fresh(&used),
+            },
         };
         used.insert(id.clone());
         if let Some(h) = &d.id {
@@ -631,6 +650,34 @@ mod tests {
         assert!(out.iter().all(|s| is_valid_id(&s.id) && s.id.len() == 6));
         assert_ne!(out[0].id, out[1].id);
         assert_eq!(out[1].depends_on, vec![out[0].id.clone()]);
+    }
+
+    #[test]
+    fn a_replan_keeps_the_ids_of_subtasks_it_keeps() {
+        let first = finalize(
+            vec![draft("1", "Bucket", &[]), draft("2", "Headers", &["1"])],
+            &[],
+            &BTreeSet::new(),
+            Ids::Model,
+        )
+        .unwrap();
+        let taken = first.iter().map(|s| s.id.clone()).collect();
+        // One id repeated, one title repeated under a new id, one new subtask.
+        let again = finalize(
+            vec![
+                draft(&first[1].id, "Headers on 429", &[]),
+                draft("x", "bucket", &[]),
+                draft("y", "Metrics", &["x"]),
+            ],
+            &first,
+            &taken,
+            Ids::Model,
+        )
+        .unwrap();
+        assert_eq!(again[0].id, first[1].id);
+        assert_eq!(again[1].id, first[0].id);
+        assert!(!taken.contains(&again[2].id));
+        assert_eq!(again[2].depends_on, vec![first[0].id.clone()]);
     }
 
     #[test]
