@@ -26,17 +26,31 @@ pub struct Asked {
     pub choices: Vec<String>,
 }
 
-/// Find the JSON object in `text`: the whole text, a fenced block, or the first balanced
-/// `{…}` that parses.
-pub fn extract_json(text: &str) -> Result<Value, String> {
+/// Find the JSON answer in `text`: the whole text, a fenced block, or a balanced `{…}` inside
+/// prose. A value holding `key` (or a bare list) wins; when none does and the outer JSON is
+/// broken, the syntax error is reported (not some inner object that happened to parse).
+pub fn extract_json(text: &str, key: &str) -> Result<Value, String> {
     let trimmed = text.trim().trim_start_matches('\u{feff}');
-    let first_error = match serde_json::from_str::<Value>(trimmed) {
-        Ok(v) => return Ok(v),
-        Err(e) => e,
+    let wanted = |v: &Value| v.is_array() || v.get(key).is_some();
+    let mut fallback: Option<Value> = None;
+    let whole_error = match serde_json::from_str::<Value>(trimmed) {
+        Ok(v) if wanted(&v) => return Ok(v),
+        Ok(v) => {
+            fallback = Some(v);
+            None
+        }
+        Err(e) => Some(e.to_string()),
     };
+    let mut fence_error = None;
     for block in fenced_blocks(trimmed) {
-        if let Ok(v) = serde_json::from_str::<Value>(block.trim()) {
-            return Ok(v);
+        match serde_json::from_str::<Value>(block.trim()) {
+            Ok(v) if wanted(&v) => return Ok(v),
+            Ok(v) => {
+                fallback.get_or_insert(v);
+            }
+            Err(e) => {
+                fence_error.get_or_insert(format!("{e} (in the fenced block)"));
+            }
         }
     }
     let bytes = trimmed.as_bytes();
@@ -45,13 +59,31 @@ pub fn extract_json(text: &str) -> Result<Value, String> {
             && let Ok(v) = serde_json::from_str::<Value>(&trimmed[start..start + end])
             && (v.is_object() || v.is_array())
         {
-            return Ok(v);
+            // Inside prose, only an object holding `key`: a bare list found there is more likely
+            // a piece of a broken answer than the answer.
+            if v.get(key).is_some() {
+                return Ok(v);
+            }
+            fallback.get_or_insert(v);
         }
     }
-    if !trimmed.contains('{') {
+    if !trimmed.contains('{') && !trimmed.contains('[') {
         return Err("the answer contains no JSON object".into());
     }
-    Err(format!("the answer is not valid JSON: {first_error}"))
+    // A syntax error in the outer JSON explains more than an inner object without the key.
+    let syntax = fence_error.or(if trimmed.starts_with(['{', '[']) {
+        whole_error.clone()
+    } else {
+        None
+    });
+    match (syntax, fallback) {
+        (Some(e), _) => Err(format!("the answer is not valid JSON: {e}")),
+        (None, Some(v)) => Ok(v),
+        (None, None) => Err(format!(
+            "the answer is not valid JSON: {}",
+            whole_error.unwrap_or_else(|| "no complete JSON object".into())
+        )),
+    }
 }
 
 /// The contents of Markdown code fences (```json … ```), in order.
@@ -153,7 +185,7 @@ fn strings(v: Option<&Value>, what: &str, errors: &mut Vec<String>) -> Vec<Strin
 /// Parse clarifying questions. Returns the questions kept and how many were dropped over the
 /// limit, or every problem found.
 pub fn parse_questions(text: &str) -> Result<(Vec<Asked>, usize), Vec<String>> {
-    let v = extract_json(text).map_err(|e| vec![e])?;
+    let v = extract_json(text, "questions").map_err(|e| vec![e])?;
     let items = list(&v, "questions").map_err(|e| vec![e])?;
     let mut errors = Vec::new();
     let mut out = Vec::new();
@@ -213,7 +245,7 @@ pub fn parse_questions(text: &str) -> Result<(Vec<Asked>, usize), Vec<String>> {
 
 /// Parse a plan into drafts (ids are the model's hints), or every problem found.
 pub fn parse_plan(text: &str) -> Result<Vec<Draft>, Vec<String>> {
-    let v = extract_json(text).map_err(|e| vec![e])?;
+    let v = extract_json(text, "subtasks").map_err(|e| vec![e])?;
     let items = list(&v, "subtasks").map_err(|e| vec![e])?;
     let mut errors = Vec::new();
     let mut out = Vec::new();
@@ -348,22 +380,40 @@ mod tests {
     #[test]
     fn json_in_fences_and_prose() {
         let fenced = "Here is the plan:\n\n```json\n{\"subtasks\": []}\n```\nGood luck!";
-        assert_eq!(extract_json(fenced).unwrap(), json!({"subtasks": []}));
+        assert_eq!(
+            extract_json(fenced, "subtasks").unwrap(),
+            json!({"subtasks": []})
+        );
         let prose = "Sure! {\"questions\": [{\"question\": \"a } b\"}]} Hope that helps.";
         assert_eq!(
-            extract_json(prose).unwrap()["questions"][0]["question"],
+            extract_json(prose, "questions").unwrap()["questions"][0]["question"],
             "a } b"
         );
         assert!(
-            extract_json("no json here")
+            extract_json("no json here", "questions")
                 .unwrap_err()
                 .contains("no JSON object")
         );
         assert!(
-            extract_json("{\"subtasks\": [")
+            extract_json("{\"subtasks\": [", "subtasks")
                 .unwrap_err()
                 .contains("not valid JSON")
         );
+    }
+
+    #[test]
+    fn a_broken_outer_object_is_reported_not_an_inner_one() {
+        // As a 0.5B model answered: a stray bracket at the end.
+        let text = "```json\n{\"subtasks\": [{\"id\": \"1\", \"title\": \"A\"}, {\"id\": \"2\", \"title\": \"B\", \"depends_on\": [\"1\"]}]]}\n```";
+        let err = extract_json(text, "subtasks").unwrap_err();
+        assert!(err.starts_with("the answer is not valid JSON: "), "{err}");
+        assert!(
+            err.contains("line 1 column 89 (in the fenced block)"),
+            "{err}"
+        );
+        // A well-formed object with other keys is returned, for the caller to name them.
+        let v = extract_json("{\"plan\": []}", "subtasks").unwrap();
+        assert_eq!(v, json!({"plan": []}));
     }
 
     #[test]

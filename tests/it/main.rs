@@ -9,6 +9,7 @@ mod gate_bypass;
 mod gate_cli;
 mod help;
 mod interop;
+mod live_model;
 mod llm_server;
 mod openai_compat;
 mod planning;
