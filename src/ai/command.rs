@@ -50,24 +50,7 @@ impl Provider for CommandProvider {
 
     fn complete(&self, request: &Request) -> Result<Reply, AiError> {
         let prompt = request.transcript();
-        std::fs::create_dir_all(&self.place.prompt_dir).map_err(|e| {
-            AiError::new(
-                ErrorKind::Config,
-                format!("could not create {}", self.place.prompt_dir.display()),
-            )
-            .cause(e.to_string())
-        })?;
-        let prompt_file = self
-            .place
-            .prompt_dir
-            .join(format!("PROMPT-{}.md", self.place.label));
-        std::fs::write(&prompt_file, &prompt).map_err(|e| {
-            AiError::new(
-                ErrorKind::Config,
-                format!("could not write {}", prompt_file.display()),
-            )
-            .cause(e.to_string())
-        })?;
+        let prompt_file = self.place.write_prompt(&prompt)?;
         let start = Instant::now();
         let _spinner = Spinner::start(format!("waiting for `{}`", self.command));
         let mut child = Command::new("sh")

@@ -25,28 +25,6 @@ impl Manual {
         }
     }
 
-    fn write_prompt(&self, prompt: &str) -> Result<std::path::PathBuf, AiError> {
-        std::fs::create_dir_all(&self.place.prompt_dir).map_err(|e| {
-            AiError::new(
-                ErrorKind::Config,
-                format!("could not create {}", self.place.prompt_dir.display()),
-            )
-            .cause(e.to_string())
-        })?;
-        let path = self
-            .place
-            .prompt_dir
-            .join(format!("PROMPT-{}.md", self.place.label));
-        std::fs::write(&path, prompt).map_err(|e| {
-            AiError::new(
-                ErrorKind::Config,
-                format!("could not write {}", path.display()),
-            )
-            .cause(e.to_string())
-        })?;
-        Ok(path)
-    }
-
     fn read_editor(&self, prompt: &str, editor: &str) -> Result<String, AiError> {
         let path = self.place.prompt_dir.join(format!(
             "ANSWER-{}.{}.md",
@@ -113,7 +91,7 @@ impl Provider for Manual {
 
     fn complete(&self, request: &Request) -> Result<Reply, AiError> {
         let prompt = request.transcript();
-        let path = self.write_prompt(&prompt)?;
+        let path = self.place.write_prompt(&prompt)?;
         let start = Instant::now();
         let text = if self.interactive {
             let editor = self.place.editor.clone().ok_or_else(|| {

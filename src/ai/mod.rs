@@ -215,6 +215,24 @@ pub struct Place {
     pub editor: Option<String>,
 }
 
+impl Place {
+    /// Write `prompt` to `PROMPT-<label>.md` in the prompt directory and return its path.
+    pub fn write_prompt(&self, prompt: &str) -> Result<std::path::PathBuf, AiError> {
+        let fail = |what: &str, path: &std::path::Path, e: std::io::Error| {
+            AiError::new(
+                ErrorKind::Config,
+                format!("could not {what} {}", path.display()),
+            )
+            .cause(e.to_string())
+        };
+        std::fs::create_dir_all(&self.prompt_dir)
+            .map_err(|e| fail("create", &self.prompt_dir, e))?;
+        let path = self.prompt_dir.join(format!("PROMPT-{}.md", self.label));
+        std::fs::write(&path, prompt).map_err(|e| fail("write", &path, e))?;
+        Ok(path)
+    }
+}
+
 /// Build the provider `settings` names, working in `place`.
 pub fn provider(settings: &Settings, place: &Place) -> Result<Box<dyn Provider>, AiError> {
     Ok(match settings.provider {
