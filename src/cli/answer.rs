@@ -3,7 +3,7 @@
 
 use super::{Ctx, error::CliError, input};
 use crate::flow::{Flow, Question};
-use crate::store::{self, Change};
+use crate::store;
 use std::collections::BTreeMap;
 use std::io::Write;
 
@@ -174,10 +174,8 @@ pub fn run(ctx: &mut Ctx, args: &AnswerArgs) -> Result<(), CliError> {
 
     let mut changed = 0;
     let mut skip_changed = false;
-    store::update(&repo, &format!("aiflow: answers for {slug}"), |snap| {
-        let set = snap.flows(&repo)?;
-        let current = set.find(&slug)?;
-        let mut f = current.flow.clone();
+    let message = format!("aiflow: answers for {slug}");
+    let (_, now) = store::update_flow(&repo, &slug, &message, &stamp, |f| {
         let same_questions = f.questions.len() == flow.questions.len()
             && f.questions
                 .iter()
@@ -200,25 +198,13 @@ pub fn run(ctx: &mut Ctx, args: &AnswerArgs) -> Result<(), CliError> {
             }
         }
         skip_changed = args.skip && !f.questions_skipped;
-        if skip_changed {
-            f.questions_skipped = true;
-        }
-        if changed == 0 && !skip_changed {
-            return Ok(Change::default());
-        }
-        f.updated_at = stamp.at.clone();
-        f.updated_by = stamp.who.clone();
-        Ok(Change {
-            notes: vec![store::flow_note(current.anchor, &f)?],
-            refs: vec![],
-        })
+        f.questions_skipped |= args.skip;
+        Ok(changed > 0 || skip_changed)
     })?;
     if let Some(src) = &source {
         input::clean_drafts(&repo, &draft_name, src);
     }
 
-    let set = ctx.flows()?;
-    let now = &set.find(&slug)?.flow;
     let answered = now.questions.iter().filter(|q| q.answer.is_some()).count();
     if changed == 0 && !skip_changed {
         writeln!(ctx.out, "No answers changed.")?;

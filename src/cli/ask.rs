@@ -87,6 +87,13 @@ pub struct Answered<T> {
     pub value: T,
     /// The raw text it was parsed from.
     pub raw: String,
+    /// What the requests cost.
+    pub usage: Usage,
+}
+
+/// What the requests of one question cost, summed over the repair request.
+#[derive(Debug, Clone, Default)]
+pub struct Usage {
     /// The model that answered, as reported (else the configured one).
     pub model: Option<String>,
     /// Prompt tokens over all requests, when reported.
@@ -236,13 +243,6 @@ struct RepairContext<'a> {
     shape: &'a str,
 }
 
-#[derive(Default)]
-struct Usage {
-    model: Option<String>,
-    tokens_in: Option<u64>,
-    tokens_out: Option<u64>,
-}
-
 impl Usage {
     fn add(&mut self, r: &ai::Reply) {
         if r.model.is_some() {
@@ -257,19 +257,18 @@ impl Usage {
     }
 
     fn finish<T>(
-        self,
+        mut self,
         value: T,
         raw: String,
         start: Instant,
         configured: &Option<String>,
     ) -> Answered<T> {
+        self.model = self.model.or_else(|| configured.clone());
+        self.duration_ms = start.elapsed().as_millis() as u64;
         Answered {
             value,
             raw,
-            model: self.model.or_else(|| configured.clone()),
-            tokens_in: self.tokens_in,
-            tokens_out: self.tokens_out,
-            duration_ms: start.elapsed().as_millis() as u64,
+            usage: self,
         }
     }
 }

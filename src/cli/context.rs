@@ -60,6 +60,15 @@ impl Ctx {
     /// The flow named `slug`, or the one the current branch belongs to.
     pub fn flow(&mut self, slug: Option<&str>) -> Result<(FlowSet, FlowEntry), CliError> {
         let set = self.flows()?;
+        self.flow_in(set, slug)
+    }
+
+    /// The flow named `slug` in `set` (already read), or the one the current branch belongs to.
+    pub fn flow_in(
+        &mut self,
+        set: FlowSet,
+        slug: Option<&str>,
+    ) -> Result<(FlowSet, FlowEntry), CliError> {
         let slug = match slug {
             Some(s) => s.to_string(),
             None => self.current_flow_slug(&set)?,

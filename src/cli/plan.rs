@@ -7,7 +7,7 @@ use crate::ai::answer::{self, Asked};
 use crate::ai::prompt::Templates;
 use crate::flow::plan::{self as fplan, Ids};
 use crate::flow::{Flow, FlowStatus, PlanRevision, Provenance, Question, Subtask};
-use crate::store::{self, Change};
+use crate::store;
 use serde::Serialize;
 use std::io::Write;
 
@@ -233,27 +233,22 @@ fn ask(ctx: &mut Ctx, args: &PlanArgs) -> Result<(), CliError> {
     // Fail on a missing identity before spending a request.
     let stamp = crate::git::committer_stamp(&repo)?;
     let asker = Asker::new(&repo, &args.provider, templates, &format!("{slug}-{kind}"))?;
-    let provenance =
-        |model: &Option<String>, tokens: (Option<u64>, Option<u64>), ms: u64| Provenance {
-            at: stamp.at.clone(),
-            by: stamp.who.clone(),
-            provider: asker.provider_name.to_string(),
-            model: model.clone(),
-            prompt_digest: Some(prompt.digest.clone()),
-            prompt_template: Some(prompt.origin.clone()),
-            tokens_in: tokens.0,
-            tokens_out: tokens.1,
-            duration_ms: Some(ms),
-        };
+    let provenance = |a: &ask::Usage| Provenance {
+        at: stamp.at.clone(),
+        by: stamp.who.clone(),
+        provider: asker.provider_name.to_string(),
+        model: a.model.clone(),
+        prompt_digest: Some(prompt.digest.clone()),
+        prompt_template: Some(prompt.origin.clone()),
+        tokens_in: a.tokens_in,
+        tokens_out: a.tokens_out,
+        duration_ms: Some(a.duration_ms),
+    };
     match mode {
         Mode::Questions => {
             let answered = asker.ask(request, answer::QUESTIONS_SHAPE, answer::parse_questions)?;
             let (asked, dropped) = answered.value.clone();
-            let prov = provenance(
-                &answered.model,
-                (answered.tokens_in, answered.tokens_out),
-                answered.duration_ms,
-            );
+            let prov = provenance(&answered.usage);
             write_questions(&repo, &flow, &asked, &prov, &stamp, &asker, &answered.raw)?;
             if dropped > 0 {
                 ctx.warn(format!(
@@ -274,11 +269,7 @@ fn ask(ctx: &mut Ctx, args: &PlanArgs) -> Result<(), CliError> {
                 let drafts = answer::parse_plan(text)?;
                 fplan::finalize(drafts, &previous, &taken, Ids::Model)
             })?;
-            let prov = provenance(
-                &answered.model,
-                (answered.tokens_in, answered.tokens_out),
-                answered.duration_ms,
-            );
+            let prov = provenance(&answered.usage);
             let rev = write_plan(
                 &repo,
                 &flow,
@@ -287,7 +278,7 @@ fn ask(ctx: &mut Ctx, args: &PlanArgs) -> Result<(), CliError> {
                 &stamp,
                 Some((&asker, &answered.raw)),
             )?;
-            view::print_new_revision(ctx, &slug, &rev, args.json)
+            view::print_new_revision(ctx, &flow, &rev, args.json)
         }
     }
 }
@@ -303,22 +294,17 @@ fn write_questions(
     raw: &str,
 ) -> Result<(), CliError> {
     let slug = &original.slug;
-    store::update(repo, &format!("aiflow: questions for {slug}"), |snap| {
-        let set = snap.flows(repo)?;
-        let current = set.find(slug)?;
-        let mut flow = current.flow.clone();
+    let message = format!("aiflow: questions for {slug}");
+    store::update_flow(repo, slug, &message, stamp, |flow| {
         if flow.questions != original.questions
             || flow.questions_asked != original.questions_asked
             || flow.plans.len() != original.plans.len()
         {
-            let mut e = CliError::refused(format!(
-                "flow `{slug}` changed while the model was answering; nothing was written"
-            ))
-            .hint(format!("see it with `git aiflow status {slug}`"));
-            if let Some(h) = asker.keep(raw) {
-                e = e.hint(h);
-            }
-            return Err(e);
+            return Err(changed_meanwhile(
+                format!("flow `{slug}` changed while the model was answering"),
+                format!("see it with `git aiflow status {slug}`"),
+                Some((asker, raw)),
+            ));
         }
         flow.questions = asked
             .iter()
@@ -334,17 +320,21 @@ fn write_questions(
             })
             .collect();
         flow.questions_asked = Some(prov.clone());
-        if flow.status < FlowStatus::Questions {
-            flow.status = FlowStatus::Questions;
-        }
-        flow.updated_at = stamp.at.clone();
-        flow.updated_by = stamp.who.clone();
-        Ok(Change {
-            notes: vec![store::flow_note(current.anchor, &flow)?],
-            refs: vec![],
-        })
+        flow.status = flow.status.max(FlowStatus::Questions);
+        Ok(true)
     })?;
     Ok(())
+}
+
+/// A refusal because someone else wrote the flow first; the model's answer is kept.
+fn changed_meanwhile(what: String, hint: String, keep: Option<(&Asker, &str)>) -> CliError {
+    let mut e = CliError::refused(format!("{what}; nothing was written")).hint(hint);
+    if let Some((asker, raw)) = keep
+        && let Some(h) = asker.keep(raw)
+    {
+        e = e.hint(h);
+    }
+    e
 }
 
 /// Append a plan revision made of `subtasks` (from a model when `prov` is given, else a human
@@ -384,35 +374,20 @@ pub(crate) fn write_plan(
         ),
         None => format!("aiflow: plan revision {revision} of {slug} (edit)"),
     };
-    store::update(repo, &message, |snap| {
-        let set = snap.flows(repo)?;
-        let current = set.find(slug)?;
-        let mut flow = current.flow.clone();
+    store::update_flow(repo, slug, &message, stamp, |flow| {
         if flow.plans.len() != original.plans.len() {
-            let mut e = CliError::refused(format!(
-                "the plan of `{slug}` changed meanwhile (now revision {}); nothing was written",
-                flow.plans.len()
-            ))
-            .hint(format!(
-                "see what changed with `git aiflow plan diff {slug}`"
+            return Err(changed_meanwhile(
+                format!(
+                    "the plan of `{slug}` changed meanwhile (now revision {})",
+                    flow.plans.len()
+                ),
+                format!("see what changed with `git aiflow plan diff {slug}`"),
+                keep,
             ));
-            if let Some((asker, raw)) = keep
-                && let Some(h) = asker.keep(raw)
-            {
-                e = e.hint(h);
-            }
-            return Err(e);
         }
         flow.plans.push(rev.clone());
-        if flow.status < FlowStatus::Planned {
-            flow.status = FlowStatus::Planned;
-        }
-        flow.updated_at = stamp.at.clone();
-        flow.updated_by = stamp.who.clone();
-        Ok(Change {
-            notes: vec![store::flow_note(current.anchor, &flow)?],
-            refs: vec![],
-        })
+        flow.status = flow.status.max(FlowStatus::Planned);
+        Ok(true)
     })?;
     Ok(rev)
 }

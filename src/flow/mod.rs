@@ -523,7 +523,11 @@ pub fn validate_subtasks(key: &str, subtasks: &[Subtask]) -> Result<(), Invalid>
             }
         }
     }
-    if let Some(cycle) = find_cycle(subtasks) {
+    let graph: Vec<(&str, &[String])> = subtasks
+        .iter()
+        .map(|s| (s.id.as_str(), s.depends_on.as_slice()))
+        .collect();
+    if let Some(cycle) = find_cycle(&graph) {
         return Err(invalid(
             format!("{key}.subtasks"),
             format!("the dependencies form a cycle: {}", cycle.join(" -> ")),
@@ -533,13 +537,15 @@ pub fn validate_subtasks(key: &str, subtasks: &[Subtask]) -> Result<(), Invalid>
     Ok(())
 }
 
-fn find_cycle(subtasks: &[Subtask]) -> Option<Vec<String>> {
-    let by_id: BTreeMap<&str, &Subtask> = subtasks.iter().map(|s| (s.id.as_str(), s)).collect();
+/// A dependency cycle among `nodes` (id and the ids it depends on), as the ids around it with the
+/// first repeated at the end. Dependencies on unknown ids are ignored.
+pub(crate) fn find_cycle(nodes: &[(&str, &[String])]) -> Option<Vec<String>> {
+    let by_id: BTreeMap<&str, &[String]> = nodes.iter().copied().collect();
     // 0 = unvisited, 1 = on the stack, 2 = done
     let mut state: BTreeMap<&str, u8> = BTreeMap::new();
     fn visit<'a>(
         id: &'a str,
-        by_id: &BTreeMap<&'a str, &'a Subtask>,
+        by_id: &BTreeMap<&'a str, &'a [String]>,
         state: &mut BTreeMap<&'a str, u8>,
         stack: &mut Vec<&'a str>,
     ) -> Option<Vec<String>> {
@@ -555,22 +561,20 @@ fn find_cycle(subtasks: &[Subtask]) -> Option<Vec<String>> {
         }
         state.insert(id, 1);
         stack.push(id);
-        if let Some(s) = by_id.get(id) {
-            for dep in &s.depends_on {
-                if by_id.contains_key(dep.as_str())
-                    && let Some(c) = visit(dep.as_str(), by_id, state, stack)
-                {
-                    return Some(c);
-                }
+        for dep in by_id.get(id).copied().unwrap_or_default() {
+            if by_id.contains_key(dep.as_str())
+                && let Some(c) = visit(dep.as_str(), by_id, state, stack)
+            {
+                return Some(c);
             }
         }
         stack.pop();
         state.insert(id, 2);
         None
     }
-    for s in subtasks {
+    for (id, _) in nodes {
         let mut stack = Vec::new();
-        if let Some(c) = visit(s.id.as_str(), &by_id, &mut state, &mut stack) {
+        if let Some(c) = visit(id, &by_id, &mut state, &mut stack) {
             return Some(c);
         }
     }

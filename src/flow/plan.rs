@@ -150,6 +150,21 @@ pub fn finalize(
             }
         }
     }
+    // Cycles, in the ids as given: the model never saw the ids assigned below.
+    let graph: Vec<(&str, Vec<String>)> = cleaned
+        .iter()
+        .filter_map(|d| {
+            let deps = d.depends_on.iter().map(|x| x.trim().to_string()).collect();
+            d.id.as_deref().map(|id| (id, deps))
+        })
+        .collect();
+    let graph: Vec<(&str, &[String])> = graph.iter().map(|(id, d)| (*id, d.as_slice())).collect();
+    if let Some(cycle) = super::find_cycle(&graph) {
+        errors.push(format!(
+            "the dependencies form a cycle: {}",
+            cycle.join(" -> ")
+        ));
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -215,23 +230,7 @@ pub fn finalize(
             depends_on,
         });
     }
-    if let Err(e) = validate_subtasks("plan", &out) {
-        // Name subtasks by title: the model never saw the ids we assigned.
-        let mut problem = e.problem.clone();
-        for s in &out {
-            let hint = map
-                .iter()
-                .find(|(_, v)| **v == s.id)
-                .map(|(k, _)| k.as_str());
-            if let Some(h) = hint
-                && h != s.id
-            {
-                problem = problem.replace(&format!("`{}`", s.id), &format!("`{h}`"));
-                problem = replace_word(&problem, &s.id, h);
-            }
-        }
-        errors.push(problem);
-    }
+    debug_assert_eq!(validate_subtasks("plan", &out), Ok(()));
     for p in previous {
         if !out.iter().any(|s| s.id == p.id)
             && !matches!(p.status, SubtaskStatus::Planned | SubtaskStatus::Dropped)
@@ -249,13 +248,6 @@ pub fn finalize(
     } else {
         Err(errors)
     }
-}
-
-fn replace_word(text: &str, word: &str, with: &str) -> String {
-    text.split(' ')
-        .map(|w| if w == word { with } else { w })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Whether ref-name hazards (`~ ^ : ? * [ \\`, `..`, `@{`) outnumber the letters and digits

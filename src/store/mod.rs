@@ -564,6 +564,40 @@ impl Jitter {
     }
 }
 
+/// Change the flow named `slug` as one operation: `edit` sees the current flow (read again on each
+/// attempt) and returns whether it changed it; a changed flow gets `stamp` as its last update and
+/// is written by [`update`]. Returns what was written and the flow as it now is.
+pub fn update_flow<E>(
+    repo: &gix::Repository,
+    slug: &str,
+    message: &str,
+    stamp: &crate::git::Stamp,
+    mut edit: impl FnMut(&mut Flow) -> Result<bool, E>,
+) -> Result<(Written, Flow), E>
+where
+    E: From<StoreError> + From<LookupError>,
+{
+    let mut last = None;
+    let written = update(repo, message, |snap| -> Result<Change, E> {
+        let set = snap.flows(repo)?;
+        let current = set.find(slug)?;
+        let mut flow = current.flow.clone();
+        if !edit(&mut flow)? {
+            last = Some(current.flow.clone());
+            return Ok(Change::default());
+        }
+        flow.updated_at = stamp.at.clone();
+        flow.updated_by = stamp.who.clone();
+        let note = flow_note(current.anchor, &flow)?;
+        last = Some(flow);
+        Ok(Change {
+            notes: vec![note],
+            refs: vec![],
+        })
+    })?;
+    Ok((written, last.expect("the edit ran at least once")))
+}
+
 /// Write `flow` as the note on `anchor`, replacing any concatenated documents there.
 pub fn flow_note(anchor: ObjectId, flow: &Flow) -> Result<(ObjectId, Option<Vec<u8>>), StoreError> {
     flow.validate().map_err(StoreError::Invalid)?;

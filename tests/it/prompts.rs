@@ -158,8 +158,6 @@ fn a_repository_template_overrides_the_embedded_one_and_is_recorded() {
     // The system template is still the embedded one.
     assert!(prompt.contains("Answer with one JSON object"), "{prompt}");
     repo.aiflow(&["plan", "rate-limit"]).ok();
-    let status = repo.aiflow(&["status", "rate-limit", "--json"]).ok();
-    let _ = status;
     let note = repo.git(&["notes", "--ref=aiflow", "show", "aiflow/rate-limit"]);
     let digest = repo.git(&["hash-object", path.to_str().expect("utf-8")]);
     assert!(

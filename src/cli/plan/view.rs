@@ -80,7 +80,8 @@ fn revision(flow: &Flow, n: Option<u32>) -> Result<&PlanRevision, CliError> {
     }
 }
 
-fn plan_json(flow: &Flow, rev: &PlanRevision) -> serde_json::Value {
+/// `revisions`: how many revisions the flow has (`flow.plans` may not hold `rev` yet).
+fn plan_json(flow: &Flow, rev: &PlanRevision, revisions: usize) -> serde_json::Value {
     let subtasks: Vec<_> = rev
         .subtasks
         .iter()
@@ -103,7 +104,7 @@ fn plan_json(flow: &Flow, rev: &PlanRevision) -> serde_json::Value {
     serde_json::json!({
         "slug": flow.slug,
         "revision": rev.revision,
-        "revisions": flow.plans.len(),
+        "revisions": revisions,
         "source": rev.source,
         "created_at": rev.created_at,
         "created_by": rev.created_by,
@@ -118,7 +119,7 @@ pub fn show(ctx: &mut Ctx, args: &ShowArgs) -> Result<(), CliError> {
     let flow = &entry.flow;
     let rev = revision(flow, args.revision)?;
     if args.json {
-        return ctx.json(&plan_json(flow, rev));
+        return ctx.json(&plan_json(flow, rev, flow.plans.len()));
     }
     let out = &mut ctx.out;
     let latest = flow.plans.len() as u32;
@@ -327,8 +328,8 @@ pub fn diff(ctx: &mut Ctx, args: &DiffArgs) -> Result<(), CliError> {
     let mut rest: &[String] = &args.args;
     let mut slug = None;
     if let Some(first) = rest.first() {
-        let is_number = first.parse::<u32>().is_ok();
-        if !is_number || rest.len() == 3 || set.claims(first) && rest.len() > 2 {
+        // A number is a revision, unless three arguments are given or a flow has that slug.
+        if first.parse::<u32>().is_err() || rest.len() == 3 || set.claims(first) {
             slug = Some(first.clone());
             rest = &rest[1..];
         }
@@ -344,7 +345,7 @@ pub fn diff(ctx: &mut Ctx, args: &DiffArgs) -> Result<(), CliError> {
         })?;
         revs.push(n);
     }
-    let (_, entry) = ctx.flow(slug.as_deref())?;
+    let (_, entry) = ctx.flow_in(set, slug.as_deref())?;
     let flow = &entry.flow;
     let last = revision(flow, None)?.revision;
     let (from, to) = match revs[..] {
@@ -498,15 +499,14 @@ fn with_newline(s: &str) -> String {
 /// After `plan` stored a model's revision: what came back and what to do next.
 pub fn print_new_revision(
     ctx: &mut Ctx,
-    slug: &str,
+    flow: &Flow,
     rev: &PlanRevision,
     json: bool,
 ) -> Result<(), CliError> {
     if json {
-        let (set, entry) = ctx.flow(Some(slug))?;
-        let _ = set;
-        return ctx.json(&plan_json(&entry.flow, rev));
+        return ctx.json(&plan_json(flow, rev, rev.revision as usize));
     }
+    let slug = &flow.slug;
     let n = rev.subtasks.len();
     let secs = rev
         .duration_ms
