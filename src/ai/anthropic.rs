@@ -18,25 +18,9 @@ pub(crate) struct Anthropic {
 impl Anthropic {
     pub(crate) fn new(settings: &Settings) -> Result<Anthropic, AiError> {
         let base = settings.base_url.as_deref().unwrap_or(DEFAULT_URL);
-        let model = settings.model.clone().ok_or_else(|| {
-            AiError::new(
-                ErrorKind::Config,
-                "the anthropic provider needs a model name",
-            )
-            .hint("set one with `git config aiflow.model claude-sonnet-4-5` or --model")
-        })?;
+        let model = settings.require_model("anthropic", "claude-sonnet-4-5")?;
         let (var, key) = settings.api_key("ANTHROPIC_API_KEY");
-        let key = key.ok_or_else(|| {
-            AiError::new(
-                ErrorKind::Config,
-                format!(
-                    "the anthropic provider needs an API key in the environment variable {var}"
-                ),
-            )
-            .hint(format!(
-                "export {var}=… (keys are read from the environment only, never from config)"
-            ))
-        })?;
+        let key = key.ok_or_else(|| Settings::missing_key("anthropic", &var))?;
         // The base URL may be given with or without the version path.
         let url = if base.ends_with("/v1") {
             format!("{base}/messages")

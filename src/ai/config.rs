@@ -184,6 +184,30 @@ impl Settings {
         })
     }
 
+    /// The model, which network providers need; `example` goes in the hint.
+    pub fn require_model(&self, provider: &str, example: &str) -> Result<String, AiError> {
+        self.model.clone().ok_or_else(|| {
+            AiError::new(
+                ErrorKind::Config,
+                format!("the {provider} provider needs a model name"),
+            )
+            .hint(format!(
+                "set one with `git config aiflow.model {example}` or --model"
+            ))
+        })
+    }
+
+    /// The error for a key that `provider` needs and the environment variable `var` lacks.
+    pub fn missing_key(provider: &str, var: &str) -> AiError {
+        AiError::new(
+            ErrorKind::Config,
+            format!("the {provider} provider needs an API key in the environment variable {var}"),
+        )
+        .hint(format!(
+            "export {var}=… (keys are read from the environment only, never from config)"
+        ))
+    }
+
     /// The API key from the environment: `aiflow.apiKeyEnv`, else `default_env`. Returns the
     /// variable's name, and its value when set and not empty.
     pub fn api_key(&self, default_env: &str) -> (String, Option<String>) {

@@ -59,8 +59,19 @@ impl Http {
         })
     }
 
-    /// POST `body` as JSON to `url` with `headers`, retrying what is worth retrying.
+    /// POST `body` as JSON to `url` with `headers`, retrying what is worth retrying. No error
+    /// carries the key, whatever the server echoed back.
     pub(crate) fn post_json(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        body: &serde_json::Value,
+    ) -> Result<Answer, AiError> {
+        self.attempts(url, headers, body)
+            .map_err(|e| e.redact(self.secret.as_deref()))
+    }
+
+    fn attempts(
         &self,
         url: &str,
         headers: &[(&str, String)],
@@ -85,7 +96,7 @@ impl Http {
                     attempt += 1;
                     continue;
                 }
-                Err(e) => return Err(self.transport(url, &e).redact(self.secret.as_deref())),
+                Err(e) => return Err(self.transport(url, &e)),
             };
             let status = response.status().as_u16();
             let retry_after = response
@@ -96,7 +107,7 @@ impl Http {
             let bytes = match response.bytes() {
                 Ok(b) => b,
                 Err(e) if e.is_timeout() => {
-                    return Err(self.timed_out(url).redact(self.secret.as_deref()));
+                    return Err(self.timed_out(url));
                 }
                 Err(e) => {
                     return Err(AiError::new(
@@ -109,8 +120,7 @@ impl Http {
                     .cause(error_chain(&e))
                     .hint(
                         "the server closed the connection before the end of its answer; try again",
-                    )
-                    .redact(self.secret.as_deref()));
+                    ));
                 }
             };
             let text = String::from_utf8_lossy(&bytes).into_owned();
@@ -126,7 +136,6 @@ impl Http {
                     .cause(excerpt(&text))
                     .hint("check that aiflow.baseUrl points at the API, not at a web page")
                     .raw(text.clone())
-                    .redact(self.secret.as_deref())
                 })?;
                 return Ok(Answer {
                     json,
@@ -137,13 +146,10 @@ impl Http {
             if transient && attempt < self.retries {
                 let wait = retry_after.unwrap_or_else(|| backoff(attempt));
                 if wait > MAX_RETRY_AFTER {
-                    return Err(self
-                        .status_error(url, status, &text)
-                        .hint(format!(
-                            "the server asks to wait {} s before trying again",
-                            wait.as_secs()
-                        ))
-                        .redact(self.secret.as_deref()));
+                    return Err(self.status_error(url, status, &text).hint(format!(
+                        "the server asks to wait {} s before trying again",
+                        wait.as_secs()
+                    )));
                 }
                 std::thread::sleep(wait);
                 attempt += 1;
@@ -157,7 +163,7 @@ impl Http {
                     self.retries
                 ));
             }
-            return Err(err.redact(self.secret.as_deref()));
+            return Err(err);
         }
     }
 

@@ -25,20 +25,13 @@ pub(crate) struct OpenAi {
 impl OpenAi {
     pub(crate) fn new(settings: &Settings) -> Result<OpenAi, AiError> {
         let base = settings.base_url.as_deref().unwrap_or(DEFAULT_URL);
-        let model = settings.model.clone().ok_or_else(|| {
-            AiError::new(ErrorKind::Config, "the openai provider needs a model name")
-                .hint("set one with `git config aiflow.model gpt-4o-mini` or --model (local servers accept any name)")
-        })?;
+        let model = settings
+            .require_model("openai", "gpt-4o-mini")
+            .map_err(|e| e.hint("local servers accept any name"))?;
         let (var, key) = settings.api_key("OPENAI_API_KEY");
-        let official = base.starts_with("https://api.openai.com");
-        if key.is_none() && official {
-            return Err(AiError::new(
-                ErrorKind::Config,
-                format!("the openai provider needs an API key in the environment variable {var}"),
-            )
-            .hint(format!(
-                "export {var}=… (keys are read from the environment only, never from config)"
-            )));
+        // Local servers need no key; OpenAI's own does.
+        if key.is_none() && base.starts_with("https://api.openai.com") {
+            return Err(Settings::missing_key("openai", &var));
         }
         let url = format!("{base}/chat/completions");
         Ok(OpenAi {

@@ -73,3 +73,31 @@ fn a_400_about_something_else_is_reported_not_retried() {
     assert_eq!(server.requests().len(), 1);
     assert_eq!(repo.refs(), before);
 }
+
+#[test]
+fn a_missing_model_or_key_is_named_before_anything_is_sent() {
+    let repo = TestRepo::new();
+    repo.new_rate_limit();
+    let before = repo.refs();
+    repo.git(&["config", "aiflow.provider", "openai"]);
+    let err = repo.aiflow(&["plan", "rate-limit"]).fails(2);
+    assert!(
+        err.contains("the openai provider needs a model name"),
+        "{err}"
+    );
+    assert!(err.contains("git config aiflow.model gpt-4o-mini"), "{err}");
+    repo.git(&["config", "aiflow.model", "gpt-4o-mini"]);
+    let err = repo.aiflow(&["plan", "rate-limit"]).fails(2);
+    assert!(
+        err.contains("needs an API key in the environment variable OPENAI_API_KEY"),
+        "{err}"
+    );
+    repo.git(&["config", "aiflow.provider", "anthropic"]);
+    repo.git(&["config", "aiflow.apiKeyEnv", "MY_KEY"]);
+    let err = repo.aiflow(&["plan", "rate-limit"]).fails(2);
+    assert!(
+        err.contains("the anthropic provider needs an API key in the environment variable MY_KEY"),
+        "{err}"
+    );
+    assert_eq!(repo.refs(), before);
+}
