@@ -182,6 +182,18 @@ fn strings(v: Option<&Value>, what: &str, errors: &mut Vec<String>) -> Vec<Strin
     }
 }
 
+/// `s` on one line, cut to at most `max` characters (an ellipsis marks the cut).
+fn clip(s: &str, max: usize) -> String {
+    let s = collapse_whitespace(s);
+    if s.chars().count() > max {
+        let mut c: String = s.chars().take(max).collect();
+        c.push('…');
+        c
+    } else {
+        s
+    }
+}
+
 /// Parse clarifying questions. Returns the questions kept and how many were dropped over the
 /// limit, or every problem found.
 pub fn parse_questions(text: &str) -> Result<(Vec<Asked>, usize), Vec<String>> {
@@ -207,29 +219,17 @@ pub fn parse_questions(text: &str) -> Result<(Vec<Asked>, usize), Vec<String>> {
                 continue;
             }
         };
-        let question = question
-            .map(|q| collapse_whitespace(&q))
-            .unwrap_or_default();
+        let question = clip(&question.unwrap_or_default(), 1000);
         if question.is_empty() {
             errors.push(format!("question {n} has no `question` text"));
             continue;
         }
-        let clip = |s: String, max: usize| -> String {
-            let s = collapse_whitespace(&s);
-            if s.chars().count() > max {
-                let mut c: String = s.chars().take(max).collect();
-                c.push('…');
-                c
-            } else {
-                s
-            }
-        };
         out.push(Asked {
-            question: clip(question, 1000),
-            why: why.map(|w| clip(w, 1000)).filter(|w| !w.is_empty()),
+            question,
+            why: why.map(|w| clip(&w, 1000)).filter(|w| !w.is_empty()),
             choices: choices
                 .into_iter()
-                .map(|c| clip(c, 200))
+                .map(|c| clip(&c, 200))
                 .filter(|c| !c.is_empty())
                 .take(8)
                 .collect(),
