@@ -167,7 +167,7 @@ impl Provider for CommandProvider {
 
 /// The name of the program a shell command line runs: the first word that is not a variable
 /// assignment, without its directory (`OPENAI_API_KEY=… /usr/bin/llm -m x` gives `llm`).
-fn program_name(command: &str) -> String {
+pub(crate) fn program_name(command: &str) -> String {
     command
         .split_whitespace()
         .find(|w| !w.contains('='))

@@ -6,7 +6,7 @@
 
 pub mod answer;
 mod anthropic;
-mod command;
+pub(crate) mod command;
 pub mod config;
 mod http;
 mod manual;

@@ -16,6 +16,7 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("questions", include_str!("templates/questions.md")),
     ("plan", include_str!("templates/plan.md")),
     ("repair", include_str!("templates/repair.md")),
+    ("execute", include_str!("templates/execute.md")),
 ];
 
 /// A rendered prompt and where its template came from.

@@ -55,14 +55,21 @@ pub fn run(ctx: &mut Ctx, args: &CheckArgs) -> Result<(), CliError> {
     };
     let repo = ctx.repo()?;
     let rules = Rules::from_config(&repo.config_snapshot());
+    let mut binder = crate::gate::bind::NotesBinder::for_repo(repo);
     let report = check(
         &mut GixObjects(repo),
         &plan.range,
         &plan.policy,
         &rules,
         plan.scope,
+        Some(&mut binder),
     )?;
     print(ctx, format, &plan, &report)?;
+    if format != Format::Json {
+        for n in &report.notices {
+            ctx.warn(n);
+        }
+    }
     if report.ok() {
         Ok(())
     } else {
@@ -272,6 +279,7 @@ fn print(ctx: &mut Ctx, format: Format, plan: &Plan, report: &Report) -> Result<
                 "exempt": report.exempt,
                 "out_of_scope": report.out_of_scope,
                 "failures": failures,
+                "notices": report.notices,
             }))?;
         }
         Format::Human => {

@@ -232,3 +232,9 @@ impl From<crate::git::cli::GitError> for CliError {
         CliError::usage(e.to_string())
     }
 }
+
+impl From<crate::git::rewrite::RewriteError> for CliError {
+    fn from(e: crate::git::rewrite::RewriteError) -> Self {
+        CliError::usage(e.to_string()).source(e)
+    }
+}

@@ -9,13 +9,17 @@ mod context;
 pub mod demo;
 mod docs;
 pub mod error;
+mod exec;
 mod hooks;
 mod init;
 pub mod input;
+mod merge;
 mod new;
 mod plan;
+mod review;
 mod spec;
 mod status;
+mod work;
 
 pub use context::Ctx;
 pub use error::{CliError, Exit};
@@ -66,6 +70,24 @@ pub enum Command {
     Plan(plan::PlanArgs),
     /// Answer the clarifying questions (editor, or --answer ID=TEXT), or --skip them.
     Answer(answer::AnswerArgs),
+    /// Name the next subtask whose dependencies are merged.
+    Next(work::NextArgs),
+    /// Create a subtask's branch from the integration branch and switch to it.
+    Start(work::StartArgs),
+    /// Commit the work tree's changes as one step of the current subtask.
+    Step(work::StepArgs),
+    /// Run the configured coding agent on a subtask and commit its work as steps.
+    Exec(exec::ExecArgs),
+    /// Show a subtask's commits and diffs, and their review state.
+    Review(review::ReviewArgs),
+    /// Approve a subtask: add review trailers to its commits and record the review.
+    Approve(review::ApproveArgs),
+    /// Request changes on a subtask; it becomes active again.
+    Reject(review::RejectArgs),
+    /// Merge an approved subtask into the integration branch (--no-ff).
+    Integrate(merge::IntegrateArgs),
+    /// Merge a complete flow's integration branch into its base (--no-ff).
+    Finish(merge::FinishArgs),
     /// List every flow, a line each.
     List(status::ListArgs),
     /// Show a flow's dashboard.
@@ -153,6 +175,15 @@ fn dispatch(ctx: &mut Ctx, command: &Command) -> Result<(), CliError> {
         Command::Spec(cmd) => spec::run(ctx, cmd),
         Command::Plan(args) => plan::run(ctx, args),
         Command::Answer(args) => answer::run(ctx, args),
+        Command::Next(args) => work::next(ctx, args),
+        Command::Start(args) => work::start(ctx, args),
+        Command::Step(args) => work::step(ctx, args),
+        Command::Exec(args) => exec::exec(ctx, args),
+        Command::Review(args) => review::review(ctx, args),
+        Command::Approve(args) => review::approve(ctx, args),
+        Command::Reject(args) => review::reject(ctx, args),
+        Command::Integrate(args) => merge::integrate(ctx, args),
+        Command::Finish(args) => merge::finish(ctx, args),
         Command::List(args) => status::list(ctx, args),
         Command::Status(args) => status::status(ctx, args),
         Command::Check(args) => check::run(ctx, args),

@@ -164,6 +164,7 @@ pub fn run(ctx: &mut Ctx, args: &NewArgs) -> Result<(), CliError> {
         questions_asked: None,
         plans: vec![],
         reviews: vec![],
+        finished: None,
     };
     flow.validate().map_err(|e| keep(&text, e.into()))?;
     let anchor = write_anchor(&repo, &flow, base_commit)?;

@@ -91,12 +91,18 @@ pub fn list(ctx: &mut Ctx, args: &ListArgs) -> Result<(), CliError> {
 
 pub fn status(ctx: &mut Ctx, args: &StatusArgs) -> Result<(), CliError> {
     let (set, entry) = ctx.flow(args.slug.as_deref())?;
-    let value = status_json(ctx.repo()?, &entry)?;
+    let repo = ctx.repo()?.clone();
+    let value = status_json(&repo, &entry)?;
     if args.json {
         ctx.json(&value)?;
-        report_problems(ctx, &set, Some(&entry.flow.slug));
-        return Ok(());
+    } else {
+        dashboard(ctx, &entry, &value)?;
     }
+    report_problems(ctx, &set, Some(&entry.flow.slug));
+    Ok(())
+}
+
+fn dashboard(ctx: &mut Ctx, entry: &FlowEntry, value: &Value) -> Result<(), CliError> {
     let f = &entry.flow;
     let out = &mut ctx.out;
     writeln!(out, "Flow {}: {}", f.slug, f.title)?;
@@ -191,6 +197,16 @@ pub fn status(ctx: &mut Ctx, args: &StatusArgs) -> Result<(), CliError> {
             )?;
         }
     }
+    if let Some(fin) = &f.finished {
+        writeln!(
+            out,
+            "  finished   {} by {}, merged into {} ({})",
+            fin.at,
+            fin.by,
+            crate::git::short_ref(&fin.into),
+            &fin.commit[..7.min(fin.commit.len())]
+        )?;
+    }
     if entry.documents > 1 {
         writeln!(
             out,
@@ -198,10 +214,70 @@ pub fn status(ctx: &mut Ctx, args: &StatusArgs) -> Result<(), CliError> {
             entry.documents
         )?;
     }
+    // The subtasks, phase by phase.
+    if let Some(list) = value["subtasks"].as_array().filter(|l| !l.is_empty()) {
+        let title_width = list
+            .iter()
+            .map(|s| s["title"].as_str().unwrap_or("").chars().count())
+            .max()
+            .unwrap_or(0)
+            .min(48);
+        let mut phase = "";
+        for st in list {
+            let p = st["phase"].as_str().unwrap_or("");
+            if p != phase {
+                writeln!(out)?;
+                writeln!(out, "  {p}")?;
+                phase = p;
+            }
+            let title: String = st["title"]
+                .as_str()
+                .unwrap_or("")
+                .chars()
+                .take(48)
+                .collect();
+            let steps = st["steps"].as_u64().unwrap_or(0);
+            let mut detail = Vec::new();
+            if steps > 0 {
+                detail.push(format!("{steps} step{}", plural(steps as usize)));
+            }
+            if let Some(r) = st["review"].as_object() {
+                let verdict = r["verdict"].as_str().unwrap_or("");
+                let who = r["reviewer"].as_str().unwrap_or("");
+                let at = r["at"].as_str().unwrap_or("");
+                detail.push(format!(
+                    "{} by {who} {at}",
+                    if verdict == "approved" {
+                        "approved"
+                    } else {
+                        "changes requested"
+                    }
+                ));
+            }
+            if let Some(w) = st["waiting_for"].as_array().filter(|w| !w.is_empty()) {
+                let ids: Vec<&str> = w.iter().filter_map(Value::as_str).collect();
+                detail.push(format!("waits for {}", ids.join(", ")));
+            }
+            writeln!(
+                out,
+                "    {:9} {}  {:title_width$}  {}",
+                st["status"].as_str().unwrap_or(""),
+                st["id"].as_str().unwrap_or(""),
+                title,
+                detail.join("; ")
+            )?;
+            if st["status"] != "planned"
+                && st["status"] != "dropped"
+                && let Some(b) = st["branch"].as_str()
+            {
+                writeln!(out, "{:16}{b}", "")?;
+            }
+        }
+        writeln!(out)?;
+    }
     if let Some(next) = value["next"].as_str() {
         writeln!(out, "next: {next}")?;
     }
-    report_problems(ctx, &set, Some(&entry.flow.slug));
     Ok(())
 }
 
@@ -236,8 +312,107 @@ fn next_step(flow: &Flow) -> Option<String> {
             format!("git aiflow answer {slug}")
         }
         _ if flow.plans.is_empty() => format!("git aiflow plan {slug}"),
-        _ => format!("git aiflow next {slug}"),
+        _ => {
+            let plan = flow.current_plan()?;
+            let first = |st: SubtaskStatus| plan.subtasks.iter().find(|s| s.status == st);
+            if let Some(s) = first(SubtaskStatus::Approved) {
+                format!("git aiflow integrate {}", s.id)
+            } else if let Some(s) = first(SubtaskStatus::InReview) {
+                format!(
+                    "git aiflow review {} (then a reviewer runs `git aiflow approve {}`)",
+                    s.id, s.id
+                )
+            } else if let Some(s) = first(SubtaskStatus::Active) {
+                format!(
+                    "git aiflow exec {} (or edit and `git aiflow step`), then `git aiflow review {}`",
+                    s.id, s.id
+                )
+            } else if let Some(s) = super::work::next_ready(flow).0 {
+                format!("git aiflow start {}", s.id)
+            } else if plan
+                .subtasks
+                .iter()
+                .all(|s| matches!(s.status, SubtaskStatus::Merged | SubtaskStatus::Dropped))
+            {
+                format!("git aiflow finish {slug}")
+            } else {
+                return None;
+            }
+        }
     })
+}
+
+/// The subtasks of the current plan for `status --json`: ordered phase by phase (plan order
+/// within a phase), with steps and the latest review.
+fn subtasks_json(repo: &gix::Repository, entry: &FlowEntry) -> Vec<Value> {
+    let f = &entry.flow;
+    let Some(plan) = f.current_plan() else {
+        return Vec::new();
+    };
+    let rules = crate::git::trailers::Rules::from_config(&repo.config_snapshot());
+    let mut list: Vec<&crate::flow::Subtask> = plan.subtasks.iter().collect();
+    list.sort_by_key(|s| s.phase);
+    list.into_iter()
+        .map(|s| {
+            let branch = s.branch.clone();
+            let tip = branch
+                .as_deref()
+                .and_then(|b| crate::git::ref_id(repo, &format!("refs/heads/{b}")).ok().flatten());
+            let steps = tip.map_or(0, |t| count_steps(repo, entry.anchor, t, &s.id, &rules));
+            let review = f.reviews.iter().rev().find(|r| r.subtask == s.id).map(|r| {
+                json!({
+                    "verdict": r.verdict,
+                    "reviewer": r.reviewer,
+                    "at": r.at,
+                    "comment": r.comment,
+                    "commits": r.commits.len(),
+                })
+            });
+            let waiting: Vec<&str> = if s.status == SubtaskStatus::Planned {
+                super::work::unmet(f, s).iter().map(|d| d.id.as_str()).collect()
+            } else {
+                Vec::new()
+            };
+            json!({
+                "id": s.id,
+                "title": s.title,
+                "phase": crate::flow::plan::phase_name(s.phase),
+                "status": s.status.as_str(),
+                "branch": branch.unwrap_or_else(|| crate::flow::plan::subtask_branch(&f.integration_branch, &s.id, &s.title)),
+                "branch_exists": tip.is_some(),
+                "tip": tip.map(|t| t.to_string()),
+                "depends_on": s.depends_on,
+                "waiting_for": waiting,
+                "steps": steps,
+                "review": review,
+            })
+        })
+        .collect()
+}
+
+/// The commits of `anchor..tip` that carry `Aiflow-Subtask: <id>`.
+fn count_steps(
+    repo: &gix::Repository,
+    anchor: gix::ObjectId,
+    tip: gix::ObjectId,
+    id: &str,
+    rules: &crate::git::trailers::Rules,
+) -> usize {
+    let Ok(walk) = repo.rev_walk([tip]).with_hidden([anchor]).all() else {
+        return 0;
+    };
+    walk.filter_map(Result::ok)
+        .filter(|info| {
+            info.object().is_ok_and(|c| {
+                crate::git::trailers::parse_commit(c.message_raw_sloppy(), rules)
+                    .iter()
+                    .any(|(k, v)| {
+                        k.eq_ignore_ascii_case(b"Aiflow-Subtask") && v.trim_ascii() == id.as_bytes()
+                    })
+                    && c.parent_ids().count() == 1
+            })
+        })
+        .count()
 }
 
 /// The JSON form of `status` (documented in the README).
@@ -286,7 +461,9 @@ pub fn status_json(repo: &gix::Repository, entry: &FlowEntry) -> Result<Value, C
             "subtasks": plan.map_or(0, |p| p.subtasks.len()),
             "by_status": subtasks,
         },
+        "subtasks": subtasks_json(repo, entry),
         "reviews": f.reviews.len(),
+        "finished": f.finished,
         "documents": entry.documents,
         "next": next_step(f),
     }))

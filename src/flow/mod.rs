@@ -16,6 +16,9 @@ use std::collections::{BTreeMap, BTreeSet};
 pub use slug::{SlugError, slugify, validate_slug};
 pub use spec::Spec;
 
+/// The patch id recorded for a commit without a patch (an empty commit).
+pub const EMPTY_PATCH: &str = "empty";
+
 /// The schema version this build writes.
 pub const SCHEMA: u32 = 1;
 
@@ -25,6 +28,8 @@ pub const SCHEMA: u32 = 1;
 pub enum DocKind {
     /// A flow, attached to its anchor commit.
     Flow,
+    /// A step record, attached to a step commit.
+    Step,
 }
 
 /// Where a flow is in its life.
@@ -159,6 +164,157 @@ pub struct Flow {
     /// Review records, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reviews: Vec<Review>,
+    /// When and how the integration branch was merged into its base.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<Finished>,
+}
+
+/// The merge that finished a flow.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Finished {
+    /// When (RFC 3339).
+    pub at: String,
+    /// Who (`Name <email>`).
+    pub by: String,
+    /// The full ref name merged into.
+    pub into: String,
+    /// The merge commit.
+    pub commit: String,
+}
+
+/// The note on one step commit: who or what made the step, and how.
+///
+/// It is a document of its own (`kind = "step"`) so that git's `concatenate` rewrite mode, which
+/// joins two notes when a rebase squashes two steps, leaves documents the reader can still split.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StepNote {
+    /// Schema version; always first.
+    pub schema: u32,
+    /// Always `step`.
+    pub kind: DocKind,
+    /// The flow's slug.
+    pub flow: String,
+    /// The subtask's id.
+    pub subtask: String,
+    /// The step's number on the subtask branch, from 1.
+    pub step: u32,
+    /// `hand` for `git aiflow step`, `agent` for `git aiflow exec`.
+    pub by: String,
+    /// When (RFC 3339).
+    pub at: String,
+    /// The human who recorded it (`Name <email>`).
+    pub recorded_by: String,
+    /// The agent's program name (never its whole command line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// The agent's identity, the commit's author (`Name <email>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_identity: Option<String>,
+    /// The execute prompt template's git blob id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_digest: Option<String>,
+    /// Where the template came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_template: Option<String>,
+    /// How long the agent ran, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// The agent's exit code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// Whether the agent made this commit itself (then rewritten to carry the step trailers).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub agent_commit: bool,
+    /// Review-like or step trailers removed from what the agent wrote.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stripped: Vec<String>,
+}
+
+impl StepNote {
+    /// Serialize to TOML (`schema` first, ending in a newline).
+    pub fn to_toml(&self) -> String {
+        let mut out = toml::to_string_pretty(self).expect("step notes always serialize");
+        if !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Read a step note; when git concatenated several (a squash), the one with the highest step.
+    pub fn parse(text: &str) -> Option<StepNote> {
+        if let Ok(n) = toml::from_str::<StepNote>(text) {
+            return Some(n);
+        }
+        let mut best: Option<StepNote> = None;
+        let mut chunk = String::new();
+        let flush = |chunk: &mut String, best: &mut Option<StepNote>| {
+            if let Ok(n) = toml::from_str::<StepNote>(chunk)
+                && best.as_ref().is_none_or(|b| n.step > b.step)
+            {
+                *best = Some(n);
+            }
+            chunk.clear();
+        };
+        for line in text.lines() {
+            if line.starts_with("schema") && line[6..].trim_start().starts_with('=') {
+                flush(&mut chunk, &mut best);
+            }
+            chunk.push_str(line);
+            chunk.push('\n');
+        }
+        flush(&mut chunk, &mut best);
+        best
+    }
+}
+
+/// What the reviews of one subtask say, in order: the commits and patch ids approved and not
+/// revoked since, and whether a later request for changes revoked earlier approvals.
+#[derive(Debug, Clone, Default)]
+pub struct Approvals {
+    /// Approved commit ids.
+    pub commits: BTreeSet<String>,
+    /// Their patch ids.
+    pub patch_ids: BTreeSet<String>,
+    /// Commits and patch ids of approvals a later `reject` revoked.
+    pub revoked: BTreeSet<String>,
+    /// The latest review, if any.
+    pub latest: Option<Review>,
+}
+
+impl Flow {
+    /// The approvals of subtask `id` that still stand.
+    pub fn approvals(&self, id: &str) -> Approvals {
+        let mut a = Approvals::default();
+        for r in self.reviews.iter().filter(|r| r.subtask == id) {
+            if r.verdict == "approved" {
+                for c in &r.commits {
+                    a.commits.insert(c.commit.clone());
+                    a.patch_ids.insert(c.patch_id.clone());
+                }
+            } else {
+                a.revoked.extend(std::mem::take(&mut a.commits));
+                a.revoked.extend(std::mem::take(&mut a.patch_ids));
+            }
+            a.latest = Some(r.clone());
+        }
+        a
+    }
+
+    /// The subtask `id` of the current plan.
+    pub fn subtask(&self, id: &str) -> Option<&Subtask> {
+        self.current_plan()?.subtasks.iter().find(|s| s.id == id)
+    }
+
+    /// The subtask `id` of the current plan, to change.
+    pub fn subtask_mut(&mut self, id: &str) -> Option<&mut Subtask> {
+        self.plans
+            .last_mut()?
+            .subtasks
+            .iter_mut()
+            .find(|s| s.id == id)
+    }
 }
 
 fn is_false(b: &bool) -> bool {
@@ -814,6 +970,7 @@ pub(crate) mod tests_support {
                     patch_id: "fedcba9876543210fedcba9876543210fedcba98".into(),
                 }],
             }],
+            finished: None,
         }
     }
 }

@@ -207,7 +207,15 @@ impl<'r> Gate<'r> {
             tips: vec![new],
             hidden,
         };
-        let report = check(objects, &range, &policy, &self.rules, scope)?;
+        let mut binder = super::bind::NotesBinder::for_repo(self.repo);
+        let report = check(
+            objects,
+            &range,
+            &policy,
+            &self.rules,
+            scope,
+            Some(&mut binder),
+        )?;
         Ok(Some(Checked {
             refname: refname.to_owned(),
             policy,
@@ -236,12 +244,14 @@ impl<'r> Gate<'r> {
             tips,
             hidden: current.into_iter().collect(),
         };
+        let mut binder = super::bind::NotesBinder::for_repo(self.repo);
         let report = check(
             &mut GixObjects(self.repo),
             &range,
             &policy,
             &self.rules,
             scope,
+            Some(&mut binder),
         )?;
         let checked = Checked {
             refname,

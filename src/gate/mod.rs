@@ -4,6 +4,7 @@
 //! git does ([`crate::git::trailers`]) and judges it against the [`Policy`]: a commit passes
 //! when one of its review trailers names a valid `Name <email>` that the policy accepts.
 
+pub mod bind;
 pub mod hook;
 pub mod policy;
 pub mod walk;
@@ -37,6 +38,22 @@ pub enum Reason {
     SelfReview(String),
     /// The reviewer is not on the policy's allow-list.
     NotAllowed(String),
+    /// A review trailer on a subtask commit that no approval recorded in the flow's note covers:
+    /// neither its id nor its patch id was approved (it was amended or rebased with changes
+    /// after the review, or the trailer was typed by hand).
+    NotRecorded {
+        /// The flow.
+        flow: String,
+        /// The subtask.
+        subtask: String,
+    },
+    /// The approval of this commit was revoked by a later request for changes.
+    Revoked {
+        /// The flow.
+        flow: String,
+        /// The subtask.
+        subtask: String,
+    },
 }
 
 impl Reason {
@@ -47,6 +64,8 @@ impl Reason {
             Reason::Malformed(_) => "malformed-review",
             Reason::SelfReview(_) => "self-review",
             Reason::NotAllowed(_) => "reviewer-not-allowed",
+            Reason::NotRecorded { .. } => "review-not-recorded",
+            Reason::Revoked { .. } => "review-revoked",
         }
     }
 
@@ -65,6 +84,12 @@ impl Reason {
             Reason::NotAllowed(v) => {
                 format!("{key}: {v} is not on the policy's list of reviewers")
             }
+            Reason::NotRecorded { flow, subtask } => format!(
+                "carries {key}, but no approval recorded for subtask {subtask} of flow {flow} covers this content (changed after the review?); approve it again with `git aiflow approve {subtask}`"
+            ),
+            Reason::Revoked { flow, subtask } => format!(
+                "its approval was revoked: changes were requested on subtask {subtask} of flow {flow} since; approve it again with `git aiflow approve {subtask}`"
+            ),
         }
     }
 }
@@ -95,6 +120,8 @@ pub struct Report {
     pub out_of_scope: usize,
     /// Commits that fail, newest first.
     pub failures: Vec<Failure>,
+    /// Things the check could not verify, for people (a flow whose note is missing).
+    pub notices: Vec<String>,
 }
 
 impl Report {
@@ -110,6 +137,9 @@ pub enum CheckError {
     /// The walk failed.
     #[error(transparent)]
     Walk(#[from] WalkError),
+    /// The recorded reviews could not be read.
+    #[error("could not read the recorded reviews")]
+    Records(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// What the walk keeps of each commit.
@@ -124,6 +154,26 @@ struct Seen {
     anchor: Option<Box<(ObjectId, Option<ObjectId>)>>,
     /// Why it fails, if it does (boxed: most commits pass, and ranges can be long).
     failure: Option<Box<Failure>>,
+    /// A reviewed subtask commit, to match against recorded reviews.
+    bind: Option<Box<Bind>>,
+}
+
+/// What binding needs of a reviewed subtask commit.
+struct Bind {
+    flow: String,
+    subtask: String,
+    subject: String,
+    author: String,
+}
+
+/// Matches reviewed subtask commits against the reviews recorded in the flows' notes.
+pub trait Binder {
+    /// For each `(commit, flow, subtask)`, `None` when a recorded approval covers the commit, or
+    /// why not; and notices about what could not be verified.
+    fn bind(
+        &mut self,
+        items: &[(ObjectId, String, String)],
+    ) -> Result<(Vec<Option<Reason>>, Vec<String>), CheckError>;
 }
 
 /// Check every commit of `range` against `policy`.
@@ -133,6 +183,7 @@ pub fn check(
     policy: &Policy,
     rules: &Rules,
     scope: Scope,
+    binder: Option<&mut dyn Binder>,
 ) -> Result<Report, CheckError> {
     let keep_parents = scope == Scope::Flow;
     let mut seen = walk::walk(objects, range, |id, parents, commit| {
@@ -169,6 +220,39 @@ pub fn check(
         commits: seen.len(),
         ..Report::default()
     };
+
+    // Bind reviews to content: reviewed subtask commits must match a recorded approval.
+    if let Some(binder) = binder {
+        let wanted: Vec<usize> = (0..seen.len())
+            .filter(|&i| {
+                let s = &seen[i];
+                in_scope[i] && s.bind.is_some() && s.failure.is_none() && !s.merge
+            })
+            .collect();
+        if !wanted.is_empty() {
+            let items: Vec<(ObjectId, String, String)> = wanted
+                .iter()
+                .map(|&i| {
+                    let b = seen[i].bind.as_deref().expect("filtered");
+                    (seen[i].id, b.flow.clone(), b.subtask.clone())
+                })
+                .collect();
+            let (verdicts, notices) = binder.bind(&items)?;
+            report.notices = notices;
+            for (&i, verdict) in wanted.iter().zip(verdicts) {
+                if let Some(reason) = verdict {
+                    let s = &mut seen[i];
+                    let b = s.bind.take().expect("filtered");
+                    s.failure = Some(Box::new(Failure {
+                        id: s.id,
+                        subject: b.subject,
+                        author: b.author,
+                        reason,
+                    }));
+                }
+            }
+        }
+    }
     for (s, in_scope) in seen.into_iter().zip(in_scope) {
         if !in_scope {
             report.out_of_scope += 1;
@@ -199,16 +283,24 @@ fn judge(
 
     let mut flow = false;
     let mut step = false;
+    let mut flow_name: Option<String> = None;
+    let mut subtask_id: Option<String> = None;
     let mut best: Option<Reason> = None;
     let mut reviewed = false;
     for t in block.trailers(rules) {
         let key = t.key(rules);
         if key.eq_ignore_ascii_case(FLOW_TRAILER) {
             flow = true;
+            if flow_name.is_none() {
+                flow_name = Some(String::from_utf8_lossy(&t.value()).trim().to_owned());
+            }
         } else if key.eq_ignore_ascii_case(SUBTASK_TRAILER)
             || key.eq_ignore_ascii_case(STEP_TRAILER)
         {
             step = true;
+            if subtask_id.is_none() && key.eq_ignore_ascii_case(SUBTASK_TRAILER) {
+                subtask_id = Some(String::from_utf8_lossy(&t.value()).trim().to_owned());
+            }
         }
         if reviewed || !policy.is_review_key(key) {
             continue;
@@ -246,6 +338,17 @@ fn judge(
         .then(|| ObjectId::from_hex(commit.tree).ok())
         .flatten()
         .map(|tree| Box::new((tree, parents.first().copied())));
+    let bind = match (reviewed, flow_name, subtask_id) {
+        (true, Some(flow), Some(subtask)) if !flow.is_empty() && !subtask.is_empty() => {
+            Some(Box::new(Bind {
+                flow,
+                subtask,
+                subject: subject(commit.message),
+                author: String::from_utf8_lossy(commit.author).into_owned(),
+            }))
+        }
+        _ => None,
+    };
     let failure = if reviewed {
         None
     } else {
@@ -270,6 +373,7 @@ fn judge(
         flow,
         anchor,
         failure,
+        bind,
     }
 }
 

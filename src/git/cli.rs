@@ -1,5 +1,7 @@
 //! The one place that runs the `git` program, for what gix cannot do: reading objects that sit
-//! in a server's quarantine during `pre-receive`, and (later) work-tree updates and the network.
+//! in a server's quarantine during `pre-receive`; work-tree and index updates (`add`, `commit`,
+//! `switch`, `worktree add`, `merge` into a checked-out branch, `reset --soft`); and patch ids,
+//! which are defined by git's own diff output.
 //!
 //! Every call returns a typed [`GitError`] naming the command and what git printed.
 
@@ -150,4 +152,167 @@ impl Drop for CatFile {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// What a git command printed and how it exited, for commands whose failure is an answer
+/// (`diff --quiet`, a merge with conflicts) rather than an error.
+#[derive(Debug)]
+pub struct Ran {
+    /// The exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: Vec<u8>,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Ran {
+    /// Whether git exited 0.
+    pub fn ok(&self) -> bool {
+        self.code == 0
+    }
+}
+
+/// Run git in `dir` with extra environment and optional stdin, and report how it went; only a
+/// failure to start git is an error.
+pub fn run(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&[u8]>,
+) -> Result<Ran, GitError> {
+    let joined = args.join(" ");
+    let mut cmd = command(dir, args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|source| GitError::Spawn {
+        args: joined.clone(),
+        source,
+    })?;
+    let writer = stdin.map(|input| {
+        let mut pipe = child.stdin.take().expect("piped stdin");
+        let input = input.to_vec();
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(&input);
+        })
+    });
+    let out = child.wait_with_output().map_err(|source| GitError::Spawn {
+        args: joined,
+        source,
+    })?;
+    if let Some(w) = writer {
+        let _ = w.join();
+    }
+    Ok(Ran {
+        code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+/// Run git in `dir` with extra environment and optional stdin; a non-zero exit is an error.
+pub fn checked(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&[u8]>,
+) -> Result<Vec<u8>, GitError> {
+    let ran = run(dir, args, env, stdin)?;
+    if ran.ok() {
+        Ok(ran.stdout)
+    } else {
+        Err(GitError::Failed {
+            args: args.join(" "),
+            stderr: ran.stderr,
+        })
+    }
+}
+
+/// The stable patch ids (`git patch-id --stable`) of `commits`, computed by one
+/// `git diff-tree --stdin -p | git patch-id --stable` pipeline. Commits without a patch (merges,
+/// empty commits) are absent from the answer. git is asked because the id is defined by its
+/// diff output (algorithm, heuristics, context), which gix does not reproduce byte for byte.
+pub fn patch_ids(
+    dir: &Path,
+    commits: &[gix::ObjectId],
+) -> Result<std::collections::HashMap<gix::ObjectId, String>, GitError> {
+    let mut out = std::collections::HashMap::new();
+    if commits.is_empty() {
+        return Ok(out);
+    }
+    const DIFF: &str =
+        "diff-tree --stdin --root -p --no-color --no-ext-diff --no-textconv --no-renames";
+    let spawn = |args: &str, source| GitError::Spawn {
+        args: args.into(),
+        source,
+    };
+    let mut diff = command(
+        dir,
+        &[
+            "diff-tree",
+            "--stdin",
+            "--root",
+            "-p",
+            "--no-color",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--no-renames",
+        ],
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .map_err(|e| spawn(DIFF, e))?;
+    let diff_out = diff.stdout.take().expect("piped stdout");
+    let patch = command(dir, &["patch-id", "--stable"])
+        .stdin(Stdio::from(diff_out))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| spawn("patch-id --stable", e))?;
+    let mut input = String::with_capacity(commits.len() * 41);
+    for c in commits {
+        input.push_str(&c.to_string());
+        input.push('\n');
+    }
+    let mut stdin = diff.stdin.take().expect("piped stdin");
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(input.as_bytes());
+    });
+    let result = patch
+        .wait_with_output()
+        .map_err(|e| spawn("patch-id --stable", e))?;
+    let _ = writer.join();
+    let diff_result = diff.wait_with_output().map_err(|e| spawn(DIFF, e))?;
+    if !diff_result.status.success() {
+        return Err(GitError::Failed {
+            args: DIFF.into(),
+            stderr: String::from_utf8_lossy(&diff_result.stderr).into_owned(),
+        });
+    }
+    if !result.status.success() {
+        return Err(GitError::Failed {
+            args: "patch-id --stable".into(),
+            stderr: String::from_utf8_lossy(&result.stderr).into_owned(),
+        });
+    }
+    for line in String::from_utf8_lossy(&result.stdout).lines() {
+        let mut parts = line.split_whitespace();
+        let (Some(pid), Some(commit)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        if let Ok(id) = gix::ObjectId::from_hex(commit.as_bytes()) {
+            out.insert(id, pid.to_owned());
+        }
+    }
+    Ok(out)
 }

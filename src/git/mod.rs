@@ -4,6 +4,7 @@
 //! push/fetch, hooks in a quarantine) will go through one `git` CLI module beside this one.
 
 pub mod cli;
+pub mod rewrite;
 pub mod trailers;
 
 use gix::bstr::ByteSlice;

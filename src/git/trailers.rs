@@ -651,6 +651,48 @@ fn strip_newline(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\n").unwrap_or(line)
 }
 
+/// `msg` without every line, anywhere in it, that starts a trailer whose key is one of `keys`
+/// (any letter case; `Key:` or `Key :`), with the continuation lines that follow such a line;
+/// trailing blank lines are dropped. Returns the new message and the lines removed. This is how
+/// text an agent wrote is kept from claiming a review or a step it was not given.
+pub fn strip_keys(msg: &[u8], keys: &[&str]) -> (Vec<u8>, Vec<String>) {
+    let mut out = Vec::with_capacity(msg.len());
+    let mut removed = Vec::new();
+    let mut in_removed = false;
+    for line in msg.split_inclusive(|&c| c == b'\n') {
+        let text = line.strip_suffix(b"\n").unwrap_or(line);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        if in_removed && text.first().is_some_and(|&c| c == b' ' || c == b'\t') {
+            continue;
+        }
+        in_removed = false;
+        let t = text.trim_ascii_start();
+        let hit = keys.iter().any(|k| {
+            t.len() > k.len()
+                && t[..k.len()].eq_ignore_ascii_case(k.as_bytes())
+                && t[k.len()..].trim_ascii_start().starts_with(b":")
+        });
+        if hit {
+            removed.push(String::from_utf8_lossy(text).trim().to_owned());
+            in_removed = true;
+            continue;
+        }
+        out.extend_from_slice(line);
+    }
+    while out.ends_with(b"\n\n") {
+        out.pop();
+    }
+    while out.last().is_some_and(|c| c.is_ascii_whitespace())
+        && out.iter().all(|c| c.is_ascii_whitespace())
+    {
+        out.pop();
+    }
+    if !out.is_empty() && !out.ends_with(b"\n") {
+        out.push(b'\n');
+    }
+    (out, removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

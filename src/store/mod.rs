@@ -577,23 +577,38 @@ pub fn update_flow<E>(
 where
     E: From<StoreError> + From<LookupError>,
 {
+    update_flow_with(repo, slug, message, stamp, |flow, _| {
+        Ok(edit(flow)?.then(Change::default))
+    })
+}
+
+/// Like [`update_flow`], but `edit` also sees the snapshot and returns, when it changed the flow,
+/// the other notes and refs to change in the same transaction (step notes, a branch to move).
+pub fn update_flow_with<E>(
+    repo: &gix::Repository,
+    slug: &str,
+    message: &str,
+    stamp: &crate::git::Stamp,
+    mut edit: impl FnMut(&mut Flow, &Snapshot) -> Result<Option<Change>, E>,
+) -> Result<(Written, Flow), E>
+where
+    E: From<StoreError> + From<LookupError>,
+{
     let mut last = None;
     let written = update(repo, message, |snap| -> Result<Change, E> {
         let set = snap.flows(repo)?;
         let current = set.find(slug)?;
         let mut flow = current.flow.clone();
-        if !edit(&mut flow)? {
+        let Some(mut change) = edit(&mut flow, snap)? else {
             last = Some(current.flow.clone());
             return Ok(Change::default());
-        }
+        };
         flow.updated_at = stamp.at.clone();
         flow.updated_by = stamp.who.clone();
         let note = flow_note(current.anchor, &flow)?;
         last = Some(flow);
-        Ok(Change {
-            notes: vec![note],
-            refs: vec![],
-        })
+        change.notes.insert(0, note);
+        Ok(change)
     })?;
     Ok((written, last.expect("the edit ran at least once")))
 }

@@ -140,17 +140,26 @@ fn man_prints_roff_for_every_command() {
         names,
         [
             "git-aiflow-answer.1",
+            "git-aiflow-approve.1",
             "git-aiflow-check.1",
             "git-aiflow-completions.1",
             "git-aiflow-demo.1",
+            "git-aiflow-exec.1",
+            "git-aiflow-finish.1",
             "git-aiflow-hooks.1",
             "git-aiflow-init.1",
+            "git-aiflow-integrate.1",
             "git-aiflow-list.1",
             "git-aiflow-man.1",
             "git-aiflow-new.1",
+            "git-aiflow-next.1",
             "git-aiflow-plan.1",
+            "git-aiflow-reject.1",
+            "git-aiflow-review.1",
             "git-aiflow-spec.1",
+            "git-aiflow-start.1",
             "git-aiflow-status.1",
+            "git-aiflow-step.1",
             "git-aiflow.1"
         ]
     );

@@ -1,0 +1,880 @@
+//! Subtasks at work: finding one from the command line, where branches are checked out, and the
+//! commands `next`, `start` and `step`.
+
+use super::{CliError, Ctx};
+use crate::flow::{Flow, FlowStatus, StepNote, Subtask, SubtaskStatus, plan::subtask_branch};
+use crate::gate::Policy;
+use crate::git::{Stamp, cli as git, trailers};
+use crate::store::{Change, FlowEntry};
+use gix::ObjectId;
+use gix::refs::{
+    Target,
+    transaction::{Change as RefChange, LogChange, PreviousValue, RefEdit, RefLog},
+};
+use serde_json::json;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Which subtask a command is about.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Which {
+    /// The subtask: its id, a unique prefix of it, or its branch (default: the current branch's).
+    #[arg(value_name = "subtask")]
+    pub subtask: Option<String>,
+    /// The flow to look in (default: the current branch's flow, else every flow).
+    #[arg(long, value_name = "slug")]
+    pub flow: Option<String>,
+}
+
+/// A subtask found in the store.
+pub struct Found {
+    /// The subtask's flow.
+    pub entry: FlowEntry,
+    /// The subtask's id.
+    pub id: String,
+}
+
+impl Found {
+    /// The flow.
+    pub fn flow(&self) -> &Flow {
+        &self.entry.flow
+    }
+
+    /// The subtask, as the current plan has it.
+    pub fn subtask(&self) -> &Subtask {
+        self.entry
+            .flow
+            .subtask(&self.id)
+            .expect("found in the plan")
+    }
+
+    /// The subtask's branch: the recorded one, or the one it will get.
+    pub fn branch(&self) -> String {
+        let s = self.subtask();
+        s.branch
+            .clone()
+            .unwrap_or_else(|| subtask_branch(&self.flow().integration_branch, &s.id, &s.title))
+    }
+}
+
+/// The short name of the branch HEAD is on, if any.
+pub fn current_branch(repo: &gix::Repository) -> Option<String> {
+    let head = repo.head_name().ok().flatten()?;
+    let full = head.as_bstr().to_string();
+    full.strip_prefix("refs/heads/").map(str::to_owned)
+}
+
+/// Find the subtask `which` names.
+pub fn find(ctx: &mut Ctx, which: &Which) -> Result<Found, CliError> {
+    let set = ctx.flows()?;
+    let repo = ctx.repo()?;
+    let current = current_branch(repo);
+    let flows: Vec<&FlowEntry> = match &which.flow {
+        Some(slug) => vec![set.find(slug)?],
+        None => set.flows.iter().collect(),
+    };
+    let Some(arg) = which.subtask.as_deref() else {
+        let Some(branch) = current.as_deref() else {
+            return Err(
+                CliError::usage("HEAD is detached, so there is no current subtask")
+                    .hint("name the subtask, for example `git aiflow status` lists them"),
+            );
+        };
+        for e in &flows {
+            if let Some(s) = e.flow.current_plan().and_then(|p| {
+                p.subtasks
+                    .iter()
+                    .find(|s| s.branch.as_deref() == Some(branch))
+            }) {
+                let (entry, id) = ((*e).clone(), s.id.clone());
+                return Ok(Found { entry, id });
+            }
+        }
+        return Err(CliError::usage(format!(
+            "the current branch `{branch}` is not a subtask branch"
+        ))
+        .hint("name the subtask (its id from `git aiflow status`), or switch to its branch"));
+    };
+    let arg = arg.strip_prefix("refs/heads/").unwrap_or(arg);
+    // The current flow first, so that a prefix is read in the flow one is working on.
+    let current_flow = current
+        .as_deref()
+        .and_then(|b| super::context::flow_of_branch(&set, b));
+    let mut ordered = flows.clone();
+    ordered.sort_by_key(|e| Some(&e.flow.slug) != current_flow.as_ref());
+    let mut exact = Vec::new();
+    let mut prefix = Vec::new();
+    for e in &ordered {
+        let Some(plan) = e.flow.current_plan() else {
+            continue;
+        };
+        for s in &plan.subtasks {
+            let branch = subtask_branch(&e.flow.integration_branch, &s.id, &s.title);
+            if s.id == arg || s.branch.as_deref() == Some(arg) || branch == arg {
+                exact.push((*e, s));
+            } else if arg.len() >= 2 && s.id.starts_with(arg) {
+                prefix.push((*e, s));
+            }
+        }
+    }
+    let hits = if exact.is_empty() { prefix } else { exact };
+    match hits.as_slice() {
+        [(e, s)] => {
+            let (entry, id) = ((*e).clone(), s.id.clone());
+            Ok(Found { entry, id })
+        }
+        [] => {
+            let mut err = CliError::usage(format!("no subtask `{arg}`"));
+            err = match &which.flow {
+                Some(slug) => err.hint(format!(
+                    "`git aiflow status {slug}` lists the subtasks of {slug}"
+                )),
+                None => {
+                    err.hint("`git aiflow status <slug>` lists a flow's subtasks and their ids")
+                }
+            };
+            Err(err)
+        }
+        many => {
+            let names: Vec<String> = many
+                .iter()
+                .map(|(e, s)| format!("{} ({}: {})", s.id, e.flow.slug, s.title))
+                .collect();
+            Err(CliError::usage(format!(
+                "`{arg}` names several subtasks: {}",
+                names.join(", ")
+            ))
+            .hint("give more of the id, or --flow SLUG"))
+        }
+    }
+}
+
+/// One checked-out work tree: where it is and the branch its HEAD is on.
+#[derive(Debug, Clone)]
+pub struct Checkout {
+    /// The work tree's root.
+    pub workdir: PathBuf,
+    /// The full ref name HEAD points to, if on a branch.
+    pub head: Option<String>,
+}
+
+/// Every work tree of the repository (the main one first, unless bare) and its branch.
+pub fn checkouts(repo: &gix::Repository) -> Vec<Checkout> {
+    let mut out = Vec::new();
+    let common = repo.common_dir().to_owned();
+    let read_head = |dir: &Path| -> Option<String> {
+        let text = std::fs::read_to_string(dir.join("HEAD")).ok()?;
+        text.trim()
+            .strip_prefix("ref:")
+            .map(|r| r.trim().to_owned())
+    };
+    let main_workdir = if repo.kind() != gix::repository::Kind::LinkedWorkTree {
+        repo.workdir().map(Path::to_owned)
+    } else {
+        gix::open(&common)
+            .ok()
+            .and_then(|r| r.workdir().map(Path::to_owned))
+    };
+    if let Some(w) = main_workdir {
+        out.push(Checkout {
+            workdir: std::fs::canonicalize(&w).unwrap_or(w),
+            head: read_head(&common),
+        });
+    }
+    if let Ok(list) = repo.worktrees() {
+        for proxy in list {
+            let Ok(base) = proxy.base() else { continue };
+            out.push(Checkout {
+                workdir: std::fs::canonicalize(&base).unwrap_or(base),
+                head: read_head(proxy.git_dir()),
+            });
+        }
+    }
+    out
+}
+
+/// The work tree that has `branch` (short name) checked out.
+pub fn checkout_of(repo: &gix::Repository, branch: &str) -> Option<PathBuf> {
+    let full = format!("refs/heads/{branch}");
+    checkouts(repo)
+        .into_iter()
+        .find(|c| c.head.as_deref() == Some(full.as_str()))
+        .map(|c| c.workdir)
+}
+
+/// The tip of a branch (short name), if it exists.
+pub fn branch_tip(repo: &gix::Repository, branch: &str) -> Option<ObjectId> {
+    crate::git::ref_id(repo, &format!("refs/heads/{branch}"))
+        .ok()
+        .flatten()
+}
+
+/// The tip of the flow's integration branch, or an error saying how to restore it.
+pub fn integration_tip(repo: &gix::Repository, entry: &FlowEntry) -> Result<ObjectId, CliError> {
+    let name = &entry.flow.integration_branch;
+    branch_tip(repo, name).ok_or_else(|| {
+        CliError::usage(format!("the integration branch {name} does not exist")).hint(format!(
+            "recreate it at the flow's anchor: `git branch {name} {}`",
+            entry.anchor
+        ))
+    })
+}
+
+/// A ref edit moving `refs/heads/<branch>` from `from` (`None`: it must not exist) to `to`.
+pub fn branch_edit(branch: &str, from: Option<ObjectId>, to: ObjectId, message: String) -> RefEdit {
+    RefEdit {
+        change: RefChange::Update {
+            log: LogChange {
+                mode: RefLog::AndReference,
+                force_create_reflog: false,
+                message: message.into(),
+            },
+            expected: match from {
+                Some(id) => PreviousValue::MustExistAndMatch(Target::Object(id)),
+                None => PreviousValue::MustNotExist,
+            },
+            new: Target::Object(to),
+        },
+        name: format!("refs/heads/{branch}")
+            .try_into()
+            .expect("validated branch name"),
+        deref: false,
+    }
+}
+
+/// Whether a dependency no longer holds a subtask back.
+fn satisfied(status: SubtaskStatus) -> bool {
+    matches!(status, SubtaskStatus::Merged | SubtaskStatus::Dropped)
+}
+
+/// The dependencies of `s` that are not merged yet.
+pub fn unmet<'f>(flow: &'f Flow, s: &Subtask) -> Vec<&'f Subtask> {
+    s.depends_on
+        .iter()
+        .filter_map(|d| flow.subtask(d))
+        .filter(|d| !satisfied(d.status))
+        .collect()
+}
+
+/// The next subtask to start, and the planned ones still waiting (with what they wait for).
+pub fn next_ready(flow: &Flow) -> (Option<&Subtask>, Vec<(&Subtask, Vec<&Subtask>)>) {
+    let Some(plan) = flow.current_plan() else {
+        return (None, Vec::new());
+    };
+    let mut ready = None;
+    let mut waiting = Vec::new();
+    for s in plan
+        .subtasks
+        .iter()
+        .filter(|s| s.status == SubtaskStatus::Planned)
+    {
+        let deps = unmet(flow, s);
+        if deps.is_empty() {
+            ready = ready.or(Some(s));
+        } else {
+            waiting.push((s, deps));
+        }
+    }
+    (ready, waiting)
+}
+
+fn subtask_json(flow: &Flow, s: &Subtask) -> serde_json::Value {
+    json!({
+        "id": s.id,
+        "title": s.title,
+        "phase": crate::flow::plan::phase_name(s.phase),
+        "status": s.status.as_str(),
+        "branch": s.branch.clone().unwrap_or_else(|| subtask_branch(&flow.integration_branch, &s.id, &s.title)),
+        "depends_on": s.depends_on,
+    })
+}
+
+/// Arguments of `next`.
+#[derive(Debug, clap::Args)]
+pub struct NextArgs {
+    /// The flow (default: the current branch's flow).
+    pub slug: Option<String>,
+    /// Print JSON: {"flow", "subtask" (or null), "waiting", "complete"}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `git aiflow next`.
+pub fn next(ctx: &mut Ctx, args: &NextArgs) -> Result<(), CliError> {
+    let (_, entry) = ctx.flow(args.slug.as_deref())?;
+    let flow = &entry.flow;
+    if flow.current_plan().is_none() {
+        return Err(
+            CliError::refused(format!("flow {} has no plan yet", flow.slug))
+                .hint(format!("ask for one with `git aiflow plan {}`", flow.slug)),
+        );
+    }
+    let (ready, waiting) = next_ready(flow);
+    let plan = flow.current_plan().expect("checked");
+    let open: Vec<&Subtask> = plan
+        .subtasks
+        .iter()
+        .filter(|s| !satisfied(s.status))
+        .collect();
+    let complete = open.is_empty();
+    if args.json {
+        let waiting_json: Vec<serde_json::Value> = waiting
+            .iter()
+            .map(|(s, deps)| {
+                json!({
+                    "id": s.id,
+                    "title": s.title,
+                    "waiting_for": deps.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        ctx.json(&json!({
+            "flow": flow.slug,
+            "subtask": ready.map(|s| subtask_json(flow, s)),
+            "waiting": waiting_json,
+            "complete": complete,
+        }))?;
+    } else if let Some(s) = ready {
+        let branch = subtask_branch(&flow.integration_branch, &s.id, &s.title);
+        writeln!(ctx.out, "{}  {}", s.id, s.title)?;
+        writeln!(
+            ctx.out,
+            "  phase {}, branch {branch}",
+            crate::flow::plan::phase_name(s.phase)
+        )?;
+        writeln!(ctx.out, "  start it: git aiflow start {}", s.id)?;
+    }
+    if ready.is_some() {
+        return Ok(());
+    }
+    let err = if complete {
+        CliError::refused(format!(
+            "every subtask of {} is merged or dropped",
+            flow.slug
+        ))
+        .hint(format!(
+            "merge the flow into its base: `git aiflow finish {}`",
+            flow.slug
+        ))
+    } else {
+        let active: Vec<String> = open
+            .iter()
+            .filter(|s| s.status != SubtaskStatus::Planned)
+            .map(|s| format!("{} ({}, {})", s.id, s.title, s.status.as_str()))
+            .collect();
+        let mut e = CliError::refused(format!("no subtask of {} can start yet", flow.slug));
+        for (s, deps) in &waiting {
+            let names: Vec<String> = deps
+                .iter()
+                .map(|d| format!("{} ({})", d.id, d.status.as_str()))
+                .collect();
+            e = e.hint(format!("{} waits for {}", s.id, names.join(", ")));
+        }
+        if !active.is_empty() {
+            e = e.hint(format!("finish what is under way: {}", active.join(", ")));
+        }
+        e
+    };
+    if args.json {
+        // The JSON said it; the exit code says the rest.
+        return Err(CliError::silent(err.exit));
+    }
+    Err(err)
+}
+
+/// Arguments of `start`.
+#[derive(Debug, clap::Args)]
+pub struct StartArgs {
+    #[command(flatten)]
+    pub which: Which,
+    /// Start even if dependencies are not merged yet.
+    #[arg(long)]
+    pub force: bool,
+    /// Check the branch out in a new linked worktree (default path: a sibling of the main work
+    /// tree, `<dir>-<id>`) instead of switching the current one.
+    #[arg(long, value_name = "path", num_args = 0..=1)]
+    pub worktree: Option<Option<PathBuf>>,
+    /// Print JSON: {"flow", "subtask", "branch", "base", "worktree"}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `git aiflow start`.
+pub fn start(ctx: &mut Ctx, args: &StartArgs) -> Result<(), CliError> {
+    if args.which.subtask.is_none() {
+        return Err(CliError::usage("name the subtask to start")
+            .hint("`git aiflow next` names the next one"));
+    }
+    let found = find(ctx, &args.which)?;
+    let repo = ctx.repo()?.clone();
+    let flow = found.flow();
+    let s = found.subtask().clone();
+    let branch = found.branch();
+    let slug = flow.slug.clone();
+    match s.status {
+        SubtaskStatus::Dropped => {
+            return Err(
+                CliError::refused(format!("subtask {} is dropped", s.id)).hint(format!(
+                    "set its status back to planned with `git aiflow plan edit {slug}`"
+                )),
+            );
+        }
+        SubtaskStatus::Merged => {
+            return Err(CliError::refused(format!(
+                "subtask {} is merged already",
+                s.id
+            )));
+        }
+        _ => {}
+    }
+    let existing = branch_tip(&repo, &branch);
+    let integ = integration_tip(&repo, &found.entry)?;
+    if existing.is_none() || s.status == SubtaskStatus::Planned {
+        let deps = unmet(flow, &s);
+        if !deps.is_empty() && !args.force {
+            let names: Vec<String> = deps
+                .iter()
+                .map(|d| format!("{} \"{}\" ({})", d.id, d.title, d.status.as_str()))
+                .collect();
+            return Err(CliError::refused(format!(
+                "subtask {} depends on {} not merged yet: {}",
+                s.id,
+                if deps.len() == 1 {
+                    "a subtask"
+                } else {
+                    "subtasks"
+                },
+                names.join(", ")
+            ))
+            .hint(format!(
+                "integrate {} first, or start anyway with --force",
+                if deps.len() == 1 { "it" } else { "them" }
+            )));
+        }
+    }
+    if existing.is_some() && s.branch.as_deref() != Some(branch.as_str()) {
+        return Err(CliError::usage(format!(
+            "a branch {branch} exists already, but the plan does not record it for subtask {}",
+            s.id
+        ))
+        .hint(format!(
+            "rename or delete that branch (`git branch -m {branch} <other>`), then start again"
+        )));
+    }
+    let base = existing.unwrap_or(integ);
+
+    // Where it will be checked out, checked before anything moves.
+    let worktree = match &args.worktree {
+        None => None,
+        Some(None) => Some(default_worktree(&repo, &s.id)?),
+        Some(Some(p)) => Some(std::path::absolute(p).unwrap_or_else(|_| p.clone())),
+    };
+    let here = repo
+        .workdir()
+        .map(Path::to_owned)
+        .ok_or_else(|| CliError::usage("this repository has no work tree"))?;
+    if let Some(already) = checkout_of(&repo, &branch)
+        && (worktree.is_some() || already != here)
+    {
+        {
+            if args.json {
+                ctx.json(&json!({"flow": slug, "subtask": s.id, "branch": branch, "base": base.to_string(), "worktree": already}))?;
+            } else {
+                writeln!(ctx.out, "{branch} is checked out in {}", already.display())?;
+            }
+            return Ok(());
+        }
+    }
+    match &worktree {
+        Some(path) => {
+            if path.exists()
+                && std::fs::read_dir(path)
+                    .map(|mut d| d.next().is_some())
+                    .unwrap_or(true)
+            {
+                return Err(
+                    CliError::usage(format!("{} exists and is not empty", path.display()))
+                        .hint("give another path: --worktree PATH"),
+                );
+            }
+        }
+        None => {
+            if current_branch(&repo).as_deref() != Some(branch.as_str()) {
+                can_switch(&here, base)?;
+            }
+        }
+    }
+
+    // Record the start and create the branch in one transaction.
+    let stamp = crate::git::committer_stamp(&repo)?;
+    let needs_record =
+        existing.is_none() || s.status == SubtaskStatus::Planned || s.branch.is_none();
+    if needs_record {
+        let refs = if existing.is_none() {
+            vec![branch_edit(
+                &branch,
+                None,
+                integ,
+                format!(
+                    "branch: aiflow start {} from {}",
+                    s.id, flow.integration_branch
+                ),
+            )]
+        } else {
+            Vec::new()
+        };
+        let id = s.id.clone();
+        let b = branch.clone();
+        crate::store::update_flow_with(
+            &repo,
+            &slug,
+            &format!("aiflow: start {id} of {slug}"),
+            &stamp,
+            |flow, _| -> Result<Option<Change>, CliError> {
+                let st = flow.subtask_mut(&id).ok_or_else(|| {
+                    CliError::refused(format!("subtask {id} left the plan meanwhile"))
+                })?;
+                if st.status == SubtaskStatus::Planned {
+                    st.status = SubtaskStatus::Active;
+                }
+                st.branch = Some(b.clone());
+                if flow.status < FlowStatus::Executing {
+                    flow.status = FlowStatus::Executing;
+                }
+                Ok(Some(Change {
+                    notes: vec![],
+                    refs: refs.clone(),
+                }))
+            },
+        )?;
+    }
+
+    // Then check it out.
+    let (where_, result) = match &worktree {
+        Some(path) => {
+            let p = path.to_string_lossy().into_owned();
+            (
+                Some(path.clone()),
+                git::run(
+                    &here,
+                    &["worktree", "add", "--quiet", &p, &branch],
+                    &[],
+                    None,
+                )?,
+            )
+        }
+        None => (
+            None,
+            git::run(&here, &["switch", "--quiet", &branch], &[], None)?,
+        ),
+    };
+    if !result.ok() {
+        return Err(CliError::refused(format!(
+            "{branch} is ready, but git could not check it out: {}",
+            result.stderr.trim()
+        ))
+        .hint(match &where_ {
+            Some(p) => format!(
+                "add the worktree yourself: `git worktree add {} {branch}`",
+                p.display()
+            ),
+            None => format!("commit or stash your changes, then `git switch {branch}`"),
+        }));
+    }
+    if args.json {
+        ctx.json(&json!({
+            "flow": slug,
+            "subtask": s.id,
+            "branch": branch,
+            "base": base.to_string(),
+            "worktree": where_,
+        }))?;
+    } else {
+        let verb = if existing.is_some() {
+            "Switched to"
+        } else {
+            "Started"
+        };
+        writeln!(ctx.out, "{verb} {} \"{}\" on {branch}", s.id, s.title)?;
+        if let Some(p) = &where_ {
+            writeln!(ctx.out, "  worktree {}", p.display())?;
+        }
+        writeln!(
+            ctx.out,
+            "  next: `git aiflow exec` to run the agent, or edit and `git aiflow step -m MSG`"
+        )?;
+    }
+    Ok(())
+}
+
+/// A sibling of the main work tree: `<dir>-<id>`.
+fn default_worktree(repo: &gix::Repository, id: &str) -> Result<PathBuf, CliError> {
+    let main = checkouts(repo)
+        .into_iter()
+        .next()
+        .map(|c| c.workdir)
+        .or_else(|| repo.workdir().map(Path::to_owned))
+        .ok_or_else(|| CliError::usage("this repository has no work tree; give --worktree PATH"))?;
+    let main = std::fs::canonicalize(&main).unwrap_or(main);
+    let name = main
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "repo".into());
+    Ok(main.with_file_name(format!("{name}-{id}")))
+}
+
+/// Refuse, before anything moves, when switching the work tree in `dir` to `target` would lose
+/// changes: git's own check, as a dry run (`git read-tree -m -u -n HEAD <target>`).
+fn can_switch(dir: &Path, target: ObjectId) -> Result<(), CliError> {
+    let _ = git::run(dir, &["update-index", "-q", "--refresh"], &[], None)?;
+    let t = target.to_string();
+    let r = git::run(dir, &["read-tree", "-m", "-u", "-n", "HEAD", &t], &[], None)?;
+    if r.ok() {
+        return Ok(());
+    }
+    Err(CliError::refused(
+        "switching branches would overwrite changes in the work tree",
+    )
+    .source(super::error::Message(r.stderr.trim().to_owned()))
+    .hint("commit or stash them first, or start the subtask in its own worktree with --worktree"))
+}
+
+/// Arguments of `step`.
+#[derive(Debug, clap::Args)]
+pub struct StepArgs {
+    /// The step's message; several -m make paragraphs (default: "<title> (step N)").
+    #[arg(short, long = "message", value_name = "msg")]
+    pub message: Vec<String>,
+    /// Print JSON: {"commit", "step", "flow", "subtask"}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The trailer keys git-aiflow writes on steps; nobody else may write them.
+pub const STEP_KEYS: [&str; 3] = ["Aiflow-Flow", "Aiflow-Subtask", "Aiflow-Step"];
+
+/// The step numbers already used on `base..tip` for `subtask`.
+pub fn last_step(repo: &gix::Repository, base: ObjectId, tip: ObjectId, subtask: &str) -> u32 {
+    let rules = trailers::Rules::from_config(&repo.config_snapshot());
+    let Ok(walk) = repo.rev_walk([tip]).with_hidden([base]).all() else {
+        return 0;
+    };
+    let mut max = 0;
+    let mut count = 0;
+    for info in walk.filter_map(Result::ok) {
+        let Ok(c) = info.object() else { continue };
+        let pairs = trailers::parse_commit(c.message_raw_sloppy(), &rules);
+        let mine = pairs.iter().any(|(k, v)| {
+            k.eq_ignore_ascii_case(b"Aiflow-Subtask") && v.trim_ascii() == subtask.as_bytes()
+        });
+        if !mine {
+            continue;
+        }
+        count += 1;
+        for (k, v) in &pairs {
+            if k.eq_ignore_ascii_case(b"Aiflow-Step")
+                && let Some(n) = std::str::from_utf8(v)
+                    .ok()
+                    .and_then(|v| v.trim().parse::<u32>().ok())
+            {
+                max = max.max(n);
+            }
+        }
+    }
+    max.max(count)
+}
+
+/// `msg` with the step trailers added.
+pub fn with_step_trailers(
+    msg: &[u8],
+    slug: &str,
+    id: &str,
+    step: u32,
+    assisted: Option<&str>,
+    rules: &trailers::Rules,
+) -> Vec<u8> {
+    let mut m = trailers::add(msg, "Aiflow-Flow", slug, rules);
+    m = trailers::add(&m, "Aiflow-Subtask", id, rules);
+    m = trailers::add(&m, "Aiflow-Step", &step.to_string(), rules);
+    if let Some(a) = assisted {
+        m = trailers::add(&m, "Assisted-by", a, rules);
+    }
+    m
+}
+
+/// The review trailer keys the gate accepts here (the policy's, and always `Reviewed-by`).
+pub fn review_keys(repo: &gix::Repository, integration_tip: Option<ObjectId>) -> Vec<String> {
+    let mut keys = Policy::load(repo, integration_tip)
+        .map(|p| p.review_trailers)
+        .unwrap_or_default();
+    if !keys.iter().any(|k| k.eq_ignore_ascii_case("Reviewed-by")) {
+        keys.push("Reviewed-by".into());
+    }
+    keys
+}
+
+/// Whether the work tree at `dir` has changes (tracked or untracked, not ignored).
+pub fn is_dirty(dir: &Path) -> Result<bool, CliError> {
+    let out = git::checked(dir, &["status", "--porcelain", "-z"], &[], None)?;
+    Ok(!out.is_empty())
+}
+
+/// The step note for a commit.
+pub fn step_note_bytes(note: &StepNote) -> Vec<u8> {
+    note.to_toml().into_bytes()
+}
+
+/// After new steps on a subtask: an approved or in-review subtask is active again.
+pub fn reopen(flow: &mut Flow, id: &str) {
+    if let Some(s) = flow.subtask_mut(id)
+        && matches!(
+            s.status,
+            SubtaskStatus::Approved | SubtaskStatus::InReview | SubtaskStatus::Planned
+        )
+    {
+        s.status = SubtaskStatus::Active;
+    }
+}
+
+/// `git aiflow step`.
+pub fn step(ctx: &mut Ctx, args: &StepArgs) -> Result<(), CliError> {
+    let found = find(
+        ctx,
+        &Which {
+            subtask: None,
+            flow: None,
+        },
+    )?;
+    let repo = ctx.repo()?.clone();
+    let dir = repo
+        .workdir()
+        .map(Path::to_owned)
+        .ok_or_else(|| CliError::usage("this repository has no work tree"))?;
+    let flow = found.flow();
+    let s = found.subtask().clone();
+    let slug = flow.slug.clone();
+    let integ = integration_tip(&repo, &found.entry)?;
+    let keys = review_keys(&repo, Some(integ));
+    let mut text = args
+        .message
+        .iter()
+        .map(|m| m.trim_end().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let (_, review) = trailers::strip_keys(text.as_bytes(), &key_refs);
+    if !review.is_empty() {
+        return Err(CliError::usage(format!(
+            "a step cannot carry a review: the message contains `{}`",
+            review[0]
+        ))
+        .hint("reviews are added by `git aiflow approve`, run by the reviewer"));
+    }
+    let (_, forged) = trailers::strip_keys(text.as_bytes(), &STEP_KEYS);
+    if !forged.is_empty() {
+        return Err(CliError::usage(format!(
+            "the message contains `{}`; git-aiflow adds the step trailers itself",
+            forged[0]
+        ))
+        .hint("leave out the Aiflow-* lines"));
+    }
+    if !is_dirty(&dir)? {
+        return Err(
+            CliError::refused("nothing to commit: the work tree has no changes")
+                .hint("edit the files of the subtask, then run `git aiflow step` again"),
+        );
+    }
+    let head = repo
+        .head_id()
+        .map_err(|e| CliError::usage("cannot read HEAD").source(e))?
+        .detach();
+    let n = last_step(&repo, integ, head, &s.id) + 1;
+    if text.trim().is_empty() {
+        text = format!("{} (step {n})", s.title);
+    }
+    let rules = trailers::Rules::from_config(&repo.config_snapshot());
+    let mut msg = text.into_bytes();
+    msg.push(b'\n');
+    let msg = with_step_trailers(&msg, &slug, &s.id, n, None, &rules);
+    git::checked(&dir, &["add", "-A"], &[], None)?;
+    let r = git::run(
+        &dir,
+        &["commit", "--quiet", "--cleanup=verbatim", "-F", "-"],
+        &[],
+        Some(&msg),
+    )?;
+    if !r.ok() {
+        return Err(CliError::refused("git did not make the step commit")
+            .source(super::error::Message(r.stderr.trim().to_owned()))
+            .hint("fix what git or a hook reported, then run `git aiflow step` again"));
+    }
+    let repo = crate::git::open(&dir)?;
+    let commit = repo
+        .head_id()
+        .map_err(|e| CliError::usage("cannot read HEAD").source(e))?
+        .detach();
+    let stamp = crate::git::committer_stamp(&repo)?;
+    let note = StepNote {
+        schema: crate::flow::SCHEMA,
+        kind: crate::flow::DocKind::Step,
+        flow: slug.clone(),
+        subtask: s.id.clone(),
+        step: n,
+        by: "hand".into(),
+        at: stamp.at.clone(),
+        recorded_by: stamp.who.clone(),
+        agent: None,
+        agent_identity: None,
+        prompt_digest: None,
+        prompt_template: None,
+        duration_ms: None,
+        exit_code: None,
+        agent_commit: false,
+        stripped: Vec::new(),
+    };
+    record_steps(&repo, &slug, &s.id, &stamp, &[(commit, note)])?;
+    if args.json {
+        ctx.json(&json!({
+            "commit": commit.to_string(),
+            "step": n,
+            "flow": slug,
+            "subtask": s.id,
+        }))?;
+    } else {
+        writeln!(
+            ctx.out,
+            "[{} {}] step {n} of {}",
+            found.branch(),
+            commit.to_hex_with_len(7),
+            s.id
+        )?;
+    }
+    Ok(())
+}
+
+/// Write step notes on `steps` and reopen the subtask, as one notes commit.
+pub fn record_steps(
+    repo: &gix::Repository,
+    slug: &str,
+    id: &str,
+    stamp: &Stamp,
+    steps: &[(ObjectId, StepNote)],
+) -> Result<(), CliError> {
+    crate::store::update_flow_with(
+        repo,
+        slug,
+        &format!("aiflow: step of {id} in {slug}"),
+        stamp,
+        |flow, _| -> Result<Option<Change>, CliError> {
+            reopen(flow, id);
+            Ok(Some(Change {
+                notes: steps
+                    .iter()
+                    .map(|(c, n)| (*c, Some(step_note_bytes(n))))
+                    .collect(),
+                refs: vec![],
+            }))
+        },
+    )?;
+    Ok(())
+}

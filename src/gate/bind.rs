@@ -1,0 +1,112 @@
+//! Binding reviews to content: a `Reviewed-by` trailer on a subtask commit counts only when the
+//! flow's note records an approval of that commit, by id, or of the same change, by patch id (a
+//! rebase that did not change the patch keeps its review; an amend that changed it does not).
+//!
+//! The flows are read once, and only when the range holds reviewed subtask commits; patch ids are
+//! computed (one `git diff-tree | git patch-id` pipeline) only for commits whose id is not
+//! recorded, which after `approve` and `integrate` is none of them.
+
+use super::{Binder, CheckError, Reason};
+use crate::flow::Flow;
+use crate::store::Snapshot;
+use gix::ObjectId;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// A [`Binder`] reading `refs/notes/aiflow` with gix and patch ids with git.
+pub struct NotesBinder<'r> {
+    repo: &'r gix::Repository,
+    /// Where git runs (the repository's work tree or git dir).
+    dir: PathBuf,
+}
+
+impl<'r> NotesBinder<'r> {
+    /// A binder for `repo`; git runs in `dir`.
+    pub fn new(repo: &'r gix::Repository, dir: PathBuf) -> Self {
+        NotesBinder { repo, dir }
+    }
+
+    /// A binder for `repo`, running git where the repository is.
+    pub fn for_repo(repo: &'r gix::Repository) -> Self {
+        let dir = repo
+            .workdir()
+            .map(|p| p.to_owned())
+            .unwrap_or_else(|| repo.git_dir().to_owned());
+        NotesBinder { repo, dir }
+    }
+}
+
+impl Binder for NotesBinder<'_> {
+    fn bind(
+        &mut self,
+        items: &[(ObjectId, String, String)],
+    ) -> Result<(Vec<Option<Reason>>, Vec<String>), CheckError> {
+        let err = |e: Box<dyn std::error::Error + Send + Sync>| CheckError::Records(e);
+        let snap = Snapshot::load(self.repo).map_err(|e| err(Box::new(e)))?;
+        let set = snap.flows(self.repo).map_err(|e| err(Box::new(e)))?;
+        let flows: BTreeMap<&str, &Flow> = set
+            .flows
+            .iter()
+            .map(|e| (e.flow.slug.as_str(), &e.flow))
+            .collect();
+
+        let mut verdicts: Vec<Option<Option<Reason>>> = vec![None; items.len()];
+        let mut notices = Vec::new();
+        let mut missing: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut approvals = BTreeMap::new();
+        let mut need_patch = Vec::new();
+        for (i, (id, slug, subtask)) in items.iter().enumerate() {
+            let Some(flow) = flows.get(slug.as_str()) else {
+                // Nothing to bind against here (notes not fetched): the trailer alone decides.
+                *missing.entry(slug.as_str()).or_default() += 1;
+                verdicts[i] = Some(None);
+                continue;
+            };
+            let a = approvals
+                .entry((slug.as_str(), subtask.as_str()))
+                .or_insert_with(|| flow.approvals(subtask));
+            if a.commits.contains(&id.to_string()) {
+                verdicts[i] = Some(None);
+            } else {
+                need_patch.push(i);
+            }
+        }
+        for (slug, n) in missing {
+            notices.push(format!(
+                "{n} reviewed commit{} of flow {slug} could not be matched to recorded reviews: the flow's note is not in this repository (fetch refs/notes/aiflow, or run `git aiflow sync`)",
+                if n == 1 { "" } else { "s" }
+            ));
+        }
+        if !need_patch.is_empty() {
+            let ids: Vec<ObjectId> = need_patch.iter().map(|&i| items[i].0).collect();
+            let patch_ids =
+                crate::git::cli::patch_ids(&self.dir, &ids).map_err(|e| err(Box::new(e)))?;
+            for i in need_patch {
+                let (id, slug, subtask) = &items[i];
+                let a = &approvals[&(slug.as_str(), subtask.as_str())];
+                let pid = patch_ids
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_else(|| crate::flow::EMPTY_PATCH.to_owned());
+                let verdict = if a.patch_ids.contains(&pid) {
+                    None
+                } else if a.revoked.contains(&id.to_string()) || a.revoked.contains(&pid) {
+                    Some(Reason::Revoked {
+                        flow: slug.clone(),
+                        subtask: subtask.clone(),
+                    })
+                } else {
+                    Some(Reason::NotRecorded {
+                        flow: slug.clone(),
+                        subtask: subtask.clone(),
+                    })
+                };
+                verdicts[i] = Some(verdict);
+            }
+        }
+        Ok((
+            verdicts.into_iter().map(|v| v.unwrap_or(None)).collect(),
+            notices,
+        ))
+    }
+}

@@ -1,0 +1,204 @@
+//! Rewriting the messages of a range of commits without touching their trees: what `approve`
+//! does to add review trailers, and what `exec` does to give an agent's own commits their step
+//! trailers.
+//!
+//! Commits are rewritten parents first (topological order, so merges inside the range work);
+//! each keeps its tree, author and author date, gets the given committer, loses a signature that
+//! no longer matches (or is signed again when commit signing is configured), and is written only
+//! when its message or parents changed. No ref moves here: the caller moves the branch by
+//! compare-and-swap together with its notes.
+
+use gix::ObjectId;
+use std::collections::{HashMap, HashSet};
+
+/// Why a range could not be rewritten.
+#[derive(Debug, thiserror::Error)]
+pub enum RewriteError {
+    /// Walking or reading the commits failed.
+    #[error("could not read the commits of {range}")]
+    Read {
+        /// The range, as `base..tip`.
+        range: String,
+        /// What gix reported.
+        #[source]
+        source: gix::Error,
+    },
+    /// Writing a commit failed.
+    #[error("could not write the rewritten commit for {commit}")]
+    Write {
+        /// The original commit.
+        commit: ObjectId,
+        /// What gix reported.
+        #[source]
+        source: gix::Error,
+    },
+    /// Signing failed.
+    #[error("could not sign the rewritten commit for {commit} (commit.gpgSign is on)")]
+    Sign {
+        /// The original commit.
+        commit: ObjectId,
+        /// What the signer reported.
+        #[source]
+        source: gix::Error,
+    },
+}
+
+/// One commit of a range.
+#[derive(Debug, Clone)]
+pub struct Original {
+    /// Its id.
+    pub id: ObjectId,
+    /// Its decoded form.
+    pub commit: gix::objs::Commit,
+}
+
+/// The commits of `hidden..tip` (what `git rev-list --topo-order --reverse ^hidden tip` lists),
+/// parents before children.
+pub fn range(
+    repo: &gix::Repository,
+    hidden: Option<ObjectId>,
+    tip: ObjectId,
+) -> Result<Vec<ObjectId>, RewriteError> {
+    let name = || match hidden {
+        Some(h) => format!("{}..{}", h.to_hex_with_len(12), tip.to_hex_with_len(12)),
+        None => tip.to_hex_with_len(12).to_string(),
+    };
+    let read = |e: gix::Error| RewriteError::Read {
+        range: name(),
+        source: e,
+    };
+    if hidden == Some(tip) {
+        return Ok(Vec::new());
+    }
+    let graph = repo
+        .commit_graph_if_enabled()
+        .map_err(|e| read(gix::Error::from_error(e)))?;
+    let walk = gix::traverse::commit::topo::Builder::from_iters(&repo.objects, [tip], Some(hidden))
+        .sorting(gix::traverse::commit::topo::Sorting::TopoOrder)
+        .with_commit_graph(graph)
+        .build()
+        .map_err(|e| read(gix::Error::from_error(e)))?;
+    let mut ids = Vec::new();
+    for info in walk {
+        ids.push(info.map_err(|e| read(gix::Error::from_error(e)))?.id);
+    }
+    ids.reverse();
+    Ok(ids)
+}
+
+/// The result of a rewrite.
+#[derive(Debug, Clone)]
+pub struct Rewritten {
+    /// Every commit of the range, oldest first: (original, rewritten); equal when kept.
+    pub commits: Vec<(ObjectId, ObjectId)>,
+    /// The new tip.
+    pub tip: ObjectId,
+}
+
+impl Rewritten {
+    /// Whether any commit changed.
+    pub fn changed(&self) -> bool {
+        self.commits.iter().any(|(a, b)| a != b)
+    }
+}
+
+/// Rewrite `ids` (parents first, as [`range`] returns them): `edit` gets each commit's position,
+/// id and message and returns a new message, or `None` to keep it. A commit whose message and
+/// parents are unchanged keeps its id. `committer` replaces the committer of rewritten commits;
+/// `sign` signs them (otherwise their stale signatures are dropped).
+pub fn reword(
+    repo: &gix::Repository,
+    ids: &[ObjectId],
+    committer: &gix::actor::Signature,
+    sign: Option<&gix::objs::signature::sign::Options>,
+    mut edit: impl FnMut(usize, ObjectId, &gix::objs::Commit) -> Option<Vec<u8>>,
+) -> Result<Rewritten, RewriteError> {
+    let mut map: HashMap<ObjectId, ObjectId> = HashMap::with_capacity(ids.len());
+    let mut commits = Vec::with_capacity(ids.len());
+    let mut tip = None;
+    for (i, &old) in ids.iter().enumerate() {
+        let read = |e: gix::Error| RewriteError::Read {
+            range: old.to_string(),
+            source: e,
+        };
+        let found = repo.find_commit(old).map_err(read)?;
+        let mut c: gix::objs::Commit = found.decode().map_err(read)?.to_owned().map_err(read)?;
+        let message = edit(i, old, &c);
+        let mut parents_changed = false;
+        for p in c.parents.iter_mut() {
+            if let Some(new) = map.get(p) {
+                *p = *new;
+                parents_changed = true;
+            }
+        }
+        let new = if message.is_none() && !parents_changed {
+            old
+        } else {
+            if let Some(m) = message {
+                c.message = m.into();
+            }
+            c.committer = committer.clone();
+            let field = gix::objs::commit::signature_field_name(repo.object_hash());
+            c.extra_headers
+                .retain(|(k, _)| k != "gpgsig" && k != "gpgsig-sha256" && k != field);
+            if let Some(options) = sign {
+                c = c.sign(options.clone()).map_err(|e| RewriteError::Sign {
+                    commit: old,
+                    source: e,
+                })?;
+            }
+            repo.write_object(&c)
+                .map_err(|e| RewriteError::Write {
+                    commit: old,
+                    source: e,
+                })?
+                .detach()
+        };
+        if new != old {
+            map.insert(old, new);
+        }
+        commits.push((old, new));
+        tip = Some(new);
+    }
+    Ok(Rewritten {
+        tip: tip.unwrap_or_else(|| ObjectId::null(repo.object_hash())),
+        commits,
+    })
+}
+
+/// The commits of `ids` that are `upto` or its ancestors.
+pub fn up_to(
+    repo: &gix::Repository,
+    ids: &[ObjectId],
+    upto: ObjectId,
+) -> Result<HashSet<ObjectId>, RewriteError> {
+    let wanted: HashSet<ObjectId> = ids.iter().copied().collect();
+    let mut out = HashSet::new();
+    let mut stack = vec![upto];
+    while let Some(id) = stack.pop() {
+        if !wanted.contains(&id) || !out.insert(id) {
+            continue;
+        }
+        let c = repo.find_commit(id).map_err(|e| RewriteError::Read {
+            range: id.to_string(),
+            source: e,
+        })?;
+        stack.extend(c.parent_ids().map(|p| p.detach()));
+    }
+    Ok(out)
+}
+
+/// The committer signature git would use for a commit made now.
+pub fn committer(
+    repo: &gix::Repository,
+) -> Result<gix::actor::Signature, crate::git::IdentityError> {
+    let sig = repo
+        .committer()
+        .ok_or(crate::git::IdentityError::Missing)?
+        .map_err(crate::git::IdentityError::BadDate)?;
+    let sig: gix::actor::Signature = sig.into();
+    if sig.name.is_empty() || sig.email.is_empty() {
+        return Err(crate::git::IdentityError::Missing);
+    }
+    Ok(sig)
+}
