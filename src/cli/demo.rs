@@ -139,9 +139,15 @@ pub fn run(ctx: &mut Ctx, args: &DemoArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The review gate: an agent's unreviewed commit is refused, then accepted once reviewed.
+/// Execution and the review gate: an agent does the first subtask; the gate refuses its
+/// unreviewed work, a human approves it, and it is integrated.
 fn gate(ctx: &mut Ctx, dir: &Path, exe: &Path, subtask: &str) -> Result<(), CliError> {
     let aiflow = exe.to_string_lossy().into_owned();
+    let id = subtask
+        .split_once("--")
+        .and_then(|(_, rest)| rest.split('-').next())
+        .unwrap_or(subtask)
+        .to_owned();
     writeln!(ctx.out, "\n# Install the review gate's hooks")?;
     step(
         ctx,
@@ -152,38 +158,77 @@ fn gate(ctx: &mut Ctx, dir: &Path, exe: &Path, subtask: &str) -> Result<(), CliE
     )?;
     writeln!(
         ctx.out,
-        "\n# An agent does a subtask on its own branch (its commit is authored by the agent)"
+        "\n# Execute the plan one subtask at a time, each on its own branch"
+    )?;
+    step(
+        ctx,
+        dir,
+        &aiflow,
+        &["next", "rate-limit"],
+        Some("git aiflow next rate-limit"),
+    )?;
+    step(
+        ctx,
+        dir,
+        &aiflow,
+        &["start", &id],
+        Some(&format!("git aiflow start {id}")),
+    )?;
+    writeln!(
+        ctx.out,
+        "\n# A coding agent does the work (here a script standing in for `claude -p` or `codex exec`);\n# its changes become a step commit authored by the agent"
+    )?;
+    let agent = dir.join(".git").join("demo-model").join("agent.sh");
+    std::fs::write(&agent, DEMO_AGENT)
+        .map_err(|e| CliError::usage("could not write the demo repository").source(e))?;
+    step(
+        ctx,
+        dir,
+        "git",
+        &[
+            "config",
+            "aiflow.agent",
+            "sh \"$(git rev-parse --git-common-dir)/demo-model/agent.sh\"",
+        ],
+        None,
     )?;
     step(
         ctx,
         dir,
         "git",
-        &["switch", "-q", "-c", subtask, "aiflow/rate-limit"],
+        &["config", "aiflow.agentName", "Demo Agent"],
         None,
     )?;
-    std::fs::write(
-        dir.join("limiter.py"),
-        "def allow(bucket):\n    return bucket.take(1)\n",
-    )
-    .map_err(|e| CliError::usage("could not write the demo repository").source(e))?;
-    step(ctx, dir, "git", &["add", "limiter.py"], None)?;
+    step(ctx, dir, &aiflow, &["exec"], Some("git aiflow exec"))?;
+    writeln!(
+        ctx.out,
+        "\n# Nobody has reviewed it, so the gate refuses it"
+    )?;
     run_step(
         ctx,
         dir,
         &Step {
-            program: "git",
-            args: &["commit", "-q", "-m", "Add a token-bucket limiter"],
-            shown: None,
-            env: &[
-                ("GIT_AUTHOR_NAME", "Demo Agent"),
-                ("GIT_AUTHOR_EMAIL", "agent@example.com"),
-            ],
-            succeeds: true,
+            program: &aiflow,
+            args: &["check"],
+            shown: Some("git aiflow check"),
+            env: &[],
+            succeeds: false,
+        },
+    )?;
+    run_step(
+        ctx,
+        dir,
+        &Step {
+            program: &aiflow,
+            args: &["integrate", &id],
+            shown: Some(&format!("git aiflow integrate {id}")),
+            env: &[],
+            succeeds: false,
         },
     )?;
     writeln!(
         ctx.out,
-        "\n# Nobody has reviewed it, so the gate refuses to merge it into the integration branch"
+        "\n# Nor can plain git merge it: the hooks run the same gate"
     )?;
     step(
         ctx,
@@ -197,79 +242,40 @@ fn gate(ctx: &mut Ctx, dir: &Path, exe: &Path, subtask: &str) -> Result<(), CliE
         dir,
         &Step {
             program: "git",
-            args: &[
-                "merge",
-                "--no-ff",
-                "-q",
-                "-m",
-                "Integrate the token bucket",
-                subtask,
-            ],
+            args: &["merge", "--no-ff", "-q", "--no-edit", subtask],
             shown: None,
             env: &[],
             succeeds: false,
         },
     )?;
     step(ctx, dir, "git", &["merge", "--abort"], None)?;
-    let range = format!("aiflow/rate-limit..{subtask}");
-    run_step(
-        ctx,
-        dir,
-        &Step {
-            program: &aiflow,
-            args: &["check", &range],
-            shown: Some(&format!("git aiflow check {range}")),
-            env: &[],
-            succeeds: false,
-        },
-    )?;
+    step(ctx, dir, "git", &["switch", "-q", subtask], None)?;
     writeln!(
         ctx.out,
-        "\n# A human reviews the commit and signs it off with a Reviewed-by trailer"
-    )?;
-    step(ctx, dir, "git", &["switch", "-q", subtask], None)?;
-    step(
-        ctx,
-        dir,
-        "git",
-        &[
-            "commit",
-            "-q",
-            "--amend",
-            "--no-edit",
-            "--trailer",
-            "Reviewed-by: Demo User <demo@example.com>",
-        ],
-        None,
+        "\n# You review the agent's work and approve it: every commit gets Reviewed-by"
     )?;
     step(
         ctx,
         dir,
         &aiflow,
-        &["check", &range],
-        Some(&format!("git aiflow check {range}")),
-    )?;
-    writeln!(ctx.out, "\n# Now the gate lets the merge through")?;
-    step(
-        ctx,
-        dir,
-        "git",
-        &["switch", "-q", "aiflow/rate-limit"],
-        None,
+        &["review", &id],
+        Some(&format!("git aiflow review {id}")),
     )?;
     step(
         ctx,
         dir,
-        "git",
-        &[
-            "merge",
-            "--no-ff",
-            "-q",
-            "-m",
-            "Integrate the token bucket",
-            subtask,
-        ],
-        None,
+        &aiflow,
+        &["approve", &id],
+        Some(&format!("git aiflow approve {id}")),
+    )?;
+    step(ctx, dir, &aiflow, &["check"], Some("git aiflow check"))?;
+    writeln!(ctx.out, "\n# Now it may enter the integration branch")?;
+    step(
+        ctx,
+        dir,
+        &aiflow,
+        &["integrate", &id],
+        Some(&format!("git aiflow integrate {id}")),
     )?;
     step(
         ctx,
@@ -279,12 +285,45 @@ fn gate(ctx: &mut Ctx, dir: &Path, exe: &Path, subtask: &str) -> Result<(), CliE
             "--no-pager",
             "log",
             "--graph",
-            "--format=%h %s  %(trailers:key=Reviewed-by,separator=%x2C )",
+            "--format=%h %s%n%(trailers:key=Aiflow-Step,key=Assisted-by,key=Reviewed-by)",
             "aiflow/rate-limit",
         ],
         None,
+    )?;
+    step(
+        ctx,
+        dir,
+        &aiflow,
+        &["status", "rate-limit"],
+        Some("git aiflow status rate-limit"),
     )
 }
+
+/// The demo's agent: it writes a token bucket.
+const DEMO_AGENT: &str = r#"cat > /dev/null
+echo "demo agent: writing limiter.py for subtask $AIFLOW_SUBTASK (step $AIFLOW_STEP)"
+cat > limiter.py <<'PY'
+import time
+
+
+class TokenBucket:
+    """A token bucket refilled continuously: rate tokens per second, up to burst."""
+
+    def __init__(self, rate, burst):
+        self.rate, self.burst = rate, burst
+        self.tokens, self.stamp = burst, time.monotonic()
+
+    def take(self, n=1):
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < n:
+            return False
+        self.tokens -= n
+        return True
+PY
+printf 'Add a token bucket with continuous refill\n' > "$AIFLOW_MESSAGE_FILE"
+"#;
 
 /// Planning: questions, answers, the plan, a human edit of it, and the difference. Returns the
 /// branch of the plan's first subtask.
@@ -458,6 +497,11 @@ fn run_step(ctx: &mut Ctx, dir: &Path, s: &Step<'_>) -> Result<(), CliError> {
     let out = Command::new(s.program)
         .args(s.args)
         .current_dir(dir)
+        // The demo repository's own identity (Demo User), whatever the environment says.
+        .env_remove("GIT_AUTHOR_NAME")
+        .env_remove("GIT_AUTHOR_EMAIL")
+        .env_remove("GIT_COMMITTER_NAME")
+        .env_remove("GIT_COMMITTER_EMAIL")
         .env("GIT_DIR", dir.join(".git"))
         .env("GIT_WORK_TREE", dir)
         .env("PATH", path)

@@ -546,10 +546,11 @@ fn demo_walks_a_flow_offline() {
         !titles.iter().any(|t| t.contains("dashboard")),
         "{titles:?}"
     );
-    // The gate refuses the unreviewed merge and the check, then accepts the reviewed merge.
+    // The gate refuses the unreviewed work (check, integrate, a plain git merge through the
+    // hooks), then accepts it once approved.
     assert_eq!(
         out.matches("(refused, as it should be: exit 1)").count(),
-        2,
+        3,
         "{out}"
     );
     assert!(out.contains("aiflow:   "), "{out}");
@@ -564,12 +565,27 @@ fn demo_walks_a_flow_offline() {
         ])
         .output()
         .expect("git log");
+    let log = String::from_utf8_lossy(&log.stdout);
+    let first = plan["subtasks"][0]["id"].as_str().expect("id");
     assert_eq!(
-        String::from_utf8_lossy(&log.stdout),
-        "Integrate the token bucket|\n\
-         Add a token-bucket limiter|Demo User <demo@example.com>\n\n\
-         aiflow: start rate-limit: Rate limiting for the public API|\n\
-         Initial commit|\n"
+        log,
+        format!(
+            "Merge subtask {first}: {}|\n\
+             Add a token bucket with continuous refill|Demo User <demo@example.com>\n\n\
+             aiflow: start rate-limit: Rate limiting for the public API|\n\
+             Initial commit|\n",
+            plan["subtasks"][0]["title"].as_str().expect("title")
+        )
+    );
+    // The agent authored the step; the demo user, who reviewed it, committed the approval.
+    let who = repo
+        .command_in("git", &dir)
+        .args(["log", "-1", "--format=%an|%cn", "aiflow/rate-limit^2"])
+        .output()
+        .expect("git log");
+    assert_eq!(
+        String::from_utf8_lossy(&who.stdout),
+        "Demo Agent|Demo User\n"
     );
     // A non-empty directory is refused.
     let err = repo
