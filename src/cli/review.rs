@@ -252,7 +252,7 @@ pub fn approve(ctx: &mut Ctx, args: &ApproveArgs) -> Result<(), CliError> {
     })?;
 
     // Patch ids: the rewritten commits have the same trees and parents' trees as the originals.
-    let pids = git::patch_ids(&git_dir_of(&repo), &selected)?;
+    let pids = git::patch_ids(&crate::git::run_dir(&repo), &selected)?;
     let by_old: HashMap<ObjectId, ObjectId> = rewritten.commits.iter().copied().collect();
     let commits: Vec<ReviewedCommit> = selected
         .iter()
@@ -368,13 +368,6 @@ pub fn approve(ctx: &mut Ctx, args: &ApproveArgs) -> Result<(), CliError> {
         }
     }
     Ok(())
-}
-
-/// Where git runs for a repository.
-pub fn git_dir_of(repo: &gix::Repository) -> std::path::PathBuf {
-    repo.workdir()
-        .map(|p| p.to_owned())
-        .unwrap_or_else(|| repo.git_dir().to_owned())
 }
 
 /// `git aiflow reject`.
@@ -497,7 +490,7 @@ pub fn review(ctx: &mut Ctx, args: &ReviewArgs) -> Result<(), CliError> {
         }
         rows.push((*id, subject, author, step, reviewed_by, recorded));
     }
-    let pids = git::patch_ids(&git_dir_of(&repo), &need_pid)?;
+    let pids = git::patch_ids(&crate::git::run_dir(&repo), &need_pid)?;
     let state = |id: &ObjectId, reviewed: &[String], recorded: bool| -> &'static str {
         if recorded {
             "approved"
@@ -580,7 +573,7 @@ pub fn review(ctx: &mut Ctx, args: &ReviewArgs) -> Result<(), CliError> {
     }
     head.push('\n');
     let tty = std::io::stdout().is_terminal();
-    let dir = git_dir_of(&repo);
+    let dir = crate::git::run_dir(&repo);
     let color = tty
         && git::run(
             &dir,
@@ -650,7 +643,7 @@ fn numstat(
     range: &str,
 ) -> Result<HashMap<ObjectId, Vec<serde_json::Value>>, CliError> {
     let out = git::checked(
-        &git_dir_of(repo),
+        &crate::git::run_dir(repo),
         &[
             "log",
             "--numstat",

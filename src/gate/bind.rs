@@ -28,11 +28,10 @@ impl<'r> NotesBinder<'r> {
 
     /// A binder for `repo`, running git where the repository is.
     pub fn for_repo(repo: &'r gix::Repository) -> Self {
-        let dir = repo
-            .workdir()
-            .map(|p| p.to_owned())
-            .unwrap_or_else(|| repo.git_dir().to_owned());
-        NotesBinder { repo, dir }
+        NotesBinder {
+            repo,
+            dir: crate::git::run_dir(repo),
+        }
     }
 }
 

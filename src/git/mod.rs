@@ -160,3 +160,10 @@ pub fn short_ref(full: &str) -> &str {
         .or_else(|| full.strip_prefix("refs/tags/"))
         .unwrap_or(full)
 }
+
+/// Where to run the `git` program for `repo`: its work tree, or its git dir when bare.
+pub fn run_dir(repo: &gix::Repository) -> PathBuf {
+    repo.workdir()
+        .map(Path::to_owned)
+        .unwrap_or_else(|| repo.git_dir().to_owned())
+}
