@@ -142,7 +142,7 @@ pub fn exec(ctx: &mut Ctx, args: &ExecArgs) -> Result<(), CliError> {
     let integ = work::integration_tip(&wrepo, &found.entry)?;
     let before = work::branch_tip(&wrepo, &branch)
         .ok_or_else(|| CliError::usage(format!("the branch {branch} has no commits")))?;
-    let step = work::last_step(&wrepo, integ, before, &s.id) + 1;
+    let step = work::steps_of(&wrepo, integ, before, &s.id).1 + 1;
 
     let context = PromptContext {
         flow: FlowView {
@@ -324,14 +324,6 @@ pub fn exec(ctx: &mut Ctx, args: &ExecArgs) -> Result<(), CliError> {
     let rules = trailers::Rules::from_config(&wrepo.config_snapshot());
     let stamp = crate::git::committer_stamp(&wrepo)?;
     let note = |step: u32, agent_commit: bool, stripped: Vec<String>| StepNote {
-        schema: crate::flow::SCHEMA,
-        kind: crate::flow::DocKind::Step,
-        flow: slug.clone(),
-        subtask: s.id.clone(),
-        step,
-        by: "agent".into(),
-        at: stamp.at.clone(),
-        recorded_by: stamp.who.clone(),
         agent: Some(program.clone()),
         agent_identity: Some(identity.clone()),
         prompt_digest: Some(rendered.digest.clone()),
@@ -340,6 +332,7 @@ pub fn exec(ctx: &mut Ctx, args: &ExecArgs) -> Result<(), CliError> {
         exit_code: Some(exit_code),
         agent_commit,
         stripped,
+        ..StepNote::new(&slug, &s.id, step, "agent", &stamp)
     };
     let mut steps: Vec<(ObjectId, StepNote)> = Vec::new();
     let mut warnings = Vec::new();
@@ -387,7 +380,7 @@ pub fn exec(ctx: &mut Ctx, args: &ExecArgs) -> Result<(), CliError> {
         let id = s.id.clone();
         let notes: Vec<(ObjectId, Option<Vec<u8>>)> = steps
             .iter()
-            .map(|(c, n)| (*c, Some(work::step_note_bytes(n))))
+            .map(|(c, n)| (*c, Some(n.to_toml().into_bytes())))
             .collect();
         crate::store::update_flow_with(
             &wrepo,

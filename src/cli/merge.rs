@@ -337,7 +337,7 @@ pub fn integrate(ctx: &mut Ctx, args: &IntegrateArgs) -> Result<(), CliError> {
     let stamp = crate::git::committer_stamp(&repo)?;
     let id = s.id.clone();
     let refs: Vec<RefEdit> = merged.iter().filter_map(|m| m.edit.clone()).collect();
-    crate::store::update_flow_with(
+    let (_, flow_now) = crate::store::update_flow_with(
         &repo,
         &slug,
         &format!("aiflow: integrate {id} into {integration}"),
@@ -353,7 +353,6 @@ pub fn integrate(ctx: &mut Ctx, args: &IntegrateArgs) -> Result<(), CliError> {
             }))
         },
     )?;
-    let repo = ctx.repo()?.clone();
     let new_tip = work::branch_tip(&repo, &integration);
     if args.json {
         ctx.json(&json!({
@@ -379,26 +378,20 @@ pub fn integrate(ctx: &mut Ctx, args: &IntegrateArgs) -> Result<(), CliError> {
                 s.id
             )?,
         }
-        let flow_now = crate::store::Snapshot::load(&repo)
-            .ok()
-            .and_then(|snap| snap.flows(&repo).ok())
-            .and_then(|set| set.find(&slug).ok().map(|e| e.flow.clone()));
-        if let Some(f) = flow_now {
-            match work::next_ready(&f).0 {
-                Some(n) => writeln!(ctx.out, "  next: `git aiflow start {}` ({})", n.id, n.title)?,
-                None if f.current_plan().is_some_and(|p| {
-                    p.subtasks
-                        .iter()
-                        .all(|s| matches!(s.status, SubtaskStatus::Merged | SubtaskStatus::Dropped))
-                }) =>
-                {
-                    writeln!(
-                        ctx.out,
-                        "  next: every subtask is in; `git aiflow finish {slug}`"
-                    )?
-                }
-                None => {}
+        match work::next_ready(&flow_now).0 {
+            Some(n) => writeln!(ctx.out, "  next: `git aiflow start {}` ({})", n.id, n.title)?,
+            None if flow_now.current_plan().is_some_and(|p| {
+                p.subtasks
+                    .iter()
+                    .all(|s| matches!(s.status, SubtaskStatus::Merged | SubtaskStatus::Dropped))
+            }) =>
+            {
+                writeln!(
+                    ctx.out,
+                    "  next: every subtask is in; `git aiflow finish {slug}`"
+                )?
             }
+            None => {}
         }
     }
     Ok(())

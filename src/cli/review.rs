@@ -4,7 +4,7 @@
 
 use super::work::{self, Found, Which};
 use super::{CliError, Ctx};
-use crate::flow::{EMPTY_PATCH, Review, ReviewedCommit, SubtaskStatus};
+use crate::flow::{EMPTY_PATCH, Review, ReviewedCommit, Standing, SubtaskStatus};
 use crate::gate::Policy;
 use crate::gate::policy::parse_ident;
 use crate::git::{cli as git, rewrite, trailers};
@@ -484,25 +484,26 @@ pub fn review(ctx: &mut Ctx, args: &ReviewArgs) -> Result<(), CliError> {
             String::from_utf8_lossy(raw.split(|&b| b == b'\n').next().unwrap_or_default())
                 .trim()
                 .to_owned();
-        let recorded = approvals.commits.contains(&id.to_string());
+        let recorded = approvals.standing(&id.to_string(), None) == Standing::Approved;
         if !recorded && !reviewed_by.is_empty() {
             need_pid.push(*id);
         }
         rows.push((*id, subject, author, step, reviewed_by, recorded));
     }
     let pids = git::patch_ids(&crate::git::run_dir(&repo), &need_pid)?;
+    // The same rule as `check`'s binding (gate::bind), per commit.
     let state = |id: &ObjectId, reviewed: &[String], recorded: bool| -> &'static str {
         if recorded {
-            "approved"
-        } else if reviewed.is_empty() {
-            "unreviewed"
-        } else if pids
-            .get(id)
-            .is_some_and(|p| approvals.patch_ids.contains(p))
-        {
-            "approved"
-        } else {
-            "stale"
+            return "approved";
+        }
+        if reviewed.is_empty() {
+            return "unreviewed";
+        }
+        let pid = pids.get(id).map_or(EMPTY_PATCH, String::as_str);
+        match approvals.standing(&id.to_string(), Some(pid)) {
+            Standing::Approved => "approved",
+            Standing::Revoked => "revoked",
+            Standing::Unrecorded => "stale",
         }
     };
 

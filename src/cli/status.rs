@@ -349,7 +349,6 @@ fn subtasks_json(repo: &gix::Repository, entry: &FlowEntry) -> Vec<Value> {
     let Some(plan) = f.current_plan() else {
         return Vec::new();
     };
-    let rules = crate::git::trailers::Rules::from_config(&repo.config_snapshot());
     let mut list: Vec<&crate::flow::Subtask> = plan.subtasks.iter().collect();
     list.sort_by_key(|s| s.phase);
     list.into_iter()
@@ -358,7 +357,7 @@ fn subtasks_json(repo: &gix::Repository, entry: &FlowEntry) -> Vec<Value> {
             let tip = branch
                 .as_deref()
                 .and_then(|b| crate::git::ref_id(repo, &format!("refs/heads/{b}")).ok().flatten());
-            let steps = tip.map_or(0, |t| count_steps(repo, entry.anchor, t, &s.id, &rules));
+            let steps = tip.map_or(0, |t| super::work::steps_of(repo, entry.anchor, t, &s.id).0);
             let review = f.reviews.iter().rev().find(|r| r.subtask == s.id).map(|r| {
                 json!({
                     "verdict": r.verdict,
@@ -388,31 +387,6 @@ fn subtasks_json(repo: &gix::Repository, entry: &FlowEntry) -> Vec<Value> {
             })
         })
         .collect()
-}
-
-/// The commits of `anchor..tip` that carry `Aiflow-Subtask: <id>`.
-fn count_steps(
-    repo: &gix::Repository,
-    anchor: gix::ObjectId,
-    tip: gix::ObjectId,
-    id: &str,
-    rules: &crate::git::trailers::Rules,
-) -> usize {
-    let Ok(walk) = repo.rev_walk([tip]).with_hidden([anchor]).all() else {
-        return 0;
-    };
-    walk.filter_map(Result::ok)
-        .filter(|info| {
-            info.object().is_ok_and(|c| {
-                crate::git::trailers::parse_commit(c.message_raw_sloppy(), rules)
-                    .iter()
-                    .any(|(k, v)| {
-                        k.eq_ignore_ascii_case(b"Aiflow-Subtask") && v.trim_ascii() == id.as_bytes()
-                    })
-                    && c.parent_ids().count() == 1
-            })
-        })
-        .count()
 }
 
 /// The JSON form of `status` (documented in the README).

@@ -476,14 +476,12 @@ pub fn start(ctx: &mut Ctx, args: &StartArgs) -> Result<(), CliError> {
     if let Some(already) = checkout_of(&repo, &branch)
         && (worktree.is_some() || already != here)
     {
-        {
-            if args.json {
-                ctx.json(&json!({"flow": slug, "subtask": s.id, "branch": branch, "base": base.to_string(), "worktree": already}))?;
-            } else {
-                writeln!(ctx.out, "{branch} is checked out in {}", already.display())?;
-            }
-            return Ok(());
+        if args.json {
+            ctx.json(&json!({"flow": slug, "subtask": s.id, "branch": branch, "base": base.to_string(), "worktree": already}))?;
+        } else {
+            writeln!(ctx.out, "{branch} is checked out in {}", already.display())?;
         }
+        return Ok(());
     }
     match &worktree {
         Some(path) => {
@@ -653,15 +651,24 @@ pub struct StepArgs {
 /// The trailer keys git-aiflow writes on steps; nobody else may write them.
 pub const STEP_KEYS: [&str; 3] = ["Aiflow-Flow", "Aiflow-Subtask", "Aiflow-Step"];
 
-/// The step numbers already used on `base..tip` for `subtask`.
-pub fn last_step(repo: &gix::Repository, base: ObjectId, tip: ObjectId, subtask: &str) -> u32 {
+/// The step commits of `subtask` on `base..tip` (merges aside, such as the merges `integrate`
+/// makes): how many there are, and the number the last one carries (at least the count).
+pub fn steps_of(
+    repo: &gix::Repository,
+    base: ObjectId,
+    tip: ObjectId,
+    subtask: &str,
+) -> (usize, u32) {
     let rules = trailers::Rules::from_config(&repo.config_snapshot());
     let Ok(walk) = repo.rev_walk([tip]).with_hidden([base]).all() else {
-        return 0;
+        return (0, 0);
     };
     let mut max = 0;
     let mut count = 0;
     for info in walk.filter_map(Result::ok) {
+        if info.parent_ids.len() > 1 {
+            continue;
+        }
         let Ok(c) = info.object() else { continue };
         let pairs = trailers::parse_commit(c.message_raw_sloppy(), &rules);
         let mine = pairs.iter().any(|(k, v)| {
@@ -681,7 +688,7 @@ pub fn last_step(repo: &gix::Repository, base: ObjectId, tip: ObjectId, subtask:
             }
         }
     }
-    max.max(count)
+    (count, max.max(count as u32))
 }
 
 /// `msg` with the step trailers added.
@@ -717,11 +724,6 @@ pub fn review_keys(repo: &gix::Repository, integration_tip: Option<ObjectId>) ->
 pub fn is_dirty(dir: &Path) -> Result<bool, CliError> {
     let out = git::checked(dir, &["status", "--porcelain", "-z"], &[], None)?;
     Ok(!out.is_empty())
-}
-
-/// The step note for a commit.
-pub fn step_note_bytes(note: &StepNote) -> Vec<u8> {
-    note.to_toml().into_bytes()
 }
 
 /// After new steps on a subtask: an approved or in-review subtask is active again.
@@ -788,7 +790,7 @@ pub fn step(ctx: &mut Ctx, args: &StepArgs) -> Result<(), CliError> {
         .head_id()
         .map_err(|e| CliError::usage("cannot read HEAD").source(e))?
         .detach();
-    let n = last_step(&repo, integ, head, &s.id) + 1;
+    let n = steps_of(&repo, integ, head, &s.id).1 + 1;
     if text.trim().is_empty() {
         text = format!("{} (step {n})", s.title);
     }
@@ -814,24 +816,7 @@ pub fn step(ctx: &mut Ctx, args: &StepArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::usage("cannot read HEAD").source(e))?
         .detach();
     let stamp = crate::git::committer_stamp(&repo)?;
-    let note = StepNote {
-        schema: crate::flow::SCHEMA,
-        kind: crate::flow::DocKind::Step,
-        flow: slug.clone(),
-        subtask: s.id.clone(),
-        step: n,
-        by: "hand".into(),
-        at: stamp.at.clone(),
-        recorded_by: stamp.who.clone(),
-        agent: None,
-        agent_identity: None,
-        prompt_digest: None,
-        prompt_template: None,
-        duration_ms: None,
-        exit_code: None,
-        agent_commit: false,
-        stripped: Vec::new(),
-    };
+    let note = StepNote::new(&slug, &s.id, n, "hand", &stamp);
     record_steps(&repo, &slug, &s.id, &stamp, &[(commit, note)])?;
     if args.json {
         ctx.json(&json!({
@@ -870,7 +855,7 @@ pub fn record_steps(
             Ok(Some(Change {
                 notes: steps
                     .iter()
-                    .map(|(c, n)| (*c, Some(step_note_bytes(n))))
+                    .map(|(c, n)| (*c, Some(n.to_toml().into_bytes())))
                     .collect(),
                 refs: vec![],
             }))

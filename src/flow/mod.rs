@@ -233,6 +233,28 @@ pub struct StepNote {
 }
 
 impl StepNote {
+    /// A step note with the fields every step has; `by` is `hand` or `agent`.
+    pub fn new(flow: &str, subtask: &str, step: u32, by: &str, stamp: &crate::git::Stamp) -> Self {
+        StepNote {
+            schema: SCHEMA,
+            kind: DocKind::Step,
+            flow: flow.to_owned(),
+            subtask: subtask.to_owned(),
+            step,
+            by: by.to_owned(),
+            at: stamp.at.clone(),
+            recorded_by: stamp.who.clone(),
+            agent: None,
+            agent_identity: None,
+            prompt_digest: None,
+            prompt_template: None,
+            duration_ms: None,
+            exit_code: None,
+            agent_commit: false,
+            stripped: Vec::new(),
+        }
+    }
+
     /// Serialize to TOML (`schema` first, ending in a newline).
     pub fn to_toml(&self) -> String {
         let mut out = toml::to_string_pretty(self).expect("step notes always serialize");
@@ -241,36 +263,10 @@ impl StepNote {
         }
         out
     }
-
-    /// Read a step note; when git concatenated several (a squash), the one with the highest step.
-    pub fn parse(text: &str) -> Option<StepNote> {
-        if let Ok(n) = toml::from_str::<StepNote>(text) {
-            return Some(n);
-        }
-        let mut best: Option<StepNote> = None;
-        let mut chunk = String::new();
-        let flush = |chunk: &mut String, best: &mut Option<StepNote>| {
-            if let Ok(n) = toml::from_str::<StepNote>(chunk)
-                && best.as_ref().is_none_or(|b| n.step > b.step)
-            {
-                *best = Some(n);
-            }
-            chunk.clear();
-        };
-        for line in text.lines() {
-            if line.starts_with("schema") && line[6..].trim_start().starts_with('=') {
-                flush(&mut chunk, &mut best);
-            }
-            chunk.push_str(line);
-            chunk.push('\n');
-        }
-        flush(&mut chunk, &mut best);
-        best
-    }
 }
 
 /// What the reviews of one subtask say, in order: the commits and patch ids approved and not
-/// revoked since, and whether a later request for changes revoked earlier approvals.
+/// revoked since, and those a later request for changes revoked.
 #[derive(Debug, Clone, Default)]
 pub struct Approvals {
     /// Approved commit ids.
@@ -279,8 +275,33 @@ pub struct Approvals {
     pub patch_ids: BTreeSet<String>,
     /// Commits and patch ids of approvals a later `reject` revoked.
     pub revoked: BTreeSet<String>,
-    /// The latest review, if any.
-    pub latest: Option<Review>,
+}
+
+/// Whether a commit's review stands, by the recorded approvals of its subtask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// An approval covers it (by id, or by patch id).
+    Approved,
+    /// It was approved, and changes were requested since.
+    Revoked,
+    /// No approval covers it: changed after its review, or never approved.
+    Unrecorded,
+}
+
+impl Approvals {
+    /// The standing of `commit`; without its patch id, only an approval by id can be found, so
+    /// ask again with the patch id when this is not [`Standing::Approved`].
+    pub fn standing(&self, commit: &str, patch_id: Option<&str>) -> Standing {
+        if self.commits.contains(commit) || patch_id.is_some_and(|p| self.patch_ids.contains(p)) {
+            Standing::Approved
+        } else if self.revoked.contains(commit)
+            || patch_id.is_some_and(|p| self.revoked.contains(p))
+        {
+            Standing::Revoked
+        } else {
+            Standing::Unrecorded
+        }
+    }
 }
 
 impl Flow {
@@ -297,7 +318,6 @@ impl Flow {
                 a.revoked.extend(std::mem::take(&mut a.commits));
                 a.revoked.extend(std::mem::take(&mut a.patch_ids));
             }
-            a.latest = Some(r.clone());
         }
         a
     }

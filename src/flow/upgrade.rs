@@ -167,7 +167,7 @@ fn is_schema_line(line: &str) -> bool {
 /// Split text holding several documents at top-level `schema = N` lines. Tries every way of
 /// grouping the candidate lines (a `schema = …` line may also sit inside a multi-line string) and
 /// returns the first grouping in which every part parses as TOML.
-fn split_concatenated(text: &str) -> Option<Vec<String>> {
+pub(crate) fn split_concatenated(text: &str) -> Option<Vec<String>> {
     let mut starts = Vec::new();
     let mut offset = 0;
     for line in text.split_inclusive('\n') {

@@ -7,7 +7,7 @@
 //! recorded, which after `approve` and `integrate` is none of them.
 
 use super::{Binder, CheckError, Reason};
-use crate::flow::Flow;
+use crate::flow::{Approvals, EMPTY_PATCH, Flow, Standing};
 use crate::store::Snapshot;
 use gix::ObjectId;
 use std::collections::BTreeMap;
@@ -21,11 +21,6 @@ pub struct NotesBinder<'r> {
 }
 
 impl<'r> NotesBinder<'r> {
-    /// A binder for `repo`; git runs in `dir`.
-    pub fn new(repo: &'r gix::Repository, dir: PathBuf) -> Self {
-        NotesBinder { repo, dir }
-    }
-
     /// A binder for `repo`, running git where the repository is.
     pub fn for_repo(repo: &'r gix::Repository) -> Self {
         NotesBinder {
@@ -49,63 +44,48 @@ impl Binder for NotesBinder<'_> {
             .map(|e| (e.flow.slug.as_str(), &e.flow))
             .collect();
 
-        let mut verdicts: Vec<Option<Option<Reason>>> = vec![None; items.len()];
-        let mut notices = Vec::new();
+        // None: bound (or nothing to bind against); the default.
+        let mut verdicts: Vec<Option<Reason>> = vec![None; items.len()];
         let mut missing: BTreeMap<&str, usize> = BTreeMap::new();
-        let mut approvals = BTreeMap::new();
+        let mut approvals: BTreeMap<(&str, &str), Approvals> = BTreeMap::new();
         let mut need_patch = Vec::new();
         for (i, (id, slug, subtask)) in items.iter().enumerate() {
             let Some(flow) = flows.get(slug.as_str()) else {
                 // Nothing to bind against here (notes not fetched): the trailer alone decides.
                 *missing.entry(slug.as_str()).or_default() += 1;
-                verdicts[i] = Some(None);
                 continue;
             };
             let a = approvals
                 .entry((slug.as_str(), subtask.as_str()))
                 .or_insert_with(|| flow.approvals(subtask));
-            if a.commits.contains(&id.to_string()) {
-                verdicts[i] = Some(None);
-            } else {
+            if a.standing(&id.to_string(), None) != Standing::Approved {
                 need_patch.push(i);
             }
         }
-        for (slug, n) in missing {
-            notices.push(format!(
+        let notices = missing
+            .into_iter()
+            .map(|(slug, n)| format!(
                 "{n} reviewed commit{} of flow {slug} could not be matched to recorded reviews: the flow's note is not in this repository (fetch refs/notes/aiflow, or run `git aiflow sync`)",
                 if n == 1 { "" } else { "s" }
-            ));
-        }
+            ))
+            .collect();
         if !need_patch.is_empty() {
             let ids: Vec<ObjectId> = need_patch.iter().map(|&i| items[i].0).collect();
             let patch_ids =
                 crate::git::cli::patch_ids(&self.dir, &ids).map_err(|e| err(Box::new(e)))?;
             for i in need_patch {
                 let (id, slug, subtask) = &items[i];
-                let a = &approvals[&(slug.as_str(), subtask.as_str())];
-                let pid = patch_ids
-                    .get(id)
-                    .cloned()
-                    .unwrap_or_else(|| crate::flow::EMPTY_PATCH.to_owned());
-                let verdict = if a.patch_ids.contains(&pid) {
-                    None
-                } else if a.revoked.contains(&id.to_string()) || a.revoked.contains(&pid) {
-                    Some(Reason::Revoked {
-                        flow: slug.clone(),
-                        subtask: subtask.clone(),
-                    })
-                } else {
-                    Some(Reason::NotRecorded {
-                        flow: slug.clone(),
-                        subtask: subtask.clone(),
-                    })
+                let pid = patch_ids.get(id).map_or(EMPTY_PATCH, String::as_str);
+                let (flow, subtask) = (slug.clone(), subtask.clone());
+                verdicts[i] = match approvals[&(slug.as_str(), subtask.as_str())]
+                    .standing(&id.to_string(), Some(pid))
+                {
+                    Standing::Approved => None,
+                    Standing::Revoked => Some(Reason::Revoked { flow, subtask }),
+                    Standing::Unrecorded => Some(Reason::NotRecorded { flow, subtask }),
                 };
-                verdicts[i] = Some(verdict);
             }
         }
-        Ok((
-            verdicts.into_iter().map(|v| v.unwrap_or(None)).collect(),
-            notices,
-        ))
+        Ok((verdicts, notices))
     }
 }

@@ -158,12 +158,10 @@ struct Seen {
     bind: Option<Box<Bind>>,
 }
 
-/// What binding needs of a reviewed subtask commit.
+/// What binding needs of a reviewed subtask commit: its flow and subtask.
 struct Bind {
     flow: String,
     subtask: String,
-    subject: String,
-    author: String,
 }
 
 /// Matches reviewed subtask commits against the reviews recorded in the flows' notes.
@@ -241,12 +239,15 @@ pub fn check(
             report.notices = notices;
             for (&i, verdict) in wanted.iter().zip(verdicts) {
                 if let Some(reason) = verdict {
+                    // Rare: read the commit again for its subject and author.
                     let s = &mut seen[i];
-                    let b = s.bind.take().expect("filtered");
+                    objects.commit(&s.id, &mut buf)?;
+                    scratch.clear();
+                    let c = parse_commit(&buf, &mut scratch).ok_or(WalkError::Malformed(s.id))?;
                     s.failure = Some(Box::new(Failure {
                         id: s.id,
-                        subject: b.subject,
-                        author: b.author,
+                        subject: subject(c.message),
+                        author: String::from_utf8_lossy(c.author).into_owned(),
                         reason,
                     }));
                 }
@@ -283,8 +284,9 @@ fn judge(
 
     let mut flow = false;
     let mut step = false;
-    let mut flow_name: Option<String> = None;
-    let mut subtask_id: Option<String> = None;
+    // Borrowed from the message; made into strings only for reviewed commits.
+    let mut flow_name = None;
+    let mut subtask_id = None;
     let mut best: Option<Reason> = None;
     let mut reviewed = false;
     for t in block.trailers(rules) {
@@ -292,14 +294,14 @@ fn judge(
         if key.eq_ignore_ascii_case(FLOW_TRAILER) {
             flow = true;
             if flow_name.is_none() {
-                flow_name = Some(String::from_utf8_lossy(&t.value()).trim().to_owned());
+                flow_name = Some(t.value());
             }
         } else if key.eq_ignore_ascii_case(SUBTASK_TRAILER)
             || key.eq_ignore_ascii_case(STEP_TRAILER)
         {
             step = true;
             if subtask_id.is_none() && key.eq_ignore_ascii_case(SUBTASK_TRAILER) {
-                subtask_id = Some(String::from_utf8_lossy(&t.value()).trim().to_owned());
+                subtask_id = Some(t.value());
             }
         }
         if reviewed || !policy.is_review_key(key) {
@@ -339,13 +341,14 @@ fn judge(
         .flatten()
         .map(|tree| Box::new((tree, parents.first().copied())));
     let bind = match (reviewed, flow_name, subtask_id) {
-        (true, Some(flow), Some(subtask)) if !flow.is_empty() && !subtask.is_empty() => {
-            Some(Box::new(Bind {
-                flow,
-                subtask,
-                subject: subject(commit.message),
-                author: String::from_utf8_lossy(commit.author).into_owned(),
-            }))
+        (true, Some(flow), Some(subtask)) => {
+            let (flow, subtask) = (flow.trim_ascii(), subtask.trim_ascii());
+            (!flow.is_empty() && !subtask.is_empty()).then(|| {
+                Box::new(Bind {
+                    flow: String::from_utf8_lossy(flow).into_owned(),
+                    subtask: String::from_utf8_lossy(subtask).into_owned(),
+                })
+            })
         }
         _ => None,
     };

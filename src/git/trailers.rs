@@ -682,10 +682,8 @@ pub fn strip_keys(msg: &[u8], keys: &[&str]) -> (Vec<u8>, Vec<String>) {
     while out.ends_with(b"\n\n") {
         out.pop();
     }
-    while out.last().is_some_and(|c| c.is_ascii_whitespace())
-        && out.iter().all(|c| c.is_ascii_whitespace())
-    {
-        out.pop();
+    if out.iter().all(u8::is_ascii_whitespace) {
+        out.clear();
     }
     if !out.is_empty() && !out.ends_with(b"\n") {
         out.push(b'\n');

@@ -312,14 +312,21 @@ impl Snapshot {
     }
 }
 
-/// A note that is not a flow must still be one of our documents (`schema = N` first).
+/// A note that is not a flow must still be one of our documents (`schema = N` first), or
+/// several of them as git concatenates them (step notes after a squash of two steps).
 fn check_other_document(bytes: &[u8]) -> Result<(), DecodeError> {
     let text = std::str::from_utf8(bytes).map_err(|e| DecodeError::NotUtf8 {
         offset: e.valid_up_to(),
     })?;
-    let table: toml::Table = toml::from_str(text).map_err(|e| DecodeError::Toml {
-        message: e.to_string().trim_end().to_string(),
-    })?;
+    let table: toml::Table = match toml::from_str(text) {
+        Ok(t) => t,
+        Err(_) if upgrade::split_concatenated(text).is_some() => return Ok(()),
+        Err(e) => {
+            return Err(DecodeError::Toml {
+                message: e.to_string().trim_end().to_string(),
+            });
+        }
+    };
     match table.get("schema") {
         None => Err(DecodeError::NoSchema),
         Some(_) => Ok(()),

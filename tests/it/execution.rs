@@ -1050,7 +1050,7 @@ fn step_commits_everything_with_trailers_and_a_note() {
     repo.write("stray.txt", "stray\n");
     let before = snapshot(&repo);
     let err = repo.aiflow(&["step", "-m", "On main"]).fails(2);
-    assert_error(&err, "");
+    assert_error(&err, "is not a subtask branch");
     assert_unchanged(&repo, &before);
     std::fs::remove_file(repo.path.join("stray.txt")).expect("rm");
 
@@ -1116,6 +1116,31 @@ fn step_commits_everything_with_trailers_and_a_note() {
     assert_has(&files, "D\tREADME.md");
     assert!(porcelain(&repo).is_empty());
     repo.fsck();
+}
+
+#[test]
+fn squashed_steps_leave_concatenated_step_notes_that_are_read() {
+    let repo = planned_repo();
+    let subs = subtasks(&repo);
+    let sub = &subs[0];
+    repo.aiflow(&["start", &sub.id]).ok();
+    repo.write("a.txt", "a\n");
+    repo.aiflow(&["step", "-m", "First"]).ok();
+    repo.write("b.txt", "b\n");
+    repo.aiflow(&["step", "-m", "Second"]).ok();
+    // `git aiflow init` set notes.rewriteRef, so a fixup concatenates the two step notes.
+    repo.git_env(
+        &["rebase", "-q", "-i", "HEAD~2"],
+        &[("GIT_SEQUENCE_EDITOR", "sed -i '2s/^pick/fixup/'")],
+    );
+    let note = repo.git(&["notes", "--ref=aiflow", "show", "HEAD"]);
+    assert_eq!(note.matches("kind = \"step\"").count(), 2, "{note}");
+    assert!(toml::from_str::<toml::Table>(&note).is_err(), "{note}");
+    let list = repo.aiflow(&["list", "--json"]).json();
+    assert_eq!(list["problems"], serde_json::json!([]), "{list:#}");
+    let status = repo.aiflow(&["status", FLOW]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert_lacks(&status.stderr, "warning");
 }
 
 // ---------------------------------------------------------------------------------------------
