@@ -25,6 +25,7 @@ const KEYS: [(&str, &str); 2] = [
 pub fn run(ctx: &mut Ctx, _args: &InitArgs) -> Result<(), CliError> {
     let repo = ctx.repo()?;
     let path = repo.common_dir().join("config");
+    let has_remote = !repo.remote_names().is_empty();
     let lock = gix::lock::File::acquire_to_update_resource(
         &path,
         gix::lock::acquire::Fail::AfterDurationWithBackoff(std::time::Duration::from_secs(2)),
@@ -77,6 +78,12 @@ pub fn run(ctx: &mut Ctx, _args: &InitArgs) -> Result<(), CliError> {
         writeln!(out, "git-aiflow is set up in {}", path.display())?;
     } else {
         writeln!(out, "git-aiflow was already set up; nothing changed")?;
+    }
+    if changed && has_remote {
+        writeln!(
+            out,
+            "Flows travel with `git aiflow sync` (plain `git push` and `git fetch` leave them out)."
+        )?;
     }
     Ok(())
 }

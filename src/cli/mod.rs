@@ -19,6 +19,7 @@ mod plan;
 mod review;
 mod spec;
 mod status;
+mod sync;
 mod work;
 
 pub use context::Ctx;
@@ -94,6 +95,8 @@ pub enum Command {
     Status(status::StatusArgs),
     /// The review gate: report commits in a range that lack a valid review.
     Check(check::CheckArgs),
+    /// Share flows and their branches with a remote: fetch, merge, push; nothing lost.
+    Sync(sync::SyncArgs),
     /// Install, remove or show the gate's git hooks.
     #[command(subcommand)]
     Hooks(hooks::HooksCommand),
@@ -187,6 +190,7 @@ fn dispatch(ctx: &mut Ctx, command: &Command) -> Result<(), CliError> {
         Command::List(args) => status::list(ctx, args),
         Command::Status(args) => status::status(ctx, args),
         Command::Check(args) => check::run(ctx, args),
+        Command::Sync(args) => sync::run(ctx, args),
         Command::Hooks(cmd) => hooks::run(ctx, cmd),
         Command::Hook(args) => hooks::hook(ctx, args),
         Command::Demo(args) => demo::run(ctx, args),

@@ -168,6 +168,13 @@ fn dashboard(ctx: &mut Ctx, entry: &FlowEntry, value: &Value) -> Result<(), CliE
         )
     };
     writeln!(out, "  questions  {questions}")?;
+    if !value["sync"].is_null() {
+        writeln!(
+            out,
+            "  sync       {}",
+            super::sync::state_line(&value["sync"])
+        )?;
+    }
     if f.plans.is_empty() && !f.questions_skipped {
         for q in f.questions.iter().filter(|q| q.answer.is_none()) {
             writeln!(out, "    {}. {}", q.id, q.question)?;
@@ -440,5 +447,6 @@ pub fn status_json(repo: &gix::Repository, entry: &FlowEntry) -> Result<Value, C
         "finished": f.finished,
         "documents": entry.documents,
         "next": next_step(f),
+        "sync": super::sync::state(repo, &entry.anchor),
     }))
 }

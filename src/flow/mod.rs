@@ -5,6 +5,7 @@
 //! `notes.rewriteMode=concatenate` produces) can be told apart, and so that a reader refuses a
 //! version it does not know instead of guessing.
 
+pub mod merge;
 pub mod plan;
 pub mod slug;
 pub mod spec;
@@ -613,11 +614,11 @@ impl Flow {
                 ));
             }
             validate_time(&format!("{key}.created_at"), &plan.created_at)?;
-            if !matches!(plan.source.as_str(), "model" | "edit") {
+            if !matches!(plan.source.as_str(), "model" | "edit" | "merge") {
                 return Err(invalid(
                     format!("{key}.source"),
                     format!("unknown source `{}`", plan.source),
-                    "use `model` or `edit`",
+                    "use `model`, `edit` or `merge`",
                 ));
             }
             validate_subtasks(&key, &plan.subtasks)?;
@@ -852,6 +853,33 @@ fn validate_identity(key: &str, value: &str) -> Result<(), Invalid> {
             "write it as `Jane Doe <jane@example.com>`",
         ))
     }
+}
+
+/// Seconds since 1970 of an RFC 3339 time as the tool writes them (`2026-11-21T17:52:59+01:00`
+/// or `…Z`); `None` when it is not one. Used to order times written with different offsets.
+pub fn epoch(s: &str) -> Option<i64> {
+    if validate_time("", s).is_err() {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s[r].parse::<i64>().ok();
+    let (y, mo, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
+    let (h, mi, se) = (n(11..13)?, n(14..16)?, n(17..19)?);
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let zone = &s[19..];
+    let offset = if zone == "Z" {
+        0
+    } else {
+        let sign = if zone.starts_with('-') { -1 } else { 1 };
+        sign * (zone[1..3].parse::<i64>().ok()? * 3600 + zone[4..6].parse::<i64>().ok()? * 60)
+    };
+    Some(days * 86_400 + h * 3600 + mi * 60 + se - offset)
 }
 
 /// Whether `s` is an RFC 3339 timestamp of the form this tool writes (`2026-11-21T17:52:59+00:00`).

@@ -21,6 +21,8 @@ use gix::refs::{
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+pub mod merge;
+
 /// The notes ref holding every flow.
 pub const NOTES_REF: &str = "refs/notes/aiflow";
 
@@ -198,13 +200,11 @@ impl FlowSet {
 impl Snapshot {
     /// Read the notes ref as it is now.
     pub fn load(repo: &gix::Repository) -> Result<Self, StoreError> {
-        let tip = match repo
-            .try_find_reference(NOTES_REF)
-            .map_err(StoreError::Read)?
-        {
-            Some(mut r) => Some(r.peel_to_id().map_err(StoreError::Read)?.detach()),
-            None => None,
-        };
+        Self::at(repo, tip(repo, NOTES_REF)?)
+    }
+
+    /// Read the notes commit `tip` (another clone's notes, a merge base); `None` reads as empty.
+    pub fn at(repo: &gix::Repository, tip: Option<ObjectId>) -> Result<Self, StoreError> {
         let tree = match tip {
             Some(tip) => repo
                 .find_commit(tip)
@@ -312,9 +312,17 @@ impl Snapshot {
     }
 }
 
+/// The commit a notes ref (or a remote-tracking copy of one) points to, if it exists.
+pub fn tip(repo: &gix::Repository, name: &str) -> Result<Option<ObjectId>, StoreError> {
+    match repo.try_find_reference(name).map_err(StoreError::Read)? {
+        Some(mut r) => Ok(Some(r.peel_to_id().map_err(StoreError::Read)?.detach())),
+        None => Ok(None),
+    }
+}
+
 /// A note that is not a flow must still be one of our documents (`schema = N` first), or
 /// several of them as git concatenates them (step notes after a squash of two steps).
-fn check_other_document(bytes: &[u8]) -> Result<(), DecodeError> {
+pub(crate) fn check_other_document(bytes: &[u8]) -> Result<(), DecodeError> {
     let text = std::str::from_utf8(bytes).map_err(|e| DecodeError::NotUtf8 {
         offset: e.valid_up_to(),
     })?;
@@ -358,7 +366,7 @@ fn prefer(repo: &gix::Repository, a: &FlowEntry, b: &FlowEntry) -> bool {
 
 /// Which flow a note that does not decode belongs to: the `Aiflow-Flow` trailer of the commit it
 /// is attached to (the anchor), else a `slug = "…"` line in the note.
-fn slug_hint(repo: &gix::Repository, object: &ObjectId, bytes: &[u8]) -> Option<String> {
+pub(crate) fn slug_hint(repo: &gix::Repository, object: &ObjectId, bytes: &[u8]) -> Option<String> {
     if let Ok(commit) = repo.find_commit(*object)
         && let Ok(decoded) = commit.decode()
         && let Some(slug) = decoded
@@ -469,42 +477,19 @@ where
         let mut edits = Vec::with_capacity(1 + change.refs.len());
         let mut new_tip = snap.tip;
         if !change.notes.is_empty() {
-            let mut state = gix::note::plumbing::State::new(snap.tree, &repo.objects)
-                .map_err(StoreError::Write)?;
-            for (object, content) in &change.notes {
-                let blob = match content {
-                    Some(bytes) => {
-                        Some(repo.write_blob(bytes).map_err(StoreError::Write)?.detach())
-                    }
-                    None => None,
-                };
-                state
-                    .edit(*object, blob, &repo.objects)
-                    .map_err(StoreError::Write)?;
-            }
-            let tree = state.write(&repo.objects).map_err(StoreError::Write)?;
+            let tree = edit_tree(repo, snap.tree, &change.notes)?;
             if tree != snap.tree {
                 let commit = repo
                     .new_commit(message, tree, snap.tip)
                     .map_err(StoreError::Write)?
                     .id;
                 new_tip = Some(commit);
-                edits.push(RefEdit {
-                    change: RefChange::Update {
-                        log: LogChange {
-                            mode: RefLog::AndReference,
-                            force_create_reflog: false,
-                            message: format!("notes: {message}").into(),
-                        },
-                        expected: match snap.tip {
-                            Some(tip) => PreviousValue::MustExistAndMatch(Target::Object(tip)),
-                            None => PreviousValue::MustNotExist,
-                        },
-                        new: Target::Object(commit),
-                    },
-                    name: NOTES_REF.try_into().expect("valid ref name"),
-                    deref: false,
-                });
+                edits.push(cas_edit(
+                    NOTES_REF,
+                    snap.tip,
+                    commit,
+                    &format!("notes: {message}"),
+                ));
             }
         }
         edits.extend(change.refs);
@@ -534,8 +519,50 @@ where
     .into())
 }
 
+/// Write the notes tree `tree` with `notes` set (`Some`) or removed (`None`), through gix's notes
+/// plumbing (the fanout git would choose; non-note entries kept).
+pub fn edit_tree(
+    repo: &gix::Repository,
+    tree: ObjectId,
+    notes: &[(ObjectId, Option<Vec<u8>>)],
+) -> Result<ObjectId, StoreError> {
+    let mut state =
+        gix::note::plumbing::State::new(tree, &repo.objects).map_err(StoreError::Write)?;
+    for (object, content) in notes {
+        let blob = match content {
+            Some(bytes) => Some(repo.write_blob(bytes).map_err(StoreError::Write)?.detach()),
+            None => None,
+        };
+        state
+            .edit(*object, blob, &repo.objects)
+            .map_err(StoreError::Write)?;
+    }
+    state.write(&repo.objects).map_err(StoreError::Write)
+}
+
+/// The ref edit moving `name` from `old` (`None`: it must not exist) to `new`, with a reflog
+/// entry `message`.
+pub fn cas_edit(name: &str, old: Option<ObjectId>, new: ObjectId, message: &str) -> RefEdit {
+    RefEdit {
+        change: RefChange::Update {
+            log: LogChange {
+                mode: RefLog::AndReference,
+                force_create_reflog: false,
+                message: message.into(),
+            },
+            expected: match old {
+                Some(tip) => PreviousValue::MustExistAndMatch(Target::Object(tip)),
+                None => PreviousValue::MustNotExist,
+            },
+            new: Target::Object(new),
+        },
+        name: name.try_into().expect("valid ref name"),
+        deref: false,
+    }
+}
+
 /// A lost compare-and-swap or a ref lock held by another writer: worth another attempt.
-fn is_transient(e: &gix::Error) -> bool {
+pub fn is_transient(e: &gix::Error) -> bool {
     if e.is_conflict() || e.can_retry() {
         return true;
     }

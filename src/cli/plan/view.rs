@@ -191,6 +191,11 @@ fn origin(rev: &PlanRevision) -> String {
             ),
             rev.created_by
         )
+    } else if rev.source == "merge" {
+        format!(
+            "merge of concurrent revisions by {} (git aiflow sync)",
+            rev.created_by
+        )
     } else {
         format!("edit by {}", rev.created_by)
     }

@@ -1,0 +1,1046 @@
+//! The three-way merge of flow documents, keyed by stable ids, used when `sync` joins two clones'
+//! notes.
+//!
+//! The rules, in the order they apply:
+//! - A value changed on one side only takes that side's value; a value changed the same way on
+//!   both sides is simply kept.
+//! - Lists of things with ids are merged item by item: questions by number, plan revisions by
+//!   number, subtasks by id. What either side added is kept. An item removed on one side and left
+//!   alone on the other is removed; one removed on one side and changed on the other is kept.
+//! - Review records are a union, ordered by time (a later request for changes revokes earlier
+//!   approvals, so the order matters).
+//! - Statuses only move forward: a flow's and a subtask's status take the further of two
+//!   concurrent changes, and `finished` once recorded stays.
+//! - Concurrent plan revisions are all kept in the plan's history (the earlier side's first). The
+//!   current plan is a merge of both sides' subtasks, recorded as one more revision with
+//!   `source = "merge"` when it differs from the later side's.
+//! - Any other value changed differently on both sides takes the value of the side whose
+//!   document was updated later. Every such choice is reported as a [`Conflict`]; the other value
+//!   stays reachable through the merge commit's other parent.
+
+use super::{Flow, PlanRevision, Question, Review, Subtask, SubtaskStatus, epoch};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Which side of a merge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The local clone.
+    Ours,
+    /// The remote.
+    Theirs,
+}
+
+impl Side {
+    /// `ours` or `theirs`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Ours => "ours",
+            Side::Theirs => "theirs",
+        }
+    }
+}
+
+/// A value both sides changed differently, and how it was resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Conflict {
+    /// The key, as in the document (`plans[2].subtasks[k3x9pq].title`).
+    pub field: String,
+    /// Our value, as TOML-like text.
+    pub ours: String,
+    /// Their value.
+    pub theirs: String,
+    /// `ours`, `theirs`, or `both` (lists whose items were all kept).
+    pub kept: String,
+    /// The rule that decided.
+    pub rule: String,
+}
+
+/// The result of merging two flow documents.
+#[derive(Debug, Clone)]
+pub struct Merged {
+    /// The merged document.
+    pub flow: Flow,
+    /// What had to be decided.
+    pub conflicts: Vec<Conflict>,
+}
+
+/// Merge `ours` and `theirs`, which both descend from `base` (absent when the two histories share
+/// no version of this flow). `who` and `at` stamp a plan revision the merge has to create.
+pub fn merge_flows(base: Option<&Flow>, ours: &Flow, theirs: &Flow, who: &str, at: &str) -> Merged {
+    let later = if epoch(&theirs.updated_at) > epoch(&ours.updated_at) {
+        Side::Theirs
+    } else {
+        Side::Ours
+    };
+    let mut m = Merger {
+        later,
+        conflicts: Vec::new(),
+    };
+    let b = base;
+    let flow = Flow {
+        schema: ours.schema.max(theirs.schema),
+        kind: ours.kind,
+        slug: m.pick("slug", b.map(|b| &b.slug), &ours.slug, &theirs.slug),
+        title: m.pick("title", b.map(|b| &b.title), &ours.title, &theirs.title),
+        status: m.forward(
+            "status",
+            b.map(|b| b.status),
+            ours.status,
+            theirs.status,
+            |s| s as u8,
+        ),
+        base_ref: m.pick(
+            "base_ref",
+            b.map(|b| &b.base_ref),
+            &ours.base_ref,
+            &theirs.base_ref,
+        ),
+        base_commit: m.pick(
+            "base_commit",
+            b.map(|b| &b.base_commit),
+            &ours.base_commit,
+            &theirs.base_commit,
+        ),
+        integration_branch: m.pick(
+            "integration_branch",
+            b.map(|b| &b.integration_branch),
+            &ours.integration_branch,
+            &theirs.integration_branch,
+        ),
+        created_at: m.pick(
+            "created_at",
+            b.map(|b| &b.created_at),
+            &ours.created_at,
+            &theirs.created_at,
+        ),
+        created_by: m.pick(
+            "created_by",
+            b.map(|b| &b.created_by),
+            &ours.created_by,
+            &theirs.created_by,
+        ),
+        updated_at: match later {
+            Side::Ours => ours.updated_at.clone(),
+            Side::Theirs => theirs.updated_at.clone(),
+        },
+        updated_by: match later {
+            Side::Ours => ours.updated_by.clone(),
+            Side::Theirs => theirs.updated_by.clone(),
+        },
+        questions_skipped: m.pick(
+            "questions_skipped",
+            b.map(|b| &b.questions_skipped),
+            &ours.questions_skipped,
+            &theirs.questions_skipped,
+        ),
+        spec: m.spec(b.map(|b| &b.spec), &ours.spec, &theirs.spec),
+        questions: Vec::new(),
+        questions_asked: None,
+        plans: Vec::new(),
+        reviews: union_reviews(&ours.reviews, &theirs.reviews),
+        finished: match (&ours.finished, &theirs.finished) {
+            (Some(o), Some(t)) if o != t => {
+                Some(m.pick("finished", b.and_then(|b| b.finished.as_ref()), o, t))
+            }
+            (o, t) => o.clone().or_else(|| t.clone()),
+        },
+    };
+    let mut flow = flow;
+    m.questions(b, ours, theirs, &mut flow);
+    flow.plans = m.plans(
+        b.map(|b| b.plans.as_slice()).unwrap_or(&[]),
+        &ours.plans,
+        &theirs.plans,
+        who,
+        at,
+    );
+    Merged {
+        flow,
+        conflicts: m.conflicts,
+    }
+}
+
+struct Merger {
+    later: Side,
+    conflicts: Vec<Conflict>,
+}
+
+fn show<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+impl Merger {
+    /// The three-way choice for one value; both changed: the later side wins, reported.
+    fn pick<T: PartialEq + Clone + Serialize>(
+        &mut self,
+        field: &str,
+        base: Option<&T>,
+        ours: &T,
+        theirs: &T,
+    ) -> T {
+        self.pick_by(field, base, ours, theirs, self.later)
+    }
+
+    fn pick_by<T: PartialEq + Clone + Serialize>(
+        &mut self,
+        field: &str,
+        base: Option<&T>,
+        ours: &T,
+        theirs: &T,
+        prefer: Side,
+    ) -> T {
+        if ours == theirs || base == Some(theirs) {
+            return ours.clone();
+        }
+        if base == Some(ours) {
+            return theirs.clone();
+        }
+        self.report(
+            field,
+            show(ours),
+            show(theirs),
+            prefer.as_str(),
+            "the later change wins",
+        );
+        match prefer {
+            Side::Ours => ours.clone(),
+            Side::Theirs => theirs.clone(),
+        }
+    }
+
+    /// The three-way choice for a status: both changed, the further one wins, reported.
+    fn forward<T: PartialEq + Copy + Serialize>(
+        &mut self,
+        field: &str,
+        base: Option<T>,
+        ours: T,
+        theirs: T,
+        rank: impl Fn(T) -> u8,
+    ) -> T {
+        if ours == theirs || base == Some(theirs) {
+            return ours;
+        }
+        if base == Some(ours) {
+            return theirs;
+        }
+        let kept = if rank(theirs) > rank(ours) {
+            Side::Theirs
+        } else {
+            Side::Ours
+        };
+        self.report(
+            field,
+            show(&ours),
+            show(&theirs),
+            kept.as_str(),
+            "a status only moves forward",
+        );
+        match kept {
+            Side::Ours => ours,
+            Side::Theirs => theirs,
+        }
+    }
+
+    fn report(&mut self, field: &str, ours: String, theirs: String, kept: &str, rule: &str) {
+        self.conflicts.push(Conflict {
+            field: field.to_owned(),
+            ours,
+            theirs,
+            kept: kept.to_owned(),
+            rule: rule.to_owned(),
+        });
+    }
+
+    fn spec(
+        &mut self,
+        base: Option<&super::Spec>,
+        ours: &super::Spec,
+        theirs: &super::Spec,
+    ) -> super::Spec {
+        let b = base;
+        super::Spec {
+            summary: self.pick(
+                "spec.summary",
+                b.map(|b| &b.summary),
+                &ours.summary,
+                &theirs.summary,
+            ),
+            features: self.pick(
+                "spec.features",
+                b.map(|b| &b.features),
+                &ours.features,
+                &theirs.features,
+            ),
+            stack: self.pick(
+                "spec.stack",
+                b.map(|b| &b.stack),
+                &ours.stack,
+                &theirs.stack,
+            ),
+            constraints: self.pick(
+                "spec.constraints",
+                b.map(|b| &b.constraints),
+                &ours.constraints,
+                &theirs.constraints,
+            ),
+            edge_cases: self.pick(
+                "spec.edge_cases",
+                b.map(|b| &b.edge_cases),
+                &ours.edge_cases,
+                &theirs.edge_cases,
+            ),
+            other: self.pick(
+                "spec.other",
+                b.map(|b| &b.other),
+                &ours.other,
+                &theirs.other,
+            ),
+        }
+    }
+
+    /// Questions by number; answers (with who and when) as one value.
+    fn questions(&mut self, base: Option<&Flow>, ours: &Flow, theirs: &Flow, out: &mut Flow) {
+        let bq: &[Question] = base.map(|b| b.questions.as_slice()).unwrap_or(&[]);
+        let asked = |qs: &[Question]| -> Vec<String> {
+            qs.iter().map(|q| q.question.clone()).collect::<Vec<_>>()
+        };
+        if bq.is_empty()
+            && !ours.questions.is_empty()
+            && !theirs.questions.is_empty()
+            && asked(&ours.questions) != asked(&theirs.questions)
+        {
+            // Both sides asked their own questions: the later set is kept whole.
+            let keep = match self.later {
+                Side::Ours => ours,
+                Side::Theirs => theirs,
+            };
+            self.report(
+                "questions",
+                show(&asked(&ours.questions)),
+                show(&asked(&theirs.questions)),
+                self.later.as_str(),
+                "both sides asked questions: the later set is kept",
+            );
+            out.questions = keep.questions.clone();
+            out.questions_asked = keep.questions_asked.clone();
+            return;
+        }
+        let n = ours.questions.len().max(theirs.questions.len());
+        for i in 0..n {
+            let b = bq.get(i);
+            let q = match (ours.questions.get(i), theirs.questions.get(i)) {
+                (Some(o), Some(t)) => {
+                    let key = format!("questions[{}]", i + 1);
+                    let answer = |q: &Question| {
+                        (
+                            q.answer.clone(),
+                            q.answered_at.clone(),
+                            q.answered_by.clone(),
+                        )
+                    };
+                    let bans = b.map(answer);
+                    let (oa, ta) = (answer(o), answer(t));
+                    let chosen = if oa == ta || bans.as_ref() == Some(&ta) {
+                        oa
+                    } else if bans.as_ref() == Some(&oa) {
+                        ta
+                    } else {
+                        // Both answered: the later answer wins.
+                        let prefer = if epoch(ta.1.as_deref().unwrap_or(""))
+                            > epoch(oa.1.as_deref().unwrap_or(""))
+                        {
+                            Side::Theirs
+                        } else {
+                            Side::Ours
+                        };
+                        self.report(
+                            &format!("{key}.answer"),
+                            show(&oa.0),
+                            show(&ta.0),
+                            prefer.as_str(),
+                            "the later answer wins",
+                        );
+                        if prefer == Side::Theirs { ta } else { oa }
+                    };
+                    Question {
+                        id: o.id,
+                        question: self.pick(
+                            &format!("{key}.question"),
+                            b.map(|b| &b.question),
+                            &o.question,
+                            &t.question,
+                        ),
+                        why: self.pick(&format!("{key}.why"), b.map(|b| &b.why), &o.why, &t.why),
+                        choices: self.pick(
+                            &format!("{key}.choices"),
+                            b.map(|b| &b.choices),
+                            &o.choices,
+                            &t.choices,
+                        ),
+                        answer: chosen.0,
+                        answered_at: chosen.1,
+                        answered_by: chosen.2,
+                    }
+                }
+                (Some(q), None) | (None, Some(q)) => q.clone(),
+                (None, None) => unreachable!("i is below the longer list's length"),
+            };
+            out.questions.push(q);
+        }
+        out.questions_asked = self.pick(
+            "questions_asked",
+            base.map(|b| &b.questions_asked),
+            &ours.questions_asked,
+            &theirs.questions_asked,
+        );
+    }
+
+    fn plans(
+        &mut self,
+        base: &[PlanRevision],
+        ours: &[PlanRevision],
+        theirs: &[PlanRevision],
+        who: &str,
+        at: &str,
+    ) -> Vec<PlanRevision> {
+        let common = base.len().min(ours.len()).min(theirs.len());
+        let mut out: Vec<PlanRevision> = (0..common)
+            .map(|i| self.revision(&base[i], &ours[i], &theirs[i]))
+            .collect();
+        let (new_o, new_t) = (&ours[common..], &theirs[common..]);
+        let base_current: &[Subtask] = common
+            .checked_sub(1)
+            .map(|i| base[i].subtasks.as_slice())
+            .unwrap_or(&[]);
+        match (new_o.is_empty(), new_t.is_empty()) {
+            (true, true) => {}
+            (false, true) | (true, false) => {
+                // One side revised the plan; the other may have moved statuses in the revision
+                // that was current: carry those into the new current revision.
+                let (new, side, other) = if new_t.is_empty() {
+                    (new_o, Side::Ours, theirs)
+                } else {
+                    (new_t, Side::Theirs, ours)
+                };
+                out.extend(new.iter().cloned());
+                if let Some(other_current) = common.checked_sub(1).map(|i| &other[i]) {
+                    let last = out.last_mut().expect("one revision was added");
+                    let key = format!("plans[{}]", last.revision);
+                    let merged = match side {
+                        Side::Ours => self.subtasks(
+                            &key,
+                            base_current,
+                            &last.subtasks,
+                            &other_current.subtasks,
+                            Side::Ours,
+                        ),
+                        Side::Theirs => self.subtasks(
+                            &key,
+                            base_current,
+                            &other_current.subtasks,
+                            &last.subtasks,
+                            Side::Theirs,
+                        ),
+                    };
+                    last.subtasks = merged;
+                }
+            }
+            (false, false) => {
+                let o_last = new_o.last().expect("not empty");
+                let t_last = new_t.last().expect("not empty");
+                let later = if epoch(&t_last.created_at) > epoch(&o_last.created_at) {
+                    Side::Theirs
+                } else {
+                    Side::Ours
+                };
+                let (early, late) = match later {
+                    Side::Ours => (new_t, new_o),
+                    Side::Theirs => (new_o, new_t),
+                };
+                let late_last = late.last().expect("not empty").clone();
+                out.extend(early.iter().cloned());
+                out.extend(late.iter().cloned());
+                if common == 0 {
+                    self.report(
+                        "plans",
+                        format!("{} revision(s)", new_o.len()),
+                        format!("{} revision(s)", new_t.len()),
+                        later.as_str(),
+                        "both sides planned from scratch: the later plan is current, the other \
+                         is kept in the plan's history",
+                    );
+                } else {
+                    let key = format!("plans[{}]", out.len() + 1);
+                    let merged = self.subtasks(
+                        &key,
+                        base_current,
+                        &o_last.subtasks,
+                        &t_last.subtasks,
+                        later,
+                    );
+                    if merged != late_last.subtasks {
+                        out.push(PlanRevision {
+                            revision: 0,
+                            created_at: at.to_owned(),
+                            created_by: who.to_owned(),
+                            source: "merge".to_owned(),
+                            provider: None,
+                            model: None,
+                            prompt_digest: None,
+                            prompt_template: None,
+                            tokens_in: None,
+                            tokens_out: None,
+                            duration_ms: None,
+                            subtasks: merged,
+                        });
+                    }
+                }
+            }
+        }
+        for (i, r) in out.iter_mut().enumerate() {
+            r.revision = i as u32 + 1;
+        }
+        out
+    }
+
+    /// A revision both sides have: its metadata three-way, its subtasks by id.
+    fn revision(&mut self, b: &PlanRevision, o: &PlanRevision, t: &PlanRevision) -> PlanRevision {
+        if o == t {
+            return o.clone();
+        }
+        let key = format!("plans[{}]", o.revision);
+        let subtasks = self.subtasks(&key, &b.subtasks, &o.subtasks, &t.subtasks, self.later);
+        let meta = |r: &PlanRevision| PlanRevision {
+            subtasks: Vec::new(),
+            ..r.clone()
+        };
+        let mut merged = self.pick(&key, Some(&meta(b)), &meta(o), &meta(t));
+        merged.subtasks = subtasks;
+        merged
+    }
+
+    /// Subtasks by id; the order is the preferred side's, with the other side's additions placed
+    /// after the subtask they follow there.
+    fn subtasks(
+        &mut self,
+        key: &str,
+        base: &[Subtask],
+        ours: &[Subtask],
+        theirs: &[Subtask],
+        prefer: Side,
+    ) -> Vec<Subtask> {
+        let index = |l: &[Subtask]| -> BTreeMap<String, Subtask> {
+            l.iter().map(|s| (s.id.clone(), s.clone())).collect()
+        };
+        let (bi, oi, ti) = (index(base), index(ours), index(theirs));
+        let (first, second) = match prefer {
+            Side::Ours => (ours, theirs),
+            Side::Theirs => (theirs, ours),
+        };
+        // Order: the preferred side's, then the other's extras after their predecessor.
+        let mut order: Vec<String> = first.iter().map(|s| s.id.clone()).collect();
+        let mut prev: Option<String> = None;
+        for s in second {
+            if !order.contains(&s.id) {
+                let at = match &prev {
+                    Some(p) => order
+                        .iter()
+                        .position(|x| x == p)
+                        .map_or(order.len(), |i| i + 1),
+                    None => 0,
+                };
+                order.insert(at, s.id.clone());
+            }
+            prev = Some(s.id.clone());
+        }
+        let mut out = Vec::new();
+        for id in order {
+            let skey = format!("{key}.subtasks[{id}]");
+            let (b, o, t) = (bi.get(&id), oi.get(&id), ti.get(&id));
+            let merged = match (o, t) {
+                (Some(o), Some(t)) => Some(self.subtask(&skey, b, o, t, prefer)),
+                (Some(s), None) | (None, Some(s)) => match b {
+                    None => Some(s.clone()),   // added on one side
+                    Some(b) if b == s => None, // removed on the other, untouched here
+                    Some(_) => {
+                        let side = if o.is_some() {
+                            Side::Ours
+                        } else {
+                            Side::Theirs
+                        };
+                        let (ov, tv) = match side {
+                            Side::Ours => (show(&s.title), "removed".to_owned()),
+                            Side::Theirs => ("removed".to_owned(), show(&s.title)),
+                        };
+                        self.report(
+                            &skey,
+                            ov,
+                            tv,
+                            side.as_str(),
+                            "removed on one side and changed on the other: kept",
+                        );
+                        Some(s.clone())
+                    }
+                },
+                (None, None) => None,
+            };
+            out.extend(merged);
+        }
+        // Dependencies on subtasks the merge removed are dropped, and reported.
+        let ids: BTreeSet<String> = out.iter().map(|s| s.id.clone()).collect();
+        for s in &mut out {
+            let before = s.depends_on.clone();
+            s.depends_on.retain(|d| ids.contains(d));
+            if s.depends_on != before {
+                self.conflicts.push(Conflict {
+                    field: format!("{key}.subtasks[{}].depends_on", s.id),
+                    ours: show(&before),
+                    theirs: "removed".into(),
+                    kept: "both".into(),
+                    rule: "a dependency on a removed subtask is dropped".into(),
+                });
+            }
+        }
+        if super::validate_subtasks(key, &out).is_err() {
+            // A cycle only the combination creates: the preferred side's list is kept whole.
+            self.report(
+                key,
+                show(&ours.iter().map(|s| &s.id).collect::<Vec<_>>()),
+                show(&theirs.iter().map(|s| &s.id).collect::<Vec<_>>()),
+                prefer.as_str(),
+                "the combined dependencies are invalid: the later side's subtasks are kept",
+            );
+            return first.to_vec();
+        }
+        out
+    }
+
+    fn subtask(
+        &mut self,
+        key: &str,
+        b: Option<&Subtask>,
+        o: &Subtask,
+        t: &Subtask,
+        prefer: Side,
+    ) -> Subtask {
+        if o == t {
+            return o.clone();
+        }
+        Subtask {
+            id: o.id.clone(),
+            title: self.pick_by(
+                &format!("{key}.title"),
+                b.map(|b| &b.title),
+                &o.title,
+                &t.title,
+                prefer,
+            ),
+            description: self.pick_by(
+                &format!("{key}.description"),
+                b.map(|b| &b.description),
+                &o.description,
+                &t.description,
+                prefer,
+            ),
+            files: self.pick_by(
+                &format!("{key}.files"),
+                b.map(|b| &b.files),
+                &o.files,
+                &t.files,
+                prefer,
+            ),
+            phase: self.pick_by(
+                &format!("{key}.phase"),
+                b.map(|b| &b.phase),
+                &o.phase,
+                &t.phase,
+                prefer,
+            ),
+            depends_on: self.pick_by(
+                &format!("{key}.depends_on"),
+                b.map(|b| &b.depends_on),
+                &o.depends_on,
+                &t.depends_on,
+                prefer,
+            ),
+            status: self.forward(
+                &format!("{key}.status"),
+                b.map(|b| b.status),
+                o.status,
+                t.status,
+                status_rank,
+            ),
+            branch: self.pick_by(
+                &format!("{key}.branch"),
+                b.map(|b| &b.branch),
+                &o.branch,
+                &t.branch,
+                prefer,
+            ),
+        }
+    }
+}
+
+/// How far along a subtask is; merged work outranks a drop, since its commits are in the branch.
+fn status_rank(s: SubtaskStatus) -> u8 {
+    match s {
+        SubtaskStatus::Planned => 0,
+        SubtaskStatus::Active => 1,
+        SubtaskStatus::InReview => 2,
+        SubtaskStatus::Approved => 3,
+        SubtaskStatus::Dropped => 4,
+        SubtaskStatus::Merged => 5,
+    }
+}
+
+/// Both sides' reviews, each once, ordered by time (ours first on a tie).
+fn union_reviews(ours: &[Review], theirs: &[Review]) -> Vec<Review> {
+    let mut out: Vec<Review> = ours.to_vec();
+    for r in theirs {
+        if !out.contains(r) {
+            out.push(r.clone());
+        }
+    }
+    out.sort_by_key(|r| epoch(&r.at));
+    out
+}
+
+/// Merge two step notes (or any of our other single-table documents) key by key; a key both sides
+/// set differently keeps ours, reported. `None` when a side is not one TOML table.
+pub fn merge_tables(
+    base: Option<&str>,
+    ours: &str,
+    theirs: &str,
+) -> Option<(String, Vec<Conflict>)> {
+    let parse = |s: &str| s.parse::<toml::Table>().ok();
+    let (o, t) = (parse(ours)?, parse(theirs)?);
+    let b = base.and_then(parse);
+    let mut m = Merger {
+        later: Side::Ours,
+        conflicts: Vec::new(),
+    };
+    let mut out = toml::Table::new();
+    let keys: BTreeSet<&String> = o.keys().chain(t.keys()).collect();
+    // Keep the document's own key order: ours first, then keys only theirs has.
+    let mut ordered: Vec<&String> = o.keys().collect();
+    ordered.extend(t.keys().filter(|k| !o.contains_key(*k)));
+    debug_assert_eq!(ordered.len(), keys.len());
+    for k in ordered {
+        let bv = b.as_ref().and_then(|b| b.get(k));
+        let v = match (o.get(k), t.get(k)) {
+            (Some(ov), Some(tv)) => Some(m.pick(k, bv, ov, tv)),
+            (Some(v), None) | (None, Some(v)) => {
+                // Added on one side, or removed on one side: removal wins only if untouched.
+                if bv.is_some_and(|bv| bv == v) {
+                    None
+                } else {
+                    Some(v.clone())
+                }
+            }
+            (None, None) => None,
+        };
+        if let Some(v) = v {
+            out.insert(k.clone(), v);
+        }
+    }
+    // A step note is written back in its own key order (`schema` first), so that it stays
+    // readable after git concatenates it with another.
+    let text = match toml::Value::Table(out.clone()).try_into::<super::StepNote>() {
+        Ok(step) => step.to_toml(),
+        Err(_) => toml::to_string_pretty(&out).ok()?,
+    };
+    Some((text, m.conflicts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::{DocKind, FlowStatus, Phase, Spec};
+
+    fn flow() -> Flow {
+        Flow {
+            schema: 1,
+            kind: DocKind::Flow,
+            slug: "rate-limit".into(),
+            title: "Rate limit".into(),
+            status: FlowStatus::Planned,
+            base_ref: Some("refs/heads/main".into()),
+            base_commit: "a".repeat(40),
+            integration_branch: "aiflow/rate-limit".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            created_by: "Ada <ada@example.com>".into(),
+            updated_at: "2026-01-01T00:00:00Z".into(),
+            updated_by: "Ada <ada@example.com>".into(),
+            questions_skipped: false,
+            spec: Spec {
+                summary: "Limit requests.".into(),
+                features: vec!["a".into()],
+                stack: vec![],
+                constraints: vec![],
+                edge_cases: vec![],
+                other: vec![],
+            },
+            questions: vec![],
+            questions_asked: None,
+            plans: vec![rev(1, "2026-01-01T00:00:00Z", &["aaaaaa", "bbbbbb"])],
+            reviews: vec![],
+            finished: None,
+        }
+    }
+
+    fn sub(id: &str) -> Subtask {
+        Subtask {
+            id: id.into(),
+            title: format!("Do {id}"),
+            description: String::new(),
+            files: vec![],
+            phase: Phase::Core,
+            depends_on: vec![],
+            status: SubtaskStatus::Planned,
+            branch: None,
+        }
+    }
+
+    fn rev(n: u32, at: &str, ids: &[&str]) -> PlanRevision {
+        PlanRevision {
+            revision: n,
+            created_at: at.into(),
+            created_by: "Ada <ada@example.com>".into(),
+            source: "edit".into(),
+            provider: None,
+            model: None,
+            prompt_digest: None,
+            prompt_template: None,
+            tokens_in: None,
+            tokens_out: None,
+            duration_ms: None,
+            subtasks: ids.iter().map(|i| sub(i)).collect(),
+        }
+    }
+
+    fn at(minute: u32) -> String {
+        format!("2026-01-01T00:{minute:02}:00Z")
+    }
+
+    #[test]
+    fn one_sided_changes_take_that_side_without_conflicts() {
+        let base = flow();
+        let mut ours = base.clone();
+        ours.title = "Rate limiting".into();
+        ours.updated_at = at(1);
+        let mut theirs = base.clone();
+        theirs.spec.summary = "Limit every request.".into();
+        theirs.updated_at = at(2);
+        let m = merge_flows(Some(&base), &ours, &theirs, "Me <me@x>", &at(3));
+        assert_eq!(m.flow.title, "Rate limiting");
+        assert_eq!(m.flow.spec.summary, "Limit every request.");
+        assert_eq!(m.flow.updated_at, at(2));
+        assert!(m.conflicts.is_empty(), "{:?}", m.conflicts);
+    }
+
+    #[test]
+    fn both_sides_adding_subtasks_keeps_both_and_history() {
+        let base = flow();
+        let mut ours = base.clone();
+        let mut r = rev(2, &at(1), &["aaaaaa", "bbbbbb", "cccccc"]);
+        r.subtasks[0].title = "Ours renamed".into();
+        ours.plans.push(r);
+        ours.updated_at = at(1);
+        let mut theirs = base.clone();
+        theirs
+            .plans
+            .push(rev(2, &at(2), &["aaaaaa", "dddddd", "bbbbbb"]));
+        theirs.updated_at = at(2);
+        let m = merge_flows(Some(&base), &ours, &theirs, "Me <me@x>", &at(3));
+        let ids: Vec<_> = m.flow.plans.iter().map(|p| p.revision).collect();
+        assert_eq!(ids, [1, 2, 3, 4]);
+        let cur = m.flow.current_plan().unwrap();
+        assert_eq!(cur.source, "merge");
+        let cur_ids: Vec<_> = cur.subtasks.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(cur_ids, ["aaaaaa", "dddddd", "bbbbbb", "cccccc"]);
+        assert_eq!(cur.subtasks[0].title, "Ours renamed");
+        assert!(m.flow.validate().is_ok(), "{:?}", m.flow.validate());
+    }
+
+    #[test]
+    fn the_same_field_changed_twice_keeps_the_later_and_reports_both() {
+        let base = flow();
+        let mut ours = base.clone();
+        ours.title = "Ours".into();
+        ours.updated_at = at(5);
+        let mut theirs = base.clone();
+        theirs.title = "Theirs".into();
+        theirs.updated_at = at(4);
+        let m = merge_flows(Some(&base), &ours, &theirs, "Me <me@x>", &at(6));
+        assert_eq!(m.flow.title, "Ours");
+        assert_eq!(m.conflicts.len(), 1);
+        assert_eq!(m.conflicts[0].field, "title");
+        assert_eq!(m.conflicts[0].theirs, "\"Theirs\"");
+        assert_eq!(m.conflicts[0].kept, "ours");
+    }
+
+    #[test]
+    fn statuses_move_forward_and_reviews_are_a_union_in_time_order() {
+        let base = flow();
+        let mut ours = base.clone();
+        ours.plans[0].subtasks[0].status = SubtaskStatus::Approved;
+        ours.reviews.push(Review {
+            subtask: "aaaaaa".into(),
+            verdict: "approved".into(),
+            reviewer: "G <g@x>".into(),
+            at: at(3),
+            comment: None,
+            commits: vec![],
+        });
+        ours.updated_at = at(3);
+        let mut theirs = base.clone();
+        theirs.plans[0].subtasks[0].status = SubtaskStatus::Active;
+        theirs.reviews.push(Review {
+            subtask: "aaaaaa".into(),
+            verdict: "changes-requested".into(),
+            reviewer: "H <h@x>".into(),
+            at: at(2),
+            comment: Some("no".into()),
+            commits: vec![],
+        });
+        theirs.updated_at = at(4);
+        let m = merge_flows(Some(&base), &ours, &theirs, "Me <me@x>", &at(6));
+        assert_eq!(m.flow.plans[0].subtasks[0].status, SubtaskStatus::Approved);
+        let verdicts: Vec<_> = m.flow.reviews.iter().map(|r| r.verdict.as_str()).collect();
+        assert_eq!(verdicts, ["changes-requested", "approved"]);
+    }
+
+    #[test]
+    fn one_side_revising_the_plan_keeps_the_others_status_moves() {
+        let base = flow();
+        let mut ours = base.clone();
+        ours.plans[0].subtasks[1].status = SubtaskStatus::Active;
+        ours.plans[0].subtasks[1].branch = Some("aiflow/rate-limit--bbbbbb-do".into());
+        let mut theirs = base.clone();
+        theirs
+            .plans
+            .push(rev(2, &at(2), &["bbbbbb", "aaaaaa", "eeeeee"]));
+        theirs.updated_at = at(2);
+        let m = merge_flows(Some(&base), &ours, &theirs, "Me <me@x>", &at(6));
+        let cur = m.flow.current_plan().unwrap();
+        assert_eq!(cur.revision, 2);
+        assert_eq!(cur.subtasks[0].id, "bbbbbb");
+        assert_eq!(cur.subtasks[0].status, SubtaskStatus::Active);
+        assert!(cur.subtasks[0].branch.is_some());
+        assert!(m.conflicts.is_empty(), "{:?}", m.conflicts);
+    }
+
+    fn question(id: u32, text: &str) -> Question {
+        Question {
+            id,
+            question: text.into(),
+            why: None,
+            choices: vec![],
+            answer: None,
+            answered_at: None,
+            answered_by: None,
+        }
+    }
+
+    #[test]
+    fn answers_on_one_side_and_a_plan_edit_on_the_other_both_stay() {
+        let mut base = flow();
+        base.questions = vec![question(1, "Which store?"), question(2, "Which limit?")];
+        let mut ours = base.clone();
+        ours.questions[1].answer = Some("100/min".into());
+        ours.questions[1].answered_at = Some(at(1));
+        ours.questions[1].answered_by = Some("Ada <ada@example.com>".into());
+        ours.updated_at = at(1);
+        let mut theirs = base.clone();
+        theirs.plans.push(rev(2, &at(2), &["aaaaaa"]));
+        theirs.updated_at = at(2);
+        let m = merge_flows(Some(&base), &ours, &theirs, "Me <me@x>", &at(3));
+        assert_eq!(m.flow.questions[1].answer.as_deref(), Some("100/min"));
+        assert_eq!(m.flow.plans.len(), 2);
+        assert!(m.conflicts.is_empty(), "{:?}", m.conflicts);
+    }
+
+    #[test]
+    fn two_answers_to_one_question_keep_the_later_and_report_both() {
+        let mut base = flow();
+        base.questions = vec![question(1, "Which store?")];
+        let answered = |text: &str, minute| {
+            let mut f = base.clone();
+            f.questions[0].answer = Some(text.into());
+            f.questions[0].answered_at = Some(at(minute));
+            f.updated_at = at(minute);
+            f
+        };
+        let (ours, theirs) = (answered("Redis", 2), answered("Postgres", 1));
+        let m = merge_flows(Some(&base), &ours, &theirs, "Me <me@x>", &at(3));
+        assert_eq!(m.flow.questions[0].answer.as_deref(), Some("Redis"));
+        assert_eq!(m.conflicts.len(), 1);
+        assert_eq!(m.conflicts[0].field, "questions[1].answer");
+        assert!(m.conflicts[0].theirs.contains("Postgres"));
+    }
+
+    #[test]
+    fn plans_made_from_scratch_on_both_sides_keep_the_later_current_and_both_in_history() {
+        let mut base = flow();
+        base.plans.clear();
+        let mut ours = base.clone();
+        ours.plans.push(rev(1, &at(1), &["oooooo"]));
+        let mut theirs = base.clone();
+        theirs.plans.push(rev(1, &at(2), &["tttttt"]));
+        let m = merge_flows(Some(&base), &ours, &theirs, "Me <me@x>", &at(3));
+        let ids: Vec<_> = m
+            .flow
+            .plans
+            .iter()
+            .map(|p| p.subtasks[0].id.as_str())
+            .collect();
+        assert_eq!(ids, ["oooooo", "tttttt"]);
+        assert_eq!(m.flow.plans[1].revision, 2);
+        assert_eq!(m.conflicts[0].field, "plans");
+    }
+
+    #[test]
+    fn a_subtask_removed_on_one_side_and_changed_on_the_other_is_kept() {
+        let base = flow();
+        let mut ours = base.clone();
+        ours.plans.push(rev(2, &at(1), &["aaaaaa"]));
+        ours.updated_at = at(1);
+        let mut theirs = base.clone();
+        theirs.plans[0].subtasks[1].status = SubtaskStatus::Active;
+        theirs.updated_at = at(2);
+        let m = merge_flows(Some(&base), &ours, &theirs, "Me <me@x>", &at(3));
+        let cur: Vec<_> = m
+            .flow
+            .current_plan()
+            .unwrap()
+            .subtasks
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect();
+        assert_eq!(cur, ["aaaaaa", "bbbbbb"]);
+        assert_eq!(m.conflicts.len(), 1, "{:?}", m.conflicts);
+    }
+
+    #[test]
+    fn times_with_offsets_compare_by_instant() {
+        assert!(epoch("2026-01-01T01:00:00+02:00") < epoch("2026-01-01T00:00:00Z"));
+        assert_eq!(epoch("2026-01-01T00:00:00Z"), Some(1_767_225_600));
+        assert_eq!(epoch("yesterday"), None);
+    }
+
+    #[test]
+    fn step_notes_merge_key_by_key() {
+        let base = "schema = 1\nkind = \"step\"\nflow = \"f\"\nsubtask = \"aaaaaa\"\nstep = 1\n\
+                    by = \"agent\"\nat = \"2026-01-01T00:00:00Z\"\nrecorded_by = \"A <a@x>\"\n";
+        let ours = format!("{base}duration_ms = 5\n");
+        let theirs = format!("{base}exit_code = 0\n");
+        let (text, conflicts) = merge_tables(Some(base), &ours, &theirs).unwrap();
+        assert!(conflicts.is_empty());
+        assert!(
+            text.contains("duration_ms = 5") && text.contains("exit_code = 0"),
+            "{text}"
+        );
+        assert!(text.starts_with("schema = 1"));
+    }
+}
