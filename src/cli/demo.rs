@@ -130,13 +130,134 @@ pub fn run(ctx: &mut Ctx, args: &DemoArgs) -> Result<(), CliError> {
         Some("git aiflow list"),
     )?;
     gate(ctx, &dir, &exe, &subtask)?;
+    let (origin, teammate) = share(ctx, &dir, &exe)?;
     writeln!(
         ctx.out,
-        "\nThe demo repository is {}; explore it, then remove it with `rm -rf {}`.",
+        "\nThe demo repository is {}, its remote {} and a teammate's clone {};\nexplore them, then remove them with `rm -rf {} {} {}`.",
         dir.display(),
-        dir.display()
+        origin.display(),
+        teammate.display(),
+        dir.display(),
+        origin.display(),
+        teammate.display(),
     )?;
     Ok(())
+}
+
+/// Collaboration: a remote and a teammate's clone; both change the flow at once, and `sync`
+/// merges the two without losing either change.
+fn share(ctx: &mut Ctx, dir: &Path, exe: &Path) -> Result<(PathBuf, PathBuf), CliError> {
+    let aiflow = exe.to_string_lossy().into_owned();
+    let sibling = |suffix: &str| {
+        let mut name = dir.file_name().unwrap_or_default().to_os_string();
+        name.push(suffix);
+        dir.with_file_name(name)
+    };
+    let (origin, teammate) = (sibling("-origin.git"), sibling("-teammate"));
+    let (o, t) = (origin.to_string_lossy(), teammate.to_string_lossy());
+    writeln!(
+        ctx.out,
+        "\n# Share the flow: a remote, then a teammate's clone (notes need `sync`; `git push` leaves them out)"
+    )?;
+    step(ctx, dir, "git", &["clone", "-q", "--bare", ".", &o], None)?;
+    step(ctx, dir, "git", &["remote", "add", "origin", &o], None)?;
+    step(ctx, dir, &aiflow, &["sync"], Some("git aiflow sync"))?;
+    let parent = teammate.parent().unwrap_or(dir).to_owned();
+    step(ctx, &parent, "git", &["clone", "-q", &o, &t], None)?;
+    for (key, value) in [
+        ("user.name", "Grace Teammate"),
+        ("user.email", "grace@example.com"),
+    ] {
+        step(ctx, &teammate, "git", &["config", key, value], None)?;
+    }
+    step(ctx, &teammate, &aiflow, &["init"], Some("git aiflow init"))?;
+    step(ctx, &teammate, &aiflow, &["sync"], Some("git aiflow sync"))?;
+    writeln!(
+        ctx.out,
+        "\n# Both change the plan at once: the teammate adds a subtask, you start the next one"
+    )?;
+    run_step(
+        ctx,
+        &teammate,
+        &Step {
+            program: &aiflow,
+            args: &["plan", "edit", "rate-limit"],
+            shown: Some("git aiflow plan edit rate-limit   # (the teammate)"),
+            env: &[(
+                "GIT_EDITOR",
+                "f() { printf '\n[[subtask]]\ntitle = \"Load test the limiter at 10k requests per second\"\nphase = \"production\"\ndescription = \"A k6 script and its results in docs/.\"\n' >> \"$1\"; }; f",
+            )],
+            succeeds: true,
+        },
+    )?;
+    step(
+        ctx,
+        dir,
+        &aiflow,
+        &["next", "rate-limit"],
+        Some("git aiflow next rate-limit"),
+    )?;
+    let out = Command::new(exe)
+        .args(["next", "rate-limit", "--json"])
+        .current_dir(dir)
+        .env("GIT_DIR", dir.join(".git"))
+        .output()
+        .map_err(|e| CliError::usage("could not read the demo plan").source(e))?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| CliError::usage("could not read the demo plan").source(e))?;
+    let next = v
+        .pointer("/subtask/id")
+        .and_then(|b| b.as_str())
+        .map(str::to_string)
+        .ok_or_else(|| CliError::usage("the demo plan has no next subtask"))?;
+    step(
+        ctx,
+        dir,
+        &aiflow,
+        &["start", &next],
+        Some(&format!("git aiflow start {next}")),
+    )?;
+    writeln!(
+        ctx.out,
+        "\n# sync merges both sides, flow by flow and subtask by subtask"
+    )?;
+    step(
+        ctx,
+        &teammate,
+        &aiflow,
+        &["sync"],
+        Some("git aiflow sync   # (the teammate)"),
+    )?;
+    step(ctx, dir, &aiflow, &["sync"], Some("git aiflow sync"))?;
+    step(
+        ctx,
+        dir,
+        "git",
+        &[
+            "--no-pager",
+            "log",
+            "--graph",
+            "--format=%h %s",
+            "-6",
+            "refs/notes/aiflow",
+        ],
+        None,
+    )?;
+    step(
+        ctx,
+        dir,
+        &aiflow,
+        &["plan", "log", "rate-limit"],
+        Some("git aiflow plan log rate-limit"),
+    )?;
+    step(
+        ctx,
+        dir,
+        &aiflow,
+        &["status", "rate-limit"],
+        Some("git aiflow status rate-limit"),
+    )?;
+    Ok((origin, teammate))
 }
 
 /// Execution and the review gate: an agent does the first subtask; the gate refuses its
@@ -494,17 +615,24 @@ fn run_step(ctx: &mut Ctx, dir: &Path, s: &Step<'_>) -> Result<(), CliError> {
         &std::env::var_os("PATH").unwrap_or_default(),
     )))
     .map_err(|e| CliError::usage("could not set PATH for the demo").source(e))?;
-    let out = Command::new(s.program)
-        .args(s.args)
+    let mut cmd = Command::new(s.program);
+    cmd.args(s.args)
         .current_dir(dir)
         // The demo repository's own identity (Demo User), whatever the environment says.
         .env_remove("GIT_AUTHOR_NAME")
         .env_remove("GIT_AUTHOR_EMAIL")
         .env_remove("GIT_COMMITTER_NAME")
         .env_remove("GIT_COMMITTER_EMAIL")
-        .env("GIT_DIR", dir.join(".git"))
-        .env("GIT_WORK_TREE", dir)
-        .env("PATH", path)
+        .env("PATH", path);
+    // Pin the demo's repositories, whatever repository the demo was started in; a step run
+    // outside them (a clone) gets neither, or git would clone into the demo's work tree.
+    if dir.join(".git").exists() {
+        cmd.env("GIT_DIR", dir.join(".git"))
+            .env("GIT_WORK_TREE", dir);
+    } else {
+        cmd.env_remove("GIT_DIR").env_remove("GIT_WORK_TREE");
+    }
+    let out = cmd
         .envs(s.env.iter().copied())
         .output()
         .map_err(|e| CliError::usage(format!("could not run `{shown}`")).source(e))?;

@@ -497,7 +497,8 @@ fn remote_tips(repo: &gix::Repository, remote: &str) -> Vec<ObjectId> {
     out
 }
 
-/// Whether any commit of `tip` not reachable from `hidden` was committed by `me`.
+/// Whether any commit of `tip` not reachable from `hidden` was committed by `me`; also when
+/// there is none (a branch just started: pushing it only names commits the remote has).
 fn owned(repo: &gix::Repository, tip: ObjectId, hidden: &[ObjectId], me: &str) -> bool {
     let Ok(walk) = repo
         .rev_walk([tip])
@@ -506,7 +507,9 @@ fn owned(repo: &gix::Repository, tip: ObjectId, hidden: &[ObjectId], me: &str) -
     else {
         return false;
     };
+    let mut empty = true;
     for info in walk.flatten() {
+        empty = false;
         if let Ok(c) = info.object()
             && let Ok(sig) = c.committer()
             && sig.email.to_string().to_lowercase() == me
@@ -514,7 +517,7 @@ fn owned(repo: &gix::Repository, tip: ObjectId, hidden: &[ObjectId], me: &str) -
             return true;
         }
     }
-    false
+    empty
 }
 
 /// Join two histories of a branch that differ only in commit messages up to a point (one side

@@ -534,18 +534,56 @@ fn demo_walks_a_flow_offline() {
         .output()
         .expect("plan show");
     let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).expect("json");
-    assert_eq!(plan["revision"], 2);
+    // Revision 3 is the teammate's, made while the demo user started the next subtask; sync
+    // merged both.
+    assert_eq!(plan["revision"], 3);
     let titles: Vec<&str> = plan["subtasks"]
         .as_array()
         .expect("subtasks")
         .iter()
         .map(|s| s["title"].as_str().expect("title"))
         .collect();
-    assert_eq!(titles.len(), 5, "{titles:?}");
+    assert_eq!(titles.len(), 6, "{titles:?}");
     assert!(
         !titles.iter().any(|t| t.contains("dashboard")),
         "{titles:?}"
     );
+    assert!(
+        titles.iter().any(|t| t.starts_with("Load test")),
+        "{titles:?}"
+    );
+    assert_eq!(plan["subtasks"][1]["status"], "active", "{plan:#}");
+    assert!(
+        out.contains("Flows: yours and origin's merged in "),
+        "{out}"
+    );
+    let notes = |dir: &std::path::Path, args: &[&str]| {
+        let o = repo
+            .command_in("git", dir)
+            .args(args)
+            .output()
+            .expect("git");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let teammate = repo.sibling("demo-teammate");
+    let origin = repo.sibling("demo-origin.git");
+    let tip = notes(&dir, &["rev-parse", "refs/notes/aiflow"]);
+    assert_eq!(notes(&origin, &["rev-parse", "refs/notes/aiflow"]), tip);
+    assert_eq!(
+        notes(&dir, &["log", "-1", "--format=%P", "refs/notes/aiflow"])
+            .split_whitespace()
+            .count(),
+        2,
+        "the last notes commit merges both clones"
+    );
+    // The teammate syncs again and has what the demo user did.
+    let again = repo
+        .command_in(crate::harness::BIN, &teammate)
+        .args(["sync", "--json"])
+        .output()
+        .expect("sync");
+    assert!(again.status.success(), "{again:?}");
+    assert_eq!(notes(&teammate, &["rev-parse", "refs/notes/aiflow"]), tip);
     // The gate refuses the unreviewed work (check, integrate, a plain git merge through the
     // hooks), then accepts it once approved.
     assert_eq!(
