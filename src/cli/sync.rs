@@ -12,7 +12,7 @@
 //!    [`ATTEMPTS`] times. If the remote refuses, nothing local has moved.
 //! 6. Only then the local `refs/notes/aiflow` and branches move, by compare-and-swap.
 
-use super::{CliError, Ctx, Exit, work};
+use super::{CliError, Ctx, work};
 use crate::flow::{Flow, SubtaskStatus};
 use crate::git::{self, cli as gitcli};
 use crate::store::{
@@ -204,7 +204,13 @@ pub fn run(ctx: &mut Ctx, args: &SyncArgs) -> Result<(), CliError> {
             .map(|p| p.name.as_str())
             .collect();
         if !diverged.is_empty() {
-            return Err(CliError::silent(Exit::Refused));
+            return Err(CliError::refused(format!(
+                "{} flow branch{} diverged from {remote}'s: {}",
+                diverged.len(),
+                if diverged.len() == 1 { "" } else { "es" },
+                diverged.join(", ")
+            ))
+            .hint("the flows were synced; combine each branch with the remote's by hand (`git rebase` or `git merge` it onto `<remote>/<branch>`), then sync again"));
         }
         return Ok(());
     }
@@ -319,13 +325,16 @@ fn fetch(
     listed: &BTreeMap<String, ObjectId>,
 ) -> Result<(), CliError> {
     let tracking = tracking_notes(remote);
+    // One glob for the branches: git matches explicit refspecs against each other, which grows
+    // quadratically (1,000 of them cost 0.25 s of CPU against 10 ms for the glob).
     let mut specs = Vec::new();
-    for name in listed.keys() {
-        let dst = match name.strip_prefix("refs/heads/") {
-            Some(branch) => format!("refs/remotes/{remote}/{branch}"),
-            None => tracking.clone(),
-        };
-        specs.push(format!("+{name}:{dst}"));
+    if listed.contains_key(NOTES_REF) {
+        specs.push(format!("+{NOTES_REF}:{tracking}"));
+    }
+    if listed.keys().any(|k| k.starts_with("refs/heads/")) {
+        specs.push(format!(
+            "+refs/heads/aiflow/*:refs/remotes/{remote}/aiflow/*"
+        ));
     }
     if !specs.is_empty() {
         let mut argv = vec![

@@ -15,4 +15,5 @@ mod llm_server;
 mod openai_compat;
 mod planning;
 mod prompts;
+mod sync;
 mod trailers;
