@@ -7,10 +7,7 @@ use crate::gate::Policy;
 use crate::git::{Stamp, cli as git, trailers};
 use crate::store::{Change, FlowEntry};
 use gix::ObjectId;
-use gix::refs::{
-    Target,
-    transaction::{Change as RefChange, LogChange, PreviousValue, RefEdit, RefLog},
-};
+use gix::refs::transaction::RefEdit;
 use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -222,24 +219,7 @@ pub fn integration_tip(repo: &gix::Repository, entry: &FlowEntry) -> Result<Obje
 
 /// A ref edit moving `refs/heads/<branch>` from `from` (`None`: it must not exist) to `to`.
 pub fn branch_edit(branch: &str, from: Option<ObjectId>, to: ObjectId, message: String) -> RefEdit {
-    RefEdit {
-        change: RefChange::Update {
-            log: LogChange {
-                mode: RefLog::AndReference,
-                force_create_reflog: false,
-                message: message.into(),
-            },
-            expected: match from {
-                Some(id) => PreviousValue::MustExistAndMatch(Target::Object(id)),
-                None => PreviousValue::MustNotExist,
-            },
-            new: Target::Object(to),
-        },
-        name: format!("refs/heads/{branch}")
-            .try_into()
-            .expect("validated branch name"),
-        deref: false,
-    }
+    crate::store::cas_edit(&format!("refs/heads/{branch}"), from, to, &message)
 }
 
 /// Whether a dependency no longer holds a subtask back.

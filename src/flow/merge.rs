@@ -480,20 +480,7 @@ impl Merger {
                         later,
                     );
                     if merged != late_last.subtasks {
-                        out.push(PlanRevision {
-                            revision: 0,
-                            created_at: at.to_owned(),
-                            created_by: who.to_owned(),
-                            source: "merge".to_owned(),
-                            provider: None,
-                            model: None,
-                            prompt_digest: None,
-                            prompt_template: None,
-                            tokens_in: None,
-                            tokens_out: None,
-                            duration_ms: None,
-                            subtasks: merged,
-                        });
+                        out.push(PlanRevision::by_hand("merge", who, at, merged));
                     }
                 }
             }
@@ -803,19 +790,10 @@ mod tests {
     }
 
     fn rev(n: u32, at: &str, ids: &[&str]) -> PlanRevision {
+        let subtasks = ids.iter().map(|i| sub(i)).collect();
         PlanRevision {
             revision: n,
-            created_at: at.into(),
-            created_by: "Ada <ada@example.com>".into(),
-            source: "edit".into(),
-            provider: None,
-            model: None,
-            prompt_digest: None,
-            prompt_template: None,
-            tokens_in: None,
-            tokens_out: None,
-            duration_ms: None,
-            subtasks: ids.iter().map(|i| sub(i)).collect(),
+            ..PlanRevision::by_hand("edit", "Ada <ada@example.com>", at, subtasks)
         }
     }
 

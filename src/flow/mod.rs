@@ -405,6 +405,26 @@ pub struct PlanRevision {
     pub subtasks: Vec<Subtask>,
 }
 
+impl PlanRevision {
+    /// A revision with no model provenance (`edit` or `merge`); numbered when appended.
+    pub fn by_hand(source: &str, who: &str, at: &str, subtasks: Vec<Subtask>) -> Self {
+        PlanRevision {
+            revision: 0,
+            created_at: at.to_owned(),
+            created_by: who.to_owned(),
+            source: source.to_owned(),
+            provider: None,
+            model: None,
+            prompt_digest: None,
+            prompt_template: None,
+            tokens_in: None,
+            tokens_out: None,
+            duration_ms: None,
+            subtasks,
+        }
+    }
+}
+
 /// Where a model's answer came from: who asked, when, and what answered.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]

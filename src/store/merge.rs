@@ -8,7 +8,7 @@
 //! `git log refs/notes/aiflow` shows both histories and every value either side wrote stays
 //! reachable. Nothing here moves a ref.
 
-use super::{Snapshot, StoreError, check_other_document, edit_tree, slug_hint};
+use super::{Snapshot, StoreError, check_other_document, edit_tree, slug_hint, slug_line};
 use crate::flow::{
     merge::{Conflict, merge_flows, merge_tables},
     upgrade,
@@ -305,7 +305,7 @@ fn merge_note(
                 Some(b) => String::from_utf8_lossy(b).into_owned(),
                 None => "deleted".to_owned(),
             };
-            let flow = o.as_deref().or(t.as_deref()).and_then(slug_of);
+            let flow = o.as_deref().or(t.as_deref()).and_then(slug_line);
             report(
                 flow,
                 "note",
@@ -323,7 +323,7 @@ fn merge_note(
             (Ok(o), Ok(t)) => (o, t),
             (o, t) => {
                 report(
-                    slug_of(&ours).or_else(|| slug_of(&theirs)),
+                    slug_line(&ours).or_else(|| slug_line(&theirs)),
                     "note",
                     o.err().map_or("valid".into(), |e| e.to_string()),
                     t.err().map_or("valid".into(), |e| e.to_string()),
@@ -386,19 +386,6 @@ fn merge_note(
             None
         }
     }
-}
-
-/// The slug a note's text claims (`slug = "…"`), for reports about notes that do not decode.
-fn slug_of(bytes: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(bytes);
-    text.lines().find_map(|l| {
-        let v = l
-            .strip_prefix("slug")?
-            .trim_start()
-            .strip_prefix('=')?
-            .trim();
-        Some(v.strip_prefix('"')?.split('"').next()?.to_owned())
-    })
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -377,6 +377,11 @@ pub(crate) fn slug_hint(repo: &gix::Repository, object: &ObjectId, bytes: &[u8])
     {
         return Some(slug);
     }
+    slug_line(bytes)
+}
+
+/// The slug a note's text claims on a `slug = "…"` line, for notes that do not decode.
+pub(crate) fn slug_line(bytes: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(bytes);
     text.lines().find_map(|l| {
         let rest = l

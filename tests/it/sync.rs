@@ -1109,10 +1109,9 @@ fn branches_are_pushed_by_their_owner_or_when_named() {
     );
 }
 
-#[test]
-fn no_push_merges_locally_and_notes_only_leaves_branches() {
-    let net = Net::new();
-    let (a, b) = (net.a(), net.b());
+/// A shares `alpha`, B gets it and shares `beta`, then A makes `gamma` without syncing: A and
+/// the remote have both moved since they last met.
+fn alpha_beta_then_gamma(a: &Side<'_>, b: &Side<'_>) {
     a.aiflow(&["new", "alpha", "-m", "Alpha flow, made by Ada."])
         .ok();
     a.sync(&[]);
@@ -1122,6 +1121,13 @@ fn no_push_merges_locally_and_notes_only_leaves_branches() {
     b.sync(&[]);
     a.aiflow(&["new", "gamma", "-m", "Gamma flow, made by Ada."])
         .ok();
+}
+
+#[test]
+fn no_push_merges_locally_and_notes_only_leaves_branches() {
+    let net = Net::new();
+    let (a, b) = (net.a(), net.b());
+    alpha_beta_then_gamma(&a, &b);
 
     // --no-push: merged here, nothing pushed.
     let a_notes = a.tip(NOTES);
@@ -1297,15 +1303,7 @@ fn the_remote_is_the_argument_then_aiflow_remote_then_the_only_one_then_origin()
 fn dry_run_moves_no_local_ref_and_pushes_nothing() {
     let net = Net::new();
     let (a, b) = (net.a(), net.b());
-    a.aiflow(&["new", "alpha", "-m", "Alpha flow, made by Ada."])
-        .ok();
-    a.sync(&[]);
-    b.sync(&[]);
-    b.aiflow(&["new", "beta", "-m", "Beta flow, made by Grace."])
-        .ok();
-    b.sync(&[]);
-    a.aiflow(&["new", "gamma", "-m", "Gamma flow, made by Ada."])
-        .ok();
+    alpha_beta_then_gamma(&a, &b);
 
     let local = a.refs();
     let remote = net.remote_refs();
@@ -1707,15 +1705,7 @@ fn a_remote_that_does_not_exist_is_named() {
 fn an_unreachable_remote_is_exit_2_and_changes_nothing() {
     let net = Net::new();
     let (a, b) = (net.a(), net.b());
-    a.aiflow(&["new", "alpha", "-m", "Alpha flow, made by Ada."])
-        .ok();
-    a.sync(&[]);
-    b.sync(&[]);
-    b.aiflow(&["new", "beta", "-m", "Beta flow, made by Grace."])
-        .ok();
-    b.sync(&[]);
-    a.aiflow(&["new", "gamma", "-m", "Gamma flow, made by Ada."])
-        .ok();
+    alpha_beta_then_gamma(&a, &b);
 
     // A closed port.
     let dead = format!("git://127.0.0.1:{}/x.git", free_port());
