@@ -12,7 +12,7 @@
 //!    [`ATTEMPTS`] times. If the remote refuses, nothing local has moved.
 //! 6. Only then the local `refs/notes/aiflow` and branches move, by compare-and-swap.
 
-use super::{CliError, Ctx, work};
+use super::{CliError, Ctx, error::Message, work};
 use crate::flow::{Flow, SubtaskStatus};
 use crate::git::{self, cli as gitcli};
 use crate::store::{
@@ -82,12 +82,10 @@ pub fn run(ctx: &mut Ctx, args: &SyncArgs) -> Result<(), CliError> {
     let dir = git::run_dir(&repo);
     let remote = resolve_remote(&repo, args.remote.as_deref())?;
     let tracking = tracking_notes(&remote);
-    let stamp = git::committer_stamp(&repo).map_err(|e| {
-        CliError::usage(e.to_string())
-            .hint("set your identity: `git config user.name …` and `git config user.email …`")
-    })?;
+    let stamp = git::committer_stamp(&repo)?;
     let me = email(&stamp.who).to_lowercase();
     let mut attempt = 0;
+    let mut jitter = store::Jitter::new();
     loop {
         attempt += 1;
         let listed = ls_remote(&dir, &remote)?;
@@ -120,32 +118,31 @@ pub fn run(ctx: &mut Ctx, args: &SyncArgs) -> Result<(), CliError> {
                     plan_branch(&repo, &remote, name, &entry.flow, &me, forced, &mut copies)?;
                 // Commits re-parented onto an approved subtask's reviewed ones are new work the
                 // review did not see: the subtask is active again, as after `git aiflow step`.
-                if plan.action == "reconciled" && copies.len() > before {
+                let approved = |s: &&crate::flow::Subtask| {
+                    s.branch.as_deref() == Some(name.as_str())
+                        && s.status == SubtaskStatus::Approved
+                };
+                if copies.len() > before
+                    && let Some(id) = entry
+                        .flow
+                        .current_plan()
+                        .and_then(|p| p.subtasks.iter().find(approved).map(|s| s.id.clone()))
+                {
                     let flow = reopened
                         .entry(entry.anchor)
                         .or_insert_with(|| entry.flow.clone());
-                    if let Some(plan) = flow.plans.last_mut()
-                        && let Some(s) = plan.subtasks.iter_mut().find(|s| {
-                            s.branch.as_deref() == Some(name.as_str())
-                                && s.status == SubtaskStatus::Approved
-                        })
-                    {
+                    if let Some(s) = flow.subtask_mut(&id) {
                         s.status = SubtaskStatus::Active;
-                        flow.updated_at = stamp.at.clone();
-                        flow.updated_by = stamp.who.clone();
                     }
+                    flow.updated_at = stamp.at.clone();
+                    flow.updated_by = stamp.who.clone();
                 }
                 if plan.action != "absent" {
                     plans.push(plan);
                 }
             }
             if !copies.is_empty() {
-                let flows: Vec<(ObjectId, Flow)> = reopened
-                    .into_iter()
-                    .filter(|(anchor, f)| {
-                        names.values().any(|e| e.anchor == *anchor && e.flow != *f)
-                    })
-                    .collect();
+                let flows: Vec<(ObjectId, Flow)> = reopened.into_iter().collect();
                 merged.result = Some(copy_notes(&repo, merged.result, &copies, &flows)?);
             }
         }
@@ -164,15 +161,16 @@ pub fn run(ctx: &mut Ctx, args: &SyncArgs) -> Result<(), CliError> {
         let mut pushed = false;
         if !args.no_push && (push_notes || !to_push.is_empty()) {
             let notes = if push_notes { merged.result } else { None };
-            match push(&dir, &remote, notes, theirs, &to_push) {
+            match push(&dir, &remote, notes, &to_push) {
                 Ok(()) => pushed = true,
                 Err(PushError::Stale(why)) if attempt < ATTEMPTS => {
-                    if !args.json {
-                        ctx.warn(format!(
-                            "{remote} moved during the sync ({why}); merging again"
-                        ));
-                    }
-                    std::thread::sleep(backoff(attempt));
+                    ctx.warn(format!(
+                        "{remote} moved during the sync ({why}); merging again"
+                    ));
+                    // A jittered pause (25 ms to 0.8 s), so that racing clones stop colliding.
+                    let cap_ms = 25u64 << attempt.min(5);
+                    let pause = 25 + jitter.next() % cap_ms;
+                    std::thread::sleep(std::time::Duration::from_millis(pause));
                     continue;
                 }
                 Err(PushError::Stale(why)) => {
@@ -216,30 +214,6 @@ pub fn run(ctx: &mut Ctx, args: &SyncArgs) -> Result<(), CliError> {
     }
 }
 
-/// A jittered pause before another attempt (25 ms to 0.8 s), so that two clones racing each
-/// other stop colliding.
-fn backoff(attempt: u32) -> std::time::Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0)
-        ^ std::process::id().wrapping_mul(2_654_435_761);
-    let cap_ms = 25u64 << attempt.min(5);
-    std::time::Duration::from_millis(25 + u64::from(nanos) % cap_ms)
-}
-
-/// A message as an error source.
-#[derive(Debug)]
-struct Message(String);
-
-impl std::fmt::Display for Message {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0.trim())
-    }
-}
-
-impl std::error::Error for Message {}
-
 /// Where the remote's notes are fetched to.
 pub fn tracking_notes(remote: &str) -> String {
     format!("refs/remote-notes/{remote}/aiflow")
@@ -280,7 +254,7 @@ pub fn resolve_remote(repo: &gix::Repository, named: Option<&str>) -> Result<Str
 }
 
 /// The remote's `refs/notes/aiflow` and `refs/heads/aiflow/*`.
-fn ls_remote(dir: &Path, remote: &str) -> Result<BTreeMap<String, ObjectId>, CliError> {
+fn ls_remote(dir: &Path, remote: &str) -> Result<BTreeSet<String>, CliError> {
     let ran = gitcli::run(
         dir,
         &[
@@ -296,24 +270,17 @@ fn ls_remote(dir: &Path, remote: &str) -> Result<BTreeMap<String, ObjectId>, Cli
     .map_err(|e| CliError::usage("could not run git").source(e))?;
     if !ran.ok() {
         return Err(CliError::usage(format!("could not reach {remote}"))
-            .source(Message(ran.stderr))
+            .source(Message(tidy(&ran.stderr)))
             .hint(
                 "nothing was changed; check the remote's URL (`git remote -v`) and your network",
             ));
     }
-    let mut out = BTreeMap::new();
-    for line in String::from_utf8_lossy(&ran.stdout).lines() {
-        let Some((id, name)) = line.split_once('\t') else {
-            continue;
-        };
-        let Ok(id) = ObjectId::from_hex(id.trim().as_bytes()) else {
-            continue;
-        };
-        if name == NOTES_REF || name.starts_with("refs/heads/aiflow/") {
-            out.insert(name.to_owned(), id);
-        }
-    }
-    Ok(out)
+    Ok(String::from_utf8_lossy(&ran.stdout)
+        .lines()
+        .filter_map(|line| line.split_once('\t').map(|(_, name)| name))
+        .filter(|name| *name == NOTES_REF || name.starts_with("refs/heads/aiflow/"))
+        .map(str::to_owned)
+        .collect())
 }
 
 /// Fetch what `ls_remote` listed into the remote-tracking refs; drop tracking refs of what the
@@ -322,16 +289,16 @@ fn fetch(
     repo: &gix::Repository,
     dir: &Path,
     remote: &str,
-    listed: &BTreeMap<String, ObjectId>,
+    listed: &BTreeSet<String>,
 ) -> Result<(), CliError> {
     let tracking = tracking_notes(remote);
     // One glob for the branches: git matches explicit refspecs against each other, which grows
     // quadratically (1,000 of them cost 0.25 s of CPU against 10 ms for the glob).
     let mut specs = Vec::new();
-    if listed.contains_key(NOTES_REF) {
+    if listed.contains(NOTES_REF) {
         specs.push(format!("+{NOTES_REF}:{tracking}"));
     }
-    if listed.keys().any(|k| k.starts_with("refs/heads/")) {
+    if listed.iter().any(|k| k.starts_with("refs/heads/")) {
         specs.push(format!(
             "+refs/heads/aiflow/*:refs/remotes/{remote}/aiflow/*"
         ));
@@ -350,26 +317,22 @@ fn fetch(
             .map_err(|e| CliError::usage("could not run git").source(e))?;
         if !ran.ok() {
             return Err(CliError::usage(format!("could not fetch from {remote}"))
-                .source(Message(ran.stderr))
+                .source(Message(tidy(&ran.stderr)))
                 .hint("nothing local was changed; check your network and sync again"));
         }
     }
     // The remote deleted its notes or a branch: so does its tracking copy.
     let mut stale = Vec::new();
-    if !listed.contains_key(NOTES_REF) && store::tip(repo, &tracking)?.is_some() {
+    if !listed.contains(NOTES_REF) && store::tip(repo, &tracking)?.is_some() {
         stale.push(tracking.clone());
     }
-    let prefix = format!("refs/remotes/{remote}/aiflow/");
+    let prefix = format!("refs/remotes/{remote}/");
     if let Ok(platform) = repo.references()
-        && let Ok(iter) = platform.prefixed(prefix.as_str())
+        && let Ok(iter) = platform.prefixed(format!("{prefix}aiflow/").as_str())
     {
         for r in iter.flatten() {
             let full = r.name().as_bstr().to_string();
-            let remote_name = format!(
-                "refs/heads/{}",
-                &full[format!("refs/remotes/{remote}/").len()..]
-            );
-            if !listed.contains_key(&remote_name) {
+            if !listed.contains(&format!("refs/heads/{}", &full[prefix.len()..])) {
                 stale.push(full);
             }
         }
@@ -529,6 +492,9 @@ fn owned(repo: &gix::Repository, tip: ObjectId, hidden: &[ObjectId], me: &str) -
     empty
 }
 
+/// One commit of a linear history: (id, tree, parent).
+type Link = (ObjectId, ObjectId, ObjectId);
+
 /// Join two histories of a branch that differ only in commit messages up to a point (one side
 /// reviewed, the other went on): the reviewed commits are kept and the rest of the longer side is
 /// re-parented onto them with its trees, authors, committers and messages unchanged, so that both
@@ -549,7 +515,8 @@ fn reconcile(
     else {
         return Ok(None);
     };
-    let chain = |tip: ObjectId| -> Result<Option<Vec<(ObjectId, ObjectId)>>, CliError> {
+    // Each side's commits after the base, parents first; `None` with merges.
+    let chain = |tip: ObjectId| -> Result<Option<Vec<Link>>, CliError> {
         let ids = crate::git::rewrite::range(repo, Some(base), tip)
             .map_err(|e| CliError::usage("could not read commits").source(e))?;
         let mut out = Vec::with_capacity(ids.len());
@@ -560,7 +527,7 @@ fn reconcile(
             if parents != [parent] {
                 return Ok(None);
             }
-            out.push((id, c.tree_id().map_err(read)?.detach()));
+            out.push((id, c.tree_id().map_err(read)?.detach(), parent));
             parent = id;
         }
         Ok(Some(out))
@@ -579,45 +546,38 @@ fn reconcile(
         .flat_map(|r| r.commits.iter().map(|c| c.commit.clone()))
         .collect();
     let mut tip = base;
-    let mut place = |id: ObjectId, tip: ObjectId| -> Result<ObjectId, CliError> {
-        let c = repo.find_commit(id).map_err(read)?;
-        if c.parent_ids().next().map(|p| p.detach()) == Some(tip) {
+    // Put commit `id` (whose parent is `parent`) on `tip`, re-parenting it when needed.
+    let mut place = |(id, _, parent): Link, tip: ObjectId| -> Result<ObjectId, CliError> {
+        if parent == tip {
             return Ok(id);
         }
-        let mut owned: gix::objs::Commit = c.decode().map_err(read)?.to_owned().map_err(read)?;
-        owned.parents = vec![tip].into();
-        let field = gix::objs::commit::signature_field_name(repo.object_hash());
-        owned
-            .extra_headers
-            .retain(|(k, _)| k != "gpgsig" && k != "gpgsig-sha256" && k != field);
-        let new = repo.write_object(&owned).map_err(read)?.detach();
+        let c = repo.find_commit(id).map_err(read)?;
+        let mut moved: gix::objs::Commit = c.decode().map_err(read)?.to_owned().map_err(read)?;
+        moved.parents = vec![tip].into();
+        crate::git::rewrite::drop_signature(repo, &mut moved);
+        let new = repo.write_object(&moved).map_err(read)?.detach();
         copies.push((id, new));
         Ok(new)
     };
     for i in 0..common {
-        let (a, b) = (l[i].0, r[i].0);
-        let score = |id: ObjectId| -> (bool, bool, std::cmp::Reverse<ObjectId>) {
-            let parent_ok = repo
-                .find_commit(id)
-                .ok()
-                .and_then(|c| c.parent_ids().next().map(|p| p.detach()))
-                == Some(tip);
+        // The reviewed one, else the one already on the chain, else the lower id.
+        let score = |(id, _, parent): Link| {
             (
                 approved.contains(&id.to_string()),
-                parent_ok,
+                parent == tip,
                 std::cmp::Reverse(id),
             )
         };
-        let chosen = if score(a) >= score(b) { a } else { b };
+        let chosen = if score(l[i]) >= score(r[i]) {
+            l[i]
+        } else {
+            r[i]
+        };
         tip = place(chosen, tip)?;
     }
-    let rest = if l.len() > common {
-        &l[common..]
-    } else {
-        &r[common..]
-    };
-    for (id, _) in rest {
-        tip = place(*id, tip)?;
+    let longer = if l.len() > common { &l } else { &r };
+    for c in &longer[common..] {
+        tip = place(*c, tip)?;
     }
     Ok(Some(tip))
 }
@@ -664,7 +624,6 @@ fn push(
     dir: &Path,
     remote: &str,
     notes: Option<ObjectId>,
-    notes_expected: Option<ObjectId>,
     branches: &[&BranchPlan],
 ) -> Result<(), PushError> {
     let mut argv: Vec<String> = vec![
@@ -676,7 +635,6 @@ fn push(
     ];
     let mut specs = Vec::new();
     if let Some(n) = notes {
-        let _ = notes_expected;
         specs.push(format!("{n}:{NOTES_REF}"));
     }
     for b in branches {
@@ -698,6 +656,8 @@ fn push(
     let stdout = String::from_utf8_lossy(&ran.stdout);
     let mut stale = None;
     let mut refused = None;
+    // The remote moved between its check and its ref update (another push won the lock).
+    let lock_lost = ran.stderr.contains("cannot lock ref");
     for line in stdout.lines() {
         let Some(rest) = line.strip_prefix("!\t") else {
             continue;
@@ -706,11 +666,14 @@ fn push(
         if summary.contains("atomic push failed") {
             continue;
         }
-        // The remote moved between its check and its ref update (another push won the lock).
-        let lost_race = summary.contains("atomic transaction failed")
-            || summary.contains("failed to update ref")
-            || summary.contains("failed to lock")
-            || ran.stderr.contains("cannot lock ref");
+        let lost_race = lock_lost
+            || [
+                "atomic transaction failed",
+                "failed to update ref",
+                "failed to lock",
+            ]
+            .iter()
+            .any(|r| summary.contains(r));
         if lost_race {
             stale = Some(summary.to_owned());
         } else if summary.contains("[remote rejected]") {
@@ -752,25 +715,22 @@ fn apply_local(
 ) -> Result<Option<ObjectId>, CliError> {
     let tracking = tracking_notes(remote);
     let message = format!("aiflow sync {remote}");
+    let checkouts = work::checkouts(repo);
     let mut edits = Vec::new();
     let mut late = Vec::new();
     for p in plans {
-        let Some(new) = p.new_local else { continue };
-        match p
-            .local
-            .and_then(|old| work::checkout_of(repo, &p.name).map(|w| (old, w)))
-        {
-            Some((old, workdir)) if !same_tree(repo, old, new) => late.push((p, workdir)),
-            _ => edits.push(work::branch_edit(&p.name, p.local, new, message.clone())),
+        if let Some(new) = p.new_local {
+            let full = format!("refs/heads/{}", p.name);
+            let workdir = checkouts
+                .iter()
+                .find(|c| c.head.as_deref() == Some(full.as_str()))
+                .map(|c| c.workdir.clone());
+            match (p.local, workdir) {
+                // Checked out, and its files would change: the work tree must follow.
+                (Some(old), Some(workdir)) if !same_tree(repo, old, new) => late.push((p, workdir)),
+                _ => edits.push(work::branch_edit(&p.name, p.local, new, message.clone())),
+            }
         }
-        if pushed && let Some((tip, _)) = p.push {
-            edits.push(tracking_edit(
-                &format!("refs/remotes/{remote}/{}", p.name),
-                tip,
-            ));
-        }
-    }
-    for p in plans.iter().filter(|p| p.new_local.is_none()) {
         if pushed && let Some((tip, _)) = p.push {
             edits.push(tracking_edit(
                 &format!("refs/remotes/{remote}/{}", p.name),
@@ -1058,6 +1018,12 @@ pub fn state(repo: &gix::Repository, anchor: &ObjectId) -> Option<serde_json::Va
     };
     let theirs = store::tip(repo, &tracking_notes(&remote)).ok()??;
     let ours = store::tip(repo, NOTES_REF).ok().flatten();
+    if ours == Some(theirs) {
+        // The common case costs no walk and no notes tree read.
+        return Some(serde_json::json!({
+            "remote": remote, "state": "in-sync", "ahead": 0, "behind": 0, "flow": "in-sync",
+        }));
+    }
     let count = |tip: Option<ObjectId>, hidden: Option<ObjectId>| -> usize {
         let Some(tip) = tip else { return 0 };
         repo.rev_walk([tip])

@@ -78,7 +78,7 @@ pub fn merge_flows(base: Option<&Flow>, ours: &Flow, theirs: &Flow, who: &str, a
         conflicts: Vec::new(),
     };
     let b = base;
-    let flow = Flow {
+    let mut flow = Flow {
         schema: ours.schema.max(theirs.schema),
         kind: ours.kind,
         slug: m.pick("slug", b.map(|b| &b.slug), &ours.slug, &theirs.slug),
@@ -146,7 +146,6 @@ pub fn merge_flows(base: Option<&Flow>, ours: &Flow, theirs: &Flow, who: &str, a
             (o, t) => o.clone().or_else(|| t.clone()),
         },
     };
-    let mut flow = flow;
     m.questions(b, ours, theirs, &mut flow);
     flow.plans = m.plans(
         b.map(|b| b.plans.as_slice()).unwrap_or(&[]),
@@ -170,6 +169,25 @@ fn show<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
+/// The side whose value a three-way merge takes without a decision: the one that changed, or
+/// either when both agree; `None` when both changed differently.
+fn unchanged_side<T: PartialEq>(base: Option<&T>, ours: &T, theirs: &T) -> Option<Side> {
+    if ours == theirs || base == Some(theirs) {
+        Some(Side::Ours)
+    } else if base == Some(ours) {
+        Some(Side::Theirs)
+    } else {
+        None
+    }
+}
+
+fn take<T: Clone>(side: Side, ours: &T, theirs: &T) -> T {
+    match side {
+        Side::Ours => ours.clone(),
+        Side::Theirs => theirs.clone(),
+    }
+}
+
 impl Merger {
     /// The three-way choice for one value; both changed: the later side wins, reported.
     fn pick<T: PartialEq + Clone + Serialize>(
@@ -190,11 +208,8 @@ impl Merger {
         theirs: &T,
         prefer: Side,
     ) -> T {
-        if ours == theirs || base == Some(theirs) {
-            return ours.clone();
-        }
-        if base == Some(ours) {
-            return theirs.clone();
+        if let Some(side) = unchanged_side(base, ours, theirs) {
+            return take(side, ours, theirs);
         }
         self.report(
             field,
@@ -203,10 +218,7 @@ impl Merger {
             prefer.as_str(),
             "the later change wins",
         );
-        match prefer {
-            Side::Ours => ours.clone(),
-            Side::Theirs => theirs.clone(),
-        }
+        take(prefer, ours, theirs)
     }
 
     /// The three-way choice for a status: both changed, the further one wins, reported.
@@ -218,11 +230,8 @@ impl Merger {
         theirs: T,
         rank: impl Fn(T) -> u8,
     ) -> T {
-        if ours == theirs || base == Some(theirs) {
-            return ours;
-        }
-        if base == Some(ours) {
-            return theirs;
+        if let Some(side) = unchanged_side(base.as_ref(), &ours, &theirs) {
+            return take(side, &ours, &theirs);
         }
         let kept = if rank(theirs) > rank(ours) {
             Side::Theirs
@@ -236,10 +245,7 @@ impl Merger {
             kept.as_str(),
             "a status only moves forward",
         );
-        match kept {
-            Side::Ours => ours,
-            Side::Theirs => theirs,
-        }
+        take(kept, &ours, &theirs)
     }
 
     fn report(&mut self, field: &str, ours: String, theirs: String, kept: &str, rule: &str) {
@@ -339,29 +345,27 @@ impl Merger {
                             q.answered_by.clone(),
                         )
                     };
-                    let bans = b.map(answer);
-                    let (oa, ta) = (answer(o), answer(t));
-                    let chosen = if oa == ta || bans.as_ref() == Some(&ta) {
-                        oa
-                    } else if bans.as_ref() == Some(&oa) {
-                        ta
-                    } else {
-                        // Both answered: the later answer wins.
-                        let prefer = if epoch(ta.1.as_deref().unwrap_or(""))
-                            > epoch(oa.1.as_deref().unwrap_or(""))
-                        {
-                            Side::Theirs
-                        } else {
-                            Side::Ours
-                        };
-                        self.report(
-                            &format!("{key}.answer"),
-                            show(&oa.0),
-                            show(&ta.0),
-                            prefer.as_str(),
-                            "the later answer wins",
-                        );
-                        if prefer == Side::Theirs { ta } else { oa }
+                    let (ba, oa, ta) = (b.map(answer), answer(o), answer(t));
+                    let chosen = match unchanged_side(ba.as_ref(), &oa, &ta) {
+                        Some(side) => take(side, &oa, &ta),
+                        None => {
+                            // Both answered: the later answer wins.
+                            let prefer = if epoch(ta.1.as_deref().unwrap_or(""))
+                                > epoch(oa.1.as_deref().unwrap_or(""))
+                            {
+                                Side::Theirs
+                            } else {
+                                Side::Ours
+                            };
+                            self.report(
+                                &format!("{key}.answer"),
+                                show(&oa.0),
+                                show(&ta.0),
+                                prefer.as_str(),
+                                "the later answer wins",
+                            );
+                            take(prefer, &oa, &ta)
+                        }
                     };
                     Question {
                         id: o.id,
@@ -427,23 +431,12 @@ impl Merger {
                 if let Some(other_current) = common.checked_sub(1).map(|i| &other[i]) {
                     let last = out.last_mut().expect("one revision was added");
                     let key = format!("plans[{}]", last.revision);
-                    let merged = match side {
-                        Side::Ours => self.subtasks(
-                            &key,
-                            base_current,
-                            &last.subtasks,
-                            &other_current.subtasks,
-                            Side::Ours,
-                        ),
-                        Side::Theirs => self.subtasks(
-                            &key,
-                            base_current,
-                            &other_current.subtasks,
-                            &last.subtasks,
-                            Side::Theirs,
-                        ),
+                    let (revised, other) = (last.subtasks.clone(), &other_current.subtasks);
+                    let (o, t) = match side {
+                        Side::Ours => (&revised, other),
+                        Side::Theirs => (other, &revised),
                     };
-                    last.subtasks = merged;
+                    last.subtasks = self.subtasks(&key, base_current, o, t, side);
                 }
             }
             (false, false) => {
@@ -709,11 +702,7 @@ pub fn merge_tables(
     };
     let mut out = toml::Table::new();
     let keys: BTreeSet<&String> = o.keys().chain(t.keys()).collect();
-    // Keep the document's own key order: ours first, then keys only theirs has.
-    let mut ordered: Vec<&String> = o.keys().collect();
-    ordered.extend(t.keys().filter(|k| !o.contains_key(*k)));
-    debug_assert_eq!(ordered.len(), keys.len());
-    for k in ordered {
+    for k in keys {
         let bv = b.as_ref().and_then(|b| b.get(k));
         let v = match (o.get(k), t.get(k)) {
             (Some(ov), Some(tv)) => Some(m.pick(k, bv, ov, tv)),

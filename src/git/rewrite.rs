@@ -138,9 +138,7 @@ pub fn reword(
                 c.message = m.into();
             }
             c.committer = committer.clone();
-            let field = gix::objs::commit::signature_field_name(repo.object_hash());
-            c.extra_headers
-                .retain(|(k, _)| k != "gpgsig" && k != "gpgsig-sha256" && k != field);
+            drop_signature(repo, &mut c);
             if let Some(options) = sign {
                 c = c.sign(options.clone()).map_err(|e| RewriteError::Sign {
                     commit: old,
@@ -164,6 +162,13 @@ pub fn reword(
         tip: tip.unwrap_or_else(|| ObjectId::null(repo.object_hash())),
         commits,
     })
+}
+
+/// Remove a commit's signature, which no longer matches once anything in it changed.
+pub fn drop_signature(repo: &gix::Repository, c: &mut gix::objs::Commit) {
+    let field = gix::objs::commit::signature_field_name(repo.object_hash());
+    c.extra_headers
+        .retain(|(k, _)| k != "gpgsig" && k != "gpgsig-sha256" && k != field);
 }
 
 /// The commits of `ids` that are `upto` or its ancestors.

@@ -109,48 +109,31 @@ pub fn merge(
         other_notes: (0, 0, 0),
         conflicts: Vec::new(),
     };
-    let (o, t) = match (ours, theirs) {
+    let base = match (ours, theirs) {
         (None, None) => return Ok(out),
         (Some(o), Some(t)) if o == t => {
             out.action = Action::UpToDate;
             return Ok(out);
         }
-        (Some(o), Some(t)) => (o, t),
-        (Some(_), None) => {
-            out.action = Action::Ahead;
-            let (empty, snap) = (Snapshot::at(repo, None)?, Snapshot::at(repo, ours)?);
-            describe(repo, (who, at), &empty, &snap, &empty, &mut out)?;
-            return Ok(out);
-        }
-        (None, Some(_)) => {
-            out.action = Action::FastForward;
-            let snap = Snapshot::at(repo, theirs)?;
-            describe(
-                repo,
-                (who, at),
-                &Snapshot::at(repo, None)?,
-                &Snapshot::at(repo, None)?,
-                &snap,
-                &mut out,
-            )?;
-            return Ok(out);
-        }
+        (Some(o), Some(t)) => repo.merge_base(o, t).ok().flatten().map(|id| id.detach()),
+        _ => None,
     };
-    let base = repo.merge_base(o, t).ok().flatten().map(|id| id.detach());
     let (bs, os, ts) = (
         Snapshot::at(repo, base)?,
-        Snapshot::at(repo, Some(o))?,
-        Snapshot::at(repo, Some(t))?,
+        Snapshot::at(repo, ours)?,
+        Snapshot::at(repo, theirs)?,
     );
-    if base == Some(t) {
-        out.action = Action::Ahead;
-        out.result = Some(o);
-        describe(repo, (who, at), &bs, &os, &ts, &mut out)?;
-        return Ok(out);
-    }
-    if base == Some(o) {
-        out.action = Action::FastForward;
-        out.result = Some(t);
+    // One side is the merge base (or absent): the other side's commit is the result.
+    let one_sided = if base == theirs {
+        Some((Action::Ahead, ours))
+    } else if base == ours {
+        Some((Action::FastForward, theirs))
+    } else {
+        None
+    };
+    if let Some((action, result)) = one_sided {
+        out.action = action;
+        out.result = result;
         describe(repo, (who, at), &bs, &os, &ts, &mut out)?;
         return Ok(out);
     }
@@ -175,7 +158,7 @@ pub fn merge(
         }
     }
     let commit = repo
-        .new_commit(message.trim_end(), tree, [o, t])
+        .new_commit(message.trim_end(), tree, ours.into_iter().chain(theirs))
         .map_err(StoreError::Write)?
         .id;
     out.action = Action::Merged;
@@ -223,12 +206,7 @@ fn describe(
         );
         let any = ob.as_deref().or(tb.as_deref()).unwrap_or_default();
         let is_flow = upgrade::looks_like_flow(any);
-        let slug = || {
-            upgrade::decode(any)
-                .ok()
-                .map(|d| d.newest().slug)
-                .or_else(|| slug_hint(repo, object, any))
-        };
+        let slug = || slug_line(any).or_else(|| slug_hint(repo, object, any));
         let side = if b == o {
             "from-remote"
         } else if b == t {
@@ -335,14 +313,14 @@ fn merge_note(
         };
         let b = base.as_deref().and_then(|b| decode(b).ok());
         let merged = merge_flows(b.as_ref(), &o, &t, who, at);
-        if merged.flow.validate().is_err() {
+        if let Err(e) = merged.flow.validate() {
             report(
                 Some(o.slug.clone()),
                 "note",
                 "valid".into(),
                 "valid".into(),
                 "ours",
-                "the merged document does not validate: ours is kept",
+                &format!("the merged document does not validate ({e}): ours is kept"),
             );
             return None;
         }

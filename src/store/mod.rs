@@ -576,10 +576,10 @@ pub fn is_transient(e: &gix::Error) -> bool {
 }
 
 /// A small jittered exponential backoff, seeded per process so concurrent writers spread out.
-struct Jitter(u64);
+pub(crate) struct Jitter(u64);
 
 impl Jitter {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos() as u64)
@@ -587,7 +587,7 @@ impl Jitter {
         Jitter(nanos ^ (u64::from(std::process::id()) << 32) | 1)
     }
 
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         // xorshift64
         let mut x = self.0;
         x ^= x << 13;
