@@ -2,6 +2,9 @@
 //! or record with `--skip` that the plan is to be made without (all of) them.
 
 use super::{Ctx, error::CliError, input};
+use crate::ai::Redactor;
+use crate::ai::sanitize::clean;
+use crate::flow::plan::collapse_whitespace;
 use crate::flow::{Flow, Question};
 use crate::store;
 use std::collections::BTreeMap;
@@ -37,15 +40,18 @@ pub fn editor_text(flow: &Flow) -> String {
         flow.slug
     );
     for q in &flow.questions {
-        out.push_str(&format!("\n[{}] {}\n", q.id, q.question));
+        // One line each, cleaned: the note may hold anything, and a line break in a question
+        // would start an answer.
+        let line = |t: &str| collapse_whitespace(&clean(t));
+        out.push_str(&format!("\n[{}] {}\n", q.id, line(&q.question)));
         if let Some(w) = &q.why {
-            out.push_str(&format!("# why: {w}\n"));
+            out.push_str(&format!("# why: {}\n", line(w)));
         }
         if !q.choices.is_empty() {
-            out.push_str(&format!("# choices: {}\n", q.choices.join(" | ")));
+            out.push_str(&format!("# choices: {}\n", line(&q.choices.join(" | "))));
         }
         if let Some(a) = &q.answer {
-            out.push_str(a.trim_end());
+            out.push_str(clean(a).trim_end());
             out.push('\n');
         }
     }
@@ -120,7 +126,7 @@ pub fn run(ctx: &mut Ctx, args: &AnswerArgs) -> Result<(), CliError> {
     // Collect the answers given: --answer, -F, the editor, or none with a bare --skip.
     let draft_name = format!("ANSWERS-{slug}.txt");
     let mut source = None;
-    let given: BTreeMap<u32, String> = if !args.answers.is_empty() {
+    let mut given: BTreeMap<u32, String> = if !args.answers.is_empty() {
         let mut map = BTreeMap::new();
         for a in &args.answers {
             let (id, text) = a.split_once('=').ok_or_else(|| {
@@ -171,6 +177,17 @@ pub fn run(ctx: &mut Ctx, args: &AnswerArgs) -> Result<(), CliError> {
             err
         })?
     };
+    let redactor = Redactor::current();
+    let mut redacted = false;
+    for text in given.values_mut() {
+        redacted |= redactor.redact_in_place(text);
+    }
+    if redacted {
+        ctx.warn(format!(
+            "an answer held the value of an API key from the environment; it is stored as {}",
+            crate::ai::secrets::REDACTED
+        ));
+    }
 
     let mut changed = 0;
     let mut skip_changed = false;

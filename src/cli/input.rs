@@ -1,7 +1,11 @@
 //! Text from the user: `-m`, `-F FILE`, `-F -` (stdin), or the editor, with size and encoding
 //! checks, and drafts that keep the user's text when it is rejected.
+//!
+//! Secrets never stored: an API key from the environment that the user pasted into the text is
+//! replaced by `[redacted]` as the text comes in (with a warning), and in every file written here.
 
 use super::error::CliError;
+use crate::ai::Redactor;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,7 +39,7 @@ pub fn from_args(
     if !messages.is_empty() {
         let text = messages.join("\n\n");
         check_size(text.len() as u64, what, "-m")?;
-        return Ok(Some((text, Source::Message)));
+        return Ok(Some((redact_input(text, what), Source::Message)));
     }
     let Some(file) = file else {
         return Ok(None);
@@ -64,7 +68,21 @@ pub fn from_args(
         )
     };
     check_size(bytes.len() as u64, what, &name)?;
-    Ok(Some((decode_utf8(bytes, &name)?, source)))
+    let text = decode_utf8(bytes, &name)?;
+    Ok(Some((redact_input(text, what), source)))
+}
+
+/// `text` with the API keys of the environment redacted; a warning says so when there was one.
+fn redact_input(text: String, what: &str) -> String {
+    let redactor = Redactor::current();
+    if !redactor.finds(&text) {
+        return text;
+    }
+    eprintln!(
+        "warning: the {what} held the value of an API key from the environment; it is kept as {}",
+        crate::ai::secrets::REDACTED
+    );
+    redactor.redact_string(text)
 }
 
 fn check_size(len: u64, what: &str, name: &str) -> Result<(), CliError> {
@@ -165,7 +183,7 @@ pub fn edit_text(
     let text = decode_utf8(bytes, &path.display().to_string())?;
     // The text is in memory now; if it is rejected, the caller keeps it in a draft.
     let _ = std::fs::remove_file(&path);
-    Ok(text)
+    Ok(redact_input(text, what))
 }
 
 /// The directory for drafts: `<common git dir>/aiflow/`, absolute so hints can be pasted anywhere.
@@ -196,13 +214,13 @@ pub fn clean_drafts(repo: &gix::Repository, draft_name: &str, source: &Source) {
     }
 }
 
-/// Write `text` to the draft file `name` and return its path.
+/// Write `text` (API keys redacted) to the draft file `name` and return its path.
 pub fn write_draft(repo: &gix::Repository, name: &str, text: &str) -> Result<PathBuf, CliError> {
     let dir = draft_dir(repo);
     std::fs::create_dir_all(&dir)
         .map_err(|e| CliError::usage(format!("could not create {}", dir.display())).source(e))?;
     let path = dir.join(name);
-    std::fs::write(&path, text)
+    std::fs::write(&path, Redactor::current().redact(text).as_bytes())
         .map_err(|e| CliError::usage(format!("could not write {}", path.display())).source(e))?;
     Ok(path)
 }

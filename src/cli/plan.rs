@@ -3,8 +3,10 @@
 
 use super::ask::{self, Asker, ProviderArgs};
 use super::{Ctx, error::CliError, input};
+use crate::ai::Redactor;
 use crate::ai::answer::{self, Asked};
 use crate::ai::prompt::Templates;
+use crate::ai::sanitize::clean;
 use crate::flow::plan::{self as fplan, Ids};
 use crate::flow::{Flow, FlowStatus, PlanRevision, Provenance, Question, Subtask};
 use crate::store;
@@ -227,7 +229,10 @@ fn ask(ctx: &mut Ctx, args: &PlanArgs) -> Result<(), CliError> {
     let prompt = templates.render(kind, &context)?;
     let request = ask::request(kind, &system, &prompt, Some(schema));
     if args.print_prompt {
-        ctx.out.write_all(request.transcript().as_bytes())?;
+        let text = Redactor::current()
+            .redact(&request.transcript())
+            .into_owned();
+        ctx.out.write_all(text.as_bytes())?;
         return Ok(());
     }
     // Fail on a missing identity before spending a request.
@@ -249,7 +254,8 @@ fn ask(ctx: &mut Ctx, args: &PlanArgs) -> Result<(), CliError> {
             let answered = asker.ask(request, answer::QUESTIONS_SHAPE, answer::parse_questions)?;
             let (asked, dropped) = answered.value.clone();
             let prov = provenance(&answered.usage);
-            write_questions(&repo, &flow, &asked, &prov, &stamp, &asker, &answered.raw)?;
+            let written =
+                write_questions(&repo, &flow, &asked, &prov, &stamp, &asker, &answered.raw)?;
             if dropped > 0 {
                 ctx.warn(format!(
                     "the model asked {} questions; only the first {} are kept",
@@ -257,7 +263,7 @@ fn ask(ctx: &mut Ctx, args: &PlanArgs) -> Result<(), CliError> {
                     asked.len()
                 ));
             }
-            print_questions(ctx, &slug, &asked, &prov, args.json)
+            print_questions(ctx, &slug, &written, &prov, args.json)
         }
         Mode::Plan => {
             let previous: Vec<Subtask> = flow
@@ -292,8 +298,9 @@ fn write_questions(
     stamp: &crate::git::Stamp,
     asker: &Asker,
     raw: &str,
-) -> Result<(), CliError> {
+) -> Result<Vec<Question>, CliError> {
     let slug = &original.slug;
+    let redactor = Redactor::current();
     let message = format!("aiflow: questions for {slug}");
     store::update_flow(repo, slug, &message, stamp, |flow| {
         if flow.questions != original.questions
@@ -311,9 +318,13 @@ fn write_questions(
             .enumerate()
             .map(|(i, q)| Question {
                 id: i as u32 + 1,
-                question: q.question.clone(),
-                why: q.why.clone(),
-                choices: q.choices.clone(),
+                question: redactor.redact(&q.question).into_owned(),
+                why: q.why.as_deref().map(|w| redactor.redact(w).into_owned()),
+                choices: q
+                    .choices
+                    .iter()
+                    .map(|c| redactor.redact(c).into_owned())
+                    .collect(),
                 answer: None,
                 answered_at: None,
                 answered_by: None,
@@ -322,8 +333,8 @@ fn write_questions(
         flow.questions_asked = Some(prov.clone());
         flow.status = flow.status.max(FlowStatus::Questions);
         Ok(true)
-    })?;
-    Ok(())
+    })
+    .map(|(_, flow)| flow.questions)
 }
 
 /// A refusal because someone else wrote the flow first; the model's answer is kept.
@@ -338,16 +349,25 @@ fn changed_meanwhile(what: String, hint: String, keep: Option<(&Asker, &str)>) -
 }
 
 /// Append a plan revision made of `subtasks` (from a model when `prov` is given, else a human
-/// edit), refusing when another revision appeared since `original` was read.
+/// edit), refusing when another revision appeared since `original` was read. Secrets are
+/// redacted from the subtasks first.
 pub(crate) fn write_plan(
     repo: &gix::Repository,
     original: &Flow,
-    subtasks: Vec<Subtask>,
+    mut subtasks: Vec<Subtask>,
     prov: Option<&Provenance>,
     stamp: &crate::git::Stamp,
     keep: Option<(&Asker, &str)>,
 ) -> Result<PlanRevision, CliError> {
     let slug = &original.slug;
+    let redactor = Redactor::current();
+    for s in &mut subtasks {
+        redactor.redact_in_place(&mut s.title);
+        redactor.redact_in_place(&mut s.description);
+        for f in &mut s.files {
+            redactor.redact_in_place(f);
+        }
+    }
     let revision = original.plans.len() as u32 + 1;
     let rev = PlanRevision {
         revision,
@@ -395,17 +415,16 @@ pub(crate) fn write_plan(
 fn print_questions(
     ctx: &mut Ctx,
     slug: &str,
-    asked: &[Asked],
+    asked: &[Question],
     prov: &Provenance,
     json: bool,
 ) -> Result<(), CliError> {
     if json {
         let questions: Vec<_> = asked
             .iter()
-            .enumerate()
-            .map(|(i, q)| {
+            .map(|q| {
                 serde_json::json!({
-                    "id": i + 1,
+                    "id": q.id,
                     "question": q.question,
                     "why": q.why,
                     "choices": q.choices,
@@ -418,7 +437,7 @@ fn print_questions(
             "asked": prov,
         }));
     }
-    let from = view::provider_label(&prov.provider, prov.model.as_deref());
+    let from = clean(&view::provider_label(&prov.provider, prov.model.as_deref())).into_owned();
     if asked.is_empty() {
         writeln!(
             ctx.out,
@@ -433,13 +452,13 @@ fn print_questions(
         "{from} asks {n} clarifying question{} about {slug}:\n",
         if n == 1 { "" } else { "s" }
     )?;
-    for (i, q) in asked.iter().enumerate() {
-        writeln!(ctx.out, "{}. {}", i + 1, q.question)?;
+    for q in asked {
+        writeln!(ctx.out, "{}. {}", q.id, clean(&q.question))?;
         if let Some(w) = &q.why {
-            writeln!(ctx.out, "   why: {w}")?;
+            writeln!(ctx.out, "   why: {}", clean(w))?;
         }
         if !q.choices.is_empty() {
-            writeln!(ctx.out, "   choices: {}", q.choices.join(" | "))?;
+            writeln!(ctx.out, "   choices: {}", clean(&q.choices.join(" | ")))?;
         }
     }
     writeln!(

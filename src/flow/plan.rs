@@ -3,6 +3,7 @@
 
 use super::{Phase, PlanRevision, Subtask, SubtaskStatus, slugify, validate_repo_path};
 use super::{validate_subtasks, validate_title};
+use crate::ai::sanitize::clean;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{BuildHasher, Hasher};
@@ -67,7 +68,8 @@ pub fn finalize(
     let mut cleaned = Vec::with_capacity(drafts.len());
     for (i, d) in drafts.iter().enumerate() {
         let mut d = d.clone();
-        d.title = collapse_whitespace(&d.title);
+        // Model output is data: no control sequence or bidi control reaches the note.
+        d.title = collapse_whitespace(&clean(&d.title));
         d.id =
             d.id.as_deref()
                 .map(str::trim)
@@ -96,7 +98,7 @@ pub fn finalize(
             }
         }
         d.files = files;
-        d.description = d.description.trim().to_string();
+        d.description = clean(&d.description).trim().to_string();
         if let Some(st) = d.status {
             let was =
                 d.id.as_deref()
@@ -755,5 +757,14 @@ mod tests {
         let back = parse_edit(&text).unwrap().unwrap();
         let again = finalize(back, &out, &BTreeSet::new(), Ids::Edit).unwrap();
         assert_eq!(again, out);
+    }
+
+    #[test]
+    fn control_sequences_and_bidi_controls_are_cleaned_from_drafts() {
+        let mut d = draft("1", "\x1b[31mRed\x1b[0m \u{202e}title", &[]);
+        d.description = "\x1b]8;;https://evil.example\x07link\x1b]8;;\x07\r\nnext \u{9b}2J".into();
+        let out = finalize(vec![d], &[], &BTreeSet::new(), Ids::Model).unwrap();
+        assert_eq!(out[0].title, "Red title");
+        assert_eq!(out[0].description, "link\nnext");
     }
 }
