@@ -156,7 +156,7 @@ pub fn edit_text(
     what: &str,
 ) -> Result<String, CliError> {
     let editor = editor_command(repo)?;
-    let path = write_draft(repo, &editing_file_name(draft_name), initial)?;
+    let path = write_file(repo, &editing_file_name(draft_name), initial)?;
     if editor != ":" {
         // As git does: let the shell split the editor command, and pass the file as "$@".
         let status = Command::new("sh")
@@ -206,16 +206,74 @@ pub fn editing_file_name(draft_name: &str) -> String {
 pub fn clean_drafts(repo: &gix::Repository, draft_name: &str, source: &Source) {
     let dir = draft_dir(repo);
     let _ = std::fs::remove_file(dir.join(editing_file_name(draft_name)));
-    if let Source::File(path) = source {
-        let kept = dir.join(draft_name);
-        if std::fs::canonicalize(path).ok() == std::fs::canonicalize(&kept).ok() {
-            let _ = std::fs::remove_file(kept);
-        }
+    if let Source::File(path) = source
+        && let Ok(input) = std::fs::canonicalize(path)
+        && input.parent().map(Path::to_owned) == std::fs::canonicalize(&dir).ok()
+        && input
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| is_draft_of(draft_name, n))
+    {
+        let _ = std::fs::remove_file(input);
     }
 }
 
-/// Write `text` (API keys redacted) to the draft file `name` and return its path.
+/// `NAME.ext`, then `NAME-2.ext`, `NAME-3.ext`…: the names a draft called `name` may be kept
+/// under.
+fn numbered(name: &str, n: u32) -> String {
+    if n <= 1 {
+        return name.to_string();
+    }
+    match name.rsplit_once('.') {
+        Some((stem, ext)) => format!("{stem}-{n}.{ext}"),
+        None => format!("{name}-{n}"),
+    }
+}
+
+fn is_draft_of(name: &str, file: &str) -> bool {
+    (1..=MAX_DRAFTS).any(|n| numbered(name, n) == file)
+}
+
+/// How many drafts of one name are kept side by side before the last is reused.
+const MAX_DRAFTS: u32 = 20;
+
+/// Keep `text` (API keys redacted) as the draft `name` and return its path. A draft already
+/// there with other text is not overwritten (it may be another refused edit's): the text goes to
+/// `NAME-2.ext`, `NAME-3.ext`… instead.
 pub fn write_draft(repo: &gix::Repository, name: &str, text: &str) -> Result<PathBuf, CliError> {
+    let dir = draft_dir(repo);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| CliError::usage(format!("could not create {}", dir.display())).source(e))?;
+    let text = Redactor::current().redact(text).into_owned();
+    let failed =
+        |path: &Path, e| CliError::usage(format!("could not write {}", path.display())).source(e);
+    for n in 1..=MAX_DRAFTS {
+        let path = dir.join(numbered(name, n));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(mut f) => {
+                use std::io::Write;
+                f.write_all(text.as_bytes()).map_err(|e| failed(&path, e))?;
+                return Ok(path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if std::fs::read(&path).is_ok_and(|old| old == text.as_bytes()) {
+                    return Ok(path);
+                }
+            }
+            Err(e) => return Err(failed(&path, e)),
+        }
+    }
+    let path = dir.join(numbered(name, MAX_DRAFTS));
+    std::fs::write(&path, text).map_err(|e| failed(&path, e))?;
+    Ok(path)
+}
+
+/// Write `text` (API keys redacted) to the file `name` in the draft directory, replacing it.
+fn write_file(repo: &gix::Repository, name: &str, text: &str) -> Result<PathBuf, CliError> {
     let dir = draft_dir(repo);
     std::fs::create_dir_all(&dir)
         .map_err(|e| CliError::usage(format!("could not create {}", dir.display())).source(e))?;
@@ -223,4 +281,19 @@ pub fn write_draft(repo: &gix::Repository, name: &str, text: &str) -> Result<Pat
     std::fs::write(&path, Redactor::current().redact(text).as_bytes())
         .map_err(|e| CliError::usage(format!("could not write {}", path.display())).source(e))?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draft_names_are_numbered_before_the_extension() {
+        assert_eq!(numbered("PLAN_EDIT-x.toml", 1), "PLAN_EDIT-x.toml");
+        assert_eq!(numbered("PLAN_EDIT-x.toml", 3), "PLAN_EDIT-x-3.toml");
+        assert_eq!(numbered("NOTE", 2), "NOTE-2");
+        assert!(is_draft_of("A.md", "A-20.md"));
+        assert!(!is_draft_of("A.md", "A-21.md"));
+        assert!(!is_draft_of("A.md", "B.md"));
+    }
 }

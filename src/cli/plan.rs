@@ -276,14 +276,13 @@ fn ask(ctx: &mut Ctx, args: &PlanArgs) -> Result<(), CliError> {
                 fplan::finalize(drafts, &previous, &taken, Ids::Model)
             })?;
             let prov = provenance(&answered.usage);
-            let rev = write_plan(
-                &repo,
-                &flow,
-                answered.value,
-                Some(&prov),
-                &stamp,
-                Some((&asker, &answered.raw)),
-            )?;
+            let rev = write_plan(&repo, &flow, answered.value, Some(&prov), &stamp, |now| {
+                changed_meanwhile(
+                    format!("the plan of `{slug}` changed meanwhile (now revision {now})"),
+                    format!("see what changed with `git aiflow plan diff {slug}`"),
+                    Some((&asker, &answered.raw)),
+                )
+            })?;
             view::print_new_revision(ctx, &flow, &rev, args.json)
         }
     }
@@ -349,15 +348,16 @@ fn changed_meanwhile(what: String, hint: String, keep: Option<(&Asker, &str)>) -
 }
 
 /// Append a plan revision made of `subtasks` (from a model when `prov` is given, else a human
-/// edit), refusing when another revision appeared since `original` was read. Secrets are
-/// redacted from the subtasks first.
+/// edit), by compare-and-swap on the revision: when the flow's plan is no longer at the revision
+/// `original` holds, nothing is written and `conflict` (given the revision it is at) says why.
+/// Secrets are redacted from the subtasks first.
 pub(crate) fn write_plan(
     repo: &gix::Repository,
     original: &Flow,
     mut subtasks: Vec<Subtask>,
     prov: Option<&Provenance>,
     stamp: &crate::git::Stamp,
-    keep: Option<(&Asker, &str)>,
+    conflict: impl Fn(u32) -> CliError,
 ) -> Result<PlanRevision, CliError> {
     let slug = &original.slug;
     let redactor = Redactor::current();
@@ -395,15 +395,10 @@ pub(crate) fn write_plan(
         None => format!("aiflow: plan revision {revision} of {slug} (edit)"),
     };
     store::update_flow(repo, slug, &message, stamp, |flow| {
+        // The compare-and-swap: the store retries this closure on a newer notes tip, so the
+        // check must be against the revision the change was made from, not the one read now.
         if flow.plans.len() != original.plans.len() {
-            return Err(changed_meanwhile(
-                format!(
-                    "the plan of `{slug}` changed meanwhile (now revision {})",
-                    flow.plans.len()
-                ),
-                format!("see what changed with `git aiflow plan diff {slug}`"),
-                keep,
-            ));
+            return Err(conflict(flow.plans.len() as u32));
         }
         flow.plans.push(rev.clone());
         flow.status = flow.status.max(FlowStatus::Planned);
@@ -478,47 +473,92 @@ fn edit(ctx: &mut Ctx, args: &EditArgs) -> Result<(), CliError> {
         return Err(CliError::refused(format!("flow `{slug}` has no plan yet"))
             .hint(format!("ask for one with `git aiflow plan {slug}`")));
     };
+    let started = current.revision;
     let draft_name = format!("PLAN_EDIT-{slug}.toml");
     let (text, source) = match input::from_args(&[], args.file.as_deref(), "plan")? {
         Some(t) => t,
         None => {
-            let initial = fplan::edit_text(&slug, current.revision, &current.subtasks);
+            let initial = fplan::edit_text(&slug, started, &current.subtasks);
             (
                 input::edit_text(&repo, &draft_name, &initial, "plan")?,
                 input::Source::Editor,
             )
         }
     };
-    let keep = |err: CliError| -> CliError {
-        if matches!(source, input::Source::File(_)) {
-            return err.hint("nothing was written");
+    // Where the edit can be found again: the file it came from, else a draft written now.
+    let kept = || -> Option<std::path::PathBuf> {
+        match &source {
+            input::Source::File(path) => Some(path.clone()),
+            _ => input::write_draft(&repo, &draft_name, &text).ok(),
         }
-        match input::write_draft(&repo, &draft_name, &text) {
-            Ok(path) => err.hint(format!(
+    };
+    let keep = |err: CliError| -> CliError {
+        let err = match (&source, kept()) {
+            (input::Source::File(_), _) | (_, None) => err,
+            (_, Some(path)) => err.hint(format!(
                 "your edit is kept in {}; fix it and run `git aiflow plan edit {slug} -F {}`",
                 path.display(),
                 path.display()
             )),
-            Err(_) => err,
-        }
-        .hint("nothing was written")
+        };
+        err.hint("nothing was written")
     };
-    let drafts = match fplan::parse_edit(&text) {
-        Ok(Some(d)) => d,
-        Ok(None) => {
-            input::clean_drafts(&repo, &draft_name, &source);
-            writeln!(
-                ctx.out,
-                "The plan has no subtasks in the edit; nothing was changed."
-            )?;
-            return Ok(());
-        }
+    let parsed = match fplan::parse_edit(&text) {
+        Ok(p) => p,
         Err(e) => {
             return Err(keep(CliError::usage(format!(
                 "the edited plan is not valid TOML: {e}"
             ))));
         }
     };
+    let Some(drafts) = parsed.drafts else {
+        input::clean_drafts(&repo, &draft_name, &source);
+        writeln!(
+            ctx.out,
+            "The plan has no subtasks in the edit; nothing was changed."
+        )?;
+        return Ok(());
+    };
+    // The revision the edit was made from: what the text says, else the one current when this
+    // command started. Applying it to any other revision would silently undo what came between.
+    let base = parsed.based_on.unwrap_or(started);
+    if base > started {
+        return Err(keep(
+            CliError::usage(format!(
+                "the edit says `{} = {base}`, but the plan of `{slug}` has revisions 1 to {started}",
+                fplan::BASED_ON
+            ))
+            .hint(format!(
+                "set it to the revision the edit was made from (see `git aiflow plan log {slug}`)"
+            )),
+        ));
+    }
+    let stale = |now: u32| -> CliError {
+        let mut err = CliError::refused(format!(
+            "the plan of `{slug}` is at revision {now}, but this edit was made from revision {base}; nothing was written"
+        ))
+        .hint(format!(
+            "applying it would undo what changed since; see that with `git aiflow plan diff {slug} {base} {now}`"
+        ));
+        match kept() {
+            Some(path) => {
+                let path = path.display();
+                err = err.hint(format!("your edit is kept in {path}")).hint(format!(
+                    "redo it on revision {now}: run `git aiflow plan edit {slug}` and make your changes again, or bring {path} up to date, set `{} = {now}` in it and run `git aiflow plan edit {slug} -F {path}`",
+                    fplan::BASED_ON
+                ));
+            }
+            None => {
+                err = err.hint(format!(
+                    "redo it on revision {now}: run `git aiflow plan edit {slug}` and make your changes again"
+                ));
+            }
+        }
+        err
+    };
+    if base != started {
+        return Err(stale(started));
+    }
     let taken = fplan::ids_in_history(&flow.plans);
     let subtasks = match fplan::finalize(drafts, &current.subtasks, &taken, Ids::Edit) {
         Ok(s) => s,
@@ -538,7 +578,7 @@ fn edit(ctx: &mut Ctx, args: &EditArgs) -> Result<(), CliError> {
         )?;
         return Ok(());
     }
-    let rev = write_plan(&repo, &flow, subtasks, None, &stamp, None).map_err(keep)?;
+    let rev = write_plan(&repo, &flow, subtasks, None, &stamp, stale)?;
     input::clean_drafts(&repo, &draft_name, &source);
     let changes = fplan::diff(&current.subtasks, &rev.subtasks);
     writeln!(

@@ -15,8 +15,12 @@ pub struct ShowArgs {
     #[arg(long, value_name = "n")]
     pub revision: Option<u32>,
     /// Print the plan as JSON.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "toml")]
     pub json: bool,
+    /// Print the plan as the TOML `plan edit` opens (with `based_on = N`), to edit and apply
+    /// with `plan edit -F FILE`.
+    #[arg(long)]
+    pub toml: bool,
 }
 
 /// Arguments of `plan log`.
@@ -121,6 +125,22 @@ pub fn show(ctx: &mut Ctx, args: &ShowArgs) -> Result<(), CliError> {
     let rev = revision(flow, args.revision)?;
     if args.json {
         return ctx.json(&plan_json(flow, rev, flow.plans.len()));
+    }
+    if args.toml {
+        // Cleaned value by value: TOML would write a control character as an escape.
+        let subtasks: Vec<_> = rev
+            .subtasks
+            .iter()
+            .map(|s| crate::flow::Subtask {
+                title: clean(&s.title).into_owned(),
+                description: clean(&s.description).into_owned(),
+                files: s.files.iter().map(|f| clean(f).into_owned()).collect(),
+                ..s.clone()
+            })
+            .collect();
+        let text = fplan::edit_text(&flow.slug, rev.revision, &subtasks);
+        ctx.out.write_all(clean(&text).as_bytes())?;
+        return Ok(());
     }
     // Written to a buffer and cleaned as a whole: the note may hold anything.
     let mut buf = Vec::new();
