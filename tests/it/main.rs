@@ -12,6 +12,7 @@ mod help;
 mod interop;
 mod live_model;
 mod llm_server;
+mod lost_updates;
 mod openai_compat;
 mod planning;
 mod prompts;
