@@ -222,6 +222,13 @@ impl ReviewNote {
     /// Decode a review note; several concatenated documents (a squash under
     /// `notes.rewriteMode=concatenate`) are joined.
     pub fn decode(text: &str) -> Result<Self, String> {
+        if text.len() > super::upgrade::MAX_NOTE {
+            return Err(format!(
+                "it is {} bytes, more than the {} bytes a note may have",
+                text.len(),
+                super::upgrade::MAX_NOTE
+            ));
+        }
         let one = |t: &str| -> Result<ReviewNote, String> {
             let note: ReviewNote = toml::from_str(t).map_err(|e| e.message().to_owned())?;
             if !super::upgrade::KNOWN_SCHEMAS.contains(&note.schema) {

@@ -59,7 +59,20 @@ pub enum DecodeError {
     /// Fails validation.
     #[error(transparent)]
     Invalid(#[from] Invalid),
+    /// Larger than any flow this tool writes; not read, so that a note pushed by anyone cannot
+    /// make every reader (a server's hook among them) spend its memory.
+    #[error("the note is {size} bytes, more than the {max} bytes a flow note may have")]
+    TooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
 }
+
+/// The largest note read as a flow (16 MiB: a flow with thousands of reviewed commits is well
+/// under 1 MiB).
+pub const MAX_NOTE: usize = 16 << 20;
 
 impl DecodeError {
     /// How to repair a note with this problem; `object` is the annotated object's id.
@@ -99,6 +112,12 @@ impl Decoded {
 
 /// Decode a note's bytes into one or more flow documents.
 pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
+    if bytes.len() > MAX_NOTE {
+        return Err(DecodeError::TooLarge {
+            size: bytes.len(),
+            max: MAX_NOTE,
+        });
+    }
     let text = std::str::from_utf8(bytes).map_err(|e| DecodeError::NotUtf8 {
         offset: e.valid_up_to(),
     })?;

@@ -323,6 +323,12 @@ pub fn tip(repo: &gix::Repository, name: &str) -> Result<Option<ObjectId>, Store
 /// A note that is not a flow must still be one of our documents (`schema = N` first), or
 /// several of them as git concatenates them (step notes after a squash of two steps).
 pub(crate) fn check_other_document(bytes: &[u8]) -> Result<(), DecodeError> {
+    if bytes.len() > upgrade::MAX_NOTE {
+        return Err(DecodeError::TooLarge {
+            size: bytes.len(),
+            max: upgrade::MAX_NOTE,
+        });
+    }
     let text = std::str::from_utf8(bytes).map_err(|e| DecodeError::NotUtf8 {
         offset: e.valid_up_to(),
     })?;

@@ -8,11 +8,9 @@
 //! and that `git log --format=%(trailers:key=Reviewed-by,valueonly)` agrees about which commits
 //! carry a review trailer. `git aiflow check` is cross-checked as the same verifier.
 
-use crate::harness::{BIN, Run, TestRepo};
-use std::net::{TcpListener, TcpStream};
+use crate::harness::{BIN, GitDaemon, Run, TestRepo};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
 
 const INTEGRATION: &str = "aiflow/rate-limit";
 const INTEGRATION_REF: &str = "refs/heads/aiflow/rate-limit";
@@ -1088,76 +1086,6 @@ fn push_into_a_work_repository_with_hooks_is_judged() {
 
 // 10. The server: pre-receive behind `git daemon`.
 
-/// `git daemon` serving `base` on a free port of 127.0.0.1; killed and reaped when dropped.
-struct Daemon {
-    child: Child,
-    port: u16,
-}
-
-impl Daemon {
-    fn start(repo: &TestRepo, base: &Path) -> Daemon {
-        // `git daemon` would run git-daemon as a child of its own that outlives a kill: start
-        // the program itself, so that the child is the daemon.
-        let exec_path = repo.git(&["--exec-path"]);
-        let program = Path::new(exec_path.trim()).join("git-daemon");
-        let mut last_log = String::new();
-        for attempt in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("free port")
-                .port();
-            let log = repo.sibling(&format!("daemon-{attempt}.log"));
-            let child = repo
-                .command(path_str(&program))
-                .args([
-                    "--reuseaddr",
-                    "--listen=127.0.0.1",
-                    &format!("--port={port}"),
-                    &format!("--base-path={}", base.display()),
-                    "--export-all",
-                    "--enable=receive-pack",
-                    "--informative-errors",
-                    path_str(base),
-                ])
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&log).expect("daemon log"))
-                .spawn()
-                .expect("spawn git daemon");
-            let mut daemon = Daemon { child, port };
-            let deadline = Instant::now() + Duration::from_secs(15);
-            loop {
-                let exited = daemon.child.try_wait().expect("try_wait").is_some();
-                if !exited && TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return daemon;
-                }
-                if exited {
-                    // Lost the port to someone else, most likely: try another.
-                    last_log = std::fs::read_to_string(&log).unwrap_or_default();
-                    break;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "git daemon did not listen on {port} in time:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        panic!("git daemon did not start:\n{last_log}");
-    }
-
-    fn url(&self, name: &str) -> String {
-        format!("git://127.0.0.1:{}/{name}", self.port)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A bare repository next to `repo` with the gate's server hook.
 fn server(repo: &TestRepo, name: &str) -> PathBuf {
     let dir = repo.sibling(name);
@@ -1168,10 +1096,10 @@ fn server(repo: &TestRepo, name: &str) -> PathBuf {
 
 /// A served server with main, the integration branch and the subtask branch pushed from `repo`
 /// (as remote `origin`), one push at a time.
-fn served(f: &Flow) -> (PathBuf, Daemon) {
+fn served(f: &Flow) -> (PathBuf, GitDaemon) {
     let repo = &f.repo;
     let dir = server(repo, "server.git");
-    let daemon = Daemon::start(repo, dir.parent().expect("parent"));
+    let daemon = GitDaemon::start(repo, dir.parent().expect("parent"));
     repo.git(&["remote", "add", "origin", &daemon.url("server.git")]);
     // The flows travel with the branches, as `git aiflow sync` pushes them.
     repo.git(&["push", "-q", "origin", "main", "refs/notes/aiflow"]);

@@ -348,3 +348,88 @@ pub fn assert_lacks(text: &str, needle: &str) {
         "did not expect {needle:?} in:\n{text}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// A git daemon on 127.0.0.1
+// ---------------------------------------------------------------------------------------------
+
+/// `git daemon` serving every repository under `base`, pushes allowed; killed when dropped.
+pub struct GitDaemon {
+    child: std::process::Child,
+    /// The port it listens on.
+    pub port: u16,
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr").port()
+}
+
+impl GitDaemon {
+    /// Start the daemon; retried on another port if it does not come up.
+    pub fn start(t: &TestRepo, base: &Path) -> Self {
+        // Run git-daemon itself rather than `git daemon`: `git` would be a parent process that a
+        // kill does not pass on to the daemon.
+        let exec_path = t.git(&["--exec-path"]).trim().to_string();
+        let program = Path::new(&exec_path).join("git-daemon");
+        let program = program.to_str().expect("utf-8 exec path");
+        let log = t.sibling("daemon.log");
+        for _ in 0..5 {
+            let port = free_port();
+            let mut child = t
+                .command_in(program, base)
+                .args([
+                    "--reuseaddr",
+                    "--export-all",
+                    "--enable=receive-pack",
+                    "--informative-errors",
+                    "--listen=127.0.0.1",
+                    &format!("--port={port}"),
+                    &format!("--base-path={}", base.display()),
+                    base.to_str().expect("utf-8 path"),
+                ])
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).expect("daemon log"))
+                .spawn()
+                .expect("start git daemon");
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            loop {
+                if std::net::TcpStream::connect_timeout(
+                    &addr,
+                    std::time::Duration::from_millis(200),
+                )
+                .is_ok()
+                {
+                    return GitDaemon { child, port };
+                }
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                if std::time::Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+        panic!(
+            "git daemon did not come up:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+
+    /// The URL of repository `repo` under the base path.
+    pub fn url(&self, repo: &str) -> String {
+        format!("git://127.0.0.1:{}/{repo}", self.port)
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

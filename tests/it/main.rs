@@ -19,3 +19,4 @@ mod planning;
 mod prompts;
 mod sync;
 mod trailers;
+mod trust;

@@ -3,93 +3,14 @@
 //! and the remote holding the same `refs/notes/aiflow`, nothing either side made lost, and git's
 //! own view (`git notes show`, `git log --format=%(trailers)`, `git fsck`) agreeing.
 
-use crate::harness::{BIN, Run, TestRepo, assert_has, fixture};
+use crate::harness::{BIN, GitDaemon, Run, TestRepo, assert_has, fixture, free_port};
 use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
-
-// ---------------------------------------------------------------------------------------------
-// A git daemon on 127.0.0.1
-// ---------------------------------------------------------------------------------------------
-
-/// `git daemon` serving every repository under `base`, pushes allowed; killed when dropped.
-struct GitDaemon {
-    child: Child,
-    port: u16,
-}
-
-/// A port nobody listens on right now.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
-}
-
-impl GitDaemon {
-    /// Start the daemon; retried on another port if it does not come up.
-    fn start(t: &TestRepo, base: &Path) -> Self {
-        // Run git-daemon itself rather than `git daemon`: `git` would be a parent process that a
-        // kill does not pass on to the daemon.
-        let exec_path = t.git(&["--exec-path"]).trim().to_string();
-        let program = Path::new(&exec_path).join("git-daemon");
-        let program = program.to_str().expect("utf-8 exec path");
-        let log = t.sibling("daemon.log");
-        for _ in 0..5 {
-            let port = free_port();
-            let mut child = t
-                .command_in(program, base)
-                .args([
-                    "--reuseaddr",
-                    "--export-all",
-                    "--enable=receive-pack",
-                    "--informative-errors",
-                    "--listen=127.0.0.1",
-                    &format!("--port={port}"),
-                    &format!("--base-path={}", base.display()),
-                    base.to_str().expect("utf-8 path"),
-                ])
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&log).expect("daemon log"))
-                .spawn()
-                .expect("start git daemon");
-            let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            let deadline = Instant::now() + Duration::from_secs(5);
-            loop {
-                if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                    return GitDaemon { child, port };
-                }
-                if matches!(child.try_wait(), Ok(Some(_))) {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        panic!(
-            "git daemon did not come up:\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-    }
-
-    fn url(&self, repo: &str) -> String {
-        format!("git://127.0.0.1:{}/{repo}", self.port)
-    }
-}
-
-impl Drop for GitDaemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use std::time::Instant;
 
 // ---------------------------------------------------------------------------------------------
 // Two clones of one remote
