@@ -145,7 +145,7 @@ fn replacement_objects_and_grafts_do_not_change_what_the_gate_reads() {
     assert_eq!(failures(&repo, &[&range]), [failure(&second, "no-review")]);
     let before = repo.rev(INTEGRATION);
     let err = repo.git_run(&["merge", "--ff-only", SUBTASK]).fails(128);
-    assert_eq!(refused(&repo, &err), [second.clone()], "{err}");
+    assert_eq!(refused(&repo, &err), std::slice::from_ref(&second), "{err}");
     assert_eq!(repo.rev(INTEGRATION), before);
     repo.git(&["reset", "-q", "--hard"]);
 
@@ -448,7 +448,8 @@ fn approvals_bind_every_byte_and_survive_a_pure_re_parent() {
         repo.git(&["commit", "-q", "--amend", "--no-edit"]);
         repo.rev("HEAD").expect("amended")
     };
-    let cases: Vec<(&str, Box<dyn Fn()>, bool)> = vec![
+    type Case<'a> = (&'a str, Box<dyn Fn() + 'a>, bool);
+    let cases: Vec<Case> = vec![
         (
             "a space that deletes /",
             Box::new(|| {
