@@ -3,14 +3,14 @@
 //!
 //! gix's walk decodes a commit to find its parents when there is no commit-graph, and reading the
 //! message afterwards decodes it again (measured 1.11-1.18x git's cost). This walk takes parents,
-//! date and message from one read, and reads through [`Objects`], so the same code serves the
-//! local repository (gix) and a server's quarantine (`git cat-file --batch`).
+//! date and message from one read, and reads through [`Objects`] (gix, which also sees a server's
+//! quarantine once [`crate::git::see_pushed_objects`] has made it visible).
 //!
 //! Like git's `limit_list`, it walks newest first and stops a few commits after only hidden
 //! commits remain queued; a commit reached as wanted and later found hidden (clock skew) is
 //! dropped at the end.
 
-use crate::git::cli::{CatFile, GitError};
+use crate::git::cli::GitError;
 use gix::ObjectId;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -73,19 +73,6 @@ impl Objects for GixObjects<'_> {
             });
         }
         Ok(())
-    }
-}
-
-/// Objects through `git cat-file --batch`, which sees a server's quarantined objects.
-pub struct GitObjects(pub CatFile);
-
-impl Objects for GitObjects {
-    fn commit(&mut self, id: &ObjectId, buf: &mut Vec<u8>) -> Result<(), WalkError> {
-        match self.0.read(&id.to_string(), buf)? {
-            None => Err(WalkError::Missing(*id)),
-            Some(kind) if kind == "commit" => Ok(()),
-            Some(kind) => Err(WalkError::NotACommit { id: *id, kind }),
-        }
     }
 }
 

@@ -1,13 +1,12 @@
-//! The one place that runs the `git` program, for what gix cannot do: reading objects that sit
-//! in a server's quarantine during `pre-receive`; work-tree and index updates (`add`, `commit`,
+//! The one place that runs the `git` program, for what gix cannot do: work-tree and index updates (`add`, `commit`,
 //! `switch`, `worktree add`, `merge` into a checked-out branch, `reset --soft`); and patch ids,
 //! which are defined by git's own diff output.
 //!
 //! Every call returns a typed [`GitError`] naming the command and what git printed.
 
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Command, Stdio};
 
 /// A failed `git` invocation.
 #[derive(Debug, thiserror::Error)]
@@ -81,85 +80,6 @@ pub fn output(dir: &Path, args: &[&str]) -> Result<Vec<u8>, GitError> {
         });
     }
     Ok(out.stdout)
-}
-
-/// A running `git cat-file --batch`: reads objects as git sees them, including a server's
-/// quarantined objects during `pre-receive`, which gix does not see.
-pub struct CatFile {
-    child: Child,
-    stdin: BufWriter<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
-    header: Vec<u8>,
-}
-
-impl CatFile {
-    const ARGS: &'static str = "cat-file --batch";
-
-    /// Start `git cat-file --batch` in `dir`.
-    pub fn start(dir: &Path) -> Result<Self, GitError> {
-        let mut child = command(dir, &["cat-file", "--batch"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|source| GitError::Spawn {
-                args: Self::ARGS.into(),
-                source,
-            })?;
-        let stdin = BufWriter::new(child.stdin.take().expect("piped stdin"));
-        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        Ok(CatFile {
-            child,
-            stdin,
-            stdout,
-            header: Vec::new(),
-        })
-    }
-
-    fn protocol(problem: impl Into<String>) -> GitError {
-        GitError::Protocol {
-            args: Self::ARGS.into(),
-            problem: problem.into(),
-        }
-    }
-
-    /// Read the object named `spec` (an id, or `rev:path`) into `buf`; returns its type, or
-    /// `None` when git says it is missing.
-    pub fn read(&mut self, spec: &str, buf: &mut Vec<u8>) -> Result<Option<String>, GitError> {
-        let io = |e: std::io::Error| Self::protocol(e.to_string());
-        writeln!(self.stdin, "{spec}").map_err(io)?;
-        self.stdin.flush().map_err(io)?;
-        self.header.clear();
-        self.stdout
-            .read_until(b'\n', &mut self.header)
-            .map_err(io)?;
-        let header = String::from_utf8_lossy(&self.header).trim_end().to_owned();
-        if header.is_empty() {
-            return Err(Self::protocol("git stopped answering"));
-        }
-        if header.ends_with(" missing") || header.ends_with(" ambiguous") {
-            return Ok(None);
-        }
-        let mut parts = header.split(' ');
-        let (_, kind, size) = (parts.next(), parts.next(), parts.next());
-        let (Some(kind), Some(size)) = (kind, size.and_then(|s| s.parse::<usize>().ok())) else {
-            return Err(Self::protocol(format!("bad header {header:?}")));
-        };
-        buf.clear();
-        buf.resize(size + 1, 0);
-        self.stdout.read_exact(buf).map_err(io)?;
-        buf.truncate(size);
-        Ok(Some(kind.to_owned()))
-    }
-}
-
-impl Drop for CatFile {
-    fn drop(&mut self) {
-        let _ = self.stdin.flush();
-        // Closing stdin ends git; reap it so no zombie is left.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// What a git command printed and how it exited, for commands whose failure is an answer
