@@ -7,6 +7,7 @@
 pub mod bind;
 pub mod hook;
 pub mod policy;
+pub mod sshsig;
 pub mod walk;
 
 use crate::git::trailers::{Block, Rules};
