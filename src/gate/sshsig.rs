@@ -124,7 +124,7 @@ pub enum SignError {
         "the signing key {key} is protected by a passphrase and no ssh-agent offers it; git-aiflow never prompts: run `ssh-add {key}` (with SSH_AUTH_SOCK set) and sign again"
     )]
     Passphrase {
-        /// The key file.
+        /// The private key file.
         key: String,
     },
     /// The key must be in an ssh-agent, and it is not (or no agent is reachable).
@@ -457,7 +457,11 @@ fn no_prompt(cmd: &mut Command) {
 fn sign_failure(setup: &SigningSetup, stderr: &str, status: std::process::ExitStatus) -> SignError {
     let key = setup.describe_key();
     if stderr.contains("incorrect passphrase") {
-        return SignError::Passphrase { key };
+        // ssh-add wants the private key, which is next to a `.pub` one.
+        let private = setup.key.strip_suffix(".pub").unwrap_or(&setup.key);
+        return SignError::Passphrase {
+            key: private.to_owned(),
+        };
     }
     if stderr.contains("Couldn't get agent socket")
         || stderr.contains("Couldn't find key in agent")
@@ -2711,27 +2715,33 @@ mod tests {
     fn passphrase_without_agent_fails_fast() {
         let Some(lab) = Lab::new() else { return };
         let key = lab.key("locked", "ed25519", None, "secret");
-        let setup = setup_of(&[
-            ("gpg.format", "ssh"),
-            ("user.signingKey", key.to_str().unwrap()),
-        ])
-        .unwrap()
-        .unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(sign_with(&setup, PAYLOAD, NAMESPACE, |c| {
-                c.env_remove("SSH_AUTH_SOCK");
-            }));
-        });
-        let result = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("signing with a locked key hung instead of failing");
-        let e = result.unwrap_err();
-        assert!(matches!(e, SignError::Passphrase { .. }), "{e}");
-        let msg = e.to_string();
+        let private = key.to_str().unwrap().to_owned();
+        // The private key, and its public key with the private one beside it.
+        for value in [private.clone(), format!("{private}.pub")] {
+            let setup = setup_of(&[("gpg.format", "ssh"), ("user.signingKey", &value)])
+                .unwrap()
+                .unwrap();
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(sign_with(&setup, PAYLOAD, NAMESPACE, |c| {
+                    c.env_remove("SSH_AUTH_SOCK");
+                }));
+            });
+            let result = rx
+                .recv_timeout(Duration::from_secs(30))
+                .expect("signing with a locked key hung instead of failing");
+            match result.unwrap_err() {
+                SignError::Passphrase { key } => assert_eq!(key, private),
+                e => panic!("{value}: {e}"),
+            }
+        }
+        let e = SignError::Passphrase {
+            key: private.clone(),
+        }
+        .to_string();
         assert!(
-            msg.contains("ssh-add") && msg.contains("never prompts"),
-            "{msg}"
+            e.contains(&format!("`ssh-add {private}`")) && e.contains("never prompts"),
+            "{e}"
         );
     }
 
