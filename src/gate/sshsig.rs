@@ -1321,7 +1321,7 @@ fn signature_key_type(blob: &[u8]) -> Option<String> {
 }
 
 fn read_string(b: &[u8]) -> Option<(&[u8], &[u8])> {
-    let len = u32::from_be_bytes(b.get(..4)?.try_into().ok()?) as usize;
+    let len = usize::try_from(u32::from_be_bytes(b.get(..4)?.try_into().ok()?)).ok()?;
     let body = b.get(4..4usize.checked_add(len)?)?;
     Some((body, &b[4 + len..]))
 }
