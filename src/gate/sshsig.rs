@@ -2067,12 +2067,14 @@ mod tests {
         let Some(lab) = Lab::new() else { return };
         for (kind, bits, name) in KINDS {
             let key = lab.key(kind, kind, bits, "");
-            let setup = SigningSetup {
-                program: "ssh-keygen".into(),
-                key: key.to_str().unwrap().into(),
-                literal: false,
-                origin: "user.signingKey",
-            };
+            // user.signingKey as a private key file, no agent.
+            let setup = setup_of(&[
+                ("gpg.format", "ssh"),
+                ("user.signingKey", key.to_str().unwrap()),
+            ])
+            .unwrap()
+            .unwrap();
+            assert!(!setup.literal);
             let sig = sign_with(&setup, PAYLOAD, NAMESPACE, |c| {
                 c.env_remove("SSH_AUTH_SOCK");
             })
