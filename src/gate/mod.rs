@@ -5,6 +5,7 @@
 //! when one of its review trailers names a valid `Name <email>` that the policy accepts.
 
 pub mod bind;
+pub mod guard;
 pub mod hook;
 pub mod policy;
 pub mod walk;
