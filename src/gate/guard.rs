@@ -852,20 +852,34 @@ impl Snapshot {
     /// ones deleted). What lives outside the repository is not rewritten (see [`Why::Outside`]).
     /// The result is verified: the report comes from comparing with the snapshot again.
     pub fn restore(&self, changes: &[Change]) -> Report {
-        let mut ordered: Vec<&Change> = changes.iter().collect();
-        ordered.sort_by_key(|c| c.order());
         let mut attempts: BTreeMap<String, Result<(), Why>> = BTreeMap::new();
-        let mut repo: Option<gix::Repository> = None;
-        for change in ordered {
-            let result = self.restore_one(change, &mut repo);
-            attempts.insert(change.subject(), result);
+        let mut seen: Vec<Change> = changes.to_vec();
+        let mut pending: Vec<Change> = changes.to_vec();
+        let mut now = Vec::new();
+        // What could not be read before a restore (refs behind a broken config) can show up
+        // after it: a few rounds restore that too.
+        for _ in 0..3 {
+            pending.sort_by_key(Change::order);
+            let mut repo: Option<gix::Repository> = None;
+            for change in &pending {
+                let result = self.restore_one(change, &mut repo);
+                attempts.insert(change.subject(), result);
+            }
+            now = self.changes();
+            pending = now
+                .iter()
+                .filter(|c| !attempts.contains_key(&c.subject()))
+                .cloned()
+                .collect();
+            if pending.is_empty() {
+                break;
+            }
+            seen.extend(pending.iter().cloned());
         }
-        let now = self.changes();
         let remaining: BTreeSet<String> = now.iter().map(Change::subject).collect();
-        let restored = changes
-            .iter()
+        let restored = seen
+            .into_iter()
             .filter(|c| !remaining.contains(&c.subject()))
-            .cloned()
             .collect();
         let unrestored = now
             .into_iter()
@@ -873,7 +887,7 @@ impl Snapshot {
                 let why = match attempts.get(&change.subject()) {
                     Some(Err(why)) => why.clone(),
                     Some(Ok(())) => Why::Failed("it changed again while exec restored it".into()),
-                    None => Why::Failed("it changed while exec restored the rest".into()),
+                    None => Why::Failed("it kept changing while exec restored the rest".into()),
                 };
                 Unrestored { change, why }
             })
@@ -926,6 +940,17 @@ impl Snapshot {
                     return Err(Why::Outside);
                 }
                 let snap = self.hooks.get(dir).ok_or(Why::Follows)?;
+                if snap.state == FileState::Missing {
+                    // A directory the agent made: empty it of files first.
+                    if let Ok(list) = std::fs::read_dir(dir) {
+                        for entry in list.flatten() {
+                            let path = entry.path();
+                            if !path.is_dir() || path.is_symlink() {
+                                std::fs::remove_file(&path).map_err(|e| failed(e, &path))?;
+                            }
+                        }
+                    }
+                }
                 put_back(dir, &snap.state).map_err(|e| failed(e, dir))?;
                 if let FileState::Dir { .. } = snap.state {
                     for (name, state) in &snap.entries {
@@ -1351,9 +1376,20 @@ fn edit_ref(
         name: name.try_into().map_err(|e| format!("{name}: {e}"))?,
         deref: false,
     };
-    repo.edit_reference(edit)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    let done = if matches!(repo.committer(), Some(Ok(_))) {
+        repo.edit_reference(edit)
+    } else {
+        // Without a configured identity, the reflog entry still needs a name: restoring must
+        // not fail for want of one.
+        let me = gix::actor::Signature {
+            name: "git-aiflow".into(),
+            email: "git-aiflow@localhost".into(),
+            time: gix::date::Time::now_local_or_utc(),
+        };
+        let mut buf = gix::date::parse::TimeBuf::default();
+        repo.edit_references_as(Some(edit), Some(me.to_ref(&mut buf)))
+    };
+    done.map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// Make `path` what `state` says: write a file through `<path>.lock` (created exclusively, as

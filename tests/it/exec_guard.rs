@@ -495,6 +495,18 @@ fn exec_restores_the_integration_branch_and_main() {
         &["ref refs/heads/master: created"],
     );
     assert_eq!(repo.rev("refs/heads/master"), None);
+    clean(&repo);
+
+    // Behind a config that no longer parses, so the refs cannot be read until it is restored.
+    let err = refused(
+        &repo,
+        &id,
+        &branch,
+        "git add -A && git commit -q -m 'agent work' && git -c core.hooksPath=/dev/null branch -f main HEAD && printf '[broken\\n' >> .git/config",
+        &[],
+        &["the refs can no longer be read", "ref refs/heads/main: moved from"],
+    );
+    assert!(!err.contains("NOT restored"), "{err}");
 }
 
 #[test]
