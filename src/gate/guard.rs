@@ -636,6 +636,11 @@ impl Snapshot {
             let state = FileState::read(&path, with_id).map_err(read_err(&path))?;
             files.insert(path, (role, state));
         }
+        // A hooks directory that is a link: where it points is watched like a file.
+        let hooks_link = common_dir.join("hooks");
+        if let Ok(state @ FileState::Symlink { .. }) = FileState::read(&hooks_link, false) {
+            files.insert(hooks_link, (Role::Repository, state));
+        }
         let own_config: BTreeSet<PathBuf> = files
             .iter()
             .filter(|(_, (role, _))| *role == Role::Config)
@@ -994,9 +999,13 @@ impl Snapshot {
         }
     }
 
-    /// Whether `path` is inside the repository: its common git dir or one of its work trees.
+    /// Whether the directory entry `path` is inside the repository: in its common git dir or in
+    /// one of its work trees. A link is judged by where it is, not where it points.
     fn inside(&self, path: &Path) -> bool {
-        let p = canonical_prefix(path);
+        let p = match (path.parent(), path.file_name()) {
+            (Some(parent), Some(name)) => canonical_prefix(parent).join(name),
+            _ => canonical_prefix(path),
+        };
         p.starts_with(&self.common_dir) || self.roots.iter().any(|r| p.starts_with(r))
     }
 }

@@ -62,8 +62,18 @@ fn exec_with(repo: &TestRepo, id: &str, agent: &str, env: &[(&str, &str)]) -> Ru
     repo.aiflow_env(&["exec", id, "--agent", agent], &all)
 }
 
+/// A file's content, compared whole and shown by its length.
+#[derive(PartialEq, Eq)]
+struct Bytes(Vec<u8>);
+
+impl std::fmt::Debug for Bytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} bytes", self.0.len())
+    }
+}
+
 /// A directory's files: name -> (mode, content, or the link's target).
-fn files(dir: &Path) -> BTreeMap<String, (u32, Vec<u8>)> {
+fn files(dir: &Path) -> BTreeMap<String, (u32, Bytes)> {
     let mut out = BTreeMap::new();
     let Ok(list) = std::fs::read_dir(dir) else {
         return out;
@@ -83,7 +93,7 @@ fn files(dir: &Path) -> BTreeMap<String, (u32, Vec<u8>)> {
         };
         out.insert(
             e.file_name().to_string_lossy().into_owned(),
-            (meta.permissions().mode() & 0o7777, content),
+            (meta.permissions().mode() & 0o7777, Bytes(content)),
         );
     }
     out
@@ -94,9 +104,9 @@ fn files(dir: &Path) -> BTreeMap<String, (u32, Vec<u8>)> {
 struct Rules {
     refs: String,
     notes: String,
-    config: Vec<u8>,
-    hooks: BTreeMap<String, (u32, Vec<u8>)>,
-    info: BTreeMap<String, (u32, Vec<u8>)>,
+    config: String,
+    hooks: BTreeMap<String, (u32, Bytes)>,
+    info: BTreeMap<String, (u32, Bytes)>,
     shallow: bool,
 }
 
@@ -105,7 +115,7 @@ fn rules(repo: &TestRepo) -> Rules {
     Rules {
         refs: repo.refs(),
         notes: repo.git_run(&["notes", "--ref=aiflow", "list"]).stdout,
-        config: std::fs::read(git_dir.join("config")).expect("config"),
+        config: std::fs::read_to_string(git_dir.join("config")).expect("config"),
         hooks: files(&git_dir.join("hooks")),
         info: files(&git_dir.join("info")),
         shallow: git_dir.join("shallow").exists(),
@@ -259,6 +269,28 @@ fn exec_restores_a_replaced_deleted_or_disabled_hook() {
         "rm -rf .git/hooks",
         &[],
         &["hooks directory", "deleted: restored"],
+    );
+    clean(&repo);
+
+    // A hooks directory that is a link, pointed elsewhere.
+    let git_dir = repo.path.join(".git");
+    std::fs::rename(git_dir.join("hooks"), git_dir.join("hooks-real")).expect("mv");
+    std::os::unix::fs::symlink("hooks-real", git_dir.join("hooks")).expect("ln");
+    let empty = repo.sibling("empty-hooks");
+    refused(
+        &repo,
+        &id,
+        &branch,
+        &format!(
+            "mkdir -p '{0}' && ln -sfn '{0}' .git/hooks",
+            empty.display()
+        ),
+        &[],
+        &["now links to", "the hooks directory of"],
+    );
+    assert_eq!(
+        std::fs::read_link(git_dir.join("hooks")).expect("link"),
+        PathBuf::from("hooks-real")
     );
 }
 
@@ -504,7 +536,10 @@ fn exec_restores_the_integration_branch_and_main() {
         &branch,
         "git add -A && git commit -q -m 'agent work' && git -c core.hooksPath=/dev/null branch -f main HEAD && printf '[broken\\n' >> .git/config",
         &[],
-        &["the refs can no longer be read", "ref refs/heads/main: moved from"],
+        &[
+            "the refs can no longer be read",
+            "ref refs/heads/main: moved from",
+        ],
     );
     assert!(!err.contains("NOT restored"), "{err}");
 }
