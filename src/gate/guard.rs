@@ -988,11 +988,17 @@ impl Snapshot {
             Change::Config { after, before, .. } => {
                 // Values from the repository's own files are restored with the files; what
                 // remains comes from elsewhere.
-                let outside = after
-                    .iter()
-                    .chain(before)
-                    .any(|v| !matches!(v.scope.as_str(), "local" | "worktree"));
-                Err(if outside { Why::Outside } else { Why::Follows })
+                let values = || after.iter().chain(before);
+                if values().any(|v| !matches!(v.scope.as_str(), "local" | "worktree")) {
+                    return Err(Why::Outside);
+                }
+                // Local scope, from a file the repository's config includes.
+                match values().find_map(|v| v.origin.strip_prefix("file:")) {
+                    Some(file) => Err(Why::Impossible(format!(
+                        "it comes from {file}, which the repository's config includes; exec restores only the repository's own config files"
+                    ))),
+                    None => Err(Why::Follows),
+                }
             }
             Change::Program { .. } => Err(Why::Outside),
             Change::HooksPath { .. } | Change::Unreadable { .. } => Err(Why::Follows),

@@ -398,6 +398,22 @@ fn exec_restores_aiflow_and_trailer_config_set_in_the_repository() {
         &[],
         &["repository config", "the config can no longer be read"],
     );
+    clean(&repo);
+
+    // A file of the work tree that the repository's config includes: reported, not rewritten.
+    repo.write("team.gitconfig", "[aiflow]\n\texemptMerges = true\n");
+    repo.git(&["add", "team.gitconfig"]);
+    repo.git(&["commit", "-q", "-m", "Team config"]);
+    repo.git(&["config", "include.path", "../team.gitconfig"]);
+    let err = refused(
+        &repo,
+        &id,
+        &branch,
+        "printf '\treviewer = mallory@example.com\n' >> team.gitconfig",
+        &[],
+        &["config aiflow.reviewer: (unset) -> \"mallory@example.com\""],
+    );
+    assert_has(&err, "NOT restored: it comes from");
 }
 
 /// Global config (here `GIT_CONFIG_GLOBAL`): shared with every repository, so it is reported
