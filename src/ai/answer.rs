@@ -1,6 +1,7 @@
 //! Reading what a model returned: the JSON object (bare, in a Markdown fence, or inside prose),
 //! then the questions or plan in it, with every problem listed for a repair request.
 
+use crate::ai::sanitize::clean_string;
 use crate::flow::Phase;
 use crate::flow::plan::{Draft, collapse_whitespace, parse_phase};
 use serde_json::{Value, json};
@@ -29,7 +30,28 @@ pub struct Asked {
 /// Find the JSON answer in `text`: the whole text, a fenced block, or a balanced `{…}` inside
 /// prose. A value holding `key` (or a bare list) wins; when none does and the outer JSON is
 /// broken, the syntax error is reported (not some inner object that happened to parse).
+///
+/// Every string of the value (keys too) is [`crate::ai::sanitize::clean`]ed: JSON escapes such as `\u001b` decode to
+/// the control characters the raw text no longer holds.
 pub fn extract_json(text: &str, key: &str) -> Result<Value, String> {
+    find_json(text, key).map(clean_value)
+}
+
+/// `v` with every string and key [`crate::ai::sanitize::clean`]ed.
+pub fn clean_value(v: Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(clean_string(s)),
+        Value::Array(a) => Value::Array(a.into_iter().map(clean_value).collect()),
+        Value::Object(o) => Value::Object(
+            o.into_iter()
+                .map(|(k, v)| (clean_string(k), clean_value(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+fn find_json(text: &str, key: &str) -> Result<Value, String> {
     let trimmed = text.trim().trim_start_matches('\u{feff}');
     let wanted = |v: &Value| v.is_array() || v.get(key).is_some();
     let mut fallback: Option<Value> = None;
@@ -428,6 +450,17 @@ mod tests {
         assert_eq!(q[0].choices, vec!["a", "2"]);
         let errs = parse_questions(r#"{"questions": [{"why": "x"}, 3]}"#).unwrap_err();
         assert_eq!(errs.len(), 2, "{errs:?}");
+    }
+
+    #[test]
+    fn json_escaped_control_sequences_are_cleaned() {
+        let text = r#"{"questions": [{"question": "\u001b[31mRed?\u001b[0m", "why": "\u009b2J\u202ewhy", "choices": ["\u001b]8;;http://x\u0007a\u001b]8;;\u0007", "b\r\nc"]}]}"#;
+        let (q, _) = parse_questions(text).unwrap();
+        assert_eq!(q[0].question, "Red?");
+        assert_eq!(q[0].why.as_deref(), Some("why"));
+        assert_eq!(q[0].choices, vec!["a", "b c"]);
+        let v = extract_json(r#"{"\u009b1mk": "\u001b]0;t\u0007v"}"#, "k").unwrap();
+        assert_eq!(v, json!({"k": "v"}));
     }
 
     #[test]

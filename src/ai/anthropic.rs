@@ -28,7 +28,7 @@ impl Anthropic {
             format!("{base}/v1/messages")
         };
         Ok(Anthropic {
-            http: Http::new("anthropic", &model, settings, Some(key.clone()))?,
+            http: Http::new("anthropic", &model, settings)?,
             url,
             model,
             max_tokens: settings.max_tokens,

@@ -18,8 +18,6 @@ pub(crate) struct Http {
     model: String,
     retries: u32,
     timeout: Duration,
-    /// The key, kept only to redact it from anything a server echoes back.
-    secret: Option<String>,
 }
 
 /// A response body, parsed.
@@ -36,7 +34,6 @@ impl Http {
         provider: &'static str,
         model: &str,
         settings: &Settings,
-        secret: Option<String>,
     ) -> Result<Http, AiError> {
         // reqwest is built without a crypto provider (no C toolchain for aws-lc); use ring.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -55,23 +52,13 @@ impl Http {
             model: model.to_string(),
             retries: settings.retries,
             timeout: settings.timeout,
-            secret,
         })
     }
 
-    /// POST `body` as JSON to `url` with `headers`, retrying what is worth retrying. No error
-    /// carries the key, whatever the server echoed back.
+    /// POST `body` as JSON to `url` with `headers`, retrying what is worth retrying. (Whatever
+    /// a server echoes back of the key is redacted where every provider's errors pass, in
+    /// [`super::provider`].)
     pub(crate) fn post_json(
-        &self,
-        url: &str,
-        headers: &[(&str, String)],
-        body: &serde_json::Value,
-    ) -> Result<Answer, AiError> {
-        self.attempts(url, headers, body)
-            .map_err(|e| e.redact(self.secret.as_deref()))
-    }
-
-    fn attempts(
         &self,
         url: &str,
         headers: &[(&str, String)],

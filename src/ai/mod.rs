@@ -2,7 +2,9 @@
 //! answers a model returns.
 //!
 //! Model output is data. Nothing here runs it, and nothing it contains becomes a ref name or a
-//! trailer without passing through [`answer`]'s validation and sanitising.
+//! trailer without passing through [`answer`]'s validation and sanitising. Every provider is
+//! wrapped by [`provider`] so that its answers and errors come out [`sanitize`]d and with the
+//! API keys of the environment [`secrets`] redacted, and its prompts go in redacted.
 
 pub mod answer;
 mod anthropic;
@@ -12,8 +14,11 @@ mod http;
 mod manual;
 mod openai;
 pub mod prompt;
+pub mod sanitize;
+pub mod secrets;
 
 pub use config::{Overrides, ProviderKind, Settings};
+pub use secrets::Redactor;
 
 use std::time::Duration;
 
@@ -177,18 +182,12 @@ impl AiError {
         self
     }
 
-    /// Replace every occurrence of `secret` in the texts (a key a server echoed back).
-    pub fn redact(mut self, secret: Option<&str>) -> Self {
-        if let Some(s) = secret.filter(|s| s.len() >= 4) {
-            self.message = self.message.replace(s, "[redacted]");
-            self.cause = self.cause.map(|c| c.replace(s, "[redacted]"));
-            self.raw = self.raw.map(|c| c.replace(s, "[redacted]"));
-            self.hints = self
-                .hints
-                .into_iter()
-                .map(|h| h.replace(s, "[redacted]"))
-                .collect();
-        }
+    /// Every text made safe to print and store: control sequences removed, secrets redacted.
+    pub fn scrub(mut self, redactor: &Redactor) -> Self {
+        self.message = redactor.scrub(&self.message);
+        self.cause = self.cause.map(|c| redactor.scrub(&c));
+        self.raw = self.raw.map(|r| redactor.scrub(&r));
+        self.hints = self.hints.iter().map(|h| redactor.scrub(h)).collect();
         self
     }
 }
@@ -228,17 +227,144 @@ impl Place {
         std::fs::create_dir_all(&self.prompt_dir)
             .map_err(|e| fail("create", &self.prompt_dir, e))?;
         let path = self.prompt_dir.join(format!("PROMPT-{}.md", self.label));
+        let prompt = Redactor::current().redact(prompt).into_owned();
         std::fs::write(&path, prompt).map_err(|e| fail("write", &path, e))?;
         Ok(path)
     }
 }
 
-/// Build the provider `settings` names, working in `place`.
+/// Build the provider `settings` names, working in `place`: wrapped so that what it is sent is
+/// redacted, and what it answers (text, model name, errors) is sanitised and redacted, whichever
+/// provider it is.
 pub fn provider(settings: &Settings, place: &Place) -> Result<Box<dyn Provider>, AiError> {
-    Ok(match settings.provider {
-        ProviderKind::OpenAi => Box::new(openai::OpenAi::new(settings)?),
-        ProviderKind::Anthropic => Box::new(anthropic::Anthropic::new(settings)?),
-        ProviderKind::Command => Box::new(command::CommandProvider::new(settings, place)?),
+    if let Some(name) = &settings.api_key_env {
+        secrets::remember_var(name);
+    }
+    let redactor = Redactor::current();
+    let inner: Box<dyn Provider> = match settings.provider {
+        ProviderKind::OpenAi => {
+            Box::new(openai::OpenAi::new(settings).map_err(|e| e.scrub(&redactor))?)
+        }
+        ProviderKind::Anthropic => {
+            Box::new(anthropic::Anthropic::new(settings).map_err(|e| e.scrub(&redactor))?)
+        }
+        ProviderKind::Command => Box::new(
+            command::CommandProvider::new(settings, place).map_err(|e| e.scrub(&redactor))?,
+        ),
         ProviderKind::Manual => Box::new(manual::Manual::new(place)),
-    })
+    };
+    Ok(Box::new(Guarded { inner, redactor }))
+}
+
+/// The boundary every provider's answer crosses.
+struct Guarded {
+    inner: Box<dyn Provider>,
+    redactor: Redactor,
+}
+
+impl Provider for Guarded {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn model(&self) -> Option<&str> {
+        self.inner.model()
+    }
+
+    fn can_repair(&self) -> bool {
+        self.inner.can_repair()
+    }
+
+    fn complete(&self, request: &Request) -> Result<Reply, AiError> {
+        let r = &self.redactor;
+        let mut sent = request.clone();
+        r.redact_in_place(&mut sent.system);
+        for m in &mut sent.messages {
+            r.redact_in_place(&mut m.content);
+        }
+        match self.inner.complete(&sent) {
+            Ok(reply) => Ok(Reply {
+                text: r.scrub(&sanitize::clean_model_text(&reply.text)),
+                model: reply.model.map(|m| r.scrub(&m)),
+                ..reply
+            }),
+            Err(mut e) => {
+                e.raw = e
+                    .raw
+                    .map(|raw| sanitize::clean_model_text(&raw).into_owned());
+                Err(e.scrub(r))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "sk-test-boundary-0001";
+
+    /// A provider that answers with what it was asked, putting the key back in (a server that
+    /// echoes it), and fails when asked something starting with `fail`.
+    struct Echo;
+
+    impl Provider for Echo {
+        fn name(&self) -> &'static str {
+            "echo"
+        }
+        fn model(&self) -> Option<&str> {
+            None
+        }
+        fn complete(&self, request: &Request) -> Result<Reply, AiError> {
+            assert!(
+                !format!("{request:?}").contains(KEY),
+                "the key was sent: {request:?}"
+            );
+            let text = request.messages[0].content.replace("[redacted]", KEY);
+            if text.starts_with("fail") {
+                return Err(AiError::new(ErrorKind::Answer, text.clone())
+                    .cause(text.clone())
+                    .hint(text.clone())
+                    .raw(text));
+            }
+            Ok(Reply {
+                model: Some(format!("m\x1b]0;t\x07{text}")),
+                text,
+                ..Reply::default()
+            })
+        }
+    }
+
+    fn ask(p: &Guarded, content: &str) -> Result<Reply, AiError> {
+        p.complete(&Request {
+            kind: "plan",
+            system: format!("system {content}"),
+            messages: vec![Message {
+                role: Role::User,
+                content: content.to_string(),
+            }],
+            schema: None,
+        })
+    }
+
+    #[test]
+    fn the_boundary_redacts_what_goes_in_and_cleans_what_comes_out() {
+        let key = KEY;
+        let p = Guarded {
+            inner: Box::new(Echo),
+            redactor: Redactor::new([key]),
+        };
+        let reply = ask(&p, &format!("\x1b[31m{key}\u{202e}\r\n")).unwrap();
+        assert_eq!(reply.text, "[redacted]\n");
+        assert_eq!(reply.model.as_deref(), Some("m[redacted]\n"));
+        let err = ask(&p, &format!("fail \x1b]8;;x\x07{key}")).unwrap_err();
+        for t in [
+            &err.message,
+            err.cause.as_ref().unwrap(),
+            &err.hints[0],
+            err.raw.as_ref().unwrap(),
+        ] {
+            assert_eq!(t, "fail [redacted]");
+        }
+    }
 }

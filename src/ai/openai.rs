@@ -35,7 +35,7 @@ impl OpenAi {
         }
         let url = format!("{base}/chat/completions");
         Ok(OpenAi {
-            http: Http::new("openai", &model, settings, key.clone())?,
+            http: Http::new("openai", &model, settings)?,
             url,
             model,
             max_tokens: settings.max_tokens,

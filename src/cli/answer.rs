@@ -2,6 +2,9 @@
 //! or record with `--skip` that the plan is to be made without (all of) them.
 
 use super::{Ctx, error::CliError, input};
+use crate::ai::Redactor;
+use crate::ai::sanitize::clean;
+use crate::flow::plan::collapse_whitespace;
 use crate::flow::{Flow, Question};
 use crate::store;
 use std::collections::BTreeMap;
@@ -37,15 +40,18 @@ pub fn editor_text(flow: &Flow) -> String {
         flow.slug
     );
     for q in &flow.questions {
-        out.push_str(&format!("\n[{}] {}\n", q.id, q.question));
+        // One line each, cleaned: the note may hold anything, and a line break in a question
+        // would start an answer.
+        let line = |t: &str| collapse_whitespace(&clean(t));
+        out.push_str(&format!("\n[{}] {}\n", q.id, line(&q.question)));
         if let Some(w) = &q.why {
-            out.push_str(&format!("# why: {w}\n"));
+            out.push_str(&format!("# why: {}\n", line(w)));
         }
         if !q.choices.is_empty() {
-            out.push_str(&format!("# choices: {}\n", q.choices.join(" | ")));
+            out.push_str(&format!("# choices: {}\n", line(&q.choices.join(" | "))));
         }
         if let Some(a) = &q.answer {
-            out.push_str(a.trim_end());
+            out.push_str(clean(a).trim_end());
             out.push('\n');
         }
     }
@@ -120,7 +126,9 @@ pub fn run(ctx: &mut Ctx, args: &AnswerArgs) -> Result<(), CliError> {
     // Collect the answers given: --answer, -F, the editor, or none with a bare --skip.
     let draft_name = format!("ANSWERS-{slug}.txt");
     let mut source = None;
-    let given: BTreeMap<u32, String> = if !args.answers.is_empty() {
+    // The text of the editor or -F, to keep in a draft if it is refused.
+    let mut typed: Option<String> = None;
+    let mut given: BTreeMap<u32, String> = if !args.answers.is_empty() {
         let mut map = BTreeMap::new();
         for a in &args.answers {
             let (id, text) = a.split_once('=').ok_or_else(|| {
@@ -152,8 +160,10 @@ pub fn run(ctx: &mut Ctx, args: &AnswerArgs) -> Result<(), CliError> {
         map
     } else if let Some((text, src)) = input::from_args(&[], args.file.as_deref(), "answers")? {
         source = Some(src);
-        parse_editor_text(&text, count)
-            .map_err(|e| CliError::usage(format!("the answers could not be read: {e}")))?
+        let parsed = parse_editor_text(&text, count)
+            .map_err(|e| CliError::usage(format!("the answers could not be read: {e}")))?;
+        typed = Some(text);
+        parsed
     } else if args.skip || flow.questions.is_empty() {
         BTreeMap::new()
     } else {
@@ -169,7 +179,39 @@ pub fn run(ctx: &mut Ctx, args: &AnswerArgs) -> Result<(), CliError> {
                 ));
             }
             err
-        })?
+        })
+        .inspect(|_| typed = Some(text.clone()))?
+    };
+    // The editor's text (or a file in its format) holds every question: an answer it leaves as
+    // it was when this command read the flow is no change, and must not undo an answer someone
+    // else gave meanwhile.
+    let from_text = typed.is_some();
+    if from_text {
+        given.retain(|id, text| base_answer(&flow, *id) != text.as_str());
+    }
+    let redactor = Redactor::current();
+    let mut redacted = false;
+    for text in given.values_mut() {
+        redacted |= redactor.redact_in_place(text);
+    }
+    if redacted {
+        ctx.warn(format!(
+            "an answer held the value of an API key from the environment; it is stored as {}",
+            crate::ai::secrets::REDACTED
+        ));
+    }
+    let keep = |err: CliError| -> CliError {
+        match (&source, &typed) {
+            (Some(input::Source::File(_)), _) | (_, None) => err,
+            (_, Some(text)) => match input::write_draft(&repo, &draft_name, text) {
+                Ok(p) => err.hint(format!(
+                    "your answers are kept in {}; run `git aiflow answer {slug} -F {}` to give them again",
+                    p.display(),
+                    p.display()
+                )),
+                Err(_) => err,
+            },
+        }
     };
 
     let mut changed = 0;
@@ -191,10 +233,25 @@ pub fn run(ctx: &mut Ctx, args: &AnswerArgs) -> Result<(), CliError> {
         for q in f.questions.iter_mut() {
             if let Some(text) = given.get(&q.id) {
                 let new = (!text.is_empty()).then(|| text.clone());
-                if q.answer != new {
-                    changed += 1;
-                    set_answer(q, new, &stamp);
+                if q.answer == new {
+                    continue;
                 }
+                // From the editor, an answer changed by someone else since it opened is theirs:
+                // refuse rather than overwrite it. `--answer` names what it sets: the later wins.
+                if from_text && q.answer.as_deref().unwrap_or("") != base_answer(&flow, q.id) {
+                    return Err(keep(
+                        CliError::refused(format!(
+                            "the answer to question {} of `{slug}` was changed by {} meanwhile; nothing was written",
+                            q.id,
+                            q.answered_by.as_deref().unwrap_or("someone else")
+                        ))
+                        .hint(format!(
+                            "see the answers with `git aiflow status {slug}`, then run `git aiflow answer {slug}` again"
+                        )),
+                    ));
+                }
+                changed += 1;
+                set_answer(q, new, &stamp);
             }
         }
         skip_changed = args.skip && !f.questions_skipped;
@@ -243,6 +300,16 @@ pub fn run(ctx: &mut Ctx, args: &AnswerArgs) -> Result<(), CliError> {
         ));
     }
     Ok(())
+}
+
+/// The answer question `id` had when `flow` was read, as the editor shows it (`""` for none).
+fn base_answer(flow: &Flow, id: u32) -> &str {
+    flow.questions
+        .iter()
+        .find(|q| q.id == id)
+        .and_then(|q| q.answer.as_deref())
+        .map(str::trim)
+        .unwrap_or("")
 }
 
 fn set_answer(q: &mut Question, answer: Option<String>, stamp: &crate::git::Stamp) {

@@ -113,7 +113,9 @@ impl Asker {
         templates: Templates,
         label: &str,
     ) -> Result<Asker, CliError> {
-        let settings = Settings::resolve(&repo.config_snapshot(), &args.overrides())?;
+        let config = repo.config_snapshot();
+        crate::ai::secrets::remember_config(&config);
+        let settings = Settings::resolve(&config, &args.overrides())?;
         let save_dir = input::draft_dir(repo);
         let place = ai::Place {
             prompt_dir: save_dir.clone(),
@@ -140,11 +142,12 @@ impl Asker {
         self.save_dir.join(format!("REPLY-{}.txt", self.label))
     }
 
-    /// Save `raw` for inspection and return a hint naming the file.
+    /// Save `raw` for inspection and return a hint naming the file. (The provider's answers are
+    /// sanitised and redacted where they enter; this redacts again, for keys set since.)
     pub fn keep(&self, raw: &str) -> Option<String> {
         let path = self.reply_file();
         std::fs::create_dir_all(&self.save_dir).ok()?;
-        std::fs::write(&path, raw).ok()?;
+        std::fs::write(&path, ai::Redactor::current().scrub(raw)).ok()?;
         Some(format!("the answer is saved in {}", path.display()))
     }
 
@@ -160,7 +163,7 @@ impl Asker {
         let first = self.complete(&request, &mut usage)?;
         let errors = match parse(&first.text) {
             Ok(value) => return Ok(usage.finish(value, first.text, start, &self.model)),
-            Err(errors) => errors,
+            Err(errors) => redact_all(errors),
         };
         if !self.provider.can_repair() {
             return Err(self.invalid(&first.text, &errors, false));
@@ -187,7 +190,7 @@ impl Asker {
         let second = self.complete(&request, &mut usage)?;
         match parse(&second.text) {
             Ok(value) => Ok(usage.finish(value, second.text, start, &self.model)),
-            Err(errors) => Err(self.invalid(&second.text, &errors, true)),
+            Err(errors) => Err(self.invalid(&second.text, &redact_all(errors), true)),
         }
     }
 
@@ -228,6 +231,13 @@ impl Asker {
         }
         err.hint("nothing was written")
     }
+}
+
+/// Problems quote the answer's strings, decoded from JSON escapes the boundary could not see
+/// through: redact them before they are printed or sent back.
+fn redact_all(errors: Vec<String>) -> Vec<String> {
+    let r = ai::Redactor::current();
+    errors.into_iter().map(|e| r.redact_string(e)).collect()
 }
 
 fn summary(errors: &[String]) -> String {

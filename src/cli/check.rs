@@ -57,12 +57,13 @@ pub fn run(ctx: &mut Ctx, args: &CheckArgs) -> Result<(), CliError> {
     let rules = Rules::from_config(&repo.config_snapshot());
     let mut binder = crate::gate::bind::NotesBinder::for_repo(repo);
     let report = check(
+        repo,
         &mut GixObjects(repo),
         &plan.range,
         &plan.policy,
         &rules,
         plan.scope,
-        Some(&mut binder),
+        &mut binder,
     )?;
     print(ctx, format, &plan, &report)?;
     if format != Format::Json {
@@ -113,14 +114,50 @@ fn explicit(ctx: &mut Ctx, revs: &[String]) -> Result<Plan, CliError> {
             }
         }
     }
-    // `A..B` is what B brings into A: A's policy applies if A has one, else the trunk's.
+    // `A..B` is what B brings into A: A's policy applies if A has one, else the trunk's. When A
+    // names a flow's integration branch (`aiflow/x`, `origin/aiflow/x`), every commit must also
+    // belong to a subtask with a recorded approval, as the hooks require.
     let policy = Policy::load_for_range(repo, range.hidden.first().copied())?;
+    let scope = if revs.iter().filter_map(|r| excluded_name(r)).any(|name| {
+        integration_branch(repo, name).is_some_and(|b| {
+            policy.protection(&format!("refs/heads/{b}")) == Some(Scope::Integration)
+        })
+    }) {
+        Scope::Integration
+    } else {
+        Scope::Full
+    };
     Ok(Plan {
         range,
         label: revs.join(" "),
         policy,
-        scope: Scope::Full,
+        scope,
     })
+}
+
+/// The revision a range argument excludes, as written (`A` in `A..B` and `^A`).
+fn excluded_name(arg: &str) -> Option<&str> {
+    arg.strip_prefix('^')
+        .or_else(|| arg.split_once("..").map(|(a, _)| a))
+        .filter(|a| !a.is_empty())
+}
+
+/// The local name of the branch `name` refers to (`aiflow/x` for `aiflow/x`, `refs/heads/aiflow/x`,
+/// `origin/aiflow/x`, `refs/remotes/origin/aiflow/x`), if it names a branch at all.
+fn integration_branch<'a>(repo: &gix::Repository, name: &'a str) -> Option<&'a str> {
+    let name = name
+        .strip_prefix("refs/heads/")
+        .or_else(|| name.strip_prefix("refs/remotes/"))
+        .unwrap_or(name);
+    if name.starts_with("aiflow/") {
+        return Some(name);
+    }
+    let (remote, rest) = name.split_once('/')?;
+    let is_remote = repo
+        .remote_names()
+        .iter()
+        .any(|r| AsRef::<[u8]>::as_ref(r) == remote.as_bytes());
+    (is_remote && rest.starts_with("aiflow/")).then_some(rest)
 }
 
 fn bad_rev(arg: &str, e: impl std::fmt::Display) -> CliError {
@@ -191,8 +228,8 @@ fn implicit(ctx: &mut Ctx) -> Result<Plan, CliError> {
                 hidden: current.into_iter().collect(),
             },
             label: format!("{}..{short}", target.trim_start_matches("refs/heads/")),
+            scope: policy.protection(&target).unwrap_or(Scope::Full),
             policy,
-            scope: Scope::Full,
         });
     }
     // An integration branch goes into its flow's base.
@@ -269,16 +306,31 @@ fn print(ctx: &mut Ctx, format: Format, plan: &Plan, report: &Report) -> Result<
                     })
                 })
                 .collect();
+            let signatures: Vec<serde_json::Value> = report
+                .signed
+                .iter()
+                .map(|s| {
+                    serde_json::json!({
+                        "commit": s.commit.to_string(),
+                        "signer": s.principal,
+                        "key": s.fingerprint,
+                        "algorithm": s.algorithm,
+                        "at": s.at,
+                    })
+                })
+                .collect();
             ctx.json(&serde_json::json!({
                 "ok": report.ok(),
                 "range": plan.label,
                 "scope": plan.scope.name(),
                 "policy": policy.source,
+                "reviews": policy.reviews.name(),
                 "commits": report.commits,
                 "reviewed": report.reviewed,
                 "exempt": report.exempt,
                 "out_of_scope": report.out_of_scope,
                 "failures": failures,
+                "signatures": signatures,
                 "notices": report.notices,
             }))?;
         }

@@ -26,7 +26,10 @@ impl Ctx {
     /// The repository, opened on first use.
     pub fn repo(&mut self) -> Result<&gix::Repository, CliError> {
         if self.repo.is_none() {
-            self.repo = Some(crate::git::open(std::path::Path::new("."))?);
+            let repo = crate::git::open(std::path::Path::new("."))?;
+            // Learn which environment variable holds the API key, so that every write redacts it.
+            crate::ai::secrets::remember_config(&repo.config_snapshot());
+            self.repo = Some(repo);
         }
         Ok(self.repo.as_ref().expect("just opened"))
     }
@@ -43,9 +46,13 @@ impl Ctx {
         eprintln!("hint: {message}");
     }
 
-    /// Write a value as pretty JSON followed by a newline.
+    /// Write a value as pretty JSON followed by a newline. Strings keep their values exactly, but
+    /// what a terminal would act on is written as `\u` escapes (notes are written by anyone who
+    /// can push them): serde_json escapes C0 controls, and [`crate::ai::sanitize::SafeJson`]
+    /// the C1 controls, DEL, bidi controls and tag characters.
     pub fn json(&mut self, value: &serde_json::Value) -> Result<(), CliError> {
-        serde_json::to_writer_pretty(&mut self.out, value).map_err(std::io::Error::from)?;
+        crate::ai::sanitize::write_json_pretty(&mut self.out, value)
+            .map_err(std::io::Error::from)?;
         writeln!(self.out)?;
         Ok(())
     }

@@ -552,15 +552,7 @@ pub fn signing(
     })
 }
 
-/// Whether `a` is an ancestor of (or equal to) `b`.
-pub fn is_ancestor(repo: &gix::Repository, a: ObjectId, b: ObjectId) -> bool {
-    a == b
-        || repo
-            .merge_base(a, b)
-            .ok()
-            .flatten()
-            .is_some_and(|m| m.detach() == a)
-}
+pub use crate::git::is_ancestor;
 
 /// The local part of an email made from a name: lower-case letters, digits, `.`, `_`, `-`.
 fn email_local(name: &str) -> String {

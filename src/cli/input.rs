@@ -1,7 +1,11 @@
 //! Text from the user: `-m`, `-F FILE`, `-F -` (stdin), or the editor, with size and encoding
 //! checks, and drafts that keep the user's text when it is rejected.
+//!
+//! Secrets never stored: an API key from the environment that the user pasted into the text is
+//! replaced by `[redacted]` as the text comes in (with a warning), and in every file written here.
 
 use super::error::CliError;
+use crate::ai::Redactor;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,7 +39,7 @@ pub fn from_args(
     if !messages.is_empty() {
         let text = messages.join("\n\n");
         check_size(text.len() as u64, what, "-m")?;
-        return Ok(Some((text, Source::Message)));
+        return Ok(Some((redact_input(text, what), Source::Message)));
     }
     let Some(file) = file else {
         return Ok(None);
@@ -64,7 +68,21 @@ pub fn from_args(
         )
     };
     check_size(bytes.len() as u64, what, &name)?;
-    Ok(Some((decode_utf8(bytes, &name)?, source)))
+    let text = decode_utf8(bytes, &name)?;
+    Ok(Some((redact_input(text, what), source)))
+}
+
+/// `text` with the API keys of the environment redacted; a warning says so when there was one.
+fn redact_input(text: String, what: &str) -> String {
+    let redactor = Redactor::current();
+    if !redactor.finds(&text) {
+        return text;
+    }
+    eprintln!(
+        "warning: the {what} held the value of an API key from the environment; it is kept as {}",
+        crate::ai::secrets::REDACTED
+    );
+    redactor.redact_string(text)
 }
 
 fn check_size(len: u64, what: &str, name: &str) -> Result<(), CliError> {
@@ -138,7 +156,7 @@ pub fn edit_text(
     what: &str,
 ) -> Result<String, CliError> {
     let editor = editor_command(repo)?;
-    let path = write_draft(repo, &editing_file_name(draft_name), initial)?;
+    let path = write_file(repo, &editing_file_name(draft_name), initial)?;
     if editor != ":" {
         // As git does: let the shell split the editor command, and pass the file as "$@".
         let status = Command::new("sh")
@@ -165,7 +183,7 @@ pub fn edit_text(
     let text = decode_utf8(bytes, &path.display().to_string())?;
     // The text is in memory now; if it is rejected, the caller keeps it in a draft.
     let _ = std::fs::remove_file(&path);
-    Ok(text)
+    Ok(redact_input(text, what))
 }
 
 /// The directory for drafts: `<common git dir>/aiflow/`, absolute so hints can be pasted anywhere.
@@ -188,21 +206,94 @@ pub fn editing_file_name(draft_name: &str) -> String {
 pub fn clean_drafts(repo: &gix::Repository, draft_name: &str, source: &Source) {
     let dir = draft_dir(repo);
     let _ = std::fs::remove_file(dir.join(editing_file_name(draft_name)));
-    if let Source::File(path) = source {
-        let kept = dir.join(draft_name);
-        if std::fs::canonicalize(path).ok() == std::fs::canonicalize(&kept).ok() {
-            let _ = std::fs::remove_file(kept);
-        }
+    if let Source::File(path) = source
+        && let Ok(input) = std::fs::canonicalize(path)
+        && input.parent().map(Path::to_owned) == std::fs::canonicalize(&dir).ok()
+        && input
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| is_draft_of(draft_name, n))
+    {
+        let _ = std::fs::remove_file(input);
     }
 }
 
-/// Write `text` to the draft file `name` and return its path.
+/// `NAME.ext`, then `NAME-2.ext`, `NAME-3.ext`…: the names a draft called `name` may be kept
+/// under.
+fn numbered(name: &str, n: u32) -> String {
+    if n <= 1 {
+        return name.to_string();
+    }
+    match name.rsplit_once('.') {
+        Some((stem, ext)) => format!("{stem}-{n}.{ext}"),
+        None => format!("{name}-{n}"),
+    }
+}
+
+fn is_draft_of(name: &str, file: &str) -> bool {
+    (1..=MAX_DRAFTS).any(|n| numbered(name, n) == file)
+}
+
+/// How many drafts of one name are kept side by side before the last is reused.
+const MAX_DRAFTS: u32 = 20;
+
+/// Keep `text` (API keys redacted) as the draft `name` and return its path. A draft already
+/// there with other text is not overwritten (it may be another refused edit's): the text goes to
+/// `NAME-2.ext`, `NAME-3.ext`… instead.
 pub fn write_draft(repo: &gix::Repository, name: &str, text: &str) -> Result<PathBuf, CliError> {
     let dir = draft_dir(repo);
     std::fs::create_dir_all(&dir)
         .map_err(|e| CliError::usage(format!("could not create {}", dir.display())).source(e))?;
+    let text = Redactor::current().redact(text).into_owned();
+    let failed =
+        |path: &Path, e| CliError::usage(format!("could not write {}", path.display())).source(e);
+    for n in 1..=MAX_DRAFTS {
+        let path = dir.join(numbered(name, n));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(mut f) => {
+                use std::io::Write;
+                f.write_all(text.as_bytes()).map_err(|e| failed(&path, e))?;
+                return Ok(path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if std::fs::read(&path).is_ok_and(|old| old == text.as_bytes()) {
+                    return Ok(path);
+                }
+            }
+            Err(e) => return Err(failed(&path, e)),
+        }
+    }
+    let path = dir.join(numbered(name, MAX_DRAFTS));
+    std::fs::write(&path, text).map_err(|e| failed(&path, e))?;
+    Ok(path)
+}
+
+/// Write `text` (API keys redacted) to the file `name` in the draft directory, replacing it.
+fn write_file(repo: &gix::Repository, name: &str, text: &str) -> Result<PathBuf, CliError> {
+    let dir = draft_dir(repo);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| CliError::usage(format!("could not create {}", dir.display())).source(e))?;
     let path = dir.join(name);
-    std::fs::write(&path, text)
+    std::fs::write(&path, Redactor::current().redact(text).as_bytes())
         .map_err(|e| CliError::usage(format!("could not write {}", path.display())).source(e))?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draft_names_are_numbered_before_the_extension() {
+        assert_eq!(numbered("PLAN_EDIT-x.toml", 1), "PLAN_EDIT-x.toml");
+        assert_eq!(numbered("PLAN_EDIT-x.toml", 3), "PLAN_EDIT-x-3.toml");
+        assert_eq!(numbered("NOTE", 2), "NOTE-2");
+        assert!(is_draft_of("A.md", "A-20.md"));
+        assert!(!is_draft_of("A.md", "A-21.md"));
+        assert!(!is_draft_of("A.md", "B.md"));
+    }
 }

@@ -56,11 +56,11 @@ fn gate(
     what: &str,
 ) -> Result<Report, CliError> {
     let policy = Policy::load(repo, Some(target_tip))?;
-    let short = target.strip_prefix("refs/heads/").unwrap_or(target);
-    let scope = policy.protection(short).unwrap_or(Scope::Full);
+    let scope = policy.protection(target).unwrap_or(Scope::Full);
     let rules = Rules::from_config(&repo.config_snapshot());
     let mut binder = crate::gate::bind::NotesBinder::for_repo(repo);
     let report = check(
+        repo,
         &mut GixObjects(repo),
         &Range {
             tips: vec![tip],
@@ -69,7 +69,7 @@ fn gate(
         &policy,
         &rules,
         scope,
-        Some(&mut binder),
+        &mut binder,
     )?;
     if report.ok() {
         return Ok(report);

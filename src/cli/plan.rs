@@ -3,8 +3,10 @@
 
 use super::ask::{self, Asker, ProviderArgs};
 use super::{Ctx, error::CliError, input};
+use crate::ai::Redactor;
 use crate::ai::answer::{self, Asked};
 use crate::ai::prompt::Templates;
+use crate::ai::sanitize::clean;
 use crate::flow::plan::{self as fplan, Ids};
 use crate::flow::{Flow, FlowStatus, PlanRevision, Provenance, Question, Subtask};
 use crate::store;
@@ -227,7 +229,10 @@ fn ask(ctx: &mut Ctx, args: &PlanArgs) -> Result<(), CliError> {
     let prompt = templates.render(kind, &context)?;
     let request = ask::request(kind, &system, &prompt, Some(schema));
     if args.print_prompt {
-        ctx.out.write_all(request.transcript().as_bytes())?;
+        let text = Redactor::current()
+            .redact(&request.transcript())
+            .into_owned();
+        ctx.out.write_all(text.as_bytes())?;
         return Ok(());
     }
     // Fail on a missing identity before spending a request.
@@ -249,7 +254,8 @@ fn ask(ctx: &mut Ctx, args: &PlanArgs) -> Result<(), CliError> {
             let answered = asker.ask(request, answer::QUESTIONS_SHAPE, answer::parse_questions)?;
             let (asked, dropped) = answered.value.clone();
             let prov = provenance(&answered.usage);
-            write_questions(&repo, &flow, &asked, &prov, &stamp, &asker, &answered.raw)?;
+            let written =
+                write_questions(&repo, &flow, &asked, &prov, &stamp, &asker, &answered.raw)?;
             if dropped > 0 {
                 ctx.warn(format!(
                     "the model asked {} questions; only the first {} are kept",
@@ -257,7 +263,7 @@ fn ask(ctx: &mut Ctx, args: &PlanArgs) -> Result<(), CliError> {
                     asked.len()
                 ));
             }
-            print_questions(ctx, &slug, &asked, &prov, args.json)
+            print_questions(ctx, &slug, &written, &prov, args.json)
         }
         Mode::Plan => {
             let previous: Vec<Subtask> = flow
@@ -270,14 +276,13 @@ fn ask(ctx: &mut Ctx, args: &PlanArgs) -> Result<(), CliError> {
                 fplan::finalize(drafts, &previous, &taken, Ids::Model)
             })?;
             let prov = provenance(&answered.usage);
-            let rev = write_plan(
-                &repo,
-                &flow,
-                answered.value,
-                Some(&prov),
-                &stamp,
-                Some((&asker, &answered.raw)),
-            )?;
+            let rev = write_plan(&repo, &flow, answered.value, Some(&prov), &stamp, |now| {
+                changed_meanwhile(
+                    format!("the plan of `{slug}` changed meanwhile (now revision {now})"),
+                    format!("see what changed with `git aiflow plan diff {slug}`"),
+                    Some((&asker, &answered.raw)),
+                )
+            })?;
             view::print_new_revision(ctx, &flow, &rev, args.json)
         }
     }
@@ -292,8 +297,9 @@ fn write_questions(
     stamp: &crate::git::Stamp,
     asker: &Asker,
     raw: &str,
-) -> Result<(), CliError> {
+) -> Result<Vec<Question>, CliError> {
     let slug = &original.slug;
+    let redactor = Redactor::current();
     let message = format!("aiflow: questions for {slug}");
     store::update_flow(repo, slug, &message, stamp, |flow| {
         if flow.questions != original.questions
@@ -311,9 +317,13 @@ fn write_questions(
             .enumerate()
             .map(|(i, q)| Question {
                 id: i as u32 + 1,
-                question: q.question.clone(),
-                why: q.why.clone(),
-                choices: q.choices.clone(),
+                question: redactor.redact(&q.question).into_owned(),
+                why: q.why.as_deref().map(|w| redactor.redact(w).into_owned()),
+                choices: q
+                    .choices
+                    .iter()
+                    .map(|c| redactor.redact(c).into_owned())
+                    .collect(),
                 answer: None,
                 answered_at: None,
                 answered_by: None,
@@ -322,8 +332,8 @@ fn write_questions(
         flow.questions_asked = Some(prov.clone());
         flow.status = flow.status.max(FlowStatus::Questions);
         Ok(true)
-    })?;
-    Ok(())
+    })
+    .map(|(_, flow)| flow.questions)
 }
 
 /// A refusal because someone else wrote the flow first; the model's answer is kept.
@@ -338,16 +348,26 @@ fn changed_meanwhile(what: String, hint: String, keep: Option<(&Asker, &str)>) -
 }
 
 /// Append a plan revision made of `subtasks` (from a model when `prov` is given, else a human
-/// edit), refusing when another revision appeared since `original` was read.
+/// edit), by compare-and-swap on the revision: when the flow's plan is no longer at the revision
+/// `original` holds, nothing is written and `conflict` (given the revision it is at) says why.
+/// Secrets are redacted from the subtasks first.
 pub(crate) fn write_plan(
     repo: &gix::Repository,
     original: &Flow,
-    subtasks: Vec<Subtask>,
+    mut subtasks: Vec<Subtask>,
     prov: Option<&Provenance>,
     stamp: &crate::git::Stamp,
-    keep: Option<(&Asker, &str)>,
+    conflict: impl Fn(u32) -> CliError,
 ) -> Result<PlanRevision, CliError> {
     let slug = &original.slug;
+    let redactor = Redactor::current();
+    for s in &mut subtasks {
+        redactor.redact_in_place(&mut s.title);
+        redactor.redact_in_place(&mut s.description);
+        for f in &mut s.files {
+            redactor.redact_in_place(f);
+        }
+    }
     let revision = original.plans.len() as u32 + 1;
     let rev = PlanRevision {
         revision,
@@ -375,15 +395,10 @@ pub(crate) fn write_plan(
         None => format!("aiflow: plan revision {revision} of {slug} (edit)"),
     };
     store::update_flow(repo, slug, &message, stamp, |flow| {
+        // The compare-and-swap: the store retries this closure on a newer notes tip, so the
+        // check must be against the revision the change was made from, not the one read now.
         if flow.plans.len() != original.plans.len() {
-            return Err(changed_meanwhile(
-                format!(
-                    "the plan of `{slug}` changed meanwhile (now revision {})",
-                    flow.plans.len()
-                ),
-                format!("see what changed with `git aiflow plan diff {slug}`"),
-                keep,
-            ));
+            return Err(conflict(flow.plans.len() as u32));
         }
         flow.plans.push(rev.clone());
         flow.status = flow.status.max(FlowStatus::Planned);
@@ -395,17 +410,16 @@ pub(crate) fn write_plan(
 fn print_questions(
     ctx: &mut Ctx,
     slug: &str,
-    asked: &[Asked],
+    asked: &[Question],
     prov: &Provenance,
     json: bool,
 ) -> Result<(), CliError> {
     if json {
         let questions: Vec<_> = asked
             .iter()
-            .enumerate()
-            .map(|(i, q)| {
+            .map(|q| {
                 serde_json::json!({
-                    "id": i + 1,
+                    "id": q.id,
                     "question": q.question,
                     "why": q.why,
                     "choices": q.choices,
@@ -418,7 +432,7 @@ fn print_questions(
             "asked": prov,
         }));
     }
-    let from = view::provider_label(&prov.provider, prov.model.as_deref());
+    let from = clean(&view::provider_label(&prov.provider, prov.model.as_deref())).into_owned();
     if asked.is_empty() {
         writeln!(
             ctx.out,
@@ -433,13 +447,13 @@ fn print_questions(
         "{from} asks {n} clarifying question{} about {slug}:\n",
         if n == 1 { "" } else { "s" }
     )?;
-    for (i, q) in asked.iter().enumerate() {
-        writeln!(ctx.out, "{}. {}", i + 1, q.question)?;
+    for q in asked {
+        writeln!(ctx.out, "{}. {}", q.id, clean(&q.question))?;
         if let Some(w) = &q.why {
-            writeln!(ctx.out, "   why: {w}")?;
+            writeln!(ctx.out, "   why: {}", clean(w))?;
         }
         if !q.choices.is_empty() {
-            writeln!(ctx.out, "   choices: {}", q.choices.join(" | "))?;
+            writeln!(ctx.out, "   choices: {}", clean(&q.choices.join(" | ")))?;
         }
     }
     writeln!(
@@ -459,47 +473,92 @@ fn edit(ctx: &mut Ctx, args: &EditArgs) -> Result<(), CliError> {
         return Err(CliError::refused(format!("flow `{slug}` has no plan yet"))
             .hint(format!("ask for one with `git aiflow plan {slug}`")));
     };
+    let started = current.revision;
     let draft_name = format!("PLAN_EDIT-{slug}.toml");
     let (text, source) = match input::from_args(&[], args.file.as_deref(), "plan")? {
         Some(t) => t,
         None => {
-            let initial = fplan::edit_text(&slug, current.revision, &current.subtasks);
+            let initial = fplan::edit_text(&slug, started, &current.subtasks);
             (
                 input::edit_text(&repo, &draft_name, &initial, "plan")?,
                 input::Source::Editor,
             )
         }
     };
-    let keep = |err: CliError| -> CliError {
-        if matches!(source, input::Source::File(_)) {
-            return err.hint("nothing was written");
+    // Where the edit can be found again: the file it came from, else a draft written now.
+    let kept = || -> Option<std::path::PathBuf> {
+        match &source {
+            input::Source::File(path) => Some(path.clone()),
+            _ => input::write_draft(&repo, &draft_name, &text).ok(),
         }
-        match input::write_draft(&repo, &draft_name, &text) {
-            Ok(path) => err.hint(format!(
+    };
+    let keep = |err: CliError| -> CliError {
+        let err = match (&source, kept()) {
+            (input::Source::File(_), _) | (_, None) => err,
+            (_, Some(path)) => err.hint(format!(
                 "your edit is kept in {}; fix it and run `git aiflow plan edit {slug} -F {}`",
                 path.display(),
                 path.display()
             )),
-            Err(_) => err,
-        }
-        .hint("nothing was written")
+        };
+        err.hint("nothing was written")
     };
-    let drafts = match fplan::parse_edit(&text) {
-        Ok(Some(d)) => d,
-        Ok(None) => {
-            input::clean_drafts(&repo, &draft_name, &source);
-            writeln!(
-                ctx.out,
-                "The plan has no subtasks in the edit; nothing was changed."
-            )?;
-            return Ok(());
-        }
+    let parsed = match fplan::parse_edit(&text) {
+        Ok(p) => p,
         Err(e) => {
             return Err(keep(CliError::usage(format!(
                 "the edited plan is not valid TOML: {e}"
             ))));
         }
     };
+    let Some(drafts) = parsed.drafts else {
+        input::clean_drafts(&repo, &draft_name, &source);
+        writeln!(
+            ctx.out,
+            "The plan has no subtasks in the edit; nothing was changed."
+        )?;
+        return Ok(());
+    };
+    // The revision the edit was made from: what the text says, else the one current when this
+    // command started. Applying it to any other revision would silently undo what came between.
+    let base = parsed.based_on.unwrap_or(started);
+    if base > started {
+        return Err(keep(
+            CliError::usage(format!(
+                "the edit says `{} = {base}`, but the plan of `{slug}` has revisions 1 to {started}",
+                fplan::BASED_ON
+            ))
+            .hint(format!(
+                "set it to the revision the edit was made from (see `git aiflow plan log {slug}`)"
+            )),
+        ));
+    }
+    let stale = |now: u32| -> CliError {
+        let mut err = CliError::refused(format!(
+            "the plan of `{slug}` is at revision {now}, but this edit was made from revision {base}; nothing was written"
+        ))
+        .hint(format!(
+            "applying it would undo what changed since; see that with `git aiflow plan diff {slug} {base} {now}`"
+        ));
+        match kept() {
+            Some(path) => {
+                let path = path.display();
+                err = err.hint(format!("your edit is kept in {path}")).hint(format!(
+                    "redo it on revision {now}: run `git aiflow plan edit {slug}` and make your changes again, or bring {path} up to date, set `{} = {now}` in it and run `git aiflow plan edit {slug} -F {path}`",
+                    fplan::BASED_ON
+                ));
+            }
+            None => {
+                err = err.hint(format!(
+                    "redo it on revision {now}: run `git aiflow plan edit {slug}` and make your changes again"
+                ));
+            }
+        }
+        err
+    };
+    if base != started {
+        return Err(stale(started));
+    }
     let taken = fplan::ids_in_history(&flow.plans);
     let subtasks = match fplan::finalize(drafts, &current.subtasks, &taken, Ids::Edit) {
         Ok(s) => s,
@@ -519,7 +578,7 @@ fn edit(ctx: &mut Ctx, args: &EditArgs) -> Result<(), CliError> {
         )?;
         return Ok(());
     }
-    let rev = write_plan(&repo, &flow, subtasks, None, &stamp, None).map_err(keep)?;
+    let rev = write_plan(&repo, &flow, subtasks, None, &stamp, stale)?;
     input::clean_drafts(&repo, &draft_name, &source);
     let changes = fplan::diff(&current.subtasks, &rev.subtasks);
     writeln!(

@@ -79,7 +79,7 @@ pub fn list(ctx: &mut Ctx, args: &ListArgs) -> Result<(), CliError> {
             e.flow.slug,
             e.flow.status.as_str(),
             progress,
-            e.flow.title
+            crate::ai::sanitize::clean(&e.flow.title)
         )?;
     }
     if set.flows.is_empty() && set.problems.is_empty() {
@@ -96,15 +96,20 @@ pub fn status(ctx: &mut Ctx, args: &StatusArgs) -> Result<(), CliError> {
     if args.json {
         ctx.json(&value)?;
     } else {
-        dashboard(ctx, &entry, &value)?;
+        // Built in a buffer and cleaned as a whole: a note can be written by anyone who can push
+        // refs/notes/aiflow, so no control sequence in it reaches the terminal.
+        let mut buf = Vec::new();
+        dashboard(&mut buf, &entry, &value)?;
+        let text = String::from_utf8_lossy(&buf);
+        ctx.out
+            .write_all(crate::ai::sanitize::clean(&text).as_bytes())?;
     }
     report_problems(ctx, &set, Some(&entry.flow.slug));
     Ok(())
 }
 
-fn dashboard(ctx: &mut Ctx, entry: &FlowEntry, value: &Value) -> Result<(), CliError> {
+fn dashboard(out: &mut impl Write, entry: &FlowEntry, value: &Value) -> Result<(), CliError> {
     let f = &entry.flow;
-    let out = &mut ctx.out;
     writeln!(out, "Flow {}: {}", f.slug, f.title)?;
     writeln!(out, "  status     {}", f.status.as_str())?;
     let branch_state = match value["integration_tip"].as_str() {

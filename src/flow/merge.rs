@@ -736,7 +736,7 @@ mod tests {
 
     fn flow() -> Flow {
         Flow {
-            schema: 1,
+            schema: crate::flow::SCHEMA,
             kind: DocKind::Flow,
             slug: "rate-limit".into(),
             title: "Rate limit".into(),
@@ -859,6 +859,7 @@ mod tests {
             at: at(3),
             comment: None,
             commits: vec![],
+            ..Review::default()
         });
         ours.updated_at = at(3);
         let mut theirs = base.clone();
@@ -870,6 +871,7 @@ mod tests {
             at: at(2),
             comment: Some("no".into()),
             commits: vec![],
+            ..Review::default()
         });
         theirs.updated_at = at(4);
         let m = merge_flows(Some(&base), &ours, &theirs, "Me <me@x>", &at(6));

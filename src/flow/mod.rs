@@ -7,6 +7,7 @@
 
 pub mod merge;
 pub mod plan;
+pub mod review;
 pub mod slug;
 pub mod spec;
 pub mod upgrade;
@@ -14,14 +15,17 @@ pub mod upgrade;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+pub use review::{Approvals, Review, ReviewNote, ReviewedCommit, Standing};
 pub use slug::{SlugError, slugify, validate_slug};
 pub use spec::Spec;
 
-/// The patch id recorded for a commit without a patch (an empty commit).
+/// The patch id legacy records give a commit without a patch (an empty commit).
 pub const EMPTY_PATCH: &str = "empty";
 
-/// The schema version this build writes.
-pub const SCHEMA: u32 = 1;
+/// The schema version this build writes. Schema 2 added content ids and signatures to review
+/// records and `kind = "review"` notes; schema 1 documents are read as they are
+/// ([`upgrade`] has the history).
+pub const SCHEMA: u32 = 2;
 
 /// What kind of document a note holds (the `kind` key).
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +35,8 @@ pub enum DocKind {
     Flow,
     /// A step record, attached to a step commit.
     Step,
+    /// Reviews of commits outside any flow, attached to each reviewed commit.
+    Review,
 }
 
 /// Where a flow is in its life.
@@ -266,61 +272,23 @@ impl StepNote {
     }
 }
 
-/// What the reviews of one subtask say, in order: the commits and patch ids approved and not
-/// revoked since, and those a later request for changes revoked.
-#[derive(Debug, Clone, Default)]
-pub struct Approvals {
-    /// Approved commit ids.
-    pub commits: BTreeSet<String>,
-    /// Their patch ids.
-    pub patch_ids: BTreeSet<String>,
-    /// Commits and patch ids of approvals a later `reject` revoked.
-    pub revoked: BTreeSet<String>,
-}
-
-/// Whether a commit's review stands, by the recorded approvals of its subtask.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Standing {
-    /// An approval covers it (by id, or by patch id).
-    Approved,
-    /// It was approved, and changes were requested since.
-    Revoked,
-    /// No approval covers it: changed after its review, or never approved.
-    Unrecorded,
-}
-
-impl Approvals {
-    /// The standing of `commit`; without its patch id, only an approval by id can be found, so
-    /// ask again with the patch id when this is not [`Standing::Approved`].
-    pub fn standing(&self, commit: &str, patch_id: Option<&str>) -> Standing {
-        if self.commits.contains(commit) || patch_id.is_some_and(|p| self.patch_ids.contains(p)) {
-            Standing::Approved
-        } else if self.revoked.contains(commit)
-            || patch_id.is_some_and(|p| self.revoked.contains(p))
-        {
-            Standing::Revoked
-        } else {
-            Standing::Unrecorded
-        }
-    }
-}
-
 impl Flow {
-    /// The approvals of subtask `id` that still stand.
+    /// The approvals of subtask `id` that still stand; record indices are into `self.reviews`.
     pub fn approvals(&self, id: &str) -> Approvals {
-        let mut a = Approvals::default();
-        for r in self.reviews.iter().filter(|r| r.subtask == id) {
-            if r.verdict == "approved" {
-                for c in &r.commits {
-                    a.commits.insert(c.commit.clone());
-                    a.patch_ids.insert(c.patch_id.clone());
-                }
-            } else {
-                a.revoked.extend(std::mem::take(&mut a.commits));
-                a.revoked.extend(std::mem::take(&mut a.patch_ids));
-            }
-        }
-        a
+        Approvals::of(
+            self.reviews
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.subtask == id),
+        )
+    }
+
+    /// Whether any plan revision has a subtask `id` (a dropped or replaced subtask keeps its
+    /// reviews).
+    pub fn knows_subtask(&self, id: &str) -> bool {
+        self.plans
+            .iter()
+            .any(|p| p.subtasks.iter().any(|s| s.id == id))
     }
 
     /// The subtask `id` of the current plan.
@@ -481,36 +449,6 @@ pub struct Subtask {
     pub branch: Option<String>,
 }
 
-/// A human review of a subtask.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Review {
-    /// The subtask reviewed.
-    pub subtask: String,
-    /// `approved` or `changes-requested`.
-    pub verdict: String,
-    /// The reviewer (`Name <email>`).
-    pub reviewer: String,
-    /// When (RFC 3339).
-    pub at: String,
-    /// What the reviewer said.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub comment: Option<String>,
-    /// The commits the review covers, with their patch ids.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub commits: Vec<ReviewedCommit>,
-}
-
-/// One commit covered by a review.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ReviewedCommit {
-    /// The commit id.
-    pub commit: String,
-    /// Its stable patch id (`git patch-id --stable`).
-    pub patch_id: String,
-}
-
 /// A document that fails validation: the key at fault and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid value for `{key}`: {problem}")]
@@ -523,7 +461,11 @@ pub struct Invalid {
     pub fix: String,
 }
 
-fn invalid(key: impl Into<String>, problem: impl Into<String>, fix: impl Into<String>) -> Invalid {
+pub(crate) fn invalid(
+    key: impl Into<String>,
+    problem: impl Into<String>,
+    fix: impl Into<String>,
+) -> Invalid {
     Invalid {
         key: key.into(),
         problem: problem.into(),
@@ -644,25 +586,7 @@ impl Flow {
             validate_subtasks(&key, &plan.subtasks)?;
         }
         for (i, r) in self.reviews.iter().enumerate() {
-            let key = format!("reviews[{i}]");
-            if !matches!(r.verdict.as_str(), "approved" | "changes-requested") {
-                return Err(invalid(
-                    format!("{key}.verdict"),
-                    format!("unknown verdict `{}`", r.verdict),
-                    "use `approved` or `changes-requested`",
-                ));
-            }
-            validate_identity(&format!("{key}.reviewer"), &r.reviewer)?;
-            validate_time(&format!("{key}.at"), &r.at)?;
-            for (j, c) in r.commits.iter().enumerate() {
-                if !is_hex_id(&c.commit) {
-                    return Err(invalid(
-                        format!("{key}.commits[{j}].commit"),
-                        format!("`{}` is not a full commit id", c.commit),
-                        "use the 40-character commit id",
-                    ));
-                }
-            }
+            r.validate(&format!("reviews[{i}]"))?;
         }
         Ok(())
     }
@@ -853,7 +777,7 @@ fn is_git_dir_name(component: &str) -> bool {
     c == ".git" || c == "git~1"
 }
 
-fn validate_identity(key: &str, value: &str) -> Result<(), Invalid> {
+pub(crate) fn validate_identity(key: &str, value: &str) -> Result<(), Invalid> {
     let ok = value.ends_with('>')
         && value.find(" <").is_some_and(|i| {
             i > 0
@@ -1035,8 +959,10 @@ pub(crate) mod tests_support {
                 comment: None,
                 commits: vec![ReviewedCommit {
                     commit: "89abcdef0123456789abcdef0123456789abcdef".into(),
-                    patch_id: "fedcba9876543210fedcba9876543210fedcba98".into(),
+                    content_id: Some(format!("c1:{}", "5e".repeat(32))),
+                    patch_id: None,
                 }],
+                ..Review::default()
             }],
             finished: None,
         }
@@ -1054,7 +980,7 @@ mod tests {
         flow.validate().expect("sample is valid");
         let text = flow.to_toml();
         assert!(
-            text.starts_with("schema = 1\n"),
+            text.starts_with("schema = 2\n"),
             "schema must come first:\n{text}"
         );
         let back: Flow = toml::from_str(&text).expect("parses");

@@ -3,6 +3,7 @@
 
 use super::{Phase, PlanRevision, Subtask, SubtaskStatus, slugify, validate_repo_path};
 use super::{validate_subtasks, validate_title};
+use crate::ai::sanitize::clean;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{BuildHasher, Hasher};
@@ -67,7 +68,8 @@ pub fn finalize(
     let mut cleaned = Vec::with_capacity(drafts.len());
     for (i, d) in drafts.iter().enumerate() {
         let mut d = d.clone();
-        d.title = collapse_whitespace(&d.title);
+        // Model output is data: no control sequence or bidi control reaches the note.
+        d.title = collapse_whitespace(&clean(&d.title));
         d.id =
             d.id.as_deref()
                 .map(str::trim)
@@ -96,7 +98,7 @@ pub fn finalize(
             }
         }
         d.files = files;
-        d.description = d.description.trim().to_string();
+        d.description = clean(&d.description).trim().to_string();
         if let Some(st) = d.status {
             let was =
                 d.id.as_deref()
@@ -391,13 +393,21 @@ pub struct EditEntry {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EditDoc {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    based_on: Option<u32>,
     #[serde(default)]
     subtask: Vec<EditEntry>,
 }
 
-/// The text `plan edit` opens for `subtasks`.
+/// The key of the plan-edit TOML naming the revision the edit was made from.
+pub const BASED_ON: &str = "based_on";
+
+/// The text `plan edit` opens for `subtasks` of revision `revision` (also what `plan show
+/// --toml` prints). It records `based_on = <revision>`, so that the edit is refused if the plan
+/// moves on before it is applied.
 pub fn edit_text(slug: &str, revision: u32, subtasks: &[Subtask]) -> String {
     let doc = EditDoc {
+        based_on: Some(revision),
         subtask: subtasks
             .iter()
             .map(|s| EditEntry {
@@ -421,17 +431,31 @@ pub fn edit_text(slug: &str, revision: u32, subtasks: &[Subtask]) -> String {
          #   depends_on  ids of the subtasks that must be integrated first\n\
          #   files       paths relative to the repository root\n\
          #   status      set by git aiflow; you may only set \"dropped\" (or \"planned\" to restore one)\n\
-         # Started subtasks cannot be deleted: drop them instead.\n\n{body}"
+         # Started subtasks cannot be deleted: drop them instead.\n\
+         # {BASED_ON} is the revision this edit starts from: if the plan has a newer revision when the\n\
+         # edit is applied, it is refused instead of undoing that revision. Without it, the edit\n\
+         # applies to the revision current when `plan edit` starts.\n\n{body}"
     )
 }
 
-/// Parse the text of a `plan edit`. `Ok(None)` when it holds no subtasks at all (cancel).
-pub fn parse_edit(text: &str) -> Result<Option<Vec<Draft>>, String> {
+/// A parsed `plan edit` text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Edit {
+    /// The revision the edit was made from, when the text says.
+    pub based_on: Option<u32>,
+    /// The subtasks; `None` when the text holds none at all (cancel).
+    pub drafts: Option<Vec<Draft>>,
+}
+
+/// Parse the text of a `plan edit`.
+pub fn parse_edit(text: &str) -> Result<Edit, String> {
     let doc: EditDoc = toml::from_str(text).map_err(|e| e.to_string().trim().to_string())?;
-    if doc.subtask.is_empty() {
-        return Ok(None);
+    if doc.based_on == Some(0) {
+        return Err(format!(
+            "`{BASED_ON} = 0` names no revision; revisions are numbered from 1"
+        ));
     }
-    Ok(Some(
+    let drafts = (!doc.subtask.is_empty()).then(|| {
         doc.subtask
             .into_iter()
             .map(|e| Draft {
@@ -443,8 +467,12 @@ pub fn parse_edit(text: &str) -> Result<Option<Vec<Draft>>, String> {
                 depends_on: e.depends_on,
                 status: e.status,
             })
-            .collect(),
-    ))
+            .collect()
+    });
+    Ok(Edit {
+        based_on: doc.based_on,
+        drafts,
+    })
 }
 
 /// One difference between two plan revisions.
@@ -752,8 +780,34 @@ mod tests {
         let drafts = vec![draft("1", "Bucket", &[]), draft("2", "Headers", &["1"])];
         let out = finalize(drafts, &[], &BTreeSet::new(), Ids::Model).unwrap();
         let text = edit_text("x", 1, &out);
-        let back = parse_edit(&text).unwrap().unwrap();
-        let again = finalize(back, &out, &BTreeSet::new(), Ids::Edit).unwrap();
+        let back = parse_edit(&text).unwrap();
+        assert_eq!(back.based_on, Some(1));
+        let again = finalize(back.drafts.unwrap(), &out, &BTreeSet::new(), Ids::Edit).unwrap();
         assert_eq!(again, out);
+    }
+
+    #[test]
+    fn based_on_is_optional_and_never_zero() {
+        let e = parse_edit("[[subtask]]\ntitle = \"A\"\nphase = \"core\"\n").unwrap();
+        assert_eq!(e.based_on, None);
+        assert_eq!(e.drafts.map(|d| d.len()), Some(1));
+        let e = parse_edit("based_on = 4\n").unwrap();
+        assert_eq!((e.based_on, e.drafts), (Some(4), None));
+        assert!(parse_edit("based_on = 0\n").unwrap_err().contains("from 1"));
+        assert!(parse_edit("based_on = \"x\"\n").is_err());
+        assert!(
+            parse_edit("revision = 2\n")
+                .unwrap_err()
+                .contains("revision")
+        );
+    }
+
+    #[test]
+    fn control_sequences_and_bidi_controls_are_cleaned_from_drafts() {
+        let mut d = draft("1", "\x1b[31mRed\x1b[0m \u{202e}title", &[]);
+        d.description = "\x1b]8;;https://evil.example\x07link\x1b]8;;\x07\r\nnext \u{9b}2J".into();
+        let out = finalize(vec![d], &[], &BTreeSet::new(), Ids::Model).unwrap();
+        assert_eq!(out[0].title, "Red title");
+        assert_eq!(out[0].description, "link\nnext");
     }
 }

@@ -1,7 +1,12 @@
 //! Decoding note text into flow documents: schema dispatch, migrations, and concatenated documents.
 //!
-//! This is the one place that knows about schema versions. Schema 1 is the first; when schema 2
-//! arrives, its migration from 1 goes here and every reader gets it.
+//! This is the one place that knows about schema versions:
+//! - schema 1 (git-aiflow 0.1.0): flows and step notes; review records name each approved commit
+//!   with its `git patch-id --stable` id.
+//! - schema 2: review records carry content ids (`content_id`), the tool that wrote them and the
+//!   reviewer's signature; `kind = "review"` notes hold reviews of commits outside any flow.
+//!   A schema 1 document reads as schema 2 unchanged: its records keep their patch ids, which
+//!   count only where the policy allows (`legacy-patch-ids`), and bind by commit id otherwise.
 //!
 //! git concatenates notes when it rewrites or squashes noted commits (`notes.rewriteMode`
 //! defaults to `concatenate`) and when one object has notes at two fanouts. Every document starts
@@ -9,6 +14,9 @@
 //! parse on its own.
 
 use super::{Flow, Invalid, SCHEMA};
+
+/// The schema versions this build reads.
+pub const KNOWN_SCHEMAS: [u32; 2] = [1, 2];
 
 /// Why a note's text is not a usable document.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -111,12 +119,14 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
 
 fn decode_one(text: &str) -> Result<Flow, DecodeError> {
     match toml::from_str::<Flow>(text) {
-        Ok(flow) => {
-            if flow.schema != SCHEMA {
+        Ok(mut flow) => {
+            if !KNOWN_SCHEMAS.contains(&flow.schema) {
                 return Err(DecodeError::UnknownSchema {
                     found: flow.schema.into(),
                 });
             }
+            // 1 -> 2: nothing to convert; new fields are optional.
+            flow.schema = SCHEMA;
             flow.validate()?;
             Ok(flow)
         }
@@ -133,7 +143,9 @@ fn decode_one(text: &str) -> Result<Flow, DecodeError> {
             };
             match table.get("schema") {
                 None => return Err(DecodeError::NoSchema),
-                Some(toml::Value::Integer(n)) if *n != i64::from(SCHEMA) => {
+                Some(toml::Value::Integer(n))
+                    if !KNOWN_SCHEMAS.iter().any(|k| i64::from(*k) == *n) =>
+                {
                     return Err(DecodeError::UnknownSchema { found: *n });
                 }
                 _ => {}
@@ -217,7 +229,15 @@ mod tests {
     fn decodes_a_single_document() {
         let flow = sample();
         let d = decode(flow.to_toml().as_bytes()).expect("decodes");
-        assert_eq!(d.flows, vec![flow]);
+        assert_eq!(d.flows, vec![flow.clone()]);
+        // A schema 1 document with a legacy record reads as schema 2.
+        let old = flow
+            .to_toml()
+            .replace("schema = 2", "schema = 1")
+            .replace("content_id = ", "patch_id = ");
+        let d = decode(old.as_bytes()).expect("decodes schema 1");
+        assert_eq!(d.flows[0].schema, SCHEMA);
+        assert!(d.flows[0].reviews[0].commits[0].patch_id.is_some());
     }
 
     #[test]
@@ -253,7 +273,7 @@ mod tests {
         assert!(matches!(e, DecodeError::Toml { .. }), "{e}");
         assert!(e.to_string().contains("line 3"), "{e}");
         assert!(matches!(decode(b"hello = 1\n"), Err(DecodeError::NoSchema)));
-        let future = sample().to_toml().replace("schema = 1", "schema = 7");
+        let future = sample().to_toml().replace("schema = 2", "schema = 7");
         assert!(matches!(
             decode(future.as_bytes()),
             Err(DecodeError::UnknownSchema { found: 7 })

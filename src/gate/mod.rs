@@ -2,18 +2,25 @@
 //!
 //! [`check`] walks a range ([`walk`]), reads each commit once, finds its trailer block exactly as
 //! git does ([`crate::git::trailers`]) and judges it against the [`Policy`]: a commit passes
-//! when one of its review trailers names a valid `Name <email>` that the policy accepts.
+//! when one of its review trailers names a valid `Name <email>` that the policy accepts, and,
+//! for commits of a flow (and, where the policy asks, for every commit), when a recorded approval
+//! covers its exact content ([`bind`]), signed by an allowed signer where reviews must be signed
+//! ([`sshsig`]). Merge commits are exempt only when their tree is the clean automatic merge of
+//! their parents ([`remerge`]).
 
+pub mod attest;
 pub mod bind;
 pub mod guard;
 pub mod hook;
 pub mod policy;
+pub mod remerge;
+pub mod sshsig;
 pub mod walk;
 
 use crate::git::trailers::{Block, Rules};
 use gix::ObjectId;
 use policy::parse_ident;
-pub use policy::{Policy, PolicyError, Scope};
+pub use policy::{Policy, PolicyError, Reviews, Scope, Trust};
 use walk::{CommitRef, Objects, Range, WalkError, parse_commit};
 
 /// The trailer that names a commit's flow.
@@ -35,18 +42,18 @@ pub enum Reason {
     },
     /// A review trailer whose value is not `Name <email>`.
     Malformed(String),
-    /// The reviewer is the commit's author.
+    /// The reviewer is the commit's author (by the trailer, or by the signer's principal).
     SelfReview(String),
     /// The reviewer is not on the policy's allow-list.
     NotAllowed(String),
-    /// A review trailer on a subtask commit that no approval recorded in the flow's note covers:
-    /// neither its id nor its patch id was approved (it was amended or rebased with changes
-    /// after the review, or the trailer was typed by hand).
+    /// A review trailer that no recorded approval covers: neither the commit's id nor its
+    /// content id was approved (it was amended or rebased with changes after the review, or the
+    /// trailer was typed by hand). `subject` says whose approvals were looked at.
     NotRecorded {
-        /// The flow.
-        flow: String,
-        /// The subtask.
-        subtask: String,
+        /// `subtask k3f9ab of flow rate-limit`, or `this commit` for a range approval.
+        subject: String,
+        /// The command that approves it again.
+        fix: String,
     },
     /// The approval of this commit was revoked by a later request for changes.
     Revoked {
@@ -55,6 +62,28 @@ pub enum Reason {
         /// The subtask.
         subtask: String,
     },
+    /// A merge whose tree is not the clean automatic merge of its parents, without a review of
+    /// its own.
+    MergeNotClean(remerge::Verdict),
+    /// A review that binds to nothing: no known flow and subtask, conflicting or duplicated
+    /// `Aiflow-*` trailers, or a typed trailer where the policy needs a recorded approval.
+    Unbound(String),
+    /// A note the verdict depends on cannot be read (missing, invalid, unknown schema, too
+    /// large): the gate cannot tell, so it refuses.
+    Unverifiable {
+        /// What could not be read.
+        what: String,
+        /// How to repair it.
+        hint: String,
+    },
+    /// Reviews must be signed, and no signed approval covers the commit (a typed trailer, or a
+    /// record without a signature).
+    Unsigned(String),
+    /// The approval is signed by a key the allowed-signers file does not allow here.
+    UnknownSigner(String),
+    /// The approval's signature does not verify: the record was changed after it was signed, or
+    /// the signature is not one.
+    BadSignature(String),
 }
 
 impl Reason {
@@ -67,6 +96,12 @@ impl Reason {
             Reason::NotAllowed(_) => "reviewer-not-allowed",
             Reason::NotRecorded { .. } => "review-not-recorded",
             Reason::Revoked { .. } => "review-revoked",
+            Reason::MergeNotClean(_) => "merge-not-clean",
+            Reason::Unbound(_) => "unbound-review",
+            Reason::Unverifiable { .. } => "review-unverifiable",
+            Reason::Unsigned(_) => "unsigned-review",
+            Reason::UnknownSigner(_) => "unknown-signer",
+            Reason::BadSignature(_) => "bad-signature",
         }
     }
 
@@ -85,12 +120,23 @@ impl Reason {
             Reason::NotAllowed(v) => {
                 format!("{key}: {v} is not on the policy's list of reviewers")
             }
-            Reason::NotRecorded { flow, subtask } => format!(
-                "carries {key}, but no approval recorded for subtask {subtask} of flow {flow} covers this content (changed after the review?); approve it again with `git aiflow approve {subtask}`"
+            Reason::NotRecorded { subject, fix } => format!(
+                "carries {key}, but no approval recorded for {subject} covers this content (changed after the review?); approve it again with `{fix}`"
             ),
             Reason::Revoked { flow, subtask } => format!(
                 "its approval was revoked: changes were requested on subtask {subtask} of flow {flow} since; approve it again with `git aiflow approve {subtask}`"
             ),
+            Reason::MergeNotClean(v) => format!(
+                "a merge that needs its own review: {}; resolve conflicts on a subtask branch and have it approved, or approve this merge",
+                v.describe()
+            ),
+            Reason::Unbound(detail) => detail.clone(),
+            Reason::Unverifiable { what, hint } => {
+                format!("{what}, so its review cannot be verified; {hint}")
+            }
+            Reason::Unsigned(detail)
+            | Reason::UnknownSigner(detail)
+            | Reason::BadSignature(detail) => detail.clone(),
         }
     }
 }
@@ -108,6 +154,21 @@ pub struct Failure {
     pub reason: Reason,
 }
 
+/// A commit whose approval carries a verified signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed {
+    /// The commit.
+    pub commit: ObjectId,
+    /// Who signed, as the allowed-signers file names them.
+    pub principal: String,
+    /// The key (`SHA256:…`).
+    pub fingerprint: String,
+    /// The key's algorithm.
+    pub algorithm: String,
+    /// When the review was recorded.
+    pub at: String,
+}
+
 /// What a check found.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
@@ -115,14 +176,16 @@ pub struct Report {
     pub commits: usize,
     /// Commits with a valid review.
     pub reviewed: usize,
-    /// Commits the policy exempts (merges, anchors).
+    /// Commits the policy exempts (clean merges, anchors).
     pub exempt: usize,
     /// Commits outside the scope (trunk work outside any flow).
     pub out_of_scope: usize,
     /// Commits that fail, newest first.
     pub failures: Vec<Failure>,
-    /// Things the check could not verify, for people (a flow whose note is missing).
+    /// Things worth knowing that do not fail the check, for people.
     pub notices: Vec<String>,
+    /// Reviewed commits whose approval's signature was verified, newest first.
+    pub signed: Vec<Signed>,
 }
 
 impl Report {
@@ -138,6 +201,9 @@ pub enum CheckError {
     /// The walk failed.
     #[error(transparent)]
     Walk(#[from] WalkError),
+    /// Merges could not be verified.
+    #[error(transparent)]
+    Remerge(#[from] remerge::RemergeError),
     /// The recorded reviews could not be read.
     #[error("could not read the recorded reviews")]
     Records(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -146,43 +212,78 @@ pub enum CheckError {
 /// What the walk keeps of each commit.
 struct Seen {
     id: ObjectId,
-    /// Parents (kept only for the flow scope).
+    /// Parents (kept for merges and for the flow scope).
     parents: Vec<ObjectId>,
     merge: bool,
     /// Carries an `Aiflow-Flow` trailer.
     flow: bool,
-    /// The tree and first parent of an anchor candidate, confirmed after the walk.
-    anchor: Option<Box<(ObjectId, Option<ObjectId>)>>,
+    /// The tree of a merge (to verify it), or of an anchor candidate with its first parent
+    /// (confirmed after the walk).
+    tree: Option<ObjectId>,
+    anchor: bool,
     /// Why it fails, if it does (boxed: most commits pass, and ranges can be long).
     failure: Option<Box<Failure>>,
-    /// A reviewed subtask commit, to match against recorded reviews.
+    /// A reviewed commit, to match against recorded reviews.
     bind: Option<Box<Bind>>,
 }
 
-/// What binding needs of a reviewed subtask commit: its flow and subtask.
+/// What binding needs of a reviewed commit.
 struct Bind {
-    flow: String,
-    subtask: String,
+    kind: BindKind,
+    author_email: String,
 }
 
-/// Matches reviewed subtask commits against the reviews recorded in the flows' notes.
+/// What a reviewed commit claims to belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindKind {
+    /// A subtask of a flow (`Aiflow-Flow` and `Aiflow-Subtask` trailers).
+    Subtask {
+        /// The flow's slug.
+        flow: String,
+        /// The subtask's id.
+        subtask: String,
+    },
+    /// No flow: its approval, if any, is in a review note on the commit itself.
+    Outside,
+}
+
+/// A reviewed commit to bind to a recorded approval.
+#[derive(Debug, Clone)]
+pub struct BindItem {
+    /// The commit.
+    pub id: ObjectId,
+    /// What it claims to belong to.
+    pub kind: BindKind,
+    /// Its author's email (a signer must be someone else).
+    pub author_email: String,
+}
+
+/// What binding found.
+#[derive(Debug, Default)]
+pub struct Bound {
+    /// Per item: `None` when a recorded approval covers it, or why not.
+    pub verdicts: Vec<Option<Reason>>,
+    /// Things worth knowing, for people.
+    pub notices: Vec<String>,
+    /// Verified signatures of the items that passed.
+    pub signed: Vec<Signed>,
+}
+
+/// Matches reviewed commits against the reviews recorded in notes.
 pub trait Binder {
-    /// For each `(commit, flow, subtask)`, `None` when a recorded approval covers the commit, or
-    /// why not; and notices about what could not be verified.
-    fn bind(
-        &mut self,
-        items: &[(ObjectId, String, String)],
-    ) -> Result<(Vec<Option<Reason>>, Vec<String>), CheckError>;
+    /// Bind `items` under `policy`.
+    fn bind(&mut self, items: &[BindItem], policy: &Policy) -> Result<Bound, CheckError>;
 }
 
-/// Check every commit of `range` against `policy`.
+/// Check every commit of `range` against `policy`; `repo` verifies merges.
 pub fn check(
+    repo: &gix::Repository,
     objects: &mut dyn Objects,
     range: &Range,
     policy: &Policy,
     rules: &Rules,
     scope: Scope,
-    binder: Option<&mut dyn Binder>,
+    binder: &mut dyn Binder,
 ) -> Result<Report, CheckError> {
     let keep_parents = scope == Scope::Flow;
     let mut seen = walk::walk(objects, range, |id, parents, commit| {
@@ -193,25 +294,24 @@ pub fn check(
     let mut buf = Vec::new();
     let mut scratch = Vec::new();
     for s in seen.iter_mut() {
-        let Some((tree, parent)) = s.anchor.as_deref().copied() else {
+        if !s.anchor {
             continue;
-        };
-        let parent_tree = match parent {
+        }
+        let tree = s.tree.take().expect("anchor candidates keep their tree");
+        let parent_tree = match s.parents.first() {
             None => ObjectId::from_hex(EMPTY_TREE).expect("valid hex"),
             Some(p) => {
-                objects.commit(&p, &mut buf)?;
+                objects.commit(p, &mut buf)?;
                 scratch.clear();
-                let c = parse_commit(&buf, &mut scratch).ok_or(WalkError::Malformed(p))?;
-                ObjectId::from_hex(c.tree).map_err(|_| WalkError::Malformed(p))?
+                let c = parse_commit(&buf, &mut scratch).ok_or(WalkError::Malformed(*p))?;
+                ObjectId::from_hex(c.tree).map_err(|_| WalkError::Malformed(*p))?
             }
         };
-        if parent_tree != tree {
-            s.anchor = None;
-        }
+        s.anchor = parent_tree == tree;
     }
 
     let in_scope = match scope {
-        Scope::Full => vec![true; seen.len()],
+        Scope::Full | Scope::Integration => vec![true; seen.len()],
         Scope::Flow => flow_scope(&seen),
     };
 
@@ -220,46 +320,82 @@ pub fn check(
         ..Report::default()
     };
 
-    // Bind reviews to content: reviewed subtask commits must match a recorded approval.
-    if let Some(binder) = binder {
-        let wanted: Vec<usize> = (0..seen.len())
-            .filter(|&i| {
-                let s = &seen[i];
-                in_scope[i] && s.bind.is_some() && s.failure.is_none() && !s.merge
+    // Merges: exempt only when clean; a merge that is not needs a review of its own.
+    let mut exempt = vec![false; seen.len()];
+    if policy.exempt_merges {
+        let merges: Vec<usize> = (0..seen.len())
+            .filter(|&i| in_scope[i] && seen[i].merge)
+            .collect();
+        let list: Vec<remerge::MergeCommit> = merges
+            .iter()
+            .map(|&i| remerge::MergeCommit {
+                id: seen[i].id,
+                parents: seen[i].parents.clone(),
+                tree: seen[i].tree.expect("merges keep their tree"),
             })
             .collect();
-        if !wanted.is_empty() {
-            let items: Vec<(ObjectId, String, String)> = wanted
-                .iter()
-                .map(|&i| {
-                    let b = seen[i].bind.as_deref().expect("filtered");
-                    (seen[i].id, b.flow.clone(), b.subtask.clone())
-                })
-                .collect();
-            let (verdicts, notices) = binder.bind(&items)?;
-            report.notices = notices;
-            for (&i, verdict) in wanted.iter().zip(verdicts) {
-                if let Some(reason) = verdict {
-                    // Rare: read the commit again for its subject and author.
-                    let s = &mut seen[i];
-                    objects.commit(&s.id, &mut buf)?;
-                    scratch.clear();
-                    let c = parse_commit(&buf, &mut scratch).ok_or(WalkError::Malformed(s.id))?;
-                    s.failure = Some(Box::new(Failure {
-                        id: s.id,
-                        subject: subject(c.message),
-                        author: String::from_utf8_lossy(c.author).into_owned(),
-                        reason,
-                    }));
+        for (&i, verdict) in merges.iter().zip(remerge::verify(repo, &list)?) {
+            match verdict {
+                remerge::Verdict::Clean => exempt[i] = true,
+                verdict => {
+                    if let Some(f) = seen[i].failure.as_deref_mut()
+                        && matches!(f.reason, Reason::NoReview { .. })
+                    {
+                        f.reason = Reason::MergeNotClean(verdict);
+                    }
                 }
             }
         }
     }
-    for (s, in_scope) in seen.into_iter().zip(in_scope) {
+    for (i, s) in seen.iter().enumerate() {
+        if s.anchor && policy.exempt_anchor {
+            exempt[i] = true;
+        }
+    }
+
+    // Bind reviews to recorded approvals.
+    let mut wanted = Vec::new();
+    let mut items = Vec::new();
+    for i in 0..seen.len() {
+        let s = &mut seen[i];
+        if !in_scope[i] || exempt[i] || s.failure.is_some() {
+            continue;
+        }
+        let Some(b) = s.bind.take() else { continue };
+        match (&b.kind, scope) {
+            // What comes from a flow (on its integration branch, or into the trunk) must be
+            // subtask work with a recorded approval.
+            (BindKind::Outside, Scope::Integration | Scope::Flow) => {
+                s.failure = Some(failure_of(objects, s.id, Reason::Unbound(
+                    "a commit of a flow must belong to one of its subtasks (Aiflow-Flow and Aiflow-Subtask trailers) with a recorded approval; this one carries a review trailer alone".into(),
+                ), &mut buf)?);
+            }
+            (BindKind::Outside, _) if policy.typed_trailers => {}
+            _ => {
+                wanted.push(i);
+                items.push(BindItem {
+                    id: s.id,
+                    kind: b.kind,
+                    author_email: b.author_email,
+                });
+            }
+        }
+    }
+    if !items.is_empty() {
+        let bound = binder.bind(&items, policy)?;
+        report.notices = bound.notices;
+        report.signed = bound.signed;
+        for (&i, verdict) in wanted.iter().zip(bound.verdicts) {
+            if let Some(reason) = verdict {
+                let id = seen[i].id;
+                seen[i].failure = Some(failure_of(objects, id, reason, &mut buf)?);
+            }
+        }
+    }
+    for ((s, in_scope), exempt) in seen.into_iter().zip(in_scope).zip(exempt) {
         if !in_scope {
             report.out_of_scope += 1;
-        } else if (s.merge && policy.exempt_merges) || (s.anchor.is_some() && policy.exempt_anchor)
-        {
+        } else if exempt {
             report.exempt += 1;
         } else {
             match s.failure {
@@ -269,6 +405,24 @@ pub fn check(
         }
     }
     Ok(report)
+}
+
+/// A failure of commit `id` (read again for its subject and author: failures are rare).
+fn failure_of(
+    objects: &mut dyn Objects,
+    id: ObjectId,
+    reason: Reason,
+    buf: &mut Vec<u8>,
+) -> Result<Box<Failure>, CheckError> {
+    objects.commit(&id, buf)?;
+    let mut scratch = Vec::new();
+    let c = parse_commit(buf, &mut scratch).ok_or(WalkError::Malformed(id))?;
+    Ok(Box::new(Failure {
+        id,
+        subject: subject(c.message),
+        author: String::from_utf8_lossy(c.author).into_owned(),
+        reason,
+    }))
 }
 
 /// Judge one commit from its raw bytes.
@@ -283,27 +437,20 @@ fn judge(
     let block = Block::find_in_commit(commit.message, rules);
     let author_email = email_of(commit.author);
 
-    let mut flow = false;
-    let mut step = false;
     // Borrowed from the message; made into strings only for reviewed commits.
-    let mut flow_name = None;
-    let mut subtask_id = None;
+    let mut flows: Vec<std::borrow::Cow<'_, [u8]>> = Vec::new();
+    let mut subtasks: Vec<std::borrow::Cow<'_, [u8]>> = Vec::new();
+    let mut steps = 0usize;
     let mut best: Option<Reason> = None;
     let mut reviewed = false;
     for t in block.trailers(rules) {
         let key = t.key(rules);
         if key.eq_ignore_ascii_case(FLOW_TRAILER) {
-            flow = true;
-            if flow_name.is_none() {
-                flow_name = Some(t.value());
-            }
-        } else if key.eq_ignore_ascii_case(SUBTASK_TRAILER)
-            || key.eq_ignore_ascii_case(STEP_TRAILER)
-        {
-            step = true;
-            if subtask_id.is_none() && key.eq_ignore_ascii_case(SUBTASK_TRAILER) {
-                subtask_id = Some(t.value());
-            }
+            flows.push(t.value());
+        } else if key.eq_ignore_ascii_case(SUBTASK_TRAILER) {
+            subtasks.push(t.value());
+        } else if key.eq_ignore_ascii_case(STEP_TRAILER) {
+            steps += 1;
         }
         if reviewed || !policy.is_review_key(key) {
             continue;
@@ -337,28 +484,13 @@ fn judge(
     }
 
     let merge = parents.len() > 1;
-    let anchor = (flow && !step && parents.len() <= 1)
+    let flow = !flows.is_empty();
+    let step = steps > 0 || !subtasks.is_empty();
+    let anchor = flow && !step && parents.len() <= 1;
+    let tree = (merge || anchor)
         .then(|| ObjectId::from_hex(commit.tree).ok())
-        .flatten()
-        .map(|tree| Box::new((tree, parents.first().copied())));
-    let bind = match (reviewed, flow_name, subtask_id) {
-        (true, Some(flow), Some(subtask)) => {
-            let (flow, subtask) = (flow.trim_ascii(), subtask.trim_ascii());
-            (!flow.is_empty() && !subtask.is_empty()).then(|| {
-                Box::new(Bind {
-                    flow: String::from_utf8_lossy(flow).into_owned(),
-                    subtask: String::from_utf8_lossy(subtask).into_owned(),
-                })
-            })
-        }
-        _ => None,
-    };
-    let failure = if reviewed {
-        None
-    } else {
-        let reason = best.unwrap_or_else(|| Reason::NoReview {
-            elsewhere: mentions_review(commit.message, policy),
-        });
+        .flatten();
+    let failure = |reason: Reason| {
         Some(Box::new(Failure {
             id: *id,
             subject: subject(commit.message),
@@ -366,19 +498,74 @@ fn judge(
             reason,
         }))
     };
-    Seen {
+    let mut seen = Seen {
         id: *id,
-        parents: if keep_parents {
+        // Only where they are needed: most commits are neither merges nor anchors.
+        parents: if keep_parents || merge || anchor {
             parents.to_vec()
         } else {
             Vec::new()
         },
         merge,
         flow,
-        anchor,
-        failure,
-        bind,
+        anchor: anchor && tree.is_some(),
+        tree,
+        failure: None,
+        bind: None,
+    };
+    if !reviewed {
+        seen.failure = failure(best.unwrap_or_else(|| Reason::NoReview {
+            elsewhere: mentions_review(commit.message, policy),
+        }));
+        return seen;
     }
+    let one =
+        |values: &[std::borrow::Cow<'_, [u8]>], what: &str| -> Result<Option<String>, String> {
+            match values {
+                [] => Ok(None),
+                [v] => {
+                    let v = String::from_utf8_lossy(v.trim_ascii()).into_owned();
+                    if v.is_empty() {
+                        Err(format!("its {what} trailer is empty"))
+                    } else {
+                        Ok(Some(v))
+                    }
+                }
+                _ => Err(format!(
+                    "it carries {} {what} trailers; a commit belongs to one subtask of one flow",
+                    values.len()
+                )),
+            }
+        };
+    let kind = match (one(&flows, "Aiflow-Flow"), one(&subtasks, "Aiflow-Subtask")) {
+        (Err(e), _) | (_, Err(e)) => Err(e),
+        _ if steps > 1 => Err(format!(
+            "it carries {steps} Aiflow-Step trailers; a commit is one step"
+        )),
+        (Ok(Some(flow)), Ok(Some(subtask))) => Ok(BindKind::Subtask { flow, subtask }),
+        (Ok(None), Ok(None)) if steps == 0 => Ok(BindKind::Outside),
+        (Ok(Some(flow)), Ok(None)) => Err(format!(
+            "it names flow {flow} but no subtask (no Aiflow-Subtask trailer)"
+        )),
+        _ => Err("it carries Aiflow-Subtask or Aiflow-Step without Aiflow-Flow".into()),
+    };
+    match kind {
+        Ok(kind) => {
+            seen.bind = Some(Box::new(Bind {
+                kind,
+                author_email: author_email.to_owned(),
+            }))
+        }
+        Err(e) => {
+            // Anchors and clean merges are exempt whatever their trailers say; everything else
+            // with contradictory trailers is refused.
+            if !(seen.anchor || merge) {
+                seen.failure =
+                    failure(Reason::Unbound(format!("its review binds to nothing: {e}")));
+            }
+        }
+    }
+    seen
 }
 
 /// The email inside `Name <email>`.
@@ -408,8 +595,8 @@ fn subject(message: &[u8]) -> String {
 }
 
 /// Which commits of the range a trunk checks: those with a flow trailer, everything above an
-/// anchor commit in the range (the trunk moved onto a flow's line), and the merged side of every
-/// merge whose merged side holds a commit with a flow trailer.
+/// anchor commit in the range (the trunk moved onto a flow's line), and every merge whose merged
+/// side holds a commit with a flow trailer, with that merged side.
 fn flow_scope(seen: &[Seen]) -> Vec<bool> {
     let index: gix::hashtable::HashMap<ObjectId, usize> =
         seen.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
@@ -426,9 +613,7 @@ fn flow_scope(seen: &[Seen]) -> Vec<bool> {
             children[p].push(i);
         }
     }
-    let mut stack: Vec<usize> = (0..seen.len())
-        .filter(|&i| seen[i].anchor.is_some())
-        .collect();
+    let mut stack: Vec<usize> = (0..seen.len()).filter(|&i| seen[i].anchor).collect();
     let mut above = vec![false; seen.len()];
     while let Some(i) = stack.pop() {
         if std::mem::replace(&mut above[i], true) {
@@ -468,6 +653,8 @@ fn flow_scope(seen: &[Seen]) -> Vec<bool> {
         let side = reach(&others);
         let brings_flow = (0..seen.len()).any(|j| side[j] && !mainline[j] && seen[j].flow);
         if brings_flow || seen[i].flow {
+            // The merge itself too: what it makes of the flow's work must be clean or reviewed.
+            scope[i] = true;
             for j in 0..seen.len() {
                 if side[j] && !mainline[j] {
                     scope[j] = true;

@@ -17,10 +17,14 @@ pub const DEFAULT_REVIEW_TRAILER: &str = "Reviewed-by";
 /// How much of what enters a branch the gate checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
-    /// Every commit (integration branches, `strict` branches, explicit ranges).
+    /// Every commit (`strict` branches, explicit ranges).
     Full,
+    /// Every commit, and each must belong to a known flow and subtask with a recorded approval
+    /// (a flow's integration branch `aiflow/<slug>`).
+    Integration,
     /// Only what comes from a flow (the trunk): commits carrying `Aiflow-*` trailers, the merged
-    /// side of merges that bring such commits, and everything above an anchor commit.
+    /// side of merges that bring such commits and those merges, and everything above an anchor
+    /// commit.
     Flow,
 }
 
@@ -29,9 +33,58 @@ impl Scope {
     pub fn name(self) -> &'static str {
         match self {
             Scope::Full => "full",
+            Scope::Integration => "integration",
             Scope::Flow => "flow",
         }
     }
+}
+
+/// What counts as a review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reviews {
+    /// A review trailer by an accepted reviewer, bound to a recorded approval for flow commits.
+    Trailer,
+    /// Additionally, every review must be a signed attestation by an allowed signer.
+    Signed,
+}
+
+impl Reviews {
+    /// The name used in the policy and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reviews::Trailer => "trailer",
+            Reviews::Signed => "signed",
+        }
+    }
+
+    fn parse(value: &str) -> Option<Self> {
+        match value {
+            "trailer" => Some(Reviews::Trailer),
+            "signed" => Some(Reviews::Signed),
+            _ => None,
+        }
+    }
+}
+
+/// Who may sign reviews: an allowed-signers file (git's `gpg.ssh.allowedSignersFile` format),
+/// read from the trusted side only.
+#[derive(Debug, Clone)]
+pub struct Signers {
+    /// Where it came from, for messages (`allowed_signers in 3f2a1b9c0d4e`, or a server path).
+    pub origin: String,
+    /// The parsed file.
+    pub file: std::sync::Arc<crate::gate::sshsig::AllowedSigners>,
+}
+
+/// Where a policy is read, which decides what may override the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// A work repository: `aiflow.*` config overrides the file only where the file allows it
+    /// (`allow-config`), since anyone (or any agent) with the user's rights can set it.
+    Local,
+    /// A server's `pre-receive`: the server's own `aiflow.*` config is the administrator's and
+    /// always applies over the file.
+    Server,
 }
 
 /// The effective policy.
@@ -51,6 +104,20 @@ pub struct Policy {
     pub exempt_merges: bool,
     /// Whether a flow's anchor commit (empty, with an `Aiflow-Flow` trailer) needs no review.
     pub exempt_anchor: bool,
+    /// What counts as a review.
+    pub reviews: Reviews,
+    /// Who may sign reviews (required when `reviews` is `signed`).
+    pub signers: Option<Signers>,
+    /// Protected branches that may be deleted (globs).
+    pub allow_delete: Vec<String>,
+    /// Whether a push may create or move `refs/replace/*` on a server.
+    pub allow_replace_refs: bool,
+    /// Whether a review trailer alone counts for a commit outside any flow (outside integration
+    /// branches); without it, such commits need a recorded approval (`approve --range`).
+    pub typed_trailers: bool,
+    /// Whether approvals recorded with `git patch-id --stable` ids (before content ids) still bind
+    /// rebased commits; approvals by commit id always do.
+    pub legacy_patch_ids: bool,
     /// Where the policy came from, for messages.
     pub source: String,
 }
@@ -65,6 +132,12 @@ impl Default for Policy {
             reviewers: Vec::new(),
             exempt_merges: true,
             exempt_anchor: true,
+            reviews: Reviews::Trailer,
+            signers: None,
+            allow_delete: Vec::new(),
+            allow_replace_refs: false,
+            typed_trailers: true,
+            legacy_patch_ids: false,
             source: "the default policy".into(),
         }
     }
@@ -109,22 +182,63 @@ struct File {
     gate: GateFile,
 }
 
+/// The `[gate]` table. Keys are written in kebab-case (`allow-self-review`); the snake_case
+/// spelling (`allow_self_review`) is read too.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct GateFile {
     trunk: Option<Vec<String>>,
     strict: Option<Vec<String>>,
+    #[serde(alias = "review_trailers")]
     review_trailers: Option<Vec<String>>,
+    #[serde(alias = "allow_self_review")]
     allow_self_review: Option<bool>,
     reviewers: Option<Vec<String>>,
+    #[serde(alias = "exempt_merges")]
     exempt_merges: Option<bool>,
+    #[serde(alias = "exempt_anchor")]
     exempt_anchor: Option<bool>,
+    #[serde(alias = "allow_config")]
     allow_config: Option<bool>,
+    reviews: Option<String>,
+    #[serde(alias = "allowed_signers")]
+    allowed_signers: Option<String>,
+    #[serde(alias = "allow_delete")]
+    allow_delete: Option<Vec<String>>,
+    #[serde(alias = "allow_replace_refs")]
+    allow_replace_refs: Option<bool>,
+    #[serde(alias = "typed_trailers")]
+    typed_trailers: Option<bool>,
+    #[serde(alias = "legacy_patch_ids")]
+    legacy_patch_ids: Option<bool>,
+}
+
+/// What a policy file says, before the allowed-signers file it names is read.
+struct Parsed {
+    policy: Policy,
+    allow_config: bool,
+    /// The path of the allowed-signers file in the same tree.
+    allowed_signers: Option<String>,
+    /// Whether the file set `typed-trailers` (else it follows `reviews`).
+    typed_trailers_set: bool,
 }
 
 impl Policy {
-    /// Parse a policy file's text; `at` names where it came from.
+    /// Parse a policy file's text; `at` names where it came from. Returns the policy and whether
+    /// it allows `aiflow.*` config to override it. A file that names an allowed-signers file is
+    /// parsed by [`Policy::load`], which reads that file from the same tree.
     pub fn parse(text: &str, at: &str) -> Result<(Policy, bool), PolicyError> {
+        let parsed = Self::parse_file(text, at)?;
+        if parsed.policy.reviews == Reviews::Signed && parsed.allowed_signers.is_none() {
+            return Err(PolicyError::Invalid {
+                at: at.to_owned(),
+                problem: "reviews = \"signed\" needs allowed-signers, the path of an allowed-signers file in the same tree".into(),
+            });
+        }
+        Ok((parsed.policy, parsed.allow_config))
+    }
+
+    fn parse_file(text: &str, at: &str) -> Result<Parsed, PolicyError> {
         let invalid = |problem: String| PolicyError::Invalid {
             at: at.to_owned(),
             problem,
@@ -138,6 +252,12 @@ impl Policy {
         }
         let g = file.gate;
         let d = Policy::default();
+        let reviews = match g.reviews.as_deref() {
+            None => d.reviews,
+            Some(v) => Reviews::parse(v).ok_or_else(|| {
+                invalid(format!("reviews = {v:?}: use \"trailer\" or \"signed\""))
+            })?,
+        };
         let mut p = Policy {
             trunk: g.trunk.unwrap_or(d.trunk),
             strict: g.strict.unwrap_or(d.strict),
@@ -146,10 +266,28 @@ impl Policy {
             reviewers: g.reviewers.unwrap_or(d.reviewers),
             exempt_merges: g.exempt_merges.unwrap_or(d.exempt_merges),
             exempt_anchor: g.exempt_anchor.unwrap_or(d.exempt_anchor),
+            reviews,
+            signers: None,
+            allow_delete: g.allow_delete.unwrap_or(d.allow_delete),
+            allow_replace_refs: g.allow_replace_refs.unwrap_or(d.allow_replace_refs),
+            typed_trailers: g.typed_trailers.unwrap_or(reviews == Reviews::Trailer),
+            legacy_patch_ids: g.legacy_patch_ids.unwrap_or(d.legacy_patch_ids),
             source: format!("{POLICY_FILE} in {at}"),
         };
         p.normalise().map_err(invalid)?;
-        Ok((p, g.allow_config.unwrap_or(false)))
+        if let Some(path) = &g.allowed_signers
+            && (path.is_empty() || path.starts_with('/') || path.split('/').any(|c| c == ".."))
+        {
+            return Err(invalid(format!(
+                "allowed-signers = {path:?}: give a path relative to the root of the tree"
+            )));
+        }
+        Ok(Parsed {
+            policy: p,
+            allow_config: g.allow_config.unwrap_or(false),
+            allowed_signers: g.allowed_signers,
+            typed_trailers_set: g.typed_trailers.is_some(),
+        })
     }
 
     /// Check and normalise the values: trailer keys are tokens, reviewers become emails.
@@ -164,7 +302,12 @@ impl Policy {
                 ));
             }
         }
-        for pat in self.trunk.iter().chain(&self.strict) {
+        for pat in self
+            .trunk
+            .iter()
+            .chain(&self.strict)
+            .chain(&self.allow_delete)
+        {
             if pat.is_empty() || pat.starts_with("refs/") {
                 return Err(format!(
                     "branch pattern {pat:?}: give a branch name such as \"main\" or \"release/*\""
@@ -188,39 +331,87 @@ impl Policy {
         Ok(())
     }
 
-    /// Read the policy for a branch whose tip is `tip` (None for a branch that does not exist
-    /// yet: then the trunk's policy applies), then apply `aiflow.*` config if allowed.
+    /// Read the policy for a branch whose tip is `tip` in a work repository
+    /// ([`Policy::load_with`] with [`Trust::Local`]).
     pub fn load(repo: &gix::Repository, tip: Option<gix::ObjectId>) -> Result<Self, PolicyError> {
-        let tip = tip.or_else(|| trunk_tip(repo));
-        let (mut policy, allow_config) = match tip {
-            Some(tip) => match read_file(repo, tip)? {
-                Some(text) => Policy::parse(&text, &tip.to_hex_with_len(12).to_string())?,
-                None => (Policy::default(), true),
+        Self::load_with(repo, tip, Trust::Local)
+    }
+
+    /// Read the policy for a branch whose tip is `tip`: `.aiflow.toml` in its tree (and the
+    /// allowed-signers file it names, from the same tree), then `aiflow.*` config as `trust`
+    /// allows. A branch that does not exist yet (`None`) is judged under the policy that
+    /// governs new branches: the default branch's (a bare repository's `HEAD`, else `main`,
+    /// else `master`), never a policy of its own.
+    pub fn load_with(
+        repo: &gix::Repository,
+        tip: Option<gix::ObjectId>,
+        trust: Trust,
+    ) -> Result<Self, PolicyError> {
+        let tip = tip.or_else(|| governing_tip(repo));
+        let (mut policy, allow_config, typed_set) = match tip {
+            Some(tip) => match read_file(repo, tip, POLICY_FILE)? {
+                Some(text) => {
+                    let at = tip.to_hex_with_len(12).to_string();
+                    let parsed = Self::parse_file(&text, &at)?;
+                    let mut policy = parsed.policy;
+                    if let Some(path) = &parsed.allowed_signers {
+                        let origin = format!("{path} in {at}");
+                        let text =
+                            read_file(repo, tip, path)?.ok_or_else(|| PolicyError::Invalid {
+                                at: at.clone(),
+                                problem: format!(
+                                    "allowed-signers names {path}, which is not in the tree"
+                                ),
+                            })?;
+                        policy.signers = Some(Signers::parse(&text, origin)?);
+                    }
+                    (policy, parsed.allow_config, parsed.typed_trailers_set)
+                }
+                None => (Policy::default(), true, false),
             },
-            None => (Policy::default(), true),
+            None => (Policy::default(), true, false),
         };
-        if allow_config {
-            policy.apply_config(&repo.config_snapshot())?;
+        if allow_config || trust == Trust::Server {
+            policy.apply_config(repo, &repo.config_snapshot(), typed_set)?;
+        }
+        if policy.reviews == Reviews::Signed && policy.signers.is_none() {
+            return Err(PolicyError::Invalid {
+                at: policy.source.clone(),
+                problem: "reviews = \"signed\" needs an allowed-signers file (allowed-signers in the policy file, or aiflow.allowedSignersFile)".into(),
+            });
         }
         Ok(policy)
     }
 
-    /// The policy of `commit`'s tree if it has a policy file, else the trunk's: what a check of
-    /// an explicit range `A..B` uses for A.
+    /// The policy of `commit`'s tree if it has a policy file, else the one that governs new
+    /// branches: what a check of an explicit range `A..B` uses for A.
     pub fn load_for_range(
         repo: &gix::Repository,
         commit: Option<gix::ObjectId>,
     ) -> Result<Self, PolicyError> {
         match commit {
-            Some(c) if read_file(repo, c)?.is_some() => Policy::load(repo, Some(c)),
+            Some(c) if read_file(repo, c, POLICY_FILE)?.is_some() => Policy::load(repo, Some(c)),
             _ => Policy::load(repo, None),
         }
     }
 
-    /// Override with `aiflow.trunk`, `aiflow.strict`, `aiflow.reviewTrailer`,
-    /// `aiflow.allowSelfReview`, `aiflow.reviewer`, `aiflow.exemptMerges`, `aiflow.exemptAnchor`.
-    fn apply_config(&mut self, config: &gix::config::Snapshot<'_>) -> Result<(), PolicyError> {
+    /// Override with `aiflow.trunk`, `aiflow.strict`, `aiflow.reviewTrailer`, `aiflow.reviewer`,
+    /// `aiflow.allowDelete`, `aiflow.allowSelfReview`, `aiflow.exemptMerges`,
+    /// `aiflow.exemptAnchor`, `aiflow.allowReplaceRefs`, `aiflow.typedTrailers`,
+    /// `aiflow.legacyPatchIds`, `aiflow.reviews` and `aiflow.allowedSignersFile` (a path on this
+    /// machine, relative to the git directory). `typed_set`: the file set `typed-trailers`.
+    fn apply_config(
+        &mut self,
+        repo: &gix::Repository,
+        config: &gix::config::Snapshot<'_>,
+        typed_set: bool,
+    ) -> Result<(), PolicyError> {
         let mut changed = false;
+        let bad = |key: &str, value: String, problem: String| PolicyError::Config {
+            key: key.into(),
+            value,
+            problem,
+        };
         let list = |key: &str| -> Option<Vec<String>> {
             let values = config.strings(key)?;
             let v: Vec<String> = values
@@ -230,39 +421,67 @@ impl Policy {
                 .collect();
             Some(v)
         };
-        if let Some(v) = list("aiflow.trunk") {
-            self.trunk = v;
-            changed = true;
+        for (key, field) in [
+            ("aiflow.trunk", &mut self.trunk),
+            ("aiflow.strict", &mut self.strict),
+            ("aiflow.reviewTrailer", &mut self.review_trailers),
+            ("aiflow.reviewer", &mut self.reviewers),
+            ("aiflow.allowDelete", &mut self.allow_delete),
+        ] {
+            if let Some(v) = list(key) {
+                *field = v;
+                changed = true;
+            }
         }
-        if let Some(v) = list("aiflow.strict") {
-            self.strict = v;
-            changed = true;
-        }
-        if let Some(v) = list("aiflow.reviewTrailer") {
-            self.review_trailers = v;
-            changed = true;
-        }
-        if let Some(v) = list("aiflow.reviewer") {
-            self.reviewers = v;
-            changed = true;
-        }
+        let mut typed_set = typed_set;
         for (key, field) in [
             ("aiflow.allowSelfReview", &mut self.allow_self_review),
             ("aiflow.exemptMerges", &mut self.exempt_merges),
             ("aiflow.exemptAnchor", &mut self.exempt_anchor),
+            ("aiflow.allowReplaceRefs", &mut self.allow_replace_refs),
+            ("aiflow.typedTrailers", &mut self.typed_trailers),
+            ("aiflow.legacyPatchIds", &mut self.legacy_patch_ids),
         ] {
-            let value = config.try_boolean(key).map_err(|e| PolicyError::Config {
-                key: key.into(),
-                value: config
-                    .string(key)
-                    .map(|v| v.to_str_lossy().into_owned())
-                    .unwrap_or_default(),
-                problem: format!("expected true or false ({e})"),
+            let value = config.try_boolean(key).map_err(|e| {
+                bad(
+                    key,
+                    config
+                        .string(key)
+                        .map(|v| v.to_str_lossy().into_owned())
+                        .unwrap_or_default(),
+                    format!("expected true or false ({e})"),
+                )
             })?;
             if let Some(v) = value {
                 *field = v;
                 changed = true;
+                typed_set |= key == "aiflow.typedTrailers";
             }
+        }
+        if let Some(v) = config.string("aiflow.reviews") {
+            let v = v.to_str_lossy().trim().to_owned();
+            self.reviews = Reviews::parse(&v)
+                .ok_or_else(|| bad("aiflow.reviews", v.clone(), "use trailer or signed".into()))?;
+            if !typed_set {
+                self.typed_trailers = self.reviews == Reviews::Trailer;
+            }
+            changed = true;
+        }
+        let key = "aiflow.allowedSignersFile";
+        if let Some(path) = config
+            .trusted_path(key)
+            .map_err(|e| bad(key, String::new(), format!("not a usable path: {e}")))?
+        {
+            let path = repo.git_dir().join(path);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                bad(
+                    key,
+                    path.display().to_string(),
+                    format!("cannot be read: {e}"),
+                )
+            })?;
+            self.signers = Some(Signers::parse(&text, path.display().to_string())?);
+            changed = true;
         }
         if changed {
             self.normalise().map_err(|problem| PolicyError::Config {
@@ -285,7 +504,7 @@ impl Policy {
                 return None;
             }
             if validate_slug(rest).is_ok() {
-                return Some(Scope::Full);
+                return Some(Scope::Integration);
             }
         }
         if self.strict.iter().any(|p| glob(p, branch)) {
@@ -297,6 +516,12 @@ impl Policy {
         None
     }
 
+    /// Whether the policy lets protected branch `refname` (a full ref name) be deleted.
+    pub fn allows_delete(&self, refname: &str) -> bool {
+        let branch = refname.strip_prefix("refs/heads/").unwrap_or(refname);
+        self.allow_delete.iter().any(|p| glob(p, branch))
+    }
+
     /// Whether `key` is one of the review trailer keys.
     pub fn is_review_key(&self, key: &[u8]) -> bool {
         self.review_trailers
@@ -305,16 +530,42 @@ impl Policy {
     }
 }
 
-/// The tip of the first trunk branch that exists (`main`, then `master`), whose policy applies
-/// to branches that do not exist yet.
-fn trunk_tip(repo: &gix::Repository) -> Option<gix::ObjectId> {
-    ["refs/heads/main", "refs/heads/master"]
-        .iter()
+/// The tip whose policy governs branches that do not exist yet: a bare repository's (a server's)
+/// default branch, `HEAD`, if it exists; else `main`, else `master`.
+fn governing_tip(repo: &gix::Repository) -> Option<gix::ObjectId> {
+    let head = repo
+        .is_bare()
+        .then(|| repo.head_name().ok().flatten())
+        .flatten()
+        .map(|n| n.as_bstr().to_string());
+    head.iter()
+        .map(String::as_str)
+        .chain(["refs/heads/main", "refs/heads/master"])
         .find_map(|name| crate::git::ref_id(repo, name).ok().flatten())
 }
 
-/// The policy file's text in `commit`'s tree, if there is one.
-fn read_file(repo: &gix::Repository, commit: gix::ObjectId) -> Result<Option<String>, PolicyError> {
+impl Signers {
+    /// Parse an allowed-signers file; a file that does not parse fails the policy (closed).
+    fn parse(text: &str, origin: String) -> Result<Self, PolicyError> {
+        let file = crate::gate::sshsig::AllowedSigners::parse(text, &origin).map_err(|e| {
+            PolicyError::Invalid {
+                at: origin.clone(),
+                problem: format!("the allowed-signers file is not valid: {e}"),
+            }
+        })?;
+        Ok(Signers {
+            origin,
+            file: std::sync::Arc::new(file),
+        })
+    }
+}
+
+/// The text of the file at `path` in `commit`'s tree, if there is one.
+fn read_file(
+    repo: &gix::Repository,
+    commit: gix::ObjectId,
+    path: &str,
+) -> Result<Option<String>, PolicyError> {
     let at = commit.to_hex_with_len(12).to_string();
     let read = |message: String| PolicyError::Read {
         at: at.clone(),
@@ -323,15 +574,21 @@ fn read_file(repo: &gix::Repository, commit: gix::ObjectId) -> Result<Option<Str
     let commit = repo.find_commit(commit).map_err(|e| read(e.to_string()))?;
     let tree = commit.tree().map_err(|e| read(e.to_string()))?;
     let Some(entry) = tree
-        .lookup_entry_by_path(POLICY_FILE)
+        .lookup_entry_by_path(path)
         .map_err(|e| read(e.to_string()))?
     else {
         return Ok(None);
     };
+    if !entry.mode().is_blob() {
+        return Err(PolicyError::Invalid {
+            at: at.clone(),
+            problem: format!("{path} is not a file"),
+        });
+    }
     let blob = entry.object().map_err(|e| read(e.to_string()))?;
     let text = std::str::from_utf8(&blob.data).map_err(|_| PolicyError::Invalid {
         at: at.clone(),
-        problem: "it is not UTF-8".into(),
+        problem: format!("{path} is not UTF-8"),
     })?;
     Ok(Some(text.to_owned()))
 }
@@ -381,7 +638,7 @@ mod tests {
         let p = Policy::default();
         assert_eq!(
             p.protection("refs/heads/aiflow/rate-limit"),
-            Some(Scope::Full)
+            Some(Scope::Integration)
         );
         assert_eq!(p.protection("refs/heads/aiflow/rate-limit--a1-x"), None);
         assert_eq!(p.protection("refs/heads/main"), Some(Scope::Flow));
@@ -423,5 +680,23 @@ mod tests {
         assert!(Policy::parse("schema = 1\n[gate]\nreview-trailers = []\n", "x").is_err());
         assert!(Policy::parse("schema = 2\n", "x").is_err());
         assert!(Policy::parse("schema = 1\n[gate]\nfoo = 1\n", "x").is_err());
+        // Both spellings of a key; the new keys.
+        let (p, _) = Policy::parse(
+            "schema = 1\n[gate]\nallow_self_review = true\nallow-delete = [\"aiflow/*\"]\nallow_replace_refs = true\n",
+            "x",
+        )
+        .unwrap();
+        assert!(p.allow_self_review && p.allow_replace_refs && p.typed_trailers);
+        assert!(p.allows_delete("refs/heads/aiflow/x") && !p.allows_delete("refs/heads/main"));
+        let e = Policy::parse("schema = 1\n[gate]\nreviews = \"signed\"\n", "x").unwrap_err();
+        assert!(e.to_string().contains("allowed-signers"), "{e}");
+        assert!(Policy::parse("schema = 1\n[gate]\nreviews = \"gpg\"\n", "x").is_err());
+        assert!(
+            Policy::parse(
+                "schema = 1\n[gate]\nreviews = \"signed\"\nallowed-signers = \"../x\"\n",
+                "x"
+            )
+            .is_err()
+        );
     }
 }

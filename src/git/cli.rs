@@ -49,12 +49,20 @@ fn stderr_suffix(stderr: &str) -> String {
 }
 
 /// A `git` command run in `dir` (the environment is inherited: hooks rely on `GIT_DIR` and the
-/// quarantine variables).
+/// quarantine variables). git reads the real objects, as git-aiflow does: no replacement objects
+/// (`refs/replace/*`) and no grafts (`info/grafts`), so what git shows or computes for the tool is
+/// about the commits the refs point to.
 fn command(dir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new("git");
-    cmd.current_dir(dir).args(args);
+    cmd.current_dir(dir)
+        .args(args)
+        .env("GIT_NO_REPLACE_OBJECTS", "1")
+        .env("GIT_GRAFT_FILE", NO_GRAFTS);
     cmd
 }
+
+/// A graft file that does not exist, so git reads no grafts.
+const NO_GRAFTS: &str = "/dev/null/aiflow-no-grafts";
 
 /// Run git and return its stdout; a non-zero exit is an error carrying stderr.
 pub fn output(dir: &Path, args: &[&str]) -> Result<Vec<u8>, GitError> {

@@ -4,6 +4,7 @@
 //! push/fetch, hooks in a quarantine) will go through one `git` CLI module beside this one.
 
 pub mod cli;
+pub mod content;
 pub mod rewrite;
 pub mod trailers;
 
@@ -20,6 +21,16 @@ pub fn ref_id(
         return Ok(None);
     };
     Ok(Some(r.peel_to_id()?.detach()))
+}
+
+/// Whether `a` is an ancestor of (or equal to) `b`.
+pub fn is_ancestor(repo: &gix::Repository, a: gix::ObjectId, b: gix::ObjectId) -> bool {
+    a == b
+        || repo
+            .merge_base(a, b)
+            .ok()
+            .flatten()
+            .is_some_and(|m| m.detach() == a)
 }
 
 /// Why a repository could not be used.
@@ -48,10 +59,29 @@ pub enum OpenError {
     },
 }
 
+/// Config every repository is opened with: git-aiflow reads the real objects a ref points to, never
+/// replacements (`refs/replace/*`), whatever the environment or the repository's config says, so a
+/// `git replace` cannot make the gate judge another commit than the one that enters a branch.
+const OPEN_OVERRIDES: [&str; 1] = ["core.useReplaceRefs=false"];
+
 /// Open the repository containing `dir`, honouring `GIT_DIR` and the other variables git honours,
-/// and refuse repositories git-aiflow cannot handle safely.
+/// and refuse repositories git-aiflow cannot handle safely. Replacement objects are ignored
+/// ([`OPEN_OVERRIDES`]).
 pub fn open(dir: &Path) -> Result<gix::Repository, OpenError> {
-    let repo = match gix::discover_with_environment_overrides(dir) {
+    use gix::sec::trust::DefaultForLevel;
+    let options =
+        |level| gix::open::Options::default_for_level(level).config_overrides(OPEN_OVERRIDES);
+    let trust = gix::sec::trust::Mapping {
+        full: options(gix::sec::Trust::Full),
+        reduced: options(gix::sec::Trust::Reduced),
+    };
+    let found = gix::ThreadSafeRepository::discover_with_environment_overrides_opts(
+        dir,
+        Default::default(),
+        trust,
+    )
+    .map(gix::Repository::from);
+    let repo = match found {
         Ok(repo) => repo,
         Err(source) => {
             if let Some(git_dir) = reftable_git_dir(dir) {
@@ -166,4 +196,106 @@ pub fn run_dir(repo: &gix::Repository) -> PathBuf {
     repo.workdir()
         .map(Path::to_owned)
         .unwrap_or_else(|| repo.git_dir().to_owned())
+}
+
+/// Why the objects of a push could not be made visible.
+#[derive(Debug, thiserror::Error)]
+#[error("could not read the pushed objects in the quarantine at {}", path.display())]
+pub struct QuarantineError {
+    /// The quarantine (or the temporary object directory made to read it).
+    pub path: PathBuf,
+    /// What failed.
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// A temporary object directory whose `info/alternates` name a push's quarantine and the
+/// repository's objects; removed when dropped.
+#[derive(Debug)]
+pub struct PushedObjects {
+    dir: PathBuf,
+}
+
+impl Drop for PushedObjects {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Let `repo` read the objects of a push that sit in git's quarantine while `pre-receive` runs
+/// (`GIT_QUARANTINE_PATH`, `GIT_OBJECT_DIRECTORY`, `GIT_ALTERNATE_OBJECT_DIRECTORIES`), which gix
+/// does not honour: its object store is replaced by one over a temporary directory whose
+/// alternates are the quarantine, then the directories git names. Nothing is written into the
+/// quarantine (git would move it into the repository). `None` outside a quarantine.
+pub fn see_pushed_objects(
+    repo: &mut gix::Repository,
+) -> Result<Option<PushedObjects>, QuarantineError> {
+    if std::env::var_os("GIT_QUARANTINE_PATH").is_none() {
+        return Ok(None);
+    }
+    let Some(objects) = std::env::var_os("GIT_OBJECT_DIRECTORY").map(PathBuf::from) else {
+        return Ok(None);
+    };
+    let mut lines = vec![quote_path(&objects)];
+    if let Some(alt) = std::env::var_os("GIT_ALTERNATE_OBJECT_DIRECTORIES") {
+        lines.extend(split_alternates(&alt.to_string_lossy()));
+    }
+    lines.push(quote_path(repo.objects.store_ref().path()));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!("aiflow-objects-{}-{nanos}", std::process::id()));
+    let err = |source| QuarantineError {
+        path: dir.clone(),
+        source,
+    };
+    std::fs::create_dir_all(dir.join("info")).map_err(err)?;
+    let guard = PushedObjects { dir: dir.clone() };
+    std::fs::write(dir.join("info").join("alternates"), lines.join("\n") + "\n").map_err(err)?;
+    let handle = gix::odb::at_opts(
+        dir.clone(),
+        repo.object_hash(),
+        None,
+        gix::odb::store::init::Options::default(),
+    )
+    .map_err(err)?;
+    repo.objects = gix::OdbHandle::from(handle);
+    Ok(Some(guard))
+}
+
+/// A path as a line of an alternates file (C-quoted when it needs to be, as git reads it).
+fn quote_path(path: &Path) -> String {
+    let s = path.to_string_lossy();
+    if s.contains(['"', '\\', '\n']) || s.starts_with('#') {
+        format!("{s:?}")
+    } else {
+        s.into_owned()
+    }
+}
+
+/// The entries of `GIT_ALTERNATE_OBJECT_DIRECTORIES`: `:`-separated, an entry starting with `"`
+/// C-quoted (kept quoted: the alternates file reads the same quoting).
+fn split_alternates(value: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = value;
+    while !rest.is_empty() {
+        if rest.starts_with('"') {
+            let mut end = 1;
+            let bytes = rest.as_bytes();
+            while end < bytes.len() && bytes[end] != b'"' {
+                end += if bytes[end] == b'\\' { 2 } else { 1 };
+            }
+            let end = (end + 1).min(rest.len());
+            out.push(rest[..end].to_owned());
+            rest = rest[end..].strip_prefix(':').unwrap_or(&rest[end..]);
+        } else {
+            let (entry, tail) = rest.split_once(':').unwrap_or((rest, ""));
+            if !entry.is_empty() {
+                out.push(entry.to_owned());
+            }
+            rest = tail;
+        }
+    }
+    out
 }

@@ -271,6 +271,51 @@ fn anchor(repo: &TestRepo, base: &str) -> String {
 }
 
 /// `git patch-id --stable` of a commit.
+/// A commit's content id, computed from `git diff-tree --raw` independently of the tool: every
+/// path the commit changes against its first parent, no renames, as
+/// `<old mode> <old blob> <new mode> <new blob> <path>\0` in path order, SHA-256 over
+/// `aiflow change v1\n` and those lines.
+fn content_id(repo: &TestRepo, commit: &str) -> String {
+    use sha2::Digest;
+    let raw = repo.git(&[
+        "diff-tree",
+        "-r",
+        "--root",
+        "--no-renames",
+        "--raw",
+        "-z",
+        "--no-abbrev",
+        commit,
+    ]);
+    let mut fields = raw.split('\0').filter(|f| !f.is_empty());
+    fields.next(); // the commit id
+    let mut changes = Vec::new();
+    while let (Some(meta), Some(path)) = (fields.next(), fields.next()) {
+        let m: Vec<&str> = meta.trim_start_matches(':').split(' ').collect();
+        let mode = |s: &str| {
+            if s.trim_start_matches('0').is_empty() {
+                "0".to_owned()
+            } else {
+                s.trim_start_matches('0').to_owned()
+            }
+        };
+        changes.push((
+            path.to_owned(),
+            format!("{} {} {} {} ", mode(m[0]), m[2], mode(m[1]), m[3]),
+        ));
+    }
+    changes.sort();
+    let mut h = sha2::Sha256::new();
+    h.update(b"aiflow change v1\n");
+    for (path, prefix) in changes {
+        h.update(prefix.as_bytes());
+        h.update(path.as_bytes());
+        h.update(b"\0");
+    }
+    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    format!("c1:{hex}")
+}
+
 fn patch_id(repo: &TestRepo, commit: &str) -> String {
     let diff = repo.git(&["show", commit]);
     let out = repo.git_stdin(&["patch-id", "--stable"], &diff);
@@ -908,7 +953,7 @@ fn exec_gives_the_agent_its_prompt_and_environment() {
     assert_eq!(assisted.len(), 1);
     assert_has(&assisted[0], &email);
     let note = step_note(&repo, &head);
-    assert_eq!(note["schema"].as_integer(), Some(1));
+    assert_eq!(note["schema"].as_integer(), Some(2));
     assert_eq!(note["kind"].as_str(), Some("step"));
     assert_eq!(note["by"].as_str(), Some("agent"));
     assert_eq!(note["flow"].as_str(), Some(FLOW));
@@ -939,12 +984,12 @@ fn a_branch_changed_after_approval_fails_check_until_approved_again() {
 
     let approved = approve(&repo, &sub.id);
     repo.aiflow(&["check", &range]).ok();
-    // The recorded patch ids are git's.
+    // The recorded content ids are the changes git's diff-tree reports, hashed.
     let listed = approved["commits"].as_array().expect("commits");
     assert_eq!(listed.len(), 2, "{approved:#}");
     for c in listed {
         let new = c["new"].as_str().expect("new");
-        assert_eq!(c["patch_id"], patch_id(&repo, new).as_str(), "{c:#}");
+        assert_eq!(c["content_id"], content_id(&repo, new).as_str(), "{c:#}");
     }
     let review = repo.aiflow(&["review", &sub.id, "--json"]).json();
     let reviewed: Vec<&str> = review["commits"]
@@ -1009,7 +1054,7 @@ fn a_branch_changed_after_approval_fails_check_until_approved_again() {
     repo.aiflow(&["check", &range]).ok();
     assert_eq!(subtask_status(&repo, &sub.id), "approved");
 
-    // A new message on the same patch still passes, by patch id.
+    // A new message on the same change still passes, by content id.
     let before = tip(&repo, &sub.branch);
     let message = show(&repo, "%B", &before);
     let (_, rest) = message.split_once('\n').expect("subject");
@@ -1023,7 +1068,7 @@ fn a_branch_changed_after_approval_fails_check_until_approved_again() {
     assert_eq!(values(&repo, &reworded, "Reviewed-by"), [GRACE]);
     repo.aiflow(&["check", &range]).ok();
 
-    // So does a rebase that rewrites every commit but keeps each patch.
+    // So does a rebase that rewrites every commit but keeps each change.
     let old = branch_commits(&repo, sub);
     repo.git(&["rebase", "-q", "--force-rebase", INTEGRATION]);
     let new = branch_commits(&repo, sub);
@@ -1097,7 +1142,7 @@ fn step_commits_everything_with_trailers_and_a_note() {
     let note = repo.git(&["notes", "--ref=aiflow", "show", "HEAD"]);
     assert_has(&note, "kind = \"step\"");
     let note = step_note(&repo, &head);
-    assert_eq!(note["schema"].as_integer(), Some(1));
+    assert_eq!(note["schema"].as_integer(), Some(2));
     assert_eq!(note["flow"].as_str(), Some(FLOW));
     assert_eq!(note["subtask"].as_str(), Some(sub.id.as_str()));
     assert_eq!(note["step"].as_integer(), Some(1));

@@ -91,31 +91,59 @@ fn commit_in(
     rev_in(repo, dir, "HEAD").expect("HEAD")
 }
 
-/// A gated repository whose subtask branch (made by hand off the anchor) holds two commits:
-/// `first` ("Add limiter", always reviewed by Grace) and `second` ("Wire limiter", reviewed by
-/// Grace only when `reviewed`). HEAD is on the integration branch.
+/// Grace, as the committer (the reviewer `approve` records).
+const AS_GRACE: &[(&str, &str)] = &[
+    ("GIT_COMMITTER_NAME", "Grace Hopper"),
+    ("GIT_COMMITTER_EMAIL", "grace@example.com"),
+];
+
+/// A gated repository whose subtask `a1` ("Limiter", branch `SUBTASK`) holds two commits made by
+/// hand: `first` ("Add limiter", always approved by Grace with `git aiflow approve`) and
+/// `second` ("Wire limiter", approved with it only when `reviewed`). HEAD is on the integration
+/// branch.
 struct Flow {
     repo: TestRepo,
     first: String,
     second: String,
 }
 
+/// The second subtask's branch: approved work that is not the subtask under test.
+const OTHER: &str = "aiflow/rate-limit--b2-shared-work";
+
 fn flow_with_subtask(reviewed: bool) -> Flow {
     let repo = gated();
-    repo.git(&["switch", "-q", "-c", SUBTASK, INTEGRATION]);
-    let grace = reviewed_by(GRACE);
-    let first = commit(&repo, "limiter.rs", "Add limiter", &[&grace]);
-    let second = if reviewed {
-        commit(&repo, "wire.rs", "Wire limiter", &[&grace])
+    repo.plan_subtasks(&[("a1", "Limiter"), ("b2", "Shared work")]);
+    repo.aiflow(&["start", "a1"]).ok();
+    commit(&repo, "limiter.rs", "Add limiter", &[]);
+    commit(&repo, "wire.rs", "Wire limiter", &[]);
+    if reviewed {
+        repo.aiflow_env(&["approve", "a1"], AS_GRACE).ok();
     } else {
-        commit(&repo, "wire.rs", "Wire limiter", &[])
-    };
+        repo.aiflow_env(&["approve", "a1", "--upto", "HEAD~1"], AS_GRACE)
+            .ok();
+    }
+    let first = repo.rev(&format!("{SUBTASK}~1")).expect("first");
+    let second = repo.rev(SUBTASK).expect("second");
     repo.git(&["switch", "-q", INTEGRATION]);
     Flow {
         repo,
         first,
         second,
     }
+}
+
+/// A commit writing `file` on subtask b2's branch, approved by Grace: reviewed work that can
+/// enter the integration branch (by `git aiflow integrate b2`, or by any path that keeps its
+/// content, such as a cherry-pick onto the same files). HEAD comes back where it was.
+#[track_caller]
+fn approved_other(repo: &TestRepo, file: &str, subject: &str) -> String {
+    let head = repo.git(&["symbolic-ref", "--short", "HEAD"]);
+    repo.aiflow(&["start", "b2"]).ok();
+    commit(repo, file, subject, &[]);
+    repo.aiflow_env(&["approve", "b2"], AS_GRACE).ok();
+    let id = repo.rev(OTHER).expect("b2");
+    repo.git(&["switch", "-q", head.trim()]);
+    id
 }
 
 impl Flow {
@@ -331,11 +359,22 @@ fn merge_fast_forward_of_reviewed_subtask_succeeds() {
 
 // 3. `git pull` in a clone: fast-forward, merge, rebase.
 
-/// A clone of `repo` in `clone`, on the integration branch, with the gate's hooks (hooks are not
-/// cloned).
+/// A clone of `repo` in `clone`, on the integration branch, with the flows (notes are not
+/// cloned: fetched as `git aiflow sync` would) and the gate's hooks (hooks are not cloned).
 fn clone_on_integration(repo: &TestRepo) -> PathBuf {
     let dir = repo.sibling("clone");
     repo.git(&["clone", "-q", path_str(&repo.path), path_str(&dir)]);
+    git_in(
+        repo,
+        &dir,
+        &[
+            "fetch",
+            "-q",
+            "origin",
+            "refs/notes/aiflow:refs/notes/aiflow",
+        ],
+    )
+    .ok();
     git_in(repo, &dir, &["switch", "-q", INTEGRATION]).ok();
     run_in(repo, &dir, BIN, &["hooks", "install"]).ok();
     dir
@@ -378,6 +417,7 @@ fn pull_merge_of_unreviewed_subtask_is_refused() {
 fn pull_rebase_onto_unreviewed_subtask_is_refused() {
     let f = flow_with_subtask(false);
     let repo = &f.repo;
+    let other = approved_other(repo, "local.rs", "Local work");
     let clone = clone_on_integration(repo);
     let before = rev_in(repo, &clone, INTEGRATION).expect("tip");
     // Nothing local to replay: the rebase fast-forwards.
@@ -386,9 +426,10 @@ fn pull_rebase_onto_unreviewed_subtask_is_refused() {
     assert_eq!(rev_in(repo, &clone, INTEGRATION).as_deref(), Some(&*before));
     git_in(repo, &clone, &["reset", "-q", "--hard"]).ok();
 
-    // A reviewed local commit replayed on top of the subtask: refused at the final ref update.
-    let grace = reviewed_by(GRACE);
-    let local = commit_in(repo, &clone, "local.rs", "Local work", &[&grace]);
+    // A reviewed local commit (approved work, cherry-picked: its content keeps its review)
+    // replayed on top of the subtask: refused at the final ref update, for the subtask alone.
+    git_in(repo, &clone, &["cherry-pick", &other]).ok();
+    let local = rev_in(repo, &clone, "HEAD").expect("picked");
     let err = git_in(repo, &clone, &["pull", "--rebase", "origin", SUBTASK]).fails(128);
     f.assert_refused(&err);
     assert!(!err.contains(short(&local)), "{err}");
@@ -406,6 +447,7 @@ fn pull_rebase_onto_unreviewed_subtask_is_refused() {
 fn pull_of_reviewed_subtask_succeeds_by_fast_forward_merge_and_rebase() {
     let f = flow_with_subtask(true);
     let repo = &f.repo;
+    let other = approved_other(repo, "local.rs", "Local work");
     let clone = clone_on_integration(repo);
     f.assert_git_reviews(&clone, true);
     let anchor = rev_in(repo, &clone, INTEGRATION).expect("tip");
@@ -427,9 +469,10 @@ fn pull_of_reviewed_subtask_succeeds_by_fast_forward_merge_and_rebase() {
         "a merge commit"
     );
 
+    // Approved work cherry-picked, then replayed by the rebase onto the subtask: a pure
+    // re-parent of the same change keeps its review.
     git_in(repo, &clone, &["reset", "-q", "--hard", &anchor]).ok();
-    let grace = reviewed_by(GRACE);
-    commit_in(repo, &clone, "local.rs", "Local work", &[&grace]);
+    git_in(repo, &clone, &["cherry-pick", &other]).ok();
     git_in(repo, &clone, &["pull", "--rebase", "origin", SUBTASK]).ok();
     assert_eq!(rev_in(repo, &clone, "HEAD^"), Some(f.second.clone()));
     assert_eq!(
@@ -589,21 +632,25 @@ fn reset_hard_to_reviewed_commit_succeeds() {
     assert_eq!(tip(repo), f.second);
 }
 
-// 8. `git commit` finishing a conflicted merge: pre-commit, then reference-transaction.
+// 8. `git commit` finishing a conflicted merge: pre-commit, then reference-transaction. A
+// conflict resolved by hand on the protected branch is content nobody reviewed: refused even when
+// every commit merged is approved; the conflict is resolved on the subtask branch instead.
 
-/// A conflict between the integration branch (a reviewed commit) and the subtask branch, both
-/// writing `shared.txt`; the merge is stopped on the conflict, resolved and staged.
+/// A conflict between the integration branch (subtask b2's approved work, integrated) and subtask
+/// a1's branch, both writing `shared.txt`; the merge is stopped on the conflict, resolved and
+/// staged. With `reviewed`, a1's new commit is approved too.
 fn conflicted_merge(reviewed: bool) -> (Flow, String) {
     let f = flow_with_subtask(reviewed);
     let repo = &f.repo;
-    let grace = reviewed_by(GRACE);
-    commit(repo, "shared.txt", "Shared on integration", &[&grace]);
+    approved_other(repo, "shared.txt", "Shared on integration");
+    repo.aiflow(&["integrate", "b2"]).ok();
     repo.git(&["switch", "-q", SUBTASK]);
-    let sub = if reviewed {
-        commit(repo, "shared.txt", "Shared on subtask", &[&grace])
-    } else {
-        commit(repo, "shared.txt", "Shared on subtask", &[])
-    };
+    let mut sub = commit(repo, "shared.txt", "Shared on subtask", &[]);
+    if reviewed {
+        repo.aiflow_env(&["approve", "a1"], AS_GRACE).ok();
+        sub = repo.rev(SUBTASK).expect("approved");
+        assert_eq!(repo.rev(&format!("{SUBTASK}~1")), Some(f.second.clone()));
+    }
     repo.git(&["switch", "-q", INTEGRATION]);
     let r = repo.git_run(&["merge", "--no-ff", "--no-edit", SUBTASK]);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
@@ -642,10 +689,12 @@ fn commit_after_conflicted_merge_is_refused_with_and_without_verify() {
         [failure(&sub, "no-review"), failure(&f.second, "no-review")]
     );
 
+    // Past pre-commit, the merge commit itself is refused too: a resolution nobody reviewed.
     let err = repo
         .git_run(&["commit", "--no-edit", "--no-verify"])
         .fails(128);
     assert_refusal(&err, &[&sub, &f.second], &[&f.first]);
+    assert!(err.contains("[merge-not-clean]"), "{err}");
     assert!(err.contains("ref updates aborted by hook"), "{err}");
     assert_eq!(tip(repo), before);
     repo.git(&["merge", "--abort"]);
@@ -653,14 +702,51 @@ fn commit_after_conflicted_merge_is_refused_with_and_without_verify() {
 }
 
 #[test]
-fn commit_after_conflicted_merge_of_reviewed_subtask_succeeds() {
+fn a_conflict_resolved_on_the_protected_branch_is_refused_even_when_all_is_approved() {
     let (f, sub) = conflicted_merge(true);
     let repo = &f.repo;
     let before = tip(repo);
+    // What is merged is approved: pre-commit lets the commit be made; the ref update refuses
+    // the merge commit, whose tree holds the hand resolution.
+    let err = repo.git_run(&["commit", "--no-edit"]).fails(128);
+    let ids = refused_ids(repo, &err);
+    assert_eq!(ids.len(), 1, "{err}");
+    assert!(err.contains("[merge-not-clean]"), "{err}");
+    assert!(
+        err.contains("shared.txt"),
+        "names the conflicted file: {err}"
+    );
+    assert_refusal(&err, &[&ids[0]], &[&f.first, &f.second, &sub]);
+    assert_eq!(tip(repo), before);
+    repo.git(&["merge", "--abort"]);
+
+    // The way that works: resolve on the subtask branch, where the resolution is reviewed.
+    repo.git(&["switch", "-q", SUBTASK]);
+    let r = repo.git_run(&["merge", "--no-edit", INTEGRATION]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    repo.write("shared.txt", "resolved\n");
+    repo.git(&["add", "shared.txt"]);
     repo.git(&["commit", "-q", "--no-edit"]);
-    assert_eq!(repo.rev("aiflow/rate-limit^1"), Some(before));
-    assert_eq!(repo.rev("aiflow/rate-limit^2"), Some(sub));
+    let resolution = repo.rev(SUBTASK).expect("resolved");
+    // Unreviewed, the resolution is refused by name.
+    assert_eq!(
+        check_failures(repo, &[&format!("{INTEGRATION}..{SUBTASK}")]),
+        [failure(&resolution, "merge-not-clean")]
+    );
+    repo.aiflow_env(&["approve", "a1"], AS_GRACE).ok();
+    let review = repo.aiflow(&["review", "a1"]).ok();
+    assert!(
+        review.contains("remerge"),
+        "review shows the remerge diff:\n{review}"
+    );
+    assert!(review.contains("resolved"), "{review}");
+    repo.git(&["switch", "-q", INTEGRATION]);
+    // The merge into the integration branch is now a clean one: exempt.
+    repo.git(&["merge", "-q", "--no-ff", "--no-edit", SUBTASK]);
+    assert_eq!(repo.rev("aiflow/rate-limit^2"), repo.rev(SUBTASK));
     assert_eq!(repo.git(&["show", "HEAD:shared.txt"]), "resolved\n");
+    let v = check_failures(repo, &[&format!("main..{INTEGRATION}")]);
+    assert!(v.is_empty(), "{v:?}");
 }
 
 // 9. `git merge --no-verify`: pre-merge-commit is skipped, reference-transaction is not.
@@ -716,18 +802,78 @@ fn direct_commit_on_integration_branch_needs_a_review() {
     );
     assert_eq!(tip(&repo), before);
 
+    // A typed trailer alone binds to nothing: the integration branch takes only approved
+    // subtask work.
     let grace = reviewed_by(GRACE);
-    let id = commit(&repo, "direct.rs", "Direct change", &[&grace]);
-    assert_eq!(tip(&repo), id);
-
-    // Amending the review away is a new unreviewed commit.
     let err = repo
-        .git_run(&["commit", "-q", "--amend", "-m", "Direct change"])
+        .git_run(&["commit", "-q", "-m", "Direct change", "-m", &grace])
         .fails(128);
     let ids = refused_ids(&repo, &err);
     assert_eq!(ids.len(), 1, "{err}");
-    assert_refusal(&err, &[&ids[0]], &[&id]);
-    assert_eq!(tip(&repo), id);
+    assert!(err.contains("[unbound-review]"), "{err}");
+    assert_eq!(tip(&repo), before);
+    // Typed subtask trailers too: the flow has no such subtask, or no approval of it.
+    for (trailers, code) in [
+        (
+            "Aiflow-Flow: rate-limit\nAiflow-Subtask: zz9\n",
+            "unbound-review",
+        ),
+        (
+            "Aiflow-Flow: no-such-flow\nAiflow-Subtask: a1\n",
+            "unbound-review",
+        ),
+        (
+            "Aiflow-Flow: rate-limit\nAiflow-Flow: other\nAiflow-Subtask: a1\n",
+            "unbound-review",
+        ),
+        ("Aiflow-Subtask: a1\n", "unbound-review"),
+    ] {
+        let msg = format!("Direct change\n\n{trailers}{grace}\n");
+        let err = repo.git_run(&["commit", "-q", "-m", &msg]).fails(128);
+        assert!(err.contains(&format!("[{code}]")), "{trailers}: {err}");
+        assert_eq!(tip(&repo), before);
+    }
+    repo.git(&["reset", "-q", "--hard"]);
+}
+
+/// Typed `Aiflow-*` trailers name the flow's real subtask, but nothing was approved: the
+/// record decides, and conflicting or duplicated trailers bind to nothing.
+#[test]
+fn typed_trailers_naming_a_real_subtask_without_an_approval_are_refused() {
+    let f = flow_with_subtask(false);
+    let repo = &f.repo;
+    let grace = reviewed_by(GRACE);
+    repo.git(&["switch", "-q", SUBTASK]);
+    let forged = commit(
+        repo,
+        "forged.rs",
+        "Forged",
+        &[&format!(
+            "Aiflow-Flow: rate-limit\nAiflow-Subtask: a1\n{grace}"
+        )],
+    );
+    let dup = commit(
+        repo,
+        "dup.rs",
+        "Duplicated",
+        &[&format!(
+            "Aiflow-Flow: rate-limit\nAiflow-Subtask: a1\nAiflow-Subtask: a1\n{grace}"
+        )],
+    );
+    repo.git(&["switch", "-q", INTEGRATION]);
+    assert_eq!(
+        check_failures(repo, &[INCOMING]),
+        [
+            failure(&dup, "unbound-review"),
+            failure(&forged, "review-not-recorded"),
+            failure(&f.second, "no-review"),
+        ]
+    );
+    let err = repo
+        .git_run(&["merge", "--no-ff", "--no-edit", SUBTASK])
+        .fails(1);
+    assert_refusal(&err, &[&dup, &forged, &f.second], &[&f.first]);
+    repo.git(&["merge", "--abort"]);
 }
 
 #[test]
@@ -786,9 +932,39 @@ fn deleting_and_recreating_integration_branch_at_unreviewed_commit_is_refused() 
     let f = flow_with_subtask(false);
     let repo = &f.repo;
     repo.git(&["switch", "-q", "main"]);
+    let before = tip(repo);
+    // Deleting a protected branch is refused, by every command that does it.
+    for args in [
+        vec!["branch", "-q", "-D", INTEGRATION],
+        vec!["update-ref", "-d", INTEGRATION_REF],
+        vec!["branch", "-M", SUBTASK, INTEGRATION],
+    ] {
+        let err = repo.git_run(&args).fails(128);
+        assert!(
+            err.contains("deleting aiflow/rate-limit is refused"),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("allow-delete"), "{err}");
+        assert_eq!(repo.rev(INTEGRATION).as_deref(), Some(&*before), "{args:?}");
+    }
+    // (git deleted the renamed subtask branch's old name first, in a transaction of its own.)
+    repo.git(&["branch", "-f", SUBTASK, &f.second]);
+    // A policy that allows it: deleted; created again at the unreviewed work, it is judged
+    // under the policy that governs new branches (main's), never as an unprotected branch.
+    repo.write(
+        ".aiflow.toml",
+        "schema = 1\n[gate]\nallow-delete = [\"aiflow/*\"]\n",
+    );
+    repo.git(&["add", ".aiflow.toml"]);
+    repo.git(&["commit", "-q", "-m", "Allow deleting flow branches"]);
     repo.git(&["branch", "-q", "-D", INTEGRATION]);
+    assert_eq!(repo.rev(INTEGRATION), None);
     let err = repo.git_run(&["branch", INTEGRATION, SUBTASK]).fails(128);
     f.assert_refused(&err);
+    assert!(
+        err.contains(".aiflow.toml in"),
+        "judged under main's policy: {err}"
+    );
     assert_eq!(repo.rev(INTEGRATION), None);
 }
 
@@ -833,29 +1009,59 @@ fn symbolic_ref_onto_unreviewed_branch_is_refused() {
     f.assert_refused(&r.stderr);
 }
 
-/// git 2.47 renames and copies refs outside any reference transaction (only the old name's
-/// deletion is one), so no client hook sees `git branch -M/-C` onto a protected name. The gate
-/// still catches the result: `check` reports it and `pre-push` refuses to push it.
+/// git 2.47 renames and copies refs outside any reference transaction: a rename deletes the
+/// old name and the name it overwrites in transactions of their own, so `git branch -M` onto a
+/// protected branch is refused (the deletion of the protected name), but `git branch -C` onto
+/// one is seen by no client hook at all. The gate still catches the result: `check` reports it
+/// and `pre-push` refuses to push it (and a server refuses it).
 #[test]
 fn branch_rename_or_copy_onto_integration_branch_is_caught_by_check_and_push() {
     for flag in ["-M", "-C"] {
         let f = flow_with_subtask(false);
         let repo = &f.repo;
         repo.git(&["switch", "-q", "main"]);
-        repo.git_run(&["branch", flag, SUBTASK, INTEGRATION]).ok();
-        let err = repo
-            .aiflow(&["check", &format!("main..{INTEGRATION}")])
-            .fails(1);
-        assert!(err.is_empty(), "{err}");
-        let out = repo
-            .aiflow(&["check", &format!("main..{INTEGRATION}")])
-            .stdout;
-        assert!(out.contains(short(&f.second)), "{flag}: {out}");
-        let remote = repo.sibling(&format!("remote{flag}.git"));
-        repo.git(&["init", "-q", "--bare", path_str(&remote)]);
-        let r = repo.git_run(&["push", path_str(&remote), INTEGRATION]);
-        assert_ne!(r.code, 0, "{flag}: pushed\n{}", r.stderr);
-        f.assert_refused(&r.stderr);
+        let before = tip(repo);
+        let r = repo.git_run(&["branch", flag, SUBTASK, INTEGRATION]);
+        if flag == "-M" {
+            assert_ne!(r.code, 0, "-M overwrote the protected branch");
+            assert!(
+                r.stderr.contains("deleting aiflow/rate-limit is refused"),
+                "{}",
+                r.stderr
+            );
+            assert_eq!(tip(repo), before);
+            // git deletes the old name first, in a transaction of its own: the subtask branch is
+            // gone, its commits are not. Onto a protected name that does not exist yet instead:
+            repo.git(&["branch", "-f", SUBTASK, &f.second]);
+            repo.git(&["branch", "-q", "-D", SUBTASK]);
+            repo.git(&["branch", "-f", SUBTASK, &f.second]);
+            repo.git(&["branch", "-M", SUBTASK, "aiflow/other"]);
+        } else {
+            assert_eq!(r.code, 0, "{}", r.stderr);
+        }
+        // (Pushed by URL, pre-push takes the local protected branches for what the remote has;
+        // after `-C` moved one without any hook, only the one moved is refused. The server
+        // judges for itself.)
+        let target = if flag == "-M" {
+            "aiflow/other"
+        } else {
+            INTEGRATION
+        };
+        {
+            let out = repo.aiflow(&["check", &format!("main..{target}")]);
+            assert_eq!(out.code, 1, "{flag} {target}: {out:?}");
+            assert!(
+                out.stdout.contains(short(&f.second)),
+                "{flag}: {}",
+                out.stdout
+            );
+            let remote = repo.sibling(&format!("remote{flag}.git"));
+            repo.git(&["init", "-q", "--bare", path_str(&remote)]);
+            let r = repo.git_run(&["push", path_str(&remote), target]);
+            assert_ne!(r.code, 0, "{flag}: pushed\n{}", r.stderr);
+            f.assert_refused(&r.stderr);
+            std::fs::remove_dir_all(&remote).expect("rm");
+        }
     }
 }
 
@@ -967,7 +1173,8 @@ fn served(f: &Flow) -> (PathBuf, Daemon) {
     let dir = server(repo, "server.git");
     let daemon = Daemon::start(repo, dir.parent().expect("parent"));
     repo.git(&["remote", "add", "origin", &daemon.url("server.git")]);
-    repo.git(&["push", "-q", "origin", "main"]);
+    // The flows travel with the branches, as `git aiflow sync` pushes them.
+    repo.git(&["push", "-q", "origin", "main", "refs/notes/aiflow"]);
     // The integration branch holds only the anchor: allowed. Subtask branches are never
     // protected.
     repo.git(&["push", "-q", "origin", INTEGRATION, SUBTASK]);
@@ -1106,9 +1313,25 @@ fn fresh_server_accepts_main_and_flow_in_one_push() {
     repo.aiflow(&["hooks", "uninstall"]).ok();
     let server = server(repo, "server.git");
     repo.git(&["merge", "-q", "--no-ff", "--no-edit", SUBTASK]);
+    // Without the flows, the server cannot tell: refused, nothing moves.
     let r = repo.git_run(&["push", path_str(&server), "main", INTEGRATION]);
+    assert_eq!(r.code, 1, "accepted:\n{}", r.stderr);
+    assert!(r.stderr.contains("[review-unverifiable]"), "{}", r.stderr);
+    assert_eq!(rev_in(repo, &server, "main"), None);
+    // With them in the same push, the server judges by the notes the push brings.
+    let r = repo.git_run(&[
+        "push",
+        path_str(&server),
+        "main",
+        INTEGRATION,
+        "refs/notes/aiflow",
+    ]);
     assert_eq!(r.code, 0, "refused:\n{}", r.stderr);
     assert_eq!(rev_in(repo, &server, INTEGRATION), repo.rev(INTEGRATION));
+    assert_eq!(
+        rev_in(repo, &server, "refs/notes/aiflow"),
+        repo.rev("refs/notes/aiflow")
+    );
 }
 
 // 11. pre-push on the client, to a plain bare repository over a file path.
@@ -1258,18 +1481,20 @@ fn self_review_by_the_author_is_refused() {
     );
 }
 
-/// A gated repository whose integration branch holds a policy (committed with Grace's review)
-/// that accepts only Grace. HEAD on the integration branch.
+/// A gated repository whose integration branch holds a policy (from main, where the flow
+/// started) that accepts only Grace, with subtask a1 planned. HEAD on the integration branch.
 fn allow_list_on_integration() -> TestRepo {
-    let repo = gated();
-    repo.git(&["switch", "-q", INTEGRATION]);
+    let repo = TestRepo::new();
     repo.write(
         ".aiflow.toml",
         "schema = 1\n[gate]\nreviewers = [\"grace@example.com\"]\n",
     );
     repo.git(&["add", ".aiflow.toml"]);
-    let grace = reviewed_by(GRACE);
-    repo.git(&["commit", "-q", "-m", "Allow-list reviewers", "-m", &grace]);
+    repo.git(&["commit", "-q", "-m", "Allow-list reviewers"]);
+    repo.new_rate_limit();
+    repo.aiflow(&["hooks", "install"]).ok();
+    repo.plan_subtasks(&[("a1", "Limiter")]);
+    repo.git(&["switch", "-q", INTEGRATION]);
     repo
 }
 
@@ -1287,12 +1512,27 @@ fn reviewer_outside_the_allow_list_is_refused() {
         "is not on the policy's list of reviewers",
     );
 
-    // Grace is on the list: accepted.
+    // Bob cannot record an approval either; Grace, on the list, can: accepted.
     repo.git(&["branch", "-q", "-D", SUBTASK]);
-    let id = subtask_with(&repo, &[&grace]);
+    repo.aiflow(&["start", "a1"]).ok();
+    commit(&repo, "limiter.rs", "Add limiter", &[]);
+    let err = repo
+        .aiflow_env(
+            &["approve", "a1"],
+            &[
+                ("GIT_COMMITTER_NAME", "Bob"),
+                ("GIT_COMMITTER_EMAIL", "bob@example.com"),
+            ],
+        )
+        .fails(1);
+    assert!(err.contains("not on the list of reviewers"), "{err}");
+    repo.aiflow_env(&["approve", "a1"], AS_GRACE).ok();
+    let id = repo.rev(SUBTASK).expect("approved");
+    repo.git(&["switch", "-q", INTEGRATION]);
     assert_git_reviews(&repo, &repo.path, INCOMING, &[(&id, GRACE)]);
     repo.git(&["merge", "-q", "--no-ff", "--no-edit", SUBTASK]);
     assert_eq!(repo.rev("aiflow/rate-limit^2"), Some(id));
+    let _ = grace;
 }
 
 /// `git aiflow check` with the range named gives the verdict the hooks and the implicit check
@@ -1380,12 +1620,20 @@ fn policy_carried_by_the_incoming_branch_is_ignored() {
     assert_eq!(tip(&repo), before);
     repo.git(&["reset", "-q", "--hard"]);
 
-    // The same policy on the protected branch itself (reviewed by Grace) is honoured.
-    repo.git(&["checkout", "-q", &policy, "--", ".aiflow.toml"]);
-    let grace = reviewed_by(GRACE);
-    repo.git(&["commit", "-q", "-m", "Allow self-review", "-m", &grace]);
+    // The same policy on the protected branch itself (its own subtask, approved by Grace and
+    // integrated) is honoured: Ada may then approve her own work.
     repo.git(&["branch", "-q", "-D", SUBTASK]);
-    let id = subtask_with(&repo, &[&ada]);
+    repo.plan_subtasks(&[("p1", "Policy"), ("a1", "Limiter")]);
+    repo.aiflow(&["start", "p1"]).ok();
+    repo.git(&["checkout", "-q", &policy, "--", ".aiflow.toml"]);
+    repo.git(&["commit", "-q", "-m", "Allow self-review"]);
+    repo.aiflow_env(&["approve", "p1"], AS_GRACE).ok();
+    repo.aiflow(&["integrate", "p1"]).ok();
+    repo.aiflow(&["start", "a1"]).ok();
+    commit(&repo, "limiter.rs", "Add limiter", &[]);
+    repo.aiflow(&["approve", "a1"]).ok();
+    let id = repo.rev(SUBTASK).expect("approved");
+    repo.git(&["switch", "-q", INTEGRATION]);
     repo.git(&["merge", "-q", "--no-ff", "--no-edit", SUBTASK]);
     assert_eq!(repo.rev("aiflow/rate-limit^2"), Some(id));
 }

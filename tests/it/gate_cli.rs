@@ -1038,10 +1038,12 @@ fn implicit_range_on_flow_branches() {
     repo.git(&["checkout", "-q", subtask]);
     let v = check_json(&repo, &[]);
     assert_eq!(v["range"], format!("aiflow/rate-limit..{subtask}"));
-    assert_eq!(v["scope"], "full");
+    assert_eq!(v["scope"], "integration");
     assert_eq!(count(&v, "commits"), 2);
-    assert_eq!(count(&v, "reviewed"), 1);
-    assert_eq!(failed(&v), [&s2].map(String::as_str));
+    // On the way into an integration branch, a typed trailer binds to nothing.
+    assert_eq!(count(&v, "reviewed"), 0);
+    assert_eq!(failed(&v), [&s2, &s1].map(String::as_str));
+    assert_eq!(reasons(&v), ["no-review", "unbound-review"]);
     repo.aiflow(&["check"]).fails(1);
 
     // The integration branch moved on: the subtask's range shrinks to what is new.
@@ -1064,9 +1066,10 @@ fn implicit_range_on_flow_branches() {
         rev_list(&repo, &["main..aiflow/rate-limit"]).len() as u64
     );
     assert_eq!(count(&v, "exempt"), 1, "the anchor: {v:#}");
-    assert_eq!(count(&v, "reviewed"), 2);
-    assert_eq!(v["ok"], true);
-    repo.aiflow(&["check"]).ok();
+    // The flow's commits are in scope, and typed trailers bind to nothing there either.
+    assert_eq!(failed(&v), [&i1, &s1].map(String::as_str));
+    assert_eq!(reasons(&v), ["unbound-review", "unbound-review"]);
+    repo.aiflow(&["check"]).fails(1);
     let bad = commit_tree(
         &repo,
         &[&i1],
@@ -1074,7 +1077,7 @@ fn implicit_range_on_flow_branches() {
     );
     repo.git(&["reset", "-q", "--hard", &bad]);
     let v = check_json(&repo, &[]);
-    assert_eq!(failed(&v), [&bad].map(String::as_str));
+    assert_eq!(failed(&v), [&bad, &i1, &s1].map(String::as_str));
     // main moved on meanwhile: still only the flow's commits.
     repo.git(&["checkout", "-q", "main"]);
     repo.write("main.txt", "main work\n");
@@ -1343,11 +1346,25 @@ fn trunk_refuses_unreviewed_flow_commits_but_not_ordinary_work() {
     let run = repo.git_run(&["commit", "-q", "-am", "More ordinary work"]);
     assert_eq!(run.code, 0, "{run:?}");
 
-    // Once reviewed (amended on the integration branch, which the hook lets through), the
-    // merge goes in.
-    let f1_reviewed = commit_tree(&repo, &[&anchor], &reviewed("f1: reviewed flow work"));
-    let run = repo.git_run(&["branch", "-f", "aiflow/rate-limit", &f1_reviewed]);
-    assert_eq!(run.code, 0, "{run:?}");
+    // Once the flow's work is reviewed (a subtask approved by Grace and integrated), the merge
+    // goes in.
+    let run = repo.git_run(&["branch", "-f", "aiflow/rate-limit", &anchor]);
+    assert_eq!(run.code, 0, "moving back brings nothing in: {run:?}");
+    repo.plan_subtasks(&[("a1", "Limiter")]);
+    repo.aiflow(&["start", "a1"]).ok();
+    repo.write("limiter.rs", "limit\n");
+    repo.git(&["add", "limiter.rs"]);
+    repo.git(&["commit", "-q", "-m", "f1: reviewed flow work"]);
+    repo.aiflow_env(
+        &["approve", "a1"],
+        &[
+            ("GIT_COMMITTER_NAME", "Grace Hopper"),
+            ("GIT_COMMITTER_EMAIL", "grace@example.com"),
+        ],
+    )
+    .ok();
+    repo.git(&["checkout", "-q", "main"]);
+    repo.aiflow(&["integrate", "a1"]).ok();
     let run = repo.git_run(&[
         "merge",
         "--no-ff",
@@ -1357,8 +1374,8 @@ fn trunk_refuses_unreviewed_flow_commits_but_not_ordinary_work() {
     ]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
-        repo.git(&["rev-parse", "main^2"]).trim(),
-        f1_reviewed,
+        repo.rev("main^2"),
+        repo.rev("aiflow/rate-limit"),
         "the merge is on main"
     );
 }
@@ -1593,12 +1610,13 @@ fn hooks_honour_a_relative_core_hooks_path() {
         run.stderr
     );
     assert_eq!(repo.rev("aiflow/rate-limit"), before);
+    // What needs no review (an empty commit of the flow, like its anchor) goes in.
     let run = repo.git_run(&[
         "commit",
         "-q",
         "--allow-empty",
         "-m",
-        &format!("Reviewed\n\nReviewed-by: {GRACE}"),
+        "Nothing changes\n\nAiflow-Flow: rate-limit",
     ]);
     assert_eq!(run.code, 0, "{run:?}");
     repo.git(&["checkout", "-q", "main"]);
@@ -1786,7 +1804,7 @@ fn hooks_do_not_get_in_the_way_of_ordinary_work() {
     repo.fsck();
 
     // The hooks were live all along: an unreviewed commit on an integration branch is refused,
-    // a reviewed one goes in.
+    // and so is one whose review is a typed trailer bound to no recorded approval.
     ok(&["checkout", "-q", "aiflow/other"]);
     let before = repo.rev("aiflow/other");
     let run = repo.git_run(&["commit", "-q", "--allow-empty", "-m", "Unreviewed"]);
@@ -1797,13 +1815,21 @@ fn hooks_do_not_get_in_the_way_of_ordinary_work() {
         run.stderr
     );
     assert_eq!(repo.rev("aiflow/other"), before);
-    ok(&[
+    let run = repo.git_run(&[
         "commit",
         "-q",
         "--allow-empty",
         "-m",
         &format!("Reviewed\n\nReviewed-by: {GRACE}"),
     ]);
+    assert_eq!(run.code, 128, "{run:?}");
+    assert!(run.stderr.contains("[unbound-review]"), "{}", run.stderr);
+    assert_eq!(repo.rev("aiflow/other"), before);
+    // Deleting a protected branch is refused until the policy allows it.
     ok(&["checkout", "-q", "main"]);
+    let run = repo.git_run(&["branch", "-D", "aiflow/other"]);
+    assert_eq!(run.code, 128, "{run:?}");
+    assert!(run.stderr.contains("allow-delete"), "{}", run.stderr);
+    ok(&["config", "aiflow.allowDelete", "aiflow/*"]);
     ok(&["branch", "-D", "aiflow/other"]);
 }

@@ -288,6 +288,38 @@ impl TestRepo {
         .ok();
     }
 
+    /// Plan the rate-limit flow (started with [`TestRepo::new_rate_limit`]) with `subtasks`
+    /// (`(id, title)`, all `core`, in order), the way a user would: a model (the `command`
+    /// provider, answering from a script) asks nothing and proposes one subtask, and a
+    /// `plan edit -F` replaces it with these. The provider settings are removed afterwards.
+    pub fn plan_subtasks(&self, subtasks: &[(&str, &str)]) {
+        self.git(&["config", "aiflow.provider", "command"]);
+        self.git(&[
+            "config",
+            "aiflow.command",
+            r#"if [ "$AIFLOW_TEMPLATE" = questions ]; then echo '{"questions": []}'; else echo '{"subtasks": [{"id": "x", "title": "Placeholder", "phase": "core", "description": "", "files": [], "depends_on": []}]}'; fi"#,
+        ]);
+        self.aiflow(&["plan", "rate-limit"]).ok();
+        self.aiflow(&["plan", "rate-limit"]).ok();
+        let mut toml = String::new();
+        for (id, title) in subtasks {
+            toml.push_str(&format!(
+                "[[subtask]]\nid = \"{id}\"\ntitle = \"{title}\"\nphase = \"core\"\n\n"
+            ));
+        }
+        let file = self.outside("plan-edit.toml", toml.as_bytes());
+        self.aiflow(&[
+            "plan",
+            "edit",
+            "rate-limit",
+            "-F",
+            file.to_str().expect("utf-8"),
+        ])
+        .ok();
+        self.git(&["config", "--unset", "aiflow.provider"]);
+        self.git(&["config", "--unset", "aiflow.command"]);
+    }
+
     /// `git fsck --strict` must be clean.
     #[track_caller]
     pub fn fsck(&self) {

@@ -13,6 +13,8 @@ mod help;
 mod interop;
 mod live_model;
 mod llm_server;
+mod lost_updates;
+mod model_output;
 mod openai_compat;
 mod planning;
 mod prompts;

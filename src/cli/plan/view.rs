@@ -1,6 +1,7 @@
 //! `plan show`, `plan log` and `plan diff`: reading the plan and its history.
 
 use super::super::{Ctx, error::CliError};
+use crate::ai::sanitize::clean;
 use crate::flow::plan::{self as fplan, Difference, phase_name, subtask_branch};
 use crate::flow::{Flow, PlanRevision};
 use std::io::{IsTerminal, Write};
@@ -14,8 +15,12 @@ pub struct ShowArgs {
     #[arg(long, value_name = "n")]
     pub revision: Option<u32>,
     /// Print the plan as JSON.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "toml")]
     pub json: bool,
+    /// Print the plan as the TOML `plan edit` opens (with `based_on = N`), to edit and apply
+    /// with `plan edit -F FILE`.
+    #[arg(long)]
+    pub toml: bool,
 }
 
 /// Arguments of `plan log`.
@@ -121,7 +126,25 @@ pub fn show(ctx: &mut Ctx, args: &ShowArgs) -> Result<(), CliError> {
     if args.json {
         return ctx.json(&plan_json(flow, rev, flow.plans.len()));
     }
-    let out = &mut ctx.out;
+    if args.toml {
+        // Cleaned value by value: TOML would write a control character as an escape.
+        let subtasks: Vec<_> = rev
+            .subtasks
+            .iter()
+            .map(|s| crate::flow::Subtask {
+                title: clean(&s.title).into_owned(),
+                description: clean(&s.description).into_owned(),
+                files: s.files.iter().map(|f| clean(f).into_owned()).collect(),
+                ..s.clone()
+            })
+            .collect();
+        let text = fplan::edit_text(&flow.slug, rev.revision, &subtasks);
+        ctx.out.write_all(clean(&text).as_bytes())?;
+        return Ok(());
+    }
+    // Written to a buffer and cleaned as a whole: the note may hold anything.
+    let mut buf = Vec::new();
+    let out = &mut buf;
     let latest = flow.plans.len() as u32;
     writeln!(
         out,
@@ -161,7 +184,7 @@ pub fn show(ctx: &mut Ctx, args: &ShowArgs) -> Result<(), CliError> {
             .clone()
             .unwrap_or_else(|| subtask_branch(&flow.integration_branch, &s.id, &s.title));
         writeln!(out, "      branch: {branch}")?;
-        for line in s.description.lines() {
+        for line in clean(&s.description).lines() {
             if line.trim().is_empty() {
                 writeln!(out)?;
             } else {
@@ -169,6 +192,12 @@ pub fn show(ctx: &mut Ctx, args: &ShowArgs) -> Result<(), CliError> {
             }
         }
     }
+    write_clean(&mut ctx.out, &buf)
+}
+
+/// Write `buf` (text made from a note) to `out` without control sequences or bidi controls.
+fn write_clean(out: &mut impl Write, buf: &[u8]) -> Result<(), CliError> {
+    out.write_all(clean(&String::from_utf8_lossy(buf)).as_bytes())?;
     Ok(())
 }
 
@@ -268,9 +297,11 @@ pub fn log(ctx: &mut Ctx, args: &LogArgs) -> Result<(), CliError> {
             .collect();
         return ctx.json(&serde_json::json!({"slug": flow.slug, "revisions": revs}));
     }
+    let mut buf = Vec::new();
+    let out = &mut buf;
     for r in flow.plans.iter().rev() {
         writeln!(
-            ctx.out,
+            out,
             "revision {}  {}  {}",
             r.revision,
             r.created_at,
@@ -291,7 +322,7 @@ pub fn log(ctx: &mut Ctx, args: &LogArgs) -> Result<(), CliError> {
                 facts.push(format!("{:.1} s", ms as f64 / 1000.0));
             }
             if !facts.is_empty() {
-                writeln!(ctx.out, "    {}", facts.join(", "))?;
+                writeln!(out, "    {}", facts.join(", "))?;
             }
         }
         let n = r.subtasks.len();
@@ -306,22 +337,24 @@ pub fn log(ctx: &mut Ctx, args: &LogArgs) -> Result<(), CliError> {
             None => String::new(),
         };
         writeln!(
-            ctx.out,
+            out,
             "    {n} subtask{}{changes}",
             if n == 1 { "" } else { "s" }
         )?;
     }
-    Ok(())
+    write_clean(&mut ctx.out, &buf)
 }
 
 struct Paint(bool);
 
 impl Paint {
+    /// `text` (cleaned of any control sequence it carries from the note) in colour `code`.
     fn wrap(&self, code: &str, text: &str) -> String {
-        if self.0 {
+        let text = clean(text);
+        if self.0 && !code.is_empty() {
             format!("\x1b[{code}m{text}\x1b[m")
         } else {
-            text.to_string()
+            text.into_owned()
         }
     }
 }
@@ -447,7 +480,7 @@ pub fn diff(ctx: &mut Ctx, args: &DiffArgs) -> Result<(), CliError> {
                         if v.is_empty() {
                             "(none)".to_string()
                         } else {
-                            format!("{v:?}")
+                            format!("{:?}", clean(v))
                         }
                     };
                     writeln!(
@@ -468,8 +501,8 @@ pub fn diff(ctx: &mut Ctx, args: &DiffArgs) -> Result<(), CliError> {
             "\n{}",
             paint.wrap("1", &format!("{id}  {title}: description"))
         )?;
-        let old = with_newline(&old);
-        let new = with_newline(&new);
+        let old = with_newline(&clean(&old));
+        let new = with_newline(&clean(&new));
         let diff = similar::TextDiff::from_lines(&old, &new);
         let text = diff
             .unified_diff()
@@ -483,11 +516,7 @@ pub fn diff(ctx: &mut Ctx, args: &DiffArgs) -> Result<(), CliError> {
                 Some(b'@') => "36",
                 _ => "",
             };
-            if code.is_empty() {
-                writeln!(out, "{line}")?;
-            } else {
-                writeln!(out, "{}", paint.wrap(code, line))?;
-            }
+            writeln!(out, "{}", paint.wrap(code, line))?;
         }
     }
     Ok(())
@@ -512,13 +541,15 @@ pub fn print_new_revision(
         return ctx.json(&plan_json(flow, rev, rev.revision as usize));
     }
     let slug = &flow.slug;
+    let mut buf = Vec::new();
+    let out = &mut buf;
     let n = rev.subtasks.len();
     let secs = rev
         .duration_ms
         .map(|ms| format!(" in {:.1} s", ms as f64 / 1000.0))
         .unwrap_or_default();
     writeln!(
-        ctx.out,
+        out,
         "Plan revision {} of {slug} from {}: {n} subtask{}{secs}.\n",
         rev.revision,
         provider_label(
@@ -534,7 +565,7 @@ pub fn print_new_revision(
             format!("  (after {})", s.depends_on.join(", "))
         };
         writeln!(
-            ctx.out,
+            out,
             "  {:>2}. {}  [{}] {}{after}",
             i + 1,
             s.id,
@@ -543,8 +574,8 @@ pub fn print_new_revision(
         )?;
     }
     writeln!(
-        ctx.out,
+        out,
         "\nReview the plan before any code exists:\n  git aiflow plan show {slug}    the details\n  git aiflow plan edit {slug}    drop what the model invented, add what it missed, reorder"
     )?;
-    Ok(())
+    write_clean(&mut ctx.out, &buf)
 }
