@@ -8,6 +8,7 @@ use super::work::{self, STEP_KEYS, Which};
 use super::{CliError, Ctx};
 use crate::ai::prompt::Templates;
 use crate::flow::{StepNote, Subtask, SubtaskStatus};
+use crate::gate::guard::{self, Snapshot};
 use crate::git::{cli as git, rewrite, trailers};
 use crate::store::Change;
 use gix::ObjectId;
@@ -234,6 +235,14 @@ pub fn exec(ctx: &mut Ctx, args: &ExecArgs) -> Result<(), CliError> {
     std::fs::write(&prompt_file, &rendered.text)?;
     let message_file = aiflow_dir.join(format!("MESSAGE-{slug}-{}.txt", s.id));
     let _ = std::fs::remove_file(&message_file);
+    // What governs the gate, as it is before the agent runs: it must be so afterwards.
+    let integration_ref = format!("refs/heads/{}", flow.integration_branch);
+    let guard = Snapshot::capture(&wrepo, &[integration_ref]).map_err(|e| {
+        CliError::usage(
+            "could not take stock of what governs the review gate, so the agent was not run",
+        )
+        .source(e)
+    })?;
     if !args.json {
         writeln!(
             ctx.out,
@@ -265,6 +274,12 @@ pub fn exec(ctx: &mut Ctx, args: &ExecArgs) -> Result<(), CliError> {
     )?;
     let duration = started.elapsed();
     let exit_code = status.unwrap_or(-1);
+
+    // Did it change the rules? Then nothing it did is recorded.
+    let changes = guard.changes();
+    if !changes.is_empty() {
+        return Err(refuse_tampering(&guard, &changes, &branch, before, status));
+    }
 
     // What did it do?
     let wrepo = crate::git::open(&dir)?;
@@ -480,6 +495,50 @@ pub fn exec(ctx: &mut Ctx, args: &ExecArgs) -> Result<(), CliError> {
         )?;
     }
     Ok(())
+}
+
+/// The refusal when the agent changed what governs the gate: put back what can be put back
+/// (the repository's config files, hooks and refs), move the subtask branch back to `before`
+/// (its changes stay in the work tree, as after `git reset --soft`), and name each change.
+fn refuse_tampering(
+    guard: &Snapshot,
+    changes: &[guard::Change],
+    branch: &str,
+    before: ObjectId,
+    status: Option<i32>,
+) -> CliError {
+    let report = guard.restore(changes);
+    let mut message =
+        String::from("the agent changed what governs the review gate; nothing was recorded");
+    for change in &report.restored {
+        message.push_str(&format!("\n  {change}: restored"));
+    }
+    for u in &report.unrestored {
+        message.push_str(&format!("\n  {}: NOT restored: {}", u.change, u.why));
+    }
+    let back = match guard.put_ref_back(&format!("refs/heads/{branch}"), before) {
+        Ok(true) => format!(
+            "{branch} is back at {}; the agent's changes, if any, are in the work tree: look with `git status`",
+            before.to_hex_with_len(7)
+        ),
+        Ok(false) => format!(
+            "{branch} is where it was; the agent's changes, if any, are in the work tree: look with `git status`"
+        ),
+        Err(e) => format!(
+            "{branch} could not be moved back ({e}); it was at {before}: `git reset --soft {before}` in its work tree"
+        ),
+    };
+    let mut err = CliError::refused(message).hint(back);
+    if status != Some(0) {
+        err = err.hint(match status {
+            Some(c) => format!("the agent also failed (exit status {c})"),
+            None => "the agent was also stopped (timed out or killed)".to_string(),
+        });
+    }
+    if !report.unrestored.is_empty() {
+        err = err.hint("undo what was not restored by hand before running exec again: the next exec takes the state it finds as the rules");
+    }
+    err.hint("an agent runs with your rights: also check what it may have changed elsewhere (global config, other repositories, your shell's startup files)")
 }
 
 /// Commit signing options when `commit.gpgSign` is on.

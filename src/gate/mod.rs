@@ -10,6 +10,7 @@
 
 pub mod attest;
 pub mod bind;
+pub mod guard;
 pub mod hook;
 pub mod policy;
 pub mod remerge;

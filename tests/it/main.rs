@@ -4,6 +4,7 @@ mod harness;
 
 mod bad_input;
 mod concurrency;
+mod exec_guard;
 mod execution;
 mod flows;
 mod gate_bypass;
