@@ -142,49 +142,60 @@ impl Reviewer {
         policy: &Policy,
         commits: &[ObjectId],
     ) -> Result<(), CliError> {
-        let reviewer = self.who();
-        if !policy.reviewers.is_empty()
-            && !policy
-                .reviewers
-                .iter()
-                .any(|r| r.eq_ignore_ascii_case(&self.email))
-        {
-            return Err(CliError::refused(format!(
-                "{reviewer} is not on the list of reviewers of {}",
-                policy.source
-            ))
-            .hint(format!("ask one of them: {}", policy.reviewers.join(", "))));
-        }
-        if policy.allow_self_review {
-            return Ok(());
-        }
-        let mut own = Vec::new();
-        for id in commits {
-            let c = repo
-                .find_commit(*id)
-                .map_err(|e| CliError::usage(e.to_string()))?;
-            let author = c.author().map_err(|e| CliError::usage(e.to_string()))?;
-            if author.email.to_string().eq_ignore_ascii_case(&self.email) {
-                let subject = c
-                    .message()
-                    .map(|m| m.summary().to_string())
-                    .unwrap_or_default();
-                own.push(format!("{} {subject}", id.to_hex_with_len(7)));
-            }
-        }
-        if own.is_empty() {
-            return Ok(());
-        }
-        let mut e = CliError::refused(format!(
-            "{reviewer} is the author of {} of the commits to approve, and {} forbids self-review",
-            own.len(),
-            policy.source
-        ));
-        for o in own.iter().take(5) {
-            e = e.hint(format!("authored by you: {o}"));
-        }
-        Err(e.hint("ask someone else to review and run `git aiflow approve`"))
+        may_approve(repo, policy, self.who(), &self.email, commits)
     }
+}
+
+/// Refuse `who` (whose email is `email`) as the reviewer of `commits` where the policy does not
+/// accept them: not on its list, or (unless the policy allows it) an author of one of them.
+fn may_approve(
+    repo: &gix::Repository,
+    policy: &Policy,
+    who: &str,
+    email: &str,
+    commits: &[ObjectId],
+) -> Result<(), CliError> {
+    if !policy.reviewers.is_empty()
+        && !policy
+            .reviewers
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(email))
+    {
+        return Err(CliError::refused(format!(
+            "{who} is not on the list of reviewers of {}",
+            policy.source
+        ))
+        .hint(format!("ask one of them: {}", policy.reviewers.join(", "))));
+    }
+    if policy.allow_self_review {
+        return Ok(());
+    }
+    let mut own = Vec::new();
+    for id in commits {
+        let c = repo
+            .find_commit(*id)
+            .map_err(|e| CliError::usage(e.to_string()))?;
+        let author = c.author().map_err(|e| CliError::usage(e.to_string()))?;
+        if author.email.to_string().eq_ignore_ascii_case(email) {
+            let subject = c
+                .message()
+                .map(|m| m.summary().to_string())
+                .unwrap_or_default();
+            own.push(format!("{} {subject}", id.to_hex_with_len(7)));
+        }
+    }
+    if own.is_empty() {
+        return Ok(());
+    }
+    let mut e = CliError::refused(format!(
+        "{who} is the author of {} of the commits to approve, and {} forbids self-review",
+        own.len(),
+        policy.source
+    ));
+    for o in own.iter().take(5) {
+        e = e.hint(format!("authored by you: {o}"));
+    }
+    Err(e.hint("ask someone else to review and run `git aiflow approve`"))
 }
 
 /// `msg` with the trailers an approval adds: the review trailer, and `extra` where missing.
@@ -229,8 +240,24 @@ fn content_ids(repo: &gix::Repository, commits: &[ObjectId]) -> Result<Vec<Strin
         .collect()
 }
 
-/// Sign `review`, mapping refusals to what the user must do.
+/// Sign `review` of `commits` (as rewritten), mapping refusals to what the user must do. The
+/// signer the gate will see (the key's principal) must be a reviewer the policy accepts for them.
 fn sign(
+    repo: &gix::Repository,
+    policy: &Policy,
+    review: &mut Review,
+    subject: Subject<'_>,
+    commits: &[ObjectId],
+) -> Result<Option<crate::gate::sshsig::Verified>, CliError> {
+    let signer = sign_only(repo, policy, review, subject)?;
+    if let Some(v) = &signer {
+        let who = format!("{} (the principal your key is allowed as)", v.principal);
+        may_approve(repo, policy, &who, &v.principal, commits)?;
+    }
+    Ok(signer)
+}
+
+fn sign_only(
     repo: &gix::Repository,
     policy: &Policy,
     review: &mut Review,
@@ -398,6 +425,7 @@ pub fn approve(ctx: &mut Ctx, args: &ApproveArgs) -> Result<(), CliError> {
             flow: &slug,
             subtask: &s.id,
         },
+        &new_ids,
     )?;
     let refs = if rewritten.changed() {
         vec![work::branch_edit(
@@ -721,7 +749,7 @@ fn approve_range(ctx: &mut Ctx, args: &ApproveArgs, range: &str) -> Result<(), C
             .collect(),
         ..Review::default()
     };
-    let signer = sign(&repo, &policy, &mut review, Subject::Range)?;
+    let signer = sign(&repo, &policy, &mut review, Subject::Range, &new_ids)?;
     let edit = work::branch_edit(
         &branch,
         Some(tip),

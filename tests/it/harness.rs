@@ -38,6 +38,11 @@ impl Run {
         }
     }
 
+    /// Run a prepared command with `input` on its stdin and collect what it printed.
+    pub fn of_stdin(cmd: &mut Command, input: &[u8]) -> Self {
+        Self::from(output_with_stdin(cmd, input))
+    }
+
     /// Assert success and return stdout.
     #[track_caller]
     pub fn ok(self) -> String {

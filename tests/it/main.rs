@@ -18,6 +18,7 @@ mod model_output;
 mod openai_compat;
 mod planning;
 mod prompts;
+mod signed;
 mod sync;
 mod trailers;
 mod trust;
