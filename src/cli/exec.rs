@@ -170,7 +170,9 @@ pub fn exec(ctx: &mut Ctx, args: &ExecArgs) -> Result<(), CliError> {
             .filter(|r| r.verdict == "changes-requested"),
     };
     let templates = Templates::new(Some(&dir));
-    let rendered = templates.render("execute", &context)?;
+    let mut rendered = templates.render("execute", &context)?;
+    // A key pasted into a spec or answer reaches neither the agent nor the saved prompt.
+    rendered.text = crate::ai::secrets::Redactor::current().redact_string(rendered.text);
     if args.print_prompt {
         ctx.out.write_all(rendered.text.as_bytes())?;
         return Ok(());
@@ -361,7 +363,7 @@ pub fn exec(ctx: &mut Ctx, args: &ExecArgs) -> Result<(), CliError> {
         let mut stripped_per: Vec<Vec<String>> = Vec::new();
         let first = next_step;
         let rewritten = rewrite::reword(&wrepo, &ids, &committer, sign.as_ref(), |i, _, c| {
-            let (clean, removed) = trailers::strip_keys(&c.message, &strip);
+            let (clean, removed) = trailers::strip_keys(&agent_text(&c.message), &strip);
             stripped_per.push(removed);
             Some(work::with_step_trailers(
                 &clean,
@@ -416,7 +418,7 @@ pub fn exec(ctx: &mut Ctx, args: &ExecArgs) -> Result<(), CliError> {
     if dirty {
         let (text, removed) = match std::fs::read(&message_file) {
             Ok(bytes) if !String::from_utf8_lossy(&bytes).trim().is_empty() => {
-                let (clean, removed) = trailers::strip_keys(&bytes, &strip);
+                let (clean, removed) = trailers::strip_keys(&agent_text(&bytes), &strip);
                 (clean, removed)
             }
             _ => (
@@ -539,6 +541,16 @@ fn refuse_tampering(
         err = err.hint("undo what was not restored by hand before running exec again: the next exec takes the state it finds as the rules");
     }
     err.hint("an agent runs with your rights: also check what it may have changed elsewhere (global config, other repositories, your shell's startup files)")
+}
+
+/// A commit message the agent wrote, without terminal control sequences, bidi controls and the
+/// like (it is model output, shown later in `git log` and `review`). A message that is not UTF-8
+/// is kept as it is: it may be in another encoding git records.
+fn agent_text(message: &[u8]) -> Vec<u8> {
+    match std::str::from_utf8(message) {
+        Ok(text) => crate::ai::sanitize::clean(text).into_owned().into_bytes(),
+        Err(_) => message.to_vec(),
+    }
 }
 
 /// Commit signing options when `commit.gpgSign` is on.

@@ -1023,7 +1023,7 @@ pub fn review(ctx: &mut Ctx, args: &ReviewArgs) -> Result<(), CliError> {
     head.push_str(&format!(
         "Subtask {} \"{}\" ({}), flow {}\n",
         s.id,
-        s.title,
+        crate::ai::sanitize::clean(&s.title),
         s.status.as_str(),
         flow.slug
     ));
@@ -1032,13 +1032,14 @@ pub fn review(ctx: &mut Ctx, args: &ReviewArgs) -> Result<(), CliError> {
         rows.len(),
         if rows.len() == 1 { "" } else { "s" }
     ));
+    let clean = |t: &str| crate::ai::sanitize::clean(t).into_owned();
     for (id, subject, _, step, _, state, signer) in rows.iter().rev() {
         head.push_str(&format!(
             "  {} {:10} {}{}{}\n",
             id.to_hex_with_len(7),
             state,
             step.map(|n| format!("step {n}: ")).unwrap_or_default(),
-            subject,
+            clean(subject),
             signer
                 .as_ref()
                 .map(|p| format!(" (signed by {p})"))
@@ -1048,7 +1049,9 @@ pub fn review(ctx: &mut Ctx, args: &ReviewArgs) -> Result<(), CliError> {
     for (r, sig) in reviews.iter().zip(&signatures) {
         head.push_str(&format!(
             "Review  {} by {} at {}",
-            r.verdict, r.reviewer, r.at
+            clean(&r.verdict),
+            clean(&r.reviewer),
+            clean(&r.at)
         ));
         match (sig["signed"].as_bool(), sig["verified"].as_bool()) {
             (Some(true), Some(true)) => head.push_str(&format!(
@@ -1064,7 +1067,10 @@ pub fn review(ctx: &mut Ctx, args: &ReviewArgs) -> Result<(), CliError> {
             _ => head.push_str(", unsigned"),
         }
         if let Some(c) = &r.comment {
-            head.push_str(&format!(": {}", c.lines().next().unwrap_or_default()));
+            head.push_str(&format!(
+                ": {}",
+                clean(c.lines().next().unwrap_or_default())
+            ));
         }
         head.push('\n');
     }

@@ -797,6 +797,16 @@ fn an_agents_forged_review_and_step_are_stripped() {
     let messages = repo.git(&["log", "--format=%B", &range]);
     assert_lacks(&messages, "Mallory");
     assert_lacks(&messages, "Aiflow-Step: 99");
+    // What the agent wrote is data: no terminal control sequences, no bidi overrides, in the
+    // messages of its own commits and of the step made from its message file.
+    assert_lacks(&messages, "\u{1b}");
+    assert_lacks(&messages, "\u{202e}");
+    assert_lacks(&messages, "evil.example");
+    assert_eq!(
+        messages.matches("Colour red, a link, reversed").count(),
+        2,
+        "{messages}"
+    );
     for (n, c) in made.iter().enumerate() {
         assert_eq!(values(&repo, c, "Aiflow-Step"), [(n + 1).to_string()]);
         assert_eq!(values(&repo, c, "Aiflow-Flow"), [FLOW]);
