@@ -9,14 +9,17 @@
 #
 # For each size it builds (once; cached in ${TMPDIR:-/tmp}/aiflow-bench-check/<size>) a repository
 # of <size> commits with `git fast-import`: a linear `main` with ~2% merge commits of short side
-# branches, realistic messages ending in a trailer block with `Reviewed-by:` on every non-merge
-# commit, one small file change per commit, packed with `git repack -adf` and a commit-graph. It
-# then times, with one warm-up and interleaved runs:
+# branches (clean merges: each side changes its own files), realistic messages ending in a trailer
+# block with `Reviewed-by:` on every commit, one small file change per commit, packed with
+# `git repack -adf` and a commit-graph. It then times, with one warm-up and interleaved runs:
 #   - `git-aiflow check main` against Y over `main`, with the commit-graph and on a copy without
-#     it (a fresh clone has none);
+#     it (a fresh clone has none). Merges are verified against the automatic merge of their
+#     parents; the same check with that verification off (`aiflow.exemptMerges=false`: merges
+#     judged by their trailers like any commit) gives its cost, set beside Y and beside
+#     R = `git log --merges --remerge-diff --format=%H main`, git's own re-merge of the same merges;
 #   - with the hooks installed on a copy: `git update-ref` of an unrelated branch (hook overhead)
-#     and of a protected branch `aiflow/bench` over ~100 commits, against the same commands with
-#     `core.hooksPath=/dev/null` and against Y over that range.
+#     and of a protected branch (`bench`, strict by config) over ~100 commits, against the same
+#     commands with `core.hooksPath=/dev/null` and against Y over that range.
 # CPU (user+sys), wall and peak RSS are those of each process with its children, as wait4(2)
 # reports them to a tiny launcher (built with cc; GNU time, at 10 ms resolution, without one).
 # Figures are medians of N runs (hook figures: of max(20, 4N) runs). It ends with the
@@ -177,8 +180,10 @@ while count < n:
         for p in merged:
             files[p] = side_files[p]
         slug = "topic/%d-%s" % (topic, rng.choice(words))
+        # Every merge is reviewed too, so that the check passes whether merges are verified
+        # against the automatic merge of their parents (exempt when clean) or judged as commits.
         if rng.random() < 0.5:
-            msg = lambda ident: "Merge branch '%s'\n" % slug
+            msg = lambda ident: "Merge branch '%s'\n\nReviewed-by: %s\n" % (slug, reviewer)
         else:
             msg = lambda ident: "Merge branch '%s'\n\n%s.\n\nReviewed-by: %s\n" % (slug, text(20, 60), reviewer)
         tip = commit(msg, tip, files, merged, merge=side)
@@ -307,17 +312,22 @@ elif launcher == "/usr/bin/time":
 for l in summary[-6:]:
     print("   | " + l)
 
+# Merge verification off: gix reads GIT_CONFIG_COUNT like git.
+no_remerge = ["env", "GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=aiflow.exemptMerges", "GIT_CONFIG_VALUE_0=false"]
 branch = measure([
     ("A", "git-aiflow check main", [bin, "-C", repo, "check", "main"], None),
+    ("AN", "git-aiflow check main, merges not verified", no_remerge + [bin, "-C", repo, "check", "main"], None),
     ("Y", "Y main", git(repo, *Y, "main"), None),
+    ("R", "git log --merges --remerge-diff main", git(repo, "log", "--merges", "--remerge-diff", "--format=%H", "main"), None),
     ("A0", "git-aiflow check main (no commit-graph)", [bin, "-C", nograph, "check", "main"], None),
     ("Y0", "Y main (no commit-graph)", git(nograph, *Y, "main"), None),
 ], runs)
+merges = int(subprocess.run(git(repo, "rev-list", "--count", "--merges", "main"), capture_output=True, text=True, check=True).stdout)
 
 unrelated = ["update-ref", "refs/heads/unrelated", "main~1"]
-protected = ["update-ref", "refs/heads/aiflow/bench", "main"]
+protected = ["update-ref", "refs/heads/bench", "main"]
 drop_unrelated = git(hooks, *OFF, "update-ref", "-d", "refs/heads/unrelated")
-reset_bench = git(hooks, *OFF, "update-ref", "refs/heads/aiflow/bench", "main~100")
+reset_bench = git(hooks, *OFF, "update-ref", "refs/heads/bench", "main~100")
 rev = lambda *args: subprocess.run(git(hooks, *args), capture_output=True, text=True, check=True).stdout.strip()
 hook_range = int(rev("rev-list", "--count", "main~100..main"))
 # What git feeds the reference-transaction hook for those two updates (`update-ref` without an
@@ -327,23 +337,26 @@ stdin_unrelated, stdin_protected = d + "/stdin-unrelated", d + "/stdin-protected
 with open(stdin_unrelated, "w") as f:
     f.write("%s %s refs/heads/unrelated\n" % (zero, rev("rev-parse", "main~1")))
 with open(stdin_protected, "w") as f:
-    f.write("%s %s refs/heads/aiflow/bench\n" % (zero, rev("rev-parse", "main")))
+    f.write("%s %s refs/heads/bench\n" % (zero, rev("rev-parse", "main")))
 direct = [bin, "-C", hooks, "hook", "reference-transaction", "prepared"]
 hook = measure([
     ("Uon", "update-ref unrelated, hooks on", git(hooks, *unrelated), drop_unrelated),
     ("Uoff", "update-ref unrelated, hooks off", git(hooks, *OFF, *unrelated), drop_unrelated),
-    ("Pon", "update-ref aiflow/bench, hooks on", git(hooks, *protected), reset_bench),
-    ("Poff", "update-ref aiflow/bench, hooks off", git(hooks, *OFF, *protected), reset_bench),
+    ("Pon", "update-ref bench, hooks on", git(hooks, *protected), reset_bench),
+    ("Poff", "update-ref bench, hooks off", git(hooks, *OFF, *protected), reset_bench),
     ("YH", "Y main~100..main", git(hooks, *Y, "main~100..main"), None),
     ("HU", "hook reference-transaction prepared, unrelated", direct, drop_unrelated, stdin_unrelated),
-    ("HP", "hook reference-transaction prepared, aiflow/bench", direct, reset_bench, stdin_protected),
+    ("HP", "hook reference-transaction prepared, bench", direct, reset_bench, stdin_protected),
     ("RP", "git rev-parse HEAD", git(hooks, "rev-parse", "HEAD"), None),
 ], hook_runs)
 
 mib = lambda kib: kib / 1024
 print("\n%-58s %8s %8s %8s %7s %7s" % ("%d commits, median of %d runs" % (size, runs),
                                         "CPU ms", "wall ms", "RSS MiB", "CPU x", "RSS x"))
-rows = [("A", "Y", "git-aiflow check main"), ("Y", None, "Y: git log --format=%(trailers…) main"),
+rows = [("A", "Y", "git-aiflow check main"),
+        ("AN", "Y", "the same, merges not verified (aiflow.exemptMerges=false)"),
+        ("Y", None, "Y: git log --format=%(trailers…) main"),
+        ("R", "Y", "R: git log --merges --remerge-diff main (%d merges)" % merges),
         ("A0", "Y0", "git-aiflow check main, no commit-graph"),
         ("Y0", None, "Y, no commit-graph")]
 for key, vs, label in rows:
@@ -351,13 +364,18 @@ for key, vs, label in rows:
     ratio = "%7.2f %7.2f" % (cpu / branch[vs][0], rss / branch[vs][2]) if vs else ""
     print("%-58s %8.1f %8.1f %8.1f %s" % (label, cpu * 1e3, wall * 1e3, mib(rss), ratio))
 
+verify_cpu = branch["A"][0] - branch["AN"][0]
+print("%-58s %+8.1f %8s %8s %7.2f" % ("  merge verification (check - check with it off), x Y", verify_cpu * 1e3, "", "", verify_cpu / branch["Y"][0]))
+print("%-58s %8s %8s %8s %7.2f" % ("  merge verification, x R (git's re-merge of the same)", "", "", "", verify_cpu / branch["R"][0]))
+print("%-58s %8.1f" % ("  merge verification per merge, microseconds", verify_cpu * 1e6 / max(merges, 1)))
+
 print("\n%-58s %8s %8s %8s" % ("hooks, median of %d runs" % hook_runs, "CPU ms", "wall ms", "RSS MiB"))
 for key, label in [("Uon", "update-ref refs/heads/unrelated main~1, hooks installed"),
                    ("Uoff", "the same, core.hooksPath=/dev/null"),
-                   ("Pon", "update-ref refs/heads/aiflow/bench main~100→main, hooks"),
+                   ("Pon", "update-ref refs/heads/bench main~100→main, hooks"),
                    ("Poff", "the same, core.hooksPath=/dev/null"),
                    ("YH", "Y-hook: Y over main~100..main (%d commits)" % hook_range),
-                   ("HP", "the hook process alone, aiflow/bench main~100→main"),
+                   ("HP", "the hook process alone, bench main~100→main"),
                    ("HU", "the hook process alone, unrelated branch"),
                    ("RP", "git rev-parse HEAD (process start)")]:
     cpu, wall, rss = hook[key]
@@ -372,7 +390,7 @@ print("%-58s %8.2f %8.2f" % ("the hook process alone, ratio to Y-hook (CPU, wall
 
 with open(results, "a") as f:
     f.write(json.dumps({"size": size, "runs": runs, "hook_runs": hook_runs, "hook_range": hook_range,
-                        "branch": branch, "hook": hook}) + "\n")
+                        "merges": merges, "branch": branch, "hook": hook}) + "\n")
 PY
 
 # The targets of PERF-BASELINE.md §8, judged on the largest size run (they are set at 100k).
@@ -387,6 +405,8 @@ def line(ok, text, got):
     print("  %-4s  %-66s %s" % ("PASS" if ok else "MISS", text, got))
 ratio = lambda a, y, i: b[a][i] / b[y][i]
 line(ratio("A", "Y", 0) <= 0.85, "G1 must: check ≤ 0.85× Y CPU, commit-graph", "%.2f×" % ratio("A", "Y", 0))
+mv = (b["A"][0] - b["AN"][0]) / b["Y"][0]
+line(mv <= 0.15, "merge verification adds ≤ 0.15× Y CPU to a whole-branch check (%d merges)" % r["merges"], "%+.3f×" % mv)
 line(ratio("A", "Y", 0) <= 0.65, "G1 target: check ≤ 0.65× Y CPU, commit-graph", "%.2f×" % ratio("A", "Y", 0))
 line(ratio("A0", "Y0", 0) <= 0.90, "G3: check ≤ 0.90× Y CPU, no commit-graph", "%.2f×" % ratio("A0", "Y0", 0))
 line(ratio("A", "Y", 2) <= 1.0 and ratio("A0", "Y0", 2) <= 1.0, "G4: check peak RSS ≤ Y's (with / without graph)",
@@ -413,16 +433,28 @@ for size in "${sizes[@]}"; do
     rm -rf "$dir/hooks"
     cp -a "$dir/repo" "$dir/hooks"
     "$bin" -C "$dir/hooks" hooks install >/dev/null
-    git -C "$dir/hooks" -c core.hooksPath=/dev/null update-ref refs/heads/aiflow/bench main~100
+    git -C "$dir/hooks" config aiflow.strict bench
+    git -C "$dir/hooks" -c core.hooksPath=/dev/null update-ref refs/heads/bench main~100
     # The hooks and the check must refuse an unreviewed commit, or their timings mean nothing.
     bad=$(git -C "$dir/hooks" commit-tree -p main -m 'Unreviewed change' 'main^{tree}')
     if "$bin" -C "$dir/hooks" check "main..$bad" >/dev/null 2>&1; then
         echo "git-aiflow check accepted an unreviewed commit" >&2; exit 1
     fi
-    if git -C "$dir/hooks" update-ref refs/heads/aiflow/bench "$bad" >/dev/null 2>&1; then
-        echo "the installed hooks let an unreviewed commit onto aiflow/bench" >&2; exit 1
+    if git -C "$dir/hooks" update-ref refs/heads/bench "$bad" >/dev/null 2>&1; then
+        echo "the installed hooks let an unreviewed commit onto bench" >&2; exit 1
     fi
-    git -C "$dir/hooks" -c core.hooksPath=/dev/null update-ref refs/heads/aiflow/bench main~100
+    # Merge verification must refuse a merge that is not the automatic one, or its cost means
+    # nothing: main's last merge, with one file changed.
+    evil=$(git -C "$dir/hooks" rev-list --merges -1 main)
+    evil_tree=$(printf '100644 blob %s\tslipped.txt\n' "$(echo slipped | git -C "$dir/hooks" hash-object -w --stdin)" |
+        cat <(git -C "$dir/hooks" ls-tree "$evil") - | git -C "$dir/hooks" mktree)
+    parents=()
+    for p in $(git -C "$dir/hooks" rev-list --parents -1 "$evil" | cut -d' ' -f2-); do parents+=(-p "$p"); done
+    evil=$(echo "Merge with a change slipped in" | git -C "$dir/hooks" commit-tree "$evil_tree" "${parents[@]}")
+    if "$bin" -C "$dir/hooks" check "$evil^1..$evil" >/dev/null 2>&1; then
+        echo "git-aiflow check accepted a merge that is not the automatic merge of its parents" >&2; exit 1
+    fi
+    git -C "$dir/hooks" -c core.hooksPath=/dev/null update-ref refs/heads/bench main~100
     python3 -u -c "$harness" "$size" "$runs" "$hook_runs" "$bin" "$dir" "$results" "$launcher"
 done
 python3 -c "$verdicts" "$results"

@@ -151,26 +151,6 @@ fn merge(
         .write()
         .map_err(|e| CliError::usage("could not write the merged tree").source(e))?
         .detach();
-    // The gate exempts a merge only when its tree is git's automatic merge: make sure this one
-    // is, before anything moves.
-    let verdict = crate::gate::remerge::verify(
-        repo,
-        &[crate::gate::remerge::MergeCommit {
-            id: ObjectId::null(repo.object_hash()),
-            parents: vec![ours, theirs],
-            tree,
-        }],
-    )
-    .map_err(crate::gate::CheckError::from)?;
-    if verdict.first() != Some(&crate::gate::remerge::Verdict::Clean) {
-        return Err(CliError::refused(format!(
-            "the merge of {theirs_name} into {branch} computed here is not git's automatic merge ({}); nothing moved",
-            verdict.first().map(|v| v.describe()).unwrap_or_default()
-        ))
-        .hint(format!(
-            "merge it with git in a work tree: `git switch {branch}`, then `{retry}` again"
-        )));
-    }
     let me = crate::git::rewrite::committer(repo)?;
     let author = repo
         .author()
@@ -197,6 +177,26 @@ fn merge(
         .write_object(&commit)
         .map_err(|e| CliError::usage("could not write the merge commit").source(e))?
         .detach();
+    // The gate exempts a merge only when its tree is git's automatic merge: make sure this one
+    // is, before anything moves.
+    let verdict = crate::gate::remerge::verify(
+        repo,
+        &[crate::gate::remerge::MergeCommit {
+            id,
+            parents: vec![ours, theirs],
+            tree,
+        }],
+    )
+    .map_err(crate::gate::CheckError::from)?;
+    if verdict.first() != Some(&crate::gate::remerge::Verdict::Clean) {
+        return Err(CliError::refused(format!(
+            "the merge of {theirs_name} into {branch} computed here is not git's automatic merge ({}); nothing moved",
+            verdict.first().map(|v| v.describe()).unwrap_or_default()
+        ))
+        .hint(format!(
+            "merge it with git in a work tree: `git switch {branch}`, then `{retry}` again"
+        )));
+    }
     Ok(Merged {
         commit: id,
         edit: Some(work::branch_edit(

@@ -8,13 +8,12 @@
 //! takes the side that changed it; renames are detected per side, so they cannot change that),
 //! and the merge's tree is compared against it while walking only the subtrees that differ.
 //! Everything else (content merges, a path both sides changed, several merge bases, and every
-//! mismatch, so that a refusal is git's own verdict) goes to one `git merge-tree --write-tree
-//! --stdin` run: git's merge, with its default rename settings whatever the local config says.
+//! mismatch, so that a refusal is git's own verdict) goes to one `git log --remerge-diff` run:
+//! the reference itself, with git's default rename settings whatever the local config says.
 //! Octopus merges are never exempt: git has no automatic result to compare them with.
 
 use crate::git::cli::{self as git, GitError};
 use gix::ObjectId;
-use std::collections::BTreeMap;
 
 /// A merge commit to verify.
 #[derive(Debug, Clone)]
@@ -30,15 +29,18 @@ pub struct MergeCommit {
 /// What a merge is, against the automatic merge of its parents.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// Its tree is the clean automatic merge.
+    /// Its tree is the automatic merge (what `git show --remerge-diff` shows as empty).
     Clean,
-    /// The automatic merge conflicts, so the tree holds a resolution someone made.
+    /// The automatic merge conflicts, and the tree holds a resolution someone made.
     Conflicted {
         /// The conflicted paths.
         paths: Vec<String>,
     },
     /// The automatic merge is clean but the tree differs from it.
-    Differs,
+    Differs {
+        /// The paths that differ.
+        paths: Vec<String>,
+    },
     /// More than two parents: git has no automatic result to compare with.
     Octopus,
 }
@@ -52,8 +54,13 @@ impl Verdict {
                 "its parents conflict in {}; the resolution is content nobody reviewed",
                 paths.join(", ")
             ),
-            Verdict::Differs => "its tree differs from the automatic merge of its parents (`git show --remerge-diff` shows how)".into(),
-            Verdict::Octopus => "an octopus merge, which the gate cannot compare with an automatic merge".into(),
+            Verdict::Differs { paths } => format!(
+                "its tree differs from the automatic merge of its parents in {} (`git show --remerge-diff` shows how)",
+                paths.join(", ")
+            ),
+            Verdict::Octopus => {
+                "an octopus merge, which the gate cannot compare with an automatic merge".into()
+            }
         }
     }
 }
@@ -86,7 +93,7 @@ pub fn verify(
     let mut by_git = Vec::new();
     let graph_cache = repo.commit_graph_if_enabled().ok().flatten();
     let mut graph = repo.revision_graph(graph_cache.as_ref());
-    let mut trees = Trees::default();
+    let mut trivial = Trivial::default();
     for (i, m) in merges.iter().enumerate() {
         let read = |what: String| {
             move |source: gix::Error| RemergeError::Read {
@@ -115,7 +122,8 @@ pub fn verify(
                 .detach())
         };
         let (b, o, t) = (tree_of(base.detach())?, tree_of(ours)?, tree_of(theirs)?);
-        let outcome = Trivial::dir(repo, &mut trees, [Some(b), Some(o), Some(t), Some(m.tree)])
+        let outcome = trivial
+            .dir(repo, [Some(&b), Some(&o), Some(&t), Some(&m.tree)], 0)
             .map_err(read("trees".into()))?;
         if outcome != Outcome::Same {
             by_git.push(i);
@@ -123,120 +131,131 @@ pub fn verify(
     }
     if !by_git.is_empty() {
         let asked: Vec<&MergeCommit> = by_git.iter().map(|&i| &merges[i]).collect();
-        for (&i, v) in by_git.iter().zip(merge_tree(repo, &asked)?) {
+        for (&i, v) in by_git.iter().zip(remerge_diff(repo, &asked)?) {
             verdicts[i] = v;
         }
     }
     Ok(verdicts)
 }
 
-/// Ask `git merge-tree` for the automatic merge of each merge's two parents, in one process.
-fn merge_tree(repo: &gix::Repository, merges: &[&MergeCommit]) -> Result<Vec<Verdict>, GitError> {
-    const ARGS: [&str; 11] = [
+/// Ask git itself, in one `git log --remerge-diff` run, what each merge changed against the
+/// automatic merge of its parents: nothing for a clean merge. External diff drivers and textconv
+/// are off (either could hide a difference), and the rename settings are git's defaults.
+fn remerge_diff(repo: &gix::Repository, merges: &[&MergeCommit]) -> Result<Vec<Verdict>, GitError> {
+    let args: Vec<String> = [
         "-c",
         "merge.renames=true",
         "-c",
         "merge.directoryRenames=conflict",
-        "merge-tree",
-        "--write-tree",
+        "log",
+        "--no-walk=unsorted",
         "--stdin",
-        "--no-messages",
-        "--name-only",
-        "--allow-unrelated-histories",
-        "-z",
-    ];
-    let mut input = String::new();
-    for m in merges {
-        input.push_str(&format!("{} {}\n", m.parents[0], m.parents[1]));
-    }
+        "--remerge-diff",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--no-color",
+        "--format=aiflow-merge %H",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    let input: String = merges.iter().map(|m| format!("{}\n", m.id)).collect();
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = git::checked(
         &crate::git::run_dir(repo),
-        &ARGS,
+        &argv,
         &[],
         Some(input.as_bytes()),
     )?;
-    let protocol = |problem: &str| GitError::Protocol {
-        args: ARGS.join(" "),
-        problem: problem.into(),
-    };
-    // Per merge: `<1 clean | 0 conflicted>\0<tree>\0` then conflicted paths, each `\0`-ended,
-    // then an empty field.
-    let mut fields = out.split(|&b| b == 0);
-    let mut verdicts = Vec::with_capacity(merges.len());
-    for m in merges {
-        let status = fields.next().ok_or_else(|| protocol("too few results"))?;
-        let tree = fields
-            .next()
-            .ok_or_else(|| protocol("a result without a tree"))?;
-        let tree =
-            ObjectId::from_hex(tree).map_err(|_| protocol("a result with a malformed tree id"))?;
-        let mut paths = Vec::new();
-        loop {
-            match fields.next() {
-                None => return Err(protocol("a result that does not end")),
-                Some([]) => break,
-                Some(p) => paths.push(String::from_utf8_lossy(p).into_owned()),
+    let mut found: std::collections::HashMap<ObjectId, (bool, Vec<String>, bool)> =
+        std::collections::HashMap::new();
+    let mut current: Option<ObjectId> = None;
+    for line in String::from_utf8_lossy(&out).lines() {
+        if let Some(id) = line.strip_prefix("aiflow-merge ") {
+            current = ObjectId::from_hex(id.trim().as_bytes()).ok();
+            if let Some(c) = current {
+                found.insert(c, (false, Vec::new(), false));
             }
+            continue;
         }
-        verdicts.push(match status {
-            b"1" if tree == m.tree => Verdict::Clean,
-            b"1" => Verdict::Differs,
-            b"0" => {
-                paths.dedup();
-                Verdict::Conflicted { paths }
-            }
-            _ => return Err(protocol("an unknown merge status")),
-        });
-    }
-    Ok(verdicts)
-}
-
-/// One entry of a tree.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-struct Entry {
-    mode: u16,
-    oid: ObjectId,
-    tree: bool,
-}
-
-/// Decoded trees, kept for the whole verification (merges share most of their trees).
-#[derive(Default)]
-struct Trees {
-    cache: gix::hashtable::HashMap<ObjectId, std::rc::Rc<BTreeMap<Vec<u8>, Entry>>>,
-}
-
-impl Trees {
-    fn get(
-        &mut self,
-        repo: &gix::Repository,
-        id: Option<ObjectId>,
-    ) -> Result<std::rc::Rc<BTreeMap<Vec<u8>, Entry>>, gix::Error> {
-        let Some(id) = id else {
-            return Ok(Default::default());
+        let Some(entry) = current.and_then(|c| found.get_mut(&c)) else {
+            continue;
         };
-        if let Some(t) = self.cache.get(&id) {
-            return Ok(t.clone());
+        if line.trim().is_empty() {
+            continue;
         }
-        let tree = repo.find_tree(id)?;
-        let decoded = tree.decode().map_err(gix::Error::from_error)?;
-        let map: BTreeMap<Vec<u8>, Entry> = decoded
-            .entries
-            .iter()
-            .map(|e| {
-                (
-                    e.filename.to_vec(),
-                    Entry {
-                        mode: e.mode.value(),
-                        oid: e.oid.into(),
-                        tree: e.mode.is_tree(),
-                    },
-                )
-            })
-            .collect();
-        let map = std::rc::Rc::new(map);
-        self.cache.insert(id, map.clone());
-        Ok(map)
+        entry.0 = true;
+        if line.starts_with("remerge CONFLICT") {
+            entry.2 = true;
+        }
+        if let Some(rest) = line.strip_prefix("diff --git a/")
+            && let Some((path, _)) = rest.split_once(" b/")
+            && !entry.1.iter().any(|p| p == path)
+        {
+            entry.1.push(path.to_owned());
+        }
     }
+    merges
+        .iter()
+        .map(|m| match found.remove(&m.id) {
+            None => Err(GitError::Protocol {
+                args: args.join(" "),
+                problem: format!("no result for merge {}", m.id),
+            }),
+            Some((false, _, _)) => Ok(Verdict::Clean),
+            Some((true, paths, true)) => Ok(Verdict::Conflicted { paths }),
+            Some((true, paths, false)) => Ok(Verdict::Differs { paths }),
+        })
+        .collect()
+}
+
+/// One entry of a tree, borrowed from its object's bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Entry<'a> {
+    name: &'a [u8],
+    tree: bool,
+    mode: u16,
+    oid: &'a gix::oid,
+}
+
+impl<'a> Entry<'a> {
+    /// The value a merge compares: what the path holds.
+    fn value(&self) -> (u16, &'a gix::oid) {
+        (self.mode, self.oid)
+    }
+}
+
+/// The next entry of a tree.
+fn next_entry<'a>(it: &mut gix::objs::TreeRefIter<'a>) -> Result<Option<Entry<'a>>, gix::Error> {
+    match it.next() {
+        None => Ok(None),
+        Some(Err(e)) => Err(gix::Error::from_error(e)),
+        Some(Ok(e)) => Ok(Some(Entry {
+            name: e.filename,
+            tree: e.mode.is_tree(),
+            mode: e.mode.value(),
+            oid: e.oid,
+        })),
+    }
+}
+
+/// The tree an entry names, if it is one.
+fn subtree<'a>(e: Option<Entry<'a>>) -> Option<&'a gix::oid> {
+    e.filter(|e| e.tree).map(|e| e.oid)
+}
+
+/// git's order of tree entries: by name, a tree's name compared as if it ended in `/`.
+fn git_order(a: &Entry<'_>, b: &Entry<'_>) -> std::cmp::Ordering {
+    let n = a.name.len().min(b.name.len());
+    a.name[..n].cmp(&b.name[..n]).then_with(|| {
+        let end = |e: &Entry<'_>| {
+            e.name
+                .get(n)
+                .copied()
+                .unwrap_or(if e.tree { b'/' } else { 0 })
+        };
+        end(a).cmp(&end(b))
+    })
 }
 
 /// How a directory compares with the path-by-path automatic merge.
@@ -246,12 +265,16 @@ enum Outcome {
     Same,
     /// It is not.
     Differs,
-    /// A path changed differently on both sides: only a real merge can tell.
+    /// A path changed on both sides: only a real merge can tell.
     Full,
 }
 
-/// The path-by-path merge.
-struct Trivial;
+/// The path-by-path merge, reading trees into buffers kept from one merge to the next (one set
+/// of four per directory level).
+#[derive(Default)]
+struct Trivial {
+    levels: Vec<[Vec<u8>; 4]>,
+}
 
 impl Trivial {
     /// Compare directory `[base, ours, theirs, result]` (tree ids; `None` for absent).
@@ -259,60 +282,102 @@ impl Trivial {
     /// A path changed on one side takes that side. Changed differently on both sides, two
     /// directories are compared entry by entry; anything else needs a real merge. So does a path
     /// both sides changed the same way: a deletion on both sides may be two renames of one file,
-    /// which git reports as a conflict.
+    /// which git reports as a conflict. Entries are walked in git's order, the four trees side
+    /// by side, so only differing subtrees are read.
     fn dir(
+        &mut self,
         repo: &gix::Repository,
-        trees: &mut Trees,
-        ids: [Option<ObjectId>; 4],
+        ids: [Option<&gix::oid>; 4],
+        depth: usize,
     ) -> Result<Outcome, gix::Error> {
-        let [b, o, t, r] = [
-            trees.get(repo, ids[0])?,
-            trees.get(repo, ids[1])?,
-            trees.get(repo, ids[2])?,
-            trees.get(repo, ids[3])?,
-        ];
-        let mut names: Vec<&Vec<u8>> = b
-            .keys()
-            .chain(o.keys())
-            .chain(t.keys())
-            .chain(r.keys())
-            .collect();
-        names.sort();
-        names.dedup();
+        use gix::objs::Find;
+        if self.levels.len() <= depth {
+            self.levels.push(Default::default());
+        }
+        let mut bufs = std::mem::take(&mut self.levels[depth]);
+        let hash = repo.object_hash();
+        let mut iters: Vec<gix::objs::TreeRefIter<'_>> = Vec::with_capacity(4);
+        // Read the four trees (absent ones read as empty).
+        let mut lens = [0usize; 4];
+        for (i, id) in ids.iter().enumerate() {
+            bufs[i].clear();
+            if let Some(id) = id {
+                let data = repo
+                    .objects
+                    .try_find(id, &mut bufs[i])?
+                    .ok_or_else(|| gix::Error::from_error(MissingTree((*id).to_owned())))?;
+                lens[i] = data.data.len();
+            }
+        }
+        for (i, b) in bufs.iter().enumerate() {
+            iters.push(gix::objs::TreeRefIter::from_bytes(&b[..lens[i]], hash));
+        }
+        let mut heads: [Option<Entry<'_>>; 4] = [None; 4];
+        let mut its: Vec<gix::objs::TreeRefIter<'_>> = iters;
+        for i in 0..4 {
+            heads[i] = next_entry(&mut its[i])?;
+        }
         let mut outcome = Outcome::Same;
-        for name in names {
-            let [be, oe, te, re] = [&b, &o, &t, &r].map(|m| m.get(name).copied());
-            let expected = if oe == te {
-                if be != oe {
-                    return Ok(Outcome::Full);
+        while let Some(min) = heads
+            .iter()
+            .flatten()
+            .min_by(|a, b| git_order(a, b))
+            .copied()
+        {
+            let mut at: [Option<Entry<'_>>; 4] = [None; 4];
+            for i in 0..4 {
+                if heads[i].is_some_and(|h| git_order(&h, &min).is_eq()) {
+                    at[i] = heads[i];
+                    heads[i] = next_entry(&mut its[i])?;
                 }
-                oe
-            } else if be == oe {
-                te
-            } else if be == te {
-                oe
+            }
+            let [b, o, t, r] = at.map(|e| e.map(|e| e.value()));
+            let expected = if o == t {
+                if b != o {
+                    outcome = Outcome::Full;
+                    break;
+                }
+                o
+            } else if b == o {
+                t
+            } else if b == t {
+                o
             } else {
-                let tree = |e: Option<Entry>| e.filter(|e| e.tree).map(|e| e.oid);
-                match (be, tree(be), tree(oe), tree(te), tree(re)) {
-                    (None, _, Some(o), Some(t), Some(r))
-                    | (Some(_), Some(_), Some(o), Some(t), Some(r)) => {
-                        match Self::dir(repo, trees, [tree(be), Some(o), Some(t), Some(r)])? {
-                            Outcome::Same => continue,
-                            Outcome::Differs => {
-                                outcome = Outcome::Differs;
-                                continue;
-                            }
-                            Outcome::Full => return Ok(Outcome::Full),
+                // Changed differently on both sides: two directories are merged entry by entry.
+                let [be, oe, te, re] = at;
+                if min.tree
+                    && subtree(oe).is_some()
+                    && subtree(te).is_some()
+                    && subtree(re).is_some()
+                {
+                    let sub = [subtree(be), subtree(oe), subtree(te), subtree(re)];
+                    match self.dir(repo, sub, depth + 1)? {
+                        Outcome::Same => continue,
+                        Outcome::Differs => {
+                            outcome = Outcome::Differs;
+                            continue;
+                        }
+                        Outcome::Full => {
+                            outcome = Outcome::Full;
+                            break;
                         }
                     }
-                    _ => return Ok(Outcome::Full),
                 }
+                outcome = Outcome::Full;
+                break;
             };
-            if re != expected {
+            if r != expected {
                 // Keep looking: a path that needs a real merge makes git the judge either way.
                 outcome = Outcome::Differs;
             }
         }
+        drop(its);
+        self.levels[depth] = bufs;
         Ok(outcome)
     }
 }
+
+/// A tree an object database does not have.
+#[derive(Debug, thiserror::Error)]
+#[error("tree {0} is missing from the object database")]
+struct MissingTree(ObjectId);

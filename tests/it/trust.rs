@@ -770,3 +770,230 @@ fn approve_range_records_reviews_of_commits_outside_flows() {
         [failure(&changed, "review-not-recorded")]
     );
 }
+
+/// A differential test of merge verification against git's own reference: random histories of
+/// merges (edits, additions, deletions, renames of files and of whole directories, mode changes
+/// on both sides; conflicts resolved by hand; changes slipped into merges), and for every merge
+/// the gate's verdict must be git's: exempt exactly when `git show --remerge-diff` shows
+/// nothing.
+#[test]
+fn merge_verdicts_agree_with_git_remerge_diff_on_random_merges() {
+    let mut kinds = (0, 0);
+    for seed in [
+        0x9e37_79b9_7f4a_7c15,
+        0x2545_f491_4f6c_dd1d,
+        0xdead_beef_cafe_f00d,
+    ] {
+        let (refused, merges) = merge_verdicts_agree(seed);
+        kinds.0 += refused;
+        kinds.1 += merges - refused;
+    }
+    // The histories made both kinds, many of each.
+    assert!(kinds.0 >= 10 && kinds.1 >= 10, "refused, exempt: {kinds:?}");
+}
+
+/// One random history of 30 merges from `seed`; the numbers of refused merges and of merges.
+fn merge_verdicts_agree(mut seed: u64) -> (usize, usize) {
+    let repo = TestRepo::new();
+    let mut rnd = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let git = |args: &[&str]| repo.git(args);
+    for d in 0..4 {
+        for f in 0..5 {
+            repo.write(
+                &format!("d{d}/f{f}.txt"),
+                &(0..12)
+                    .map(|l| format!("d{d} f{f} line {l}\n"))
+                    .collect::<String>(),
+            );
+        }
+    }
+    git(&["add", "-A"]);
+    git(&[
+        "commit",
+        "-q",
+        "-m",
+        "Base\n\nReviewed-by: Grace Hopper <grace@example.com>",
+    ]);
+    let start = repo.rev("HEAD").expect("base");
+    let files = |repo: &TestRepo| -> Vec<String> {
+        repo.git(&["ls-files"]).lines().map(str::to_owned).collect()
+    };
+    let commit = |msg: &str| {
+        git(&["add", "-A"]);
+        repo.git_run(&[
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            &format!("{msg}\n\nReviewed-by: Grace Hopper <grace@example.com>"),
+        ])
+        .ok();
+    };
+    // One random change on the current branch.
+    let change = |rnd: &mut dyn FnMut(u64) -> u64| {
+        let all = files(&repo);
+        // Half the changes touch the first directory, where both sides meet.
+        let hot: Vec<&String> = all.iter().filter(|f| f.starts_with("d0/")).collect();
+        let pick = if rnd(2) == 0 && !hot.is_empty() {
+            hot[rnd(hot.len() as u64) as usize]
+        } else {
+            &all[rnd(all.len() as u64) as usize]
+        };
+        match rnd(7) {
+            0..=2 => {
+                let path = repo.path.join(pick);
+                let mut lines: Vec<String> = std::fs::read_to_string(&path)
+                    .unwrap_or_default()
+                    .lines()
+                    .map(str::to_owned)
+                    .collect();
+                if lines.is_empty() {
+                    lines.push(String::new());
+                }
+                let at = rnd(lines.len() as u64) as usize;
+                lines[at] = format!("changed {}", rnd(1000));
+                std::fs::write(&path, lines.join("\n") + "\n").expect("write");
+            }
+            3 => {
+                repo.write(&format!("d{}/new{}.txt", rnd(4), rnd(50)), "new\n");
+            }
+            4 => {
+                git(&["rm", "-q", pick]);
+            }
+            5 => {
+                let to = format!("d{}/moved{}.txt", rnd(5), rnd(50));
+                if !repo.path.join(&to).exists() {
+                    std::fs::create_dir_all(repo.path.join(&to).parent().expect("dir"))
+                        .expect("mkdir");
+                    git(&["mv", pick, &to]);
+                }
+            }
+            _ => {
+                use std::os::unix::fs::PermissionsExt;
+                let p = repo.path.join(pick);
+                let mode = std::fs::metadata(&p).expect("meta").permissions().mode();
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode ^ 0o111))
+                    .expect("chmod");
+            }
+        }
+        commit("Change");
+    };
+    for k in 0..30 {
+        git(&["switch", "-q", "-c", &format!("side{k}"), "main"]);
+        for _ in 0..1 + rnd(3) {
+            change(&mut rnd);
+        }
+        if rnd(8) == 0 {
+            // A whole directory renamed on the side.
+            let d = rnd(4);
+            if repo.path.join(format!("d{d}")).exists() && !repo.path.join(format!("e{d}")).exists()
+            {
+                git(&["mv", &format!("d{d}"), &format!("e{d}")]);
+                commit("Rename a directory");
+            }
+        }
+        git(&["switch", "-q", "main"]);
+        for _ in 0..rnd(3) {
+            change(&mut rnd);
+        }
+        let r = repo.git_run(&["merge", "-q", "--no-ff", "--no-edit", &format!("side{k}")]);
+        if r.code != 0 {
+            // A conflict: resolved by hand, taking one side's text or writing a third.
+            for path in repo
+                .git(&["diff", "--name-only", "--diff-filter=U"])
+                .lines()
+            {
+                match rnd(3) {
+                    0 => {
+                        let _ = repo.git_run(&["checkout", "--ours", "--", path]);
+                    }
+                    1 => {
+                        let _ = repo.git_run(&["checkout", "--theirs", "--", path]);
+                    }
+                    _ => {
+                        repo.write(path, "resolved by hand\n");
+                    }
+                }
+            }
+            git(&["add", "-A"]);
+            git(&["commit", "-q", "--no-edit"]);
+        } else if rnd(5) == 0 {
+            // A change slipped into a clean merge.
+            repo.write(&format!("d{}/slipped.txt", rnd(4)), "slipped\n");
+            git(&["add", "-A"]);
+            git(&["commit", "-q", "--amend", "--no-edit"]);
+        }
+    }
+    let merges: Vec<String> = repo
+        .git(&["rev-list", "--merges", &format!("{start}..main")])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(merges.len(), 30);
+    let mut expected: Vec<(String, String)> = merges
+        .iter()
+        .filter(|m| !remerge_diff(&repo, m).trim().is_empty())
+        .map(|m| failure(m, "merge-not-clean"))
+        .collect();
+    let mut got = failures(&repo, &[&format!("{start}..main")]);
+    expected.sort();
+    got.sort();
+    for (m, _) in expected.iter().filter(|g| !got.contains(g)) {
+        let parents = repo.git(&["rev-list", "--parents", "-1", m]);
+        let p: Vec<&str> = parents.split_whitespace().collect();
+        eprintln!(
+            "EXEMPT but not clean for git: {m}\nremerge-diff:\n{}\nbases: {}\nbase..ours:\n{}\nbase..theirs:\n{}\nbase..merge:\n{}",
+            remerge_diff(&repo, m),
+            repo.git(&["merge-base", "--all", p[1], p[2]]),
+            repo.git(&[
+                "diff",
+                "--raw",
+                "--no-renames",
+                &format!("{}...{}", p[2], p[1])
+            ]),
+            repo.git(&[
+                "diff",
+                "--raw",
+                "--no-renames",
+                &format!("{}...{}", p[1], p[2])
+            ]),
+            repo.git(&[
+                "diff",
+                "--raw",
+                "--no-renames",
+                repo.git(&["merge-base", p[1], p[2]]).trim(),
+                m
+            ]),
+        );
+    }
+    for (m, _) in got.iter().filter(|g| !expected.contains(g)) {
+        let parents = repo.git(&["rev-list", "--parents", "-1", m]);
+        let p: Vec<&str> = parents.split_whitespace().collect();
+        eprintln!(
+            "refused but clean for git: {m}\nparents {parents}\nmerge-tree: {}\ntree: {}\nbases: {}\nours..theirs:\n{}\n{}",
+            repo.git_run(&["merge-tree", "--write-tree", p[1], p[2]])
+                .stdout,
+            repo.git(&["rev-parse", &format!("{m}^{{tree}}")]),
+            repo.git(&["merge-base", "--all", p[1], p[2]]),
+            repo.git(&[
+                "diff",
+                "--raw",
+                "--no-renames",
+                &format!("{}...{}", p[1], p[2])
+            ]),
+            repo.git(&[
+                "diff",
+                "--raw",
+                "--no-renames",
+                &format!("{}...{}", p[2], p[1])
+            ]),
+        );
+    }
+    assert_eq!(got, expected, "seed {seed:#x}");
+    (expected.len(), merges.len())
+}
