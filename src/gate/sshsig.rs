@@ -533,10 +533,10 @@ impl AllowedSigners {
     /// `origin` names where it came from, for messages (e.g. "allowed_signers in 3f2a1b…").
     /// Times without `Z` are read in the local time zone, as `ssh-keygen` reads them.
     pub fn parse(text: &str, origin: &str) -> Result<Self, ParseError> {
-        Self::parse_in(text, origin, &jiff::tz::TimeZone::system())
+        Self::parse_in(text, origin, &SystemZone::default())
     }
 
-    fn parse_in(text: &str, origin: &str, tz: &jiff::tz::TimeZone) -> Result<Self, ParseError> {
+    fn parse_in(text: &str, origin: &str, tz: &impl LocalZone) -> Result<Self, ParseError> {
         let mut entries = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let err = |problem: String| ParseError {
@@ -572,7 +572,7 @@ impl AllowedSigners {
 
 /// One line, as OpenSSH's `parse_principals_key_and_options` reads it; `None` for blank and
 /// comment lines.
-fn parse_line(line: &str, number: usize, tz: &jiff::tz::TimeZone) -> Result<Option<Entry>, String> {
+fn parse_line(line: &str, number: usize, tz: &impl LocalZone) -> Result<Option<Entry>, String> {
     let rest = line.trim_start_matches([' ', '\t', '\r', '\n']);
     if rest.is_empty() || rest.starts_with('#') {
         return Ok(None);
@@ -680,7 +680,7 @@ struct Options {
 }
 
 /// OpenSSH's `sshsigopt_parse`: option names are case-insensitive; an unknown option is an error.
-fn parse_options(mut s: &str, tz: &jiff::tz::TimeZone) -> Result<Options, String> {
+fn parse_options(mut s: &str, tz: &impl LocalZone) -> Result<Options, String> {
     let mut o = Options::default();
     while !s.is_empty() {
         if let Some(rest) = strip_prefix_ci(s, "cert-authority") {
@@ -761,9 +761,31 @@ fn dequote<'a>(s: &'a str, name: &str) -> Result<(String, &'a str), String> {
     Err(format!("{name}= has no closing quote"))
 }
 
+/// The time zone a local time (one without `Z`) is read in.
+trait LocalZone {
+    fn zone(&self) -> &jiff::tz::TimeZone;
+}
+
+impl LocalZone for jiff::tz::TimeZone {
+    fn zone(&self) -> &jiff::tz::TimeZone {
+        self
+    }
+}
+
+/// The system's time zone, loaded the first time a local time needs it: loading it reads the
+/// time zone database, which a hook should not pay for on every run.
+#[derive(Default)]
+struct SystemZone(std::cell::OnceCell<jiff::tz::TimeZone>);
+
+impl LocalZone for SystemZone {
+    fn zone(&self) -> &jiff::tz::TimeZone {
+        self.0.get_or_init(jiff::tz::TimeZone::system)
+    }
+}
+
 /// OpenSSH's `parse_absolute_time`: `YYYYMMDD`, `YYYYMMDDHHMM` or `YYYYMMDDHHMMSS`, in UTC with a
 /// `Z` or `UTC` suffix, else local time as `mktime` reads it with `tm_isdst = 0`.
-fn parse_time(s: &str, tz: &jiff::tz::TimeZone) -> Option<i64> {
+fn parse_time(s: &str, tz: &impl LocalZone) -> Option<i64> {
     let b = s.as_bytes();
     let (digits, utc) = if b.len() > 1 && b[b.len() - 1].eq_ignore_ascii_case(&b'z') {
         (&s[..s.len() - 1], true)
@@ -802,7 +824,7 @@ fn parse_time(s: &str, tz: &jiff::tz::TimeZone) -> Option<i64> {
     let t = if utc {
         wall
     } else {
-        wall - standard_offset(wall, tz)
+        wall - standard_offset(wall, tz.zone())
     };
     // OpenSSH refuses the time 0 (its "unset"); earlier times cannot be meant.
     (t > 0).then_some(t)
