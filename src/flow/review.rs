@@ -101,11 +101,11 @@ impl Review {
     /// `comment` is present only when the review has one; one `commit` line per commit, in the
     /// record's order, with its content id (or `-` when the record has none).
     pub fn attestation(&self, subject: Subject<'_>) -> Vec<u8> {
-        let mut out = String::new();
+        let mut out = String::with_capacity(256 + self.commits.len() * 120);
         let mut line = |key: &str, value: &str| {
             out.push_str(key);
             out.push(' ');
-            out.push_str(&escape(value));
+            escape_into(&mut out, value);
             out.push('\n');
         };
         line("git-aiflow", "review attestation v1");
@@ -124,10 +124,11 @@ impl Review {
             line("comment", c);
         }
         for c in &self.commits {
-            line(
-                "commit",
-                &format!("{} {}", c.commit, c.content_id.as_deref().unwrap_or("-")),
-            );
+            out.push_str("commit ");
+            escape_into(&mut out, &c.commit);
+            out.push(' ');
+            escape_into(&mut out, c.content_id.as_deref().unwrap_or("-"));
+            out.push('\n');
         }
         out.into_bytes()
     }
@@ -170,9 +171,12 @@ impl Review {
     }
 }
 
-/// Escape a value for an attestation line: backslash, newline and carriage return.
-fn escape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
+/// Append `value` to an attestation line, escaping backslash, newline and carriage return.
+fn escape_into(out: &mut String, value: &str) {
+    if !value.contains(['\\', '\n', '\r']) {
+        out.push_str(value);
+        return;
+    }
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -181,7 +185,6 @@ fn escape(value: &str) -> String {
             c => out.push(c),
         }
     }
-    out
 }
 
 /// The note on a commit approved outside any flow (`git aiflow approve --range`): its reviews.

@@ -87,13 +87,33 @@ impl Binder for NotesBinder<'_> {
         // Where each item's approvals are, or why there are none to look at.
         let mut sources: BTreeMap<Source, Records> = BTreeMap::new();
         let mut item_source: Vec<Option<Source>> = vec![None; items.len()];
+        // Once per subtask (and per commit outside flows), however many commits it has.
+        let mut failed: BTreeMap<Source, Reason> = BTreeMap::new();
         for (i, item) in items.iter().enumerate() {
+            let key = match &item.kind {
+                BindKind::Subtask { flow, subtask } => Source::Subtask {
+                    flow: flow.clone(),
+                    subtask: subtask.clone(),
+                },
+                BindKind::Outside => Source::Note(item.id),
+            };
+            if sources.contains_key(&key) {
+                item_source[i] = Some(key);
+                continue;
+            }
+            if let Some(reason) = failed.get(&key) {
+                bound.verdicts[i] = Some(reason.clone());
+                continue;
+            }
             match self.source(&snap, &set, item, policy) {
                 Ok((source, records)) => {
-                    sources.entry(source.clone()).or_insert_with(|| records);
+                    sources.insert(source.clone(), records);
                     item_source[i] = Some(source);
                 }
-                Err(reason) => bound.verdicts[i] = Some(reason),
+                Err(reason) => {
+                    failed.insert(key, reason.clone());
+                    bound.verdicts[i] = Some(reason);
+                }
             }
         }
 
@@ -114,10 +134,12 @@ impl Binder for NotesBinder<'_> {
                 crate::git::content::content_id(repo, items[i].id).map_err(|e| err(Box::new(e)))?;
             let a = &sources[src].approvals;
             standing[i] = a.standing(&items[i].id.to_string(), Some(&content), None);
-            if !standing[i].is_approved() && policy.legacy_patch_ids && a.has_patch_ids() {
+            if !standing[i].is_approved() && a.has_patch_ids() {
                 legacy.push((i, content));
             }
         }
+        // Approvals recorded by 0.1.0 name patch ids: they count where the policy says so, and
+        // where it does not, the user learns that one would have covered the commit.
         if !legacy.is_empty() {
             let ids: Vec<ObjectId> = legacy.iter().map(|(i, _)| items[*i].id).collect();
             let patch_ids =
@@ -127,11 +149,19 @@ impl Binder for NotesBinder<'_> {
                 let pid = patch_ids
                     .get(&items[i].id)
                     .map_or(EMPTY_PATCH, String::as_str);
-                standing[i] = sources[src].approvals.standing(
+                let by_patch_id = sources[src].approvals.standing(
                     &items[i].id.to_string(),
                     Some(&content),
                     Some(pid),
                 );
+                if policy.legacy_patch_ids {
+                    standing[i] = by_patch_id;
+                } else if by_patch_id.is_approved() {
+                    bound.notices.push(format!(
+                        "{} would be covered by an approval recorded by git-aiflow 0.1.0, which binds by patch id (blind to whitespace); to accept such approvals set `legacy-patch-ids = true` under [gate] in the policy (or `git config aiflow.legacyPatchIds true`), or approve it again",
+                        &items[i].id.to_string()[..12]
+                    ));
+                }
             }
         }
 
@@ -291,6 +321,9 @@ impl NotesBinder<'_> {
             BindKind::Outside => {
                 let unrecorded = || {
                     match policy.reviews {
+                    Reviews::Trailer if item.governs => Reason::Unbound(
+                        "it changes what governs the gate (the policy or the allowed-signers file): a review trailer alone does not count; approve it with `git aiflow approve --range A..B`".into(),
+                    ),
                     Reviews::Signed => Reason::Unsigned(
                         "a review trailer alone does not count: this policy requires signed reviews (reviews = \"signed\"); approve it with `git aiflow approve --range A..B` and a signing key".into(),
                     ),
