@@ -1094,6 +1094,10 @@ pub fn review(ctx: &mut Ctx, args: &ReviewArgs) -> Result<(), CliError> {
             "-p",
             // A merge shows what it changed against the automatic merge of its parents.
             "--remerge-diff",
+            // Every change the approval will cover, whatever the config hides.
+            "--no-ext-diff",
+            "--ignore-submodules=none",
+            "--no-relative",
             "--format=fuller",
             if color {
                 "--color=always"

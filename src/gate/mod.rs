@@ -256,6 +256,9 @@ pub struct BindItem {
     pub kind: BindKind,
     /// Its author's email (a signer must be someone else).
     pub author_email: String,
+    /// It changes what governs the gate (the policy or allowed-signers file): outside a flow,
+    /// only a recorded review counts, whatever `typed-trailers` says.
+    pub governs: bool,
 }
 
 /// What binding found.
@@ -310,10 +313,16 @@ pub fn check(
         s.anchor = parent_tree == tree;
     }
 
-    let in_scope = match scope {
+    let mut in_scope = match scope {
         Scope::Full | Scope::Integration => vec![true; seen.len()],
         Scope::Flow => flow_scope(&seen),
     };
+    // What the scope holds for itself; commits that change the policy join it below.
+    let of_flow = in_scope.clone();
+    let governs = policy_changes(repo, range, policy, &seen)?;
+    for (s, g) in in_scope.iter_mut().zip(&governs) {
+        *s |= *g;
+    }
 
     let mut report = Report {
         commits: seen.len(),
@@ -362,21 +371,23 @@ pub fn check(
             continue;
         }
         let Some(b) = s.bind.take() else { continue };
+        let governs = governs[i];
         match (&b.kind, scope) {
             // What comes from a flow (on its integration branch, or into the trunk) must be
             // subtask work with a recorded approval.
-            (BindKind::Outside, Scope::Integration | Scope::Flow) => {
+            (BindKind::Outside, Scope::Integration | Scope::Flow) if of_flow[i] => {
                 s.failure = Some(failure_of(objects, s.id, Reason::Unbound(
                     "a commit of a flow must belong to one of its subtasks (Aiflow-Flow and Aiflow-Subtask trailers) with a recorded approval; this one carries a review trailer alone".into(),
                 ), &mut buf)?);
             }
-            (BindKind::Outside, _) if policy.typed_trailers => {}
+            (BindKind::Outside, _) if policy.typed_trailers && !governs => {}
             _ => {
                 wanted.push(i);
                 items.push(BindItem {
                     id: s.id,
                     kind: b.kind,
                     author_email: b.author_email,
+                    governs,
                 });
             }
         }
@@ -405,6 +416,71 @@ pub fn check(
         }
     }
     Ok(report)
+}
+
+/// Which commits of the range change what governs the gate: the policy file or the
+/// allowed-signers file. On a trunk they are in scope though outside any flow, and outside a
+/// flow only a recorded review counts for them (a trailer is too easy to write). Costs two path
+/// lookups per end of the range; the commits are looked at only when those files differ
+/// between the ends.
+fn policy_changes(
+    repo: &gix::Repository,
+    range: &Range,
+    policy: &Policy,
+    seen: &[Seen],
+) -> Result<Vec<bool>, CheckError> {
+    let read = |id: ObjectId, e: gix::Error| {
+        CheckError::Walk(WalkError::Read {
+            id,
+            message: e.to_string(),
+        })
+    };
+    let files = policy.governing_files();
+    let blobs = |commit: ObjectId| -> Result<Vec<Option<ObjectId>>, CheckError> {
+        let tree = repo
+            .find_commit(commit)
+            .map_err(|e| read(commit, e))?
+            .tree()
+            .map_err(|e| read(commit, e))?;
+        files
+            .iter()
+            .map(|f| {
+                Ok(tree
+                    .lookup_entry_by_path(f)
+                    .map_err(|e| read(commit, gix::Error::from_error(e)))?
+                    .map(|e| e.object_id()))
+            })
+            .collect()
+    };
+    let before: Vec<Vec<Option<ObjectId>>> = range
+        .hidden
+        .iter()
+        .map(|h| blobs(*h))
+        .collect::<Result<_, _>>()?;
+    let mut changed = false;
+    for tip in &range.tips {
+        let at = blobs(*tip)?;
+        if !before.contains(&at) {
+            changed = true;
+        }
+    }
+    let mut governs = vec![false; seen.len()];
+    if !changed {
+        return Ok(governs);
+    }
+    for (i, s) in seen.iter().enumerate() {
+        let parent = match repo
+            .find_commit(s.id)
+            .map_err(|e| read(s.id, e))?
+            .parent_ids()
+            .next()
+        {
+            Some(p) => blobs(p.detach())?,
+            None => vec![None; files.len()],
+        };
+        governs[i] = parent != blobs(s.id)?;
+    }
+    Ok(governs)
 }
 
 /// A failure of commit `id` (read again for its subject and author: failures are rare).

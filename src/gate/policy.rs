@@ -74,6 +74,8 @@ pub struct Signers {
     pub origin: String,
     /// The parsed file.
     pub file: std::sync::Arc<crate::gate::sshsig::AllowedSigners>,
+    /// Its path in the branch's tree, when it was read from one (not from a server's config).
+    pub tree_path: Option<String>,
 }
 
 /// Where a policy is read, which decides what may override the file.
@@ -363,7 +365,9 @@ impl Policy {
                                     "allowed-signers names {path}, which is not in the tree"
                                 ),
                             })?;
-                        policy.signers = Some(Signers::parse(&text, origin)?);
+                        let mut signers = Signers::parse(&text, origin)?;
+                        signers.tree_path = Some(path.clone());
+                        policy.signers = Some(signers);
                     }
                     (policy, parsed.allow_config, parsed.typed_trailers_set)
                 }
@@ -516,6 +520,16 @@ impl Policy {
         None
     }
 
+    /// The files in a branch's tree that govern its gate: the policy file, and the
+    /// allowed-signers file it names. A change to them is never ordinary work.
+    pub fn governing_files(&self) -> Vec<&str> {
+        let mut files = vec![POLICY_FILE];
+        if let Some(p) = self.signers.as_ref().and_then(|s| s.tree_path.as_deref()) {
+            files.push(p);
+        }
+        files
+    }
+
     /// Whether the policy lets protected branch `refname` (a full ref name) be deleted.
     pub fn allows_delete(&self, refname: &str) -> bool {
         let branch = refname.strip_prefix("refs/heads/").unwrap_or(refname);
@@ -556,6 +570,7 @@ impl Signers {
         Ok(Signers {
             origin,
             file: std::sync::Arc::new(file),
+            tree_path: None,
         })
     }
 }

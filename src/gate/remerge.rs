@@ -139,8 +139,9 @@ pub fn verify(
 }
 
 /// Ask git itself, in one `git log --remerge-diff` run, what each merge changed against the
-/// automatic merge of its parents: nothing for a clean merge. External diff drivers and textconv
-/// are off (either could hide a difference), and the rename settings are git's defaults.
+/// automatic merge of its parents: nothing for a clean merge. External diff drivers, textconv,
+/// ignored submodules and relative diffs are off whatever the config says (each could hide a
+/// difference), and the rename settings are git's defaults.
 fn remerge_diff(repo: &gix::Repository, merges: &[&MergeCommit]) -> Result<Vec<Verdict>, GitError> {
     let args: Vec<String> = [
         "-c",
@@ -153,6 +154,8 @@ fn remerge_diff(repo: &gix::Repository, merges: &[&MergeCommit]) -> Result<Vec<V
         "--remerge-diff",
         "--no-ext-diff",
         "--no-textconv",
+        "--ignore-submodules=none",
+        "--no-relative",
         "--no-color",
         "--format=aiflow-merge %H",
     ]

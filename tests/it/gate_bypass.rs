@@ -953,8 +953,14 @@ fn deleting_and_recreating_integration_branch_at_unreviewed_commit_is_refused() 
         ".aiflow.toml",
         "schema = 1\n[gate]\nallow-delete = [\"aiflow/*\"]\n",
     );
+    // (A change to the policy needs a recorded review, like any change to what governs the gate.)
+    repo.git(&["switch", "-q", "-c", "allow-delete"]);
     repo.git(&["add", ".aiflow.toml"]);
     repo.git(&["commit", "-q", "-m", "Allow deleting flow branches"]);
+    repo.aiflow_env(&["approve", "--range", "main..allow-delete"], AS_GRACE)
+        .ok();
+    repo.git(&["switch", "-q", "main"]);
+    repo.git(&["merge", "-q", "--ff-only", "allow-delete"]);
     repo.git(&["branch", "-q", "-D", INTEGRATION]);
     assert_eq!(repo.rev(INTEGRATION), None);
     let err = repo.git_run(&["branch", INTEGRATION, SUBTASK]).fails(128);

@@ -300,6 +300,30 @@ fn merges_that_are_not_the_automatic_merge_need_a_review_of_their_own() {
         [failure(evil, "merge-not-clean")]
     );
 
+    // Config that hides a difference from `git diff` hides nothing from the gate: a submodule
+    // slipped into a merge, with `diff.ignoreSubmodules=all` given the way users give it.
+    let mut with_gitlink = repo.git(&["ls-tree", SUBTASK]);
+    with_gitlink.push_str(&format!("160000 commit {before}\tvendor\n"));
+    let tree = repo.git_stdin(&["mktree"], &with_gitlink);
+    let hidden = repo.git_stdin(
+        &["commit-tree", tree.trim(), "-p", &before, "-p", SUBTASK],
+        "Merge with a submodule\n",
+    );
+    let hidden = hidden.trim();
+    let range = format!("{before}..{hidden}");
+    let run = repo.git_run(&[
+        "-c",
+        "diff.ignoreSubmodules=all",
+        "aiflow",
+        "check",
+        "--json",
+        &range,
+    ]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let v: Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(v["failures"][0]["reason"], "merge-not-clean", "{v:#}");
+    assert_eq!(v["failures"][0]["commit"], hidden, "{v:#}");
+
     // Clean merges, as git makes them and as `integrate` makes them, are exempt.
     repo.git(&["merge", "-q", "--no-ff", "--no-edit", SUBTASK]);
     repo.git(&["switch", "-q", "main"]);
@@ -566,6 +590,14 @@ fn legacy_patch_ids_count_only_where_the_policy_allows() {
     assert_eq!(
         failures(&repo, &[&range]),
         [failure(&reworded, "review-not-recorded")]
+    );
+    // Told why, and how to accept it.
+    let v = check_in(&repo, &repo.path, &[&range]);
+    assert!(
+        v["notices"][0]
+            .as_str()
+            .is_some_and(|n| n.contains("legacy-patch-ids")),
+        "{v:#}"
     );
     repo.git(&["config", "aiflow.legacyPatchIds", "true"]);
     assert_eq!(failures(&repo, &[&range]), []);
@@ -996,4 +1028,175 @@ fn merge_verdicts_agree(mut seed: u64) -> (usize, usize) {
     }
     assert_eq!(got, expected, "seed {seed:#x}");
     (expected.len(), merges.len())
+}
+
+/// Every class tried against a server with the hook, pushed past the client's own hooks
+/// (`--no-verify`): each refused with its reason code, and nothing on the server moves.
+#[test]
+fn the_server_refuses_each_class_and_moves_nothing() {
+    let repo = flow(&[("limiter.rs", "limit\n")], true);
+    let (server, _daemon) = served(&repo);
+    let approved = repo.rev(SUBTASK).expect("approved");
+    let anchor = repo.rev(INTEGRATION).expect("anchor");
+    let grace = format!("Reviewed-by: {GRACE}");
+    let push_refused = |refspecs: &[&str], code: &str| {
+        let before = refs_in(&repo, &server);
+        let mut args = vec!["push", "--no-verify", "origin"];
+        args.extend(refspecs);
+        let err = repo.git_run(&args).fails(1);
+        assert!(err.contains("remote: aiflow:"), "{refspecs:?}: {err}");
+        assert!(
+            err.contains(code),
+            "{refspecs:?}: expected {code} in:\n{err}"
+        );
+        assert_eq!(refs_in(&repo, &server), before, "{refspecs:?} moved refs");
+    };
+    let commit_tree = |parents: &[&str], tree: &str, msg: &str| -> String {
+        let mut args = vec!["commit-tree", tree];
+        for p in parents {
+            args.extend(["-p", p]);
+        }
+        repo.git_stdin(&args, msg).trim().to_owned()
+    };
+    let tree_of = |rev: &str| {
+        repo.git(&["rev-parse", &format!("{rev}^{{tree}}")])
+            .trim()
+            .to_owned()
+    };
+
+    // A typed trailer alone, on the integration branch.
+    let typed = commit_tree(
+        &[&anchor],
+        &tree_of(&approved),
+        &format!("Typed\n\n{grace}\n"),
+    );
+    push_refused(
+        &[&format!("{typed}:refs/heads/{INTEGRATION}")],
+        "[unbound-review]",
+    );
+    // The approved work with a file slipped in.
+    let mut slipped_tree = repo.git(&["ls-tree", &approved]);
+    let blob = repo.git_stdin(&["hash-object", "-w", "--stdin"], "slipped\n");
+    slipped_tree.push_str(&format!("100644 blob {}\tslipped.txt\n", blob.trim()));
+    let slipped_tree = repo.git_stdin(&["mktree"], &slipped_tree);
+    // Subtask trailers on content no approval covers (the same trailers on the approved
+    // content would be that content approved: reworded or re-parented work stays approved).
+    let forged = commit_tree(
+        &[&anchor],
+        slipped_tree.trim(),
+        &format!("Forged\n\nAiflow-Flow: rate-limit\nAiflow-Subtask: a1\n{grace}\n"),
+    );
+    push_refused(
+        &[&format!("{forged}:refs/heads/{INTEGRATION}")],
+        "[review-not-recorded]",
+    );
+    // The approved change amended with another byte.
+    repo.git(&["switch", "-q", SUBTASK]);
+    repo.write("limiter.rs", "limit \n");
+    repo.git(&["commit", "-q", "-a", "--amend", "--no-edit"]);
+    let amended = repo.rev("HEAD").expect("amended");
+    repo.git(&["reset", "-q", "--hard", &approved]);
+    repo.git(&["switch", "-q", INTEGRATION]);
+    push_refused(
+        &[&format!("{amended}:refs/heads/{INTEGRATION}")],
+        "[review-not-recorded]",
+    );
+    // A merge of the approved work with the same change slipped in.
+    let evil = commit_tree(&[&anchor, &approved], slipped_tree.trim(), "Merge\n");
+    push_refused(
+        &[&format!("{evil}:refs/heads/{INTEGRATION}")],
+        "[merge-not-clean]",
+    );
+    // Deleting the protected branch; then creating another protected one at unreviewed work.
+    push_refused(
+        &[&format!(":refs/heads/{INTEGRATION}")],
+        "deleting aiflow/rate-limit is refused",
+    );
+    push_refused(
+        &[&format!("{typed}:refs/heads/aiflow/another")],
+        "[unbound-review]",
+    );
+    // A change to the policy on the trunk, with a review trailer anyone could write.
+    let policy_blob = repo.git_stdin(
+        &["hash-object", "-w", "--stdin"],
+        "schema = 1\n[gate]\nallow-delete = [\"aiflow/*\"]\n",
+    );
+    let mut relaxed = repo.git(&["ls-tree", "main"]);
+    relaxed.push_str(&format!(
+        "100644 blob {}\t.aiflow.toml\n",
+        policy_blob.trim()
+    ));
+    let relaxed = repo.git_stdin(&["mktree"], &relaxed);
+    let main = repo.rev("main").expect("main");
+    let relax = commit_tree(&[&main], relaxed.trim(), &format!("Relax\n\n{grace}\n"));
+    push_refused(&[&format!("{relax}:refs/heads/main")], "[unbound-review]");
+    // A replacement ref.
+    repo.git(&["replace", &typed, &approved]);
+    push_refused(&["refs/replace/*:refs/replace/*"], "refs/replace/");
+    // The legitimate path: the approved work, merged cleanly.
+    repo.git(&["merge", "-q", "--no-ff", "--no-edit", SUBTASK]);
+    repo.git(&["push", "-q", "--no-verify", "origin", INTEGRATION]);
+    assert_eq!(
+        git_at(&repo, &server, &["rev-parse", INTEGRATION]).trim(),
+        repo.rev(INTEGRATION).expect("tip")
+    );
+}
+
+/// On the trunk, ordinary work outside flows is not the gate's business, but a change to what
+/// governs the gate is: a commit changing the policy or the allowed-signers file needs a review,
+/// however it arrives.
+#[test]
+fn a_change_to_the_policy_on_the_trunk_needs_a_review() {
+    let repo = TestRepo::new();
+    repo.write(
+        ".aiflow.toml",
+        "schema = 1\n[gate]\nreviewers = [\"grace@example.com\"]\n",
+    );
+    repo.git(&["add", ".aiflow.toml"]);
+    repo.git(&["commit", "-q", "-m", "Policy"]);
+    repo.aiflow(&["init"]).ok();
+    repo.aiflow(&["hooks", "install"]).ok();
+    // Ordinary work: allowed.
+    commit_file(&repo, "notes.txt", "x\n", "Ordinary work");
+    let ordinary = repo.rev("main");
+    // Loosening the policy without a review: refused.
+    repo.write(
+        ".aiflow.toml",
+        "schema = 1\n[gate]\nallow-self-review = true\n",
+    );
+    repo.git(&["add", ".aiflow.toml"]);
+    let err = repo
+        .git_run(&["commit", "-q", "-m", "Relax the gate"])
+        .fails(128);
+    assert!(err.contains("[no-review]"), "{err}");
+    assert_eq!(repo.rev("main"), ordinary);
+    // Nor with a review trailer written into the message: anyone can write one.
+    repo.git(&["switch", "-q", "-c", "relax"]);
+    let msg = format!("Relax the gate\n\nReviewed-by: {GRACE}");
+    repo.git(&["commit", "-q", "-m", &msg]);
+    let v = check_in(&repo, &repo.path, &["main..relax"]);
+    assert_eq!(v["failures"][0]["reason"], "unbound-review", "{v:#}");
+    assert!(
+        v["failures"][0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("governs the gate")),
+        "{v:#}"
+    );
+    repo.git(&["switch", "-q", "main"]);
+    let err = repo
+        .git_run(&["merge", "-q", "--ff-only", "relax"])
+        .fails(128);
+    assert!(err.contains("[unbound-review]"), "{err}");
+    assert_eq!(repo.rev("main"), ordinary);
+    // Recorded by someone the current policy accepts: allowed.
+    repo.git(&["reset", "-q", "--hard", "main"]);
+    repo.git(&["switch", "-q", "relax"]);
+    repo.git(&["reset", "-q", "--soft", "HEAD~"]);
+    repo.git(&["commit", "-q", "-m", "Relax the gate"]);
+    repo.aiflow_env(&["approve", "--range", "main..relax"], AS_GRACE)
+        .ok();
+    repo.git(&["switch", "-q", "main"]);
+    repo.git(&["merge", "-q", "--ff-only", "relax"]);
+    assert_eq!(repo.rev("main"), repo.rev("relax"));
+    assert_ne!(repo.rev("main"), ordinary);
 }
