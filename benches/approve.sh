@@ -17,8 +17,9 @@
 #   - `git-aiflow approve <id>` (the binary itself, as benches/check.sh does; going through
 #     `git aiflow` adds the git dispatcher, about a millisecond);
 #   - yardsticks on the same copy, before the approval: `git rev-list --count`, `git log
-#     --format=%B` and the patch-id pipeline approve runs (`git rev-list | git diff-tree --stdin
-#     -p --root | git patch-id --stable`, under `sh -c`) over aiflow/bench..<branch>;
+#     --format=%B` and git's own way of naming each change, the patch-id pipeline (`git rev-list
+#     | git diff-tree --stdin -p --root | git patch-id --stable`, under `sh -c`; approve names
+#     them by content ids, computed in-process from the trees) over aiflow/bench..<branch>;
 #   - for sizes <= 200 only, on a second copy: what a reviewer would do by hand, `git rebase -x
 #     'git commit --amend --no-edit --trailer "Reviewed-by: ..."' aiflow/bench` (no patch ids,
 #     no review record; it reports how many step notes survive it).
