@@ -121,6 +121,9 @@ impl From<OpenError> for CliError {
             OpenError::Reftable { .. } => {
                 "convert the repository with `git refs migrate --ref-format=files`, or use git-aiflow in a clone made with `git clone --ref-format=files`"
             }
+            OpenError::Params(_) | OpenError::ApplyParams { .. } => {
+                "check the `-c` options given to git (`git -c key=value aiflow …`)"
+            }
             OpenError::Other { .. } => "check that `git status` works here",
         };
         CliError::usage(e.to_string())
@@ -208,10 +211,17 @@ impl From<Invalid> for CliError {
 
 impl From<crate::gate::PolicyError> for CliError {
     fn from(e: crate::gate::PolicyError) -> Self {
-        CliError::usage(e.to_string()).hint(format!(
-            "fix {} on the protected branch (its format is in the README, \"The review gate\")",
-            crate::gate::policy::POLICY_FILE
-        ))
+        use crate::gate::PolicyError as P;
+        let hint = match &e {
+            P::Config { .. } | P::ConfigCombined { .. } => {
+                "fix the aiflow.* setting (`git config --show-origin --get-regexp '^aiflow\\.'`, or the `-c` given to git); the keys are in the README, \"The review gate\"".to_owned()
+            }
+            _ => format!(
+                "fix {} on the protected branch (its format is in the README, \"The review gate\")",
+                crate::gate::policy::POLICY_FILE
+            ),
+        };
+        CliError::usage(e.to_string()).hint(hint)
     }
 }
 

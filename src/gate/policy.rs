@@ -166,6 +166,12 @@ pub enum PolicyError {
         /// What is wrong.
         problem: String,
     },
+    /// The `aiflow.*` config, applied over the policy, makes an invalid one.
+    #[error("the aiflow.* config (git config or `git -c`) makes the policy invalid: {problem}")]
+    ConfigCombined {
+        /// What is wrong.
+        problem: String,
+    },
     /// The repository could not be read.
     #[error("could not read {POLICY_FILE} from {at}: {message}")]
     Read {
@@ -488,11 +494,8 @@ impl Policy {
             changed = true;
         }
         if changed {
-            self.normalise().map_err(|problem| PolicyError::Config {
-                key: "aiflow.*".into(),
-                value: String::new(),
-                problem,
-            })?;
+            self.normalise()
+                .map_err(|problem| PolicyError::ConfigCombined { problem })?;
             self.source.push_str(" with aiflow.* config");
         }
         Ok(())

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod content;
+pub mod params;
 pub mod rewrite;
 pub mod trailers;
 
@@ -47,6 +48,16 @@ pub enum OpenError {
     Reftable {
         /// The repository's git dir.
         path: PathBuf,
+    },
+    /// `GIT_CONFIG_PARAMETERS` (what `git -c` passes on) cannot be read.
+    #[error(transparent)]
+    Params(#[from] params::ParamsError),
+    /// The `git -c` settings could not be applied.
+    #[error("could not apply the `git -c` settings ({})", params::VAR)]
+    ApplyParams {
+        /// What gix reported.
+        #[source]
+        source: gix::Error,
     },
     /// Any other failure to open.
     #[error("could not open the repository at {}", path.display())]
@@ -103,6 +114,7 @@ pub fn open(dir: &Path) -> Result<gix::Repository, OpenError> {
             });
         }
     };
+    let repo = with_command_line_config(repo)?;
     let is_reftable = repo
         .config_snapshot()
         .string("extensions.refStorage")
@@ -113,6 +125,28 @@ pub fn open(dir: &Path) -> Result<gix::Repository, OpenError> {
             path: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned()),
         });
     }
+    Ok(repo)
+}
+
+/// Apply what `git -c` passed in `GIT_CONFIG_PARAMETERS` over the repository's configuration
+/// (gix reads `GIT_CONFIG_COUNT` itself, but not this). Objects are read as opened: replacement
+/// objects stay off whatever the settings say.
+fn with_command_line_config(mut repo: gix::Repository) -> Result<gix::Repository, OpenError> {
+    let Some(raw) = std::env::var_os(params::VAR) else {
+        return Ok(repo);
+    };
+    let settings = params::parse(raw.as_encoded_bytes())?;
+    if settings.is_empty() {
+        return Ok(repo);
+    }
+    let file = params::as_config(&settings)?;
+    let mut config = repo.config_snapshot_mut();
+    config.append(file).map_err(|e| OpenError::ApplyParams {
+        source: gix::Error::from_error(e),
+    })?;
+    config
+        .commit()
+        .map_err(|e| OpenError::ApplyParams { source: e })?;
     Ok(repo)
 }
 

@@ -1021,6 +1021,91 @@ fn config_applies_only_where_the_policy_file_allows_it() {
     assert_eq!(reasons(&v), ["no-review"], "{v:#}");
 }
 
+/// `git -c key=value aiflow …` (and `--config-env`) reaches git-aiflow in
+/// `GIT_CONFIG_PARAMETERS`, which gix does not read: it applies like config, with the highest
+/// precedence, quoting and all; a malformed one is refused, not ignored.
+#[test]
+fn git_dash_c_applies_like_config() {
+    let repo = TestRepo::new();
+    let init = repo.rev("main").expect("main");
+    let c = commit_tree(
+        &repo,
+        &[&init],
+        "Self reviewed\n\nReviewed-by: Ada Lovelace <ada@example.com>\n",
+    );
+    branch(&repo, "x", &c);
+    let check = |pre: &[&str], range: &str| -> Value {
+        let mut args: Vec<&str> = pre.to_vec();
+        args.extend(["aiflow", "check", "--json", range]);
+        let r = repo.git_run(&args);
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {r:?}"))
+    };
+    assert_eq!(reasons(&check(&[], "main..x")), ["self-review"]);
+    let v = check(&["-c", "aiflow.allowSelfReview=true"], "main..x");
+    assert_eq!(v["ok"], true, "{v:#}");
+    assert_eq!(v["policy"], "the default policy with aiflow.* config");
+    // Above the repository's config, as git orders them.
+    repo.git(&["config", "aiflow.allowSelfReview", "true"]);
+    let v = check(&["-c", "aiflow.allowSelfReview=false"], "main..x");
+    assert_eq!(reasons(&v), ["self-review"], "{v:#}");
+    repo.git(&["config", "--unset", "aiflow.allowSelfReview"]);
+    // A key alone means true; `--config-env` takes the value from the environment.
+    let v = check(&["-c", "aiflow.allowSelfReview"], "main..x");
+    assert_eq!(v["ok"], true, "{v:#}");
+    let r = Run::of(repo.command("git").env("ALLOW", "true").args([
+        "--config-env=aiflow.allowSelfReview=ALLOW",
+        "aiflow",
+        "check",
+        "main..x",
+    ]));
+    assert_eq!(r.code, 0, "{r:?}");
+
+    // Values with quotes and `!` (which git quotes specially) arrive whole.
+    let odd = "o'hara!@example.com";
+    let approved = commit_tree(
+        &repo,
+        &[&c],
+        &format!("Approved\n\nApproved-by: Pat O'Hara <{odd}>\n"),
+    );
+    branch(&repo, "x", &approved);
+    assert_eq!(reasons(&check(&[], "x^..x")), ["no-review"]);
+    let trailer = ["-c", "aiflow.reviewTrailer=Approved-by"];
+    let v = check(&trailer, "x^..x");
+    assert_eq!(v["ok"], true, "{v:#}");
+    let only = format!("aiflow.reviewer={odd}");
+    let v = check(&[trailer[0], trailer[1], "-c", &only], "x^..x");
+    assert_eq!(v["ok"], true, "{v:#}");
+    let v = check(
+        &[
+            trailer[0],
+            trailer[1],
+            "-c",
+            "aiflow.reviewer=o'hara@example.com",
+        ],
+        "x^..x",
+    );
+    assert_eq!(reasons(&v), ["reviewer-not-allowed"], "{v:#}");
+    // An invalid value is an error naming where it comes from.
+    let r = repo.git_run(&[
+        "-c",
+        "aiflow.reviewTrailer=Not a key",
+        "aiflow",
+        "check",
+        "x^..x",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("`git -c`"), "{r:?}");
+
+    // Malformed (git itself never passes one): refused with the variable named.
+    let r = Run::of(
+        repo.command(BIN)
+            .env("GIT_CONFIG_PARAMETERS", "'aiflow.allowSelfReview")
+            .args(["check", "main..x"]),
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("GIT_CONFIG_PARAMETERS"), "{r:?}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // check without a range
 
