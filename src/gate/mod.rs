@@ -420,15 +420,24 @@ pub fn check(
 
 /// Which commits of the range change what governs the gate: the policy file or the
 /// allowed-signers file. On a trunk they are in scope though outside any flow, and outside a
-/// flow only a recorded review counts for them (a trailer is too easy to write). Costs two path
-/// lookups per end of the range; the commits are looked at only when those files differ
-/// between the ends.
+/// flow only a recorded review counts for them (a trailer is too easy to write).
+///
+/// What matters is the state the update leaves against the one it starts from (the policy is
+/// always read from the tip before an update, so a change made and undone inside the range
+/// governs nothing): when those files are the same at every tip as at some start of the range,
+/// nothing is looked at beyond two path lookups per end. A range with no start (a whole
+/// history, the first push to an empty server) has no earlier state to protect. Otherwise each
+/// commit's files are compared with its first parent's, each tree read once.
 fn policy_changes(
     repo: &gix::Repository,
     range: &Range,
     policy: &Policy,
     seen: &[Seen],
 ) -> Result<Vec<bool>, CheckError> {
+    let mut governs = vec![false; seen.len()];
+    if range.hidden.is_empty() {
+        return Ok(governs);
+    }
     let read = |id: ObjectId, e: gix::Error| {
         CheckError::Walk(WalkError::Read {
             id,
@@ -436,12 +445,7 @@ fn policy_changes(
         })
     };
     let files = policy.governing_files();
-    let blobs = |commit: ObjectId| -> Result<Vec<Option<ObjectId>>, CheckError> {
-        let tree = repo
-            .find_commit(commit)
-            .map_err(|e| read(commit, e))?
-            .tree()
-            .map_err(|e| read(commit, e))?;
+    let blobs_of_tree = |commit: ObjectId, tree: gix::Tree<'_>| {
         files
             .iter()
             .map(|f| {
@@ -450,35 +454,47 @@ fn policy_changes(
                     .map_err(|e| read(commit, gix::Error::from_error(e)))?
                     .map(|e| e.object_id()))
             })
-            .collect()
+            .collect::<Result<Vec<Option<ObjectId>>, CheckError>>()
+    };
+    // A commit's files, and its first parent.
+    let files_of = |id: ObjectId| -> Result<(Vec<Option<ObjectId>>, Option<ObjectId>), CheckError> {
+        let commit = repo.find_commit(id).map_err(|e| read(id, e))?;
+        let parent = commit.parent_ids().next().map(|p| p.detach());
+        let tree = commit.tree().map_err(|e| read(id, e))?;
+        Ok((blobs_of_tree(id, tree)?, parent))
     };
     let before: Vec<Vec<Option<ObjectId>>> = range
         .hidden
         .iter()
-        .map(|h| blobs(*h))
+        .map(|h| files_of(*h).map(|f| f.0))
         .collect::<Result<_, _>>()?;
     let mut changed = false;
     for tip in &range.tips {
-        let at = blobs(*tip)?;
-        if !before.contains(&at) {
+        if !before.contains(&files_of(*tip)?.0) {
             changed = true;
         }
     }
-    let mut governs = vec![false; seen.len()];
     if !changed {
         return Ok(governs);
     }
+    let mut memo: gix::hashtable::HashMap<ObjectId, (Vec<Option<ObjectId>>, Option<ObjectId>)> =
+        gix::hashtable::HashMap::default();
+    let mut lookup =
+        |id: ObjectId| -> Result<(Vec<Option<ObjectId>>, Option<ObjectId>), CheckError> {
+            if let Some(f) = memo.get(&id) {
+                return Ok(f.clone());
+            }
+            let f = files_of(id)?;
+            memo.insert(id, f.clone());
+            Ok(f)
+        };
     for (i, s) in seen.iter().enumerate() {
-        let parent = match repo
-            .find_commit(s.id)
-            .map_err(|e| read(s.id, e))?
-            .parent_ids()
-            .next()
-        {
-            Some(p) => blobs(p.detach())?,
+        let (own, parent) = lookup(s.id)?;
+        let parent = match parent {
+            Some(p) => lookup(p)?.0,
             None => vec![None; files.len()],
         };
-        governs[i] = parent != blobs(s.id)?;
+        governs[i] = parent != own;
     }
     Ok(governs)
 }

@@ -106,6 +106,9 @@ pub fn verify(
             verdicts[i] = Verdict::Octopus;
             continue;
         };
+        // gix clears every commit the graph holds before and after each search: starting
+        // empty keeps that to the commits this merge's search touches.
+        graph.clear();
         let bases = repo
             .merge_bases_many_with_graph(ours, &[theirs], &mut graph)
             .map_err(read("the merge bases of its parents".into()))?;
@@ -113,7 +116,11 @@ pub fn verify(
             by_git.push(i);
             continue;
         };
+        // From the commit-graph when there is one: no commit to inflate.
         let tree_of = |id: ObjectId| -> Result<ObjectId, RemergeError> {
+            if let Some(c) = graph_cache.as_ref().and_then(|g| g.commit_by_id(id)) {
+                return Ok(c.root_tree_id().to_owned());
+            }
             Ok(repo
                 .find_commit(id)
                 .map_err(read(format!("commit {id}")))?
