@@ -17,25 +17,7 @@ const INTEGRATION: &str = "aiflow/rate-limit";
 fn started_repo() -> (TestRepo, String, String) {
     let repo = TestRepo::new();
     repo.new_rate_limit();
-    repo.git(&["config", "aiflow.provider", "command"]);
-    repo.git(&[
-        "config",
-        "aiflow.command",
-        &format!("sh '{}'", fixture("providers/scripted.sh").display()),
-    ]);
-    repo.aiflow(&["plan", FLOW]).ok();
-    repo.aiflow(&[
-        "answer",
-        FLOW,
-        "--answer",
-        "1=Redis is authoritative",
-        "--answer",
-        "2=Fall back to an in-process bucket per server",
-        "--answer",
-        "3=Last trusted X-Forwarded-For entry",
-    ])
-    .ok();
-    repo.aiflow(&["plan", FLOW]).ok();
+    repo.plan_rate_limit_scripted();
     repo.git(&["config", "aiflow.agentName", "Scripted Agent"]);
     repo.git(&["config", "aiflow.agentEmail", "scripted@agent.invalid"]);
     repo.aiflow(&["hooks", "install"]).ok();

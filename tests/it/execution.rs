@@ -4,7 +4,7 @@
 //! why, and leave the refs and the notes ref exactly as they were; every result is cross-checked
 //! with plain git.
 
-use crate::harness::{BIN, Run, TestRepo, assert_has, assert_lacks, fixture};
+use crate::harness::{AS_GRACE, BIN, GRACE, Run, TestRepo, assert_has, assert_lacks, fixture};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -16,11 +16,6 @@ use std::path::{Path, PathBuf};
 const FLOW: &str = "rate-limit";
 const INTEGRATION: &str = "aiflow/rate-limit";
 const NOTES: &str = "refs/notes/aiflow";
-const GRACE: &str = "Grace Hopper <grace@example.com>";
-const AS_GRACE: &[(&str, &str)] = &[
-    ("GIT_COMMITTER_NAME", "Grace Hopper"),
-    ("GIT_COMMITTER_EMAIL", "grace@example.com"),
-];
 const AGENT_NAME: &str = "Scripted Agent";
 const AGENT_EMAIL: &str = "scripted@agent.invalid";
 
@@ -46,25 +41,7 @@ fn configure_agent(repo: &TestRepo, identity: bool) {
 fn planned_repo() -> TestRepo {
     let repo = TestRepo::new();
     repo.new_rate_limit();
-    repo.git(&["config", "aiflow.provider", "command"]);
-    repo.git(&[
-        "config",
-        "aiflow.command",
-        &format!("sh '{}'", fixture("providers/scripted.sh").display()),
-    ]);
-    repo.aiflow(&["plan", FLOW]).ok();
-    repo.aiflow(&[
-        "answer",
-        FLOW,
-        "--answer",
-        "1=Redis is authoritative",
-        "--answer",
-        "2=Fall back to an in-process bucket per server",
-        "--answer",
-        "3=Last trusted X-Forwarded-For entry",
-    ])
-    .ok();
-    repo.aiflow(&["plan", FLOW]).ok();
+    repo.plan_rate_limit_scripted();
     configure_agent(&repo, true);
     repo
 }

@@ -8,7 +8,7 @@
 //! and that `git log --format=%(trailers:key=Reviewed-by,valueonly)` agrees about which commits
 //! carry a review trailer. `git aiflow check` is cross-checked as the same verifier.
 
-use crate::harness::{BIN, GitDaemon, Run, TestRepo};
+use crate::harness::{AS_GRACE, BIN, GRACE, GitDaemon, Run, TestRepo};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -18,7 +18,6 @@ const SUBTASK: &str = "aiflow/rate-limit--a1-limiter";
 /// What the subtask brings into the integration branch.
 const INCOMING: &str = "aiflow/rate-limit..aiflow/rate-limit--a1-limiter";
 
-const GRACE: &str = "Grace Hopper <grace@example.com>";
 const ADA: &str = "Ada Lovelace <ada@example.com>";
 const BOB: &str = "Bob <bob@example.com>";
 
@@ -88,12 +87,6 @@ fn commit_in(
     git_in(repo, dir, &args).ok();
     rev_in(repo, dir, "HEAD").expect("HEAD")
 }
-
-/// Grace, as the committer (the reviewer `approve` records).
-const AS_GRACE: &[(&str, &str)] = &[
-    ("GIT_COMMITTER_NAME", "Grace Hopper"),
-    ("GIT_COMMITTER_EMAIL", "grace@example.com"),
-];
 
 /// A gated repository whose subtask `a1` ("Limiter", branch `SUBTASK`) holds two commits made by
 /// hand: `first` ("Add limiter", always approved by Grace with `git aiflow approve`) and

@@ -4,7 +4,7 @@
 //! installed reference-transaction hook guards the trunk without getting in the way of ordinary
 //! work.
 
-use crate::harness::{BIN, Run, TestRepo, fixture};
+use crate::harness::{BIN, GRACE, Run, TestRepo, fixture};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A reviewer who is not the harness identity (Ada Lovelace <ada@example.com>).
-const GRACE: &str = "Grace Hopper <grace@example.com>";
 /// The client hooks, in the order `hooks status` lists them.
 const CLIENT_HOOKS: [&str; 4] = [
     "pre-merge-commit",
@@ -957,16 +956,22 @@ fn invalid_policy_files_are_usage_errors() {
     repo.aiflow(&["check", "main..x"]).ok();
 }
 
-#[test]
-fn config_applies_only_where_the_policy_file_allows_it() {
-    let repo = TestRepo::new();
+/// Branch `x`: one commit on `main` that its author reviewed; the commit.
+fn self_reviewed_branch(repo: &TestRepo) -> String {
     let init = repo.rev("main").expect("main");
     let c = commit_tree(
-        &repo,
+        repo,
         &[&init],
         "Self reviewed\n\nReviewed-by: Ada Lovelace <ada@example.com>\n",
     );
-    branch(&repo, "x", &c);
+    branch(repo, "x", &c);
+    c
+}
+
+#[test]
+fn config_applies_only_where_the_policy_file_allows_it() {
+    let repo = TestRepo::new();
+    let c = self_reviewed_branch(&repo);
 
     // No policy file: config applies.
     repo.aiflow(&["check", "main..x"]).fails(1);
@@ -1027,13 +1032,7 @@ fn config_applies_only_where_the_policy_file_allows_it() {
 #[test]
 fn git_dash_c_applies_like_config() {
     let repo = TestRepo::new();
-    let init = repo.rev("main").expect("main");
-    let c = commit_tree(
-        &repo,
-        &[&init],
-        "Self reviewed\n\nReviewed-by: Ada Lovelace <ada@example.com>\n",
-    );
-    branch(&repo, "x", &c);
+    let c = self_reviewed_branch(&repo);
     let check = |pre: &[&str], range: &str| -> Value {
         let mut args: Vec<&str> = pre.to_vec();
         args.extend(["aiflow", "check", "--json", range]);

@@ -8,6 +8,21 @@ use std::process::{Command, Output, Stdio};
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_git-aiflow");
 
+/// The reviewer of the tests.
+pub const GRACE: &str = "Grace Hopper <grace@example.com>";
+
+/// The environment a command runs in as Grace, the reviewer (her committer identity).
+pub const AS_GRACE: &[(&str, &str)] = &[
+    ("GIT_COMMITTER_NAME", "Grace Hopper"),
+    ("GIT_COMMITTER_EMAIL", "grace@example.com"),
+];
+
+/// The command line of the scripted `command` provider (`fixtures/providers/scripted.sh`): three
+/// questions, then a five-subtask plan for the rate-limit flow.
+pub fn scripted_provider() -> String {
+    format!("sh '{}'", fixture("providers/scripted.sh").display())
+}
+
 /// The repository's fixtures directory.
 pub fn fixture(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -116,6 +131,31 @@ pub fn output_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
 const EPOCH: u64 = 1_767_225_600;
 
 impl TestRepo {
+    /// Plan with the scripted provider ([`scripted_provider`]) from now on.
+    pub fn use_scripted_provider(&self) {
+        self.git(&["config", "aiflow.provider", "command"]);
+        self.git(&["config", "aiflow.command", &scripted_provider()]);
+    }
+
+    /// Plan the rate-limit flow (started with [`TestRepo::new_rate_limit`]) with the scripted
+    /// provider: its three questions asked and answered, then its five-subtask plan.
+    pub fn plan_rate_limit_scripted(&self) {
+        self.use_scripted_provider();
+        self.aiflow(&["plan", "rate-limit"]).ok();
+        self.aiflow(&[
+            "answer",
+            "rate-limit",
+            "--answer",
+            "1=Redis is authoritative",
+            "--answer",
+            "2=Fall back to an in-process bucket per server",
+            "--answer",
+            "3=Last trusted X-Forwarded-For entry",
+        ])
+        .ok();
+        self.aiflow(&["plan", "rate-limit"]).ok();
+    }
+
     /// A repository on `main` with one commit.
     pub fn new() -> Self {
         let repo = Self::empty();

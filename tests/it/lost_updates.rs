@@ -2,7 +2,7 @@
 //! revision it was made from, answers from the editor change only what the user changed, and
 //! `spec edit -F` refuses a spec that changed while it read the file.
 
-use crate::harness::{BIN, Run, TestRepo, assert_has, assert_lacks, fixture};
+use crate::harness::{BIN, Run, TestRepo, assert_has, assert_lacks};
 use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -22,12 +22,7 @@ fn planned() -> TestRepo {
 fn with_questions() -> TestRepo {
     let repo = TestRepo::new();
     repo.new_rate_limit();
-    repo.git(&["config", "aiflow.provider", "command"]);
-    repo.git(&[
-        "config",
-        "aiflow.command",
-        &format!("sh '{}'", fixture("providers/scripted.sh").display()),
-    ]);
+    repo.use_scripted_provider();
     repo.aiflow(&["plan", "rate-limit"]).ok();
     repo
 }

@@ -349,12 +349,7 @@ fn anchor(repo: &TestRepo) -> String {
 fn a_note_written_by_hand_prints_without_control_sequences() {
     let repo = TestRepo::new();
     repo.new_rate_limit();
-    repo.git(&["config", "aiflow.provider", "command"]);
-    repo.git(&[
-        "config",
-        "aiflow.command",
-        &format!("sh '{}'", fixture("providers/scripted.sh").display()),
-    ]);
+    repo.use_scripted_provider();
     repo.aiflow(&["plan", "rate-limit"]).ok();
     repo.aiflow(&["answer", "rate-limit", "--skip"]).ok();
     repo.aiflow(&["plan", "rate-limit"]).ok();

@@ -1075,19 +1075,11 @@ fn a_title_mixing_hazards_and_words_gets_a_safe_branch_name() {
 // The command and manual providers
 // ---------------------------------------------------------------------------------------------
 
-fn scripted() -> String {
-    fixture("providers/scripted.sh")
-        .to_str()
-        .expect("utf-8")
-        .to_string()
-}
-
 #[test]
 fn command_provider_with_a_scripted_model() {
     let repo = TestRepo::new();
     repo.new_rate_limit();
-    repo.git(&["config", "aiflow.provider", "command"]);
-    repo.git(&["config", "aiflow.command", &format!("sh '{}'", scripted())]);
+    repo.use_scripted_provider();
     let out = repo.aiflow(&["plan", "rate-limit"]).ok();
     assert_has(
         &out,

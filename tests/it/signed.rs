@@ -3,17 +3,13 @@
 //! attestation as the README documents it. Skipped (with a message) only where `ssh-keygen` is
 //! missing; CI installs it.
 
-use crate::harness::{BIN, GitDaemon, Run, TestRepo};
+use crate::harness::{AS_GRACE, BIN, GitDaemon, Run, TestRepo};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 const INTEGRATION: &str = "aiflow/rate-limit";
 const SUBTASK: &str = "aiflow/rate-limit--a1-limiter";
 const NOTES: &str = "refs/notes/aiflow";
-const AS_GRACE: &[(&str, &str)] = &[
-    ("GIT_COMMITTER_NAME", "Grace Hopper"),
-    ("GIT_COMMITTER_EMAIL", "grace@example.com"),
-];
 const AS_MALLORY: &[(&str, &str)] = &[
     ("GIT_COMMITTER_NAME", "Mallory"),
     ("GIT_COMMITTER_EMAIL", "mallory@example.com"),

@@ -3,7 +3,9 @@
 //! and the remote holding the same `refs/notes/aiflow`, nothing either side made lost, and git's
 //! own view (`git notes show`, `git log --format=%(trailers)`, `git fsck`) agreeing.
 
-use crate::harness::{BIN, GitDaemon, Run, TestRepo, assert_has, fixture, free_port};
+use crate::harness::{
+    BIN, GRACE, GitDaemon, Run, TestRepo, assert_has, fixture, free_port, scripted_provider,
+};
 use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -21,7 +23,6 @@ const TRACKING: &str = "refs/remote-notes/origin/aiflow";
 const FLOW: &str = "rate-limit";
 const INTEGRATION: &str = "aiflow/rate-limit";
 const ADA: &str = "Ada Lovelace <ada@example.com>";
-const GRACE: &str = "Grace Hopper <grace@example.com>";
 const AS_ADA: &[(&str, &str)] = &[];
 const AS_GRACE: &[(&str, &str)] = &[
     ("GIT_AUTHOR_NAME", "Grace Hopper"),
@@ -345,11 +346,7 @@ fn spec_path() -> String {
 fn with_questions(side: &Side) {
     side.aiflow(&["new", FLOW, "-F", &spec_path()]).ok();
     side.git(&["config", "aiflow.provider", "command"]);
-    side.git(&[
-        "config",
-        "aiflow.command",
-        &format!("sh '{}'", fixture("providers/scripted.sh").display()),
-    ]);
+    side.git(&["config", "aiflow.command", &scripted_provider()]);
     side.aiflow(&["plan", FLOW]).ok();
 }
 
@@ -1106,11 +1103,7 @@ fn two_plans_made_from_scratch_keep_the_later_and_the_other_in_history() {
     a.sync(&[]);
     b.sync(&[]);
     b.git(&["config", "aiflow.provider", "command"]);
-    b.git(&[
-        "config",
-        "aiflow.command",
-        &format!("sh '{}'", fixture("providers/scripted.sh").display()),
-    ]);
+    b.git(&["config", "aiflow.command", &scripted_provider()]);
     // Both plan; B's comes later. Same model answer, different ids.
     a.aiflow(&["plan", FLOW]).ok();
     b.aiflow(&["plan", FLOW]).ok();

@@ -3,7 +3,7 @@
 //! hook). Each refusal asserts its reason code and that refs and notes did not move; then the
 //! legitimate path passes.
 
-use crate::harness::{BIN, GitDaemon, Run, TestRepo};
+use crate::harness::{AS_GRACE, BIN, GRACE, GitDaemon, Run, TestRepo};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -12,11 +12,6 @@ const INTEGRATION: &str = "aiflow/rate-limit";
 const SUBTASK: &str = "aiflow/rate-limit--a1-limiter";
 const OTHER: &str = "aiflow/rate-limit--b2-shared-work";
 const NOTES: &str = "refs/notes/aiflow";
-const GRACE: &str = "Grace Hopper <grace@example.com>";
-const AS_GRACE: &[(&str, &str)] = &[
-    ("GIT_COMMITTER_NAME", "Grace Hopper"),
-    ("GIT_COMMITTER_EMAIL", "grace@example.com"),
-];
 
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
@@ -39,6 +34,20 @@ fn flow(files: &[(&str, &str)], approved: bool) -> TestRepo {
     }
     repo.git(&["switch", "-q", INTEGRATION]);
     repo
+}
+
+/// Replace the flow note on `object` with `text`, the way someone with write access would.
+fn write_note(repo: &TestRepo, object: &str, text: &str) {
+    let f = repo.outside("note.toml", text.as_bytes());
+    repo.git(&[
+        "notes",
+        "--ref=aiflow",
+        "add",
+        "-f",
+        "-F",
+        path_str(&f),
+        object,
+    ]);
 }
 
 /// Write `path` and commit it with `subject`; the new commit.
@@ -348,18 +357,7 @@ fn unreadable_flow_notes_fail_closed_here_and_on_the_server() {
     assert_eq!(failures(&repo, &[&range]), []);
     let anchor = repo.rev(INTEGRATION).expect("anchor");
     let good = repo.git(&["notes", "--ref=aiflow", "show", &anchor]);
-    let set_note = |text: &str| {
-        let f = repo.outside("note.toml", text.as_bytes());
-        repo.git(&[
-            "notes",
-            "--ref=aiflow",
-            "add",
-            "-f",
-            "-F",
-            path_str(&f),
-            &anchor,
-        ]);
-    };
+    let set_note = |text: &str| write_note(&repo, &anchor, text);
     let huge = format!("{good}\n# {}\n", "x".repeat(17 << 20));
     for (what, text, hint) in [
         (
@@ -568,19 +566,7 @@ fn legacy_patch_ids_count_only_where_the_policy_allows() {
             c.insert("patch_id".into(), toml::Value::String(pid.to_owned()));
         }
     }
-    let f = repo.outside(
-        "legacy.toml",
-        toml::to_string(&doc).expect("toml").as_bytes(),
-    );
-    repo.git(&[
-        "notes",
-        "--ref=aiflow",
-        "add",
-        "-f",
-        "-F",
-        path_str(&f),
-        &anchor,
-    ]);
+    write_note(&repo, &anchor, &toml::to_string(&doc).expect("toml"));
     // By commit id: bound.
     assert_eq!(failures(&repo, &[&range]), []);
     // Reworded (a new id, the same change): the patch id would bind it, but only on request.
@@ -655,12 +641,7 @@ fn sync_of_approved_work_to_a_hooked_server_and_notes_that_drop_reviews() {
     let run = repo.aiflow(&["sync", "--branch", INTEGRATION]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
-        Run::of(
-            repo.command_in("git", &server)
-                .args(["rev-parse", INTEGRATION])
-        )
-        .ok()
-        .trim(),
+        git_at(&repo, &server, &["rev-parse", INTEGRATION]).trim(),
         repo.rev(INTEGRATION).expect("tip")
     );
     assert_eq!(
@@ -675,19 +656,7 @@ fn sync_of_approved_work_to_a_hooked_server_and_notes_that_drop_reviews() {
     let note = repo.git(&["notes", "--ref=aiflow", "show", &anchor]);
     let mut doc: toml::Table = toml::from_str(&note).expect("toml");
     doc.remove("reviews");
-    let f = repo.outside(
-        "dropped.toml",
-        toml::to_string(&doc).expect("toml").as_bytes(),
-    );
-    repo.git(&[
-        "notes",
-        "--ref=aiflow",
-        "add",
-        "-f",
-        "-F",
-        path_str(&f),
-        &anchor,
-    ]);
+    write_note(&repo, &anchor, &toml::to_string(&doc).expect("toml"));
     let before = refs_in(&repo, &server);
     for args in [
         vec!["push", "origin", NOTES],
@@ -975,56 +944,27 @@ fn merge_verdicts_agree(mut seed: u64) -> (usize, usize) {
     let mut got = failures(&repo, &[&format!("{start}..main")]);
     expected.sort();
     got.sort();
-    for (m, _) in expected.iter().filter(|g| !got.contains(g)) {
+    // On a disagreement, what it takes to see why.
+    let explain = |what: &str, m: &str| {
         let parents = repo.git(&["rev-list", "--parents", "-1", m]);
         let p: Vec<&str> = parents.split_whitespace().collect();
+        let raw = |range: &str| repo.git(&["diff", "--raw", "--no-renames", range]);
         eprintln!(
-            "EXEMPT but not clean for git: {m}\nremerge-diff:\n{}\nbases: {}\nbase..ours:\n{}\nbase..theirs:\n{}\nbase..merge:\n{}",
+            "{what}: {m}\nparents {parents}remerge-diff:\n{}\nmerge-tree: {}\ntree: {}bases: {}ours...theirs:\n{}theirs...ours:\n{}",
             remerge_diff(&repo, m),
-            repo.git(&["merge-base", "--all", p[1], p[2]]),
-            repo.git(&[
-                "diff",
-                "--raw",
-                "--no-renames",
-                &format!("{}...{}", p[2], p[1])
-            ]),
-            repo.git(&[
-                "diff",
-                "--raw",
-                "--no-renames",
-                &format!("{}...{}", p[1], p[2])
-            ]),
-            repo.git(&[
-                "diff",
-                "--raw",
-                "--no-renames",
-                repo.git(&["merge-base", p[1], p[2]]).trim(),
-                m
-            ]),
-        );
-    }
-    for (m, _) in got.iter().filter(|g| !expected.contains(g)) {
-        let parents = repo.git(&["rev-list", "--parents", "-1", m]);
-        let p: Vec<&str> = parents.split_whitespace().collect();
-        eprintln!(
-            "refused but clean for git: {m}\nparents {parents}\nmerge-tree: {}\ntree: {}\nbases: {}\nours..theirs:\n{}\n{}",
             repo.git_run(&["merge-tree", "--write-tree", p[1], p[2]])
                 .stdout,
             repo.git(&["rev-parse", &format!("{m}^{{tree}}")]),
             repo.git(&["merge-base", "--all", p[1], p[2]]),
-            repo.git(&[
-                "diff",
-                "--raw",
-                "--no-renames",
-                &format!("{}...{}", p[1], p[2])
-            ]),
-            repo.git(&[
-                "diff",
-                "--raw",
-                "--no-renames",
-                &format!("{}...{}", p[2], p[1])
-            ]),
+            raw(&format!("{}...{}", p[1], p[2])),
+            raw(&format!("{}...{}", p[2], p[1])),
         );
+    };
+    for (m, _) in expected.iter().filter(|g| !got.contains(g)) {
+        explain("exempt, but not clean for git", m);
+    }
+    for (m, _) in got.iter().filter(|g| !expected.contains(g)) {
+        explain("refused, but clean for git", m);
     }
     assert_eq!(got, expected, "seed {seed:#x}");
     (expected.len(), merges.len())
