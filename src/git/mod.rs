@@ -77,7 +77,7 @@ const OPEN_OVERRIDES: [&str; 1] = ["core.useReplaceRefs=false"];
 
 /// Open the repository containing `dir`, honouring `GIT_DIR` and the other variables git honours,
 /// and refuse repositories git-aiflow cannot handle safely. Replacement objects are ignored
-/// ([`OPEN_OVERRIDES`]).
+/// (`core.useReplaceRefs=false`); what `git -c` passed applies over the config ([`params`]).
 pub fn open(dir: &Path) -> Result<gix::Repository, OpenError> {
     use gix::sec::trust::DefaultForLevel;
     let options =
