@@ -13,7 +13,7 @@
 #   2. Starts llama.cpp's server on 127.0.0.1 (port $PORT, or a free one) with n_ctx 4096, the
 #      model alias "local", the model's chat template (use_jinja) and $THREADS threads (default
 #      2; use THREADS=1 while anything else compiles), and waits for /health.
-#   3. Runs `cargo test --test it live_model -- --nocapture --test-threads=1` with
+#   3. Runs `cargo test --test it live_model -- --ignored --nocapture --test-threads=1` with
 #      AIFLOW_TEST_LLM_URL=http://127.0.0.1:PORT/v1 (extra arguments go to the test binary),
 #      or, with --serve-only, prints that URL and serves until Ctrl-C.
 #   4. Stops the server on exit, whatever the exit (trap).
@@ -199,7 +199,7 @@ cd "$(dirname "$0")/.."
 status=0
 # One test at a time: the server has one slot, and a queued request would eat into the next
 # test's --timeout.
-AIFLOW_TEST_LLM_URL=$URL/v1 cargo test --test it live_model -- --nocapture --test-threads=1 \
+AIFLOW_TEST_LLM_URL=$URL/v1 cargo test --test it live_model -- --ignored --nocapture --test-threads=1 \
     "${test_args[@]}" || status=$?
 say "total $(($(date +%s) - t0)) s"
 exit $status

@@ -43,15 +43,6 @@ pub enum RewriteError {
     },
 }
 
-/// One commit of a range.
-#[derive(Debug, Clone)]
-pub struct Original {
-    /// Its id.
-    pub id: ObjectId,
-    /// Its decoded form.
-    pub commit: gix::objs::Commit,
-}
-
 /// The commits of `hidden..tip` (what `git rev-list --topo-order --reverse ^hidden tip` lists),
 /// parents before children.
 pub fn range(

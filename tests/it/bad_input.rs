@@ -219,7 +219,7 @@ fn slug_cannot_be_derived_from_title() {
     assert_error(&err, "cannot derive a slug from the title");
     assert_hint(&err, "git aiflow new <slug>");
     assert_refs_unchanged(&repo, &before);
-    assert_no_flow_refs(&before);
+    assert_no_flow_refs(&repo.refs());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -237,7 +237,7 @@ fn refuse_title_option(title: &str, what: &str, hint: &str) {
     assert_has(&err, what);
     assert_hint(&err, hint);
     assert_refs_unchanged(&repo, &before);
-    assert_no_flow_refs(&before);
+    assert_no_flow_refs(&repo.refs());
 }
 
 #[test]
@@ -279,7 +279,7 @@ fn spec_title_line_with_control_character() {
     assert_has(&err, "U+0007");
     assert_hint(&err, "without tabs or control characters");
     assert_refs_unchanged(&repo, &before);
-    assert_no_flow_refs(&before);
+    assert_no_flow_refs(&repo.refs());
     // The user has the file: no draft.
     assert!(!draft(&repo, "NEW_SPEC.md").exists());
 }
@@ -341,7 +341,7 @@ fn branch_named_aiflow_blocks_the_prefix() {
     );
     assert_hint(&err, "rename or delete that branch");
     assert_refs_unchanged(&repo, &before);
-    assert_no_flow_refs(&before);
+    assert_no_flow_refs(&repo.refs());
 }
 
 #[test]
@@ -557,7 +557,7 @@ fn non_utf8_file() {
     assert_has(&err, "byte 0xe9 at line 3, column 4");
     assert_hint(&err, "iconv -f latin1 -t utf-8");
     assert_refs_unchanged(&repo, &before);
-    assert_no_flow_refs(&before);
+    assert_no_flow_refs(&repo.refs());
 }
 
 #[test]
@@ -573,7 +573,7 @@ fn non_utf8_stdin() {
     // The hint must be a command that can be run: not `iconv ... standard input > spec.md`.
     assert_lacks(&err, "utf-8 standard input");
     assert_refs_unchanged(&repo, &before);
-    assert_no_flow_refs(&before);
+    assert_no_flow_refs(&repo.refs());
 }
 
 fn huge_spec() -> Vec<u8> {
@@ -594,7 +594,7 @@ fn huge_spec_file() {
     assert_has(&err, "huge.md");
     assert_hint(&err, "short plain-English description");
     assert_refs_unchanged(&repo, &before);
-    assert_no_flow_refs(&before);
+    assert_no_flow_refs(&repo.refs());
 }
 
 #[test]
@@ -610,7 +610,7 @@ fn huge_spec_stdin() {
     );
     assert_hint(&err, "short plain-English description");
     assert_refs_unchanged(&repo, &before);
-    assert_no_flow_refs(&before);
+    assert_no_flow_refs(&repo.refs());
     assert!(
         !draft(&repo, "NEW_SPEC.md").exists(),
         "a 10 MiB draft was kept"
@@ -625,7 +625,7 @@ fn refuse_empty(args: &[&str]) {
     assert_error(&err, "the spec is empty; no flow was created");
     assert_hint(&err, "write at least a summary paragraph");
     assert_refs_unchanged(&repo, &before);
-    assert_no_flow_refs(&before);
+    assert_no_flow_refs(&repo.refs());
 }
 
 #[test]
@@ -688,7 +688,7 @@ fn spec_without_summary_from_message_keeps_draft() {
     // The path is absolute, so the command in the hint works from any directory.
     assert_hint(&err, path_str(&draft(&repo, "NEW_SPEC.md")));
     assert_refs_unchanged(&repo, &before);
-    assert_no_flow_refs(&before);
+    assert_no_flow_refs(&repo.refs());
     let kept = std::fs::read_to_string(draft(&repo, "NEW_SPEC.md")).expect("draft kept");
     assert_eq!(kept, text);
 }
@@ -739,7 +739,7 @@ fn message_and_file_together() {
         .fails(2);
     assert_error(&err, "-m and -F cannot be used together");
     assert_refs_unchanged(&repo, &before);
-    assert_no_flow_refs(&before);
+    assert_no_flow_refs(&repo.refs());
 }
 
 #[test]
@@ -773,7 +773,7 @@ fn unknown_base() {
     assert_error(&err, "`nosuchrev` is not a revision in this repository");
     assert_hint(&err, "--base main");
     assert_refs_unchanged(&repo, &before);
-    assert_no_flow_refs(&before);
+    assert_no_flow_refs(&repo.refs());
 }
 
 #[test]
@@ -809,7 +809,7 @@ fn editor_writes_invalid_spec() {
     assert_error(&err, "the spec has no summary");
     assert_hint(&err, ".git/aiflow/NEW_SPEC.md");
     assert_refs_unchanged(&repo, &before);
-    assert_no_flow_refs(&before);
+    assert_no_flow_refs(&repo.refs());
     let kept = std::fs::read_to_string(draft(&repo, "NEW_SPEC.md")).expect("draft kept");
     assert_eq!(kept, "## Stack\n- Rust\n");
     // Only the kept draft: the editor's own file is gone.
@@ -848,7 +848,7 @@ fn editor_fails() {
     assert!(kept.is_file(), "{}", kept.display());
     assert!(kept.starts_with(draft_dir(&repo)), "{}", kept.display());
     assert_refs_unchanged(&repo, &before);
-    assert_no_flow_refs(&before);
+    assert_no_flow_refs(&repo.refs());
 }
 
 #[test]
@@ -865,7 +865,7 @@ fn no_editor_on_a_dumb_terminal() {
     assert_error(&err, "the terminal is dumb and no editor is set");
     assert_hint(&err, "-m or -F");
     assert_refs_unchanged(&repo, &before);
-    assert_no_flow_refs(&before);
+    assert_no_flow_refs(&repo.refs());
     // No editor could open, so no file for it is left behind either.
     assert_eq!(
         drafts(&repo),
@@ -1015,7 +1015,7 @@ fn empty_title_option() {
     assert_error(&err, "invalid title: the title is empty");
     assert_hint(&err, "write a one-line title");
     assert_refs_unchanged(&repo, &before);
-    assert_no_flow_refs(&before);
+    assert_no_flow_refs(&repo.refs());
 }
 
 #[test]
@@ -1053,7 +1053,7 @@ fn spec_file_is_a_directory() {
     assert_has(&err, "a-dir");
     assert_has(&err, "caused by: ");
     assert_refs_unchanged(&repo, &before);
-    assert_no_flow_refs(&before);
+    assert_no_flow_refs(&repo.refs());
 }
 
 #[test]
@@ -1069,7 +1069,7 @@ fn non_utf8_argument() {
     .fails(2);
     assert_error(&err, "invalid UTF-8");
     assert_refs_unchanged(&repo, &before);
-    assert_no_flow_refs(&before);
+    assert_no_flow_refs(&repo.refs());
 }
 
 #[test]
