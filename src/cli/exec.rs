@@ -451,7 +451,14 @@ pub fn exec(ctx: &mut Ctx, args: &ExecArgs) -> Result<(), CliError> {
                 .hint("they are staged in the work tree; fix what git or a hook reported, then `git aiflow step -m MSG`"));
         }
         let wrepo = crate::git::open(&dir)?;
-        let commit = work::branch_tip(&wrepo, &branch).expect("just committed");
+        let commit = work::branch_tip(&wrepo, &branch).ok_or_else(|| {
+            CliError::refused(format!(
+                "git committed the agent's changes, but branch {branch} is gone (deleted by a hook?)"
+            ))
+            .hint(format!(
+                "look at `git reflog {branch}` and the hooks; the step was not recorded"
+            ))
+        })?;
         let n = note(next_step, false, removed);
         work::record_steps(&wrepo, &slug, &s.id, &stamp, &[(commit, n.clone())])?;
         steps.push((commit, n));

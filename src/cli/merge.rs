@@ -268,7 +268,14 @@ fn merge_with_git(
         return Err(e);
     }
     let repo = crate::git::open(dir)?;
-    let commit = work::branch_tip(&repo, branch).expect("just merged");
+    let commit = work::branch_tip(&repo, branch).ok_or_else(|| {
+        CliError::refused(format!(
+            "git merged, but branch {branch} is gone (deleted by a hook?)"
+        ))
+        .hint(format!(
+            "look at `git reflog {branch}` and the hooks, then try again"
+        ))
+    })?;
     Ok(Merged {
         commit,
         edit: None,

@@ -877,6 +877,29 @@ fn exec_refuses_a_failing_agent_and_one_that_changes_nothing() {
     repo.fsck();
 }
 
+/// A hook that deletes the branch git just committed to makes `exec` refuse, not panic, and
+/// record nothing.
+#[test]
+fn exec_refuses_when_a_hook_deletes_the_branch_it_committed_to() {
+    let repo = planned_repo();
+    let subs = subtasks(&repo);
+    let sub = &subs[0];
+    repo.aiflow(&["start", &sub.id]).ok();
+    let hook = repo.path.join(".git/hooks/post-commit");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\ngit update-ref -d \"$(git symbolic-ref HEAD)\"\n",
+    )
+    .expect("write hook");
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let notes = repo.rev("refs/notes/aiflow");
+    let err = exec(&repo, &sub.id, "edit").fails(1);
+    assert_error(&err, "is gone");
+    assert_has(&err, "git reflog");
+    assert_eq!(repo.rev("refs/notes/aiflow"), notes, "a step was recorded");
+}
+
 /// The prompt on stdin and in `$AIFLOW_PROMPT_FILE`, the documented variables, the default agent
 /// identity, `--json` (agent output on stderr), and `--print-prompt` (runs nothing).
 #[test]
