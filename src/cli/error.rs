@@ -209,6 +209,32 @@ impl From<Invalid> for CliError {
     }
 }
 
+impl From<crate::flow::lifecycle::Refusal> for CliError {
+    fn from(e: crate::flow::lifecycle::Refusal) -> Self {
+        use crate::flow::lifecycle::{Action, Refusal as R};
+        let hint = match &e {
+            R::NotStarted { id, .. } => format!("start it first: `git aiflow start {id}`"),
+            R::Dropped { .. } => {
+                "set its status back to planned with `git aiflow plan edit`".to_owned()
+            }
+            R::Merged {
+                action: Action::Step | Action::Reject,
+                ..
+            } => "add a subtask for it with `git aiflow plan edit`".to_owned(),
+            R::Merged { .. } => "`git aiflow next` names what is left".to_owned(),
+            R::NotApproved { id, .. } => format!(
+                "a reviewer approves it first: `git aiflow review {id}`, then `git aiflow approve {id}`"
+            ),
+            R::Approved { id } => format!("integrate it: `git aiflow integrate {id}`"),
+            R::Waiting { deps, .. } => format!(
+                "integrate {} first, or start anyway with --force",
+                if deps.len() == 1 { "it" } else { "them" }
+            ),
+        };
+        CliError::refused(e.to_string()).hint(hint)
+    }
+}
+
 impl From<crate::gate::PolicyError> for CliError {
     fn from(e: crate::gate::PolicyError) -> Self {
         use crate::gate::PolicyError as P;

@@ -7,7 +7,7 @@
 use super::work::{self, STEP_KEYS, Which};
 use super::{CliError, Ctx};
 use crate::ai::prompt::Templates;
-use crate::flow::{StepNote, Subtask, SubtaskStatus};
+use crate::flow::{StepNote, Subtask};
 use crate::gate::guard::{self, Snapshot};
 use crate::git::{cli as git, rewrite, trailers};
 use crate::store::Change;
@@ -115,22 +115,7 @@ pub fn exec(ctx: &mut Ctx, args: &ExecArgs) -> Result<(), CliError> {
     let flow = found.flow().clone();
     let s = found.subtask().clone();
     let slug = flow.slug.clone();
-    match s.status {
-        SubtaskStatus::Planned => {
-            return Err(
-                CliError::refused(format!("subtask {} is not started", s.id))
-                    .hint(format!("start it first: `git aiflow start {}`", s.id)),
-            );
-        }
-        SubtaskStatus::Merged | SubtaskStatus::Dropped => {
-            return Err(CliError::refused(format!(
-                "subtask {} is {}",
-                s.id,
-                s.status.as_str()
-            )));
-        }
-        _ => {}
-    }
+    crate::flow::lifecycle::may(crate::flow::lifecycle::Action::Step, &s)?;
     let branch = found.branch();
     let Some(dir) = work::checkout_of(&repo, &branch) else {
         return Err(CliError::refused(format!("{branch} is not checked out in any work tree"))
@@ -405,7 +390,7 @@ pub fn exec(ctx: &mut Ctx, args: &ExecArgs) -> Result<(), CliError> {
             &format!("aiflow: agent steps of {id} in {slug}"),
             &stamp,
             |flow, _| -> Result<Option<Change>, CliError> {
-                work::reopen(flow, &id);
+                crate::flow::lifecycle::apply(flow, &id, crate::flow::lifecycle::Action::Step);
                 Ok(Some(Change {
                     notes: notes.clone(),
                     refs: vec![edit.clone()],

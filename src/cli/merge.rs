@@ -8,6 +8,7 @@
 
 use super::work::{self, Which};
 use super::{CliError, Ctx};
+use crate::flow::lifecycle::{self, Action, Refusal};
 use crate::flow::{Finished, FlowStatus, SubtaskStatus};
 use crate::gate::walk::{GixObjects, Range};
 use crate::gate::{Policy, Report, Scope, check};
@@ -315,6 +316,11 @@ pub fn integrate(ctx: &mut Ctx, args: &IntegrateArgs) -> Result<(), CliError> {
         }
         return Ok(());
     }
+    let not_approved = match lifecycle::may(Action::Integrate, &s) {
+        Ok(()) => None,
+        Err(r @ Refusal::NotApproved { .. }) => Some(r),
+        Err(r) => return Err(r.into()),
+    };
     let tip = work::branch_tip(&repo, &branch).ok_or_else(|| {
         CliError::refused(format!("subtask {} has no branch {branch}", s.id))
             .hint(format!("start it first: `git aiflow start {}`", s.id))
@@ -324,16 +330,11 @@ pub fn integrate(ctx: &mut Ctx, args: &IntegrateArgs) -> Result<(), CliError> {
 
     // Merged by hand already (a resolved conflict)? Then only record it.
     let already = super::exec::is_ancestor(&repo, tip, integ);
-    if !already && s.status != SubtaskStatus::Approved {
-        return Err(CliError::refused(format!(
-            "subtask {} is {}, not approved",
-            s.id,
-            s.status.as_str()
-        ))
-        .hint(format!(
-            "a reviewer approves it first: `git aiflow review {0}`, then `git aiflow approve {0}`",
-            s.id
-        )));
+    // Merged by hand, through the gate: only the record is missing, approved or not.
+    if let Some(r) = not_approved
+        && !already
+    {
+        return Err(r.into());
     }
     let merged = if already {
         None
@@ -370,10 +371,11 @@ pub fn integrate(ctx: &mut Ctx, args: &IntegrateArgs) -> Result<(), CliError> {
         &format!("aiflow: integrate {id} into {integration}"),
         &stamp,
         |flow, _| -> Result<Option<Change>, CliError> {
-            let st = flow.subtask_mut(&id).ok_or_else(|| {
-                CliError::refused(format!("subtask {id} left the plan meanwhile"))
-            })?;
-            st.status = SubtaskStatus::Merged;
+            if !lifecycle::apply(flow, &id, Action::Integrate) {
+                return Err(CliError::refused(format!(
+                    "subtask {id} left the plan meanwhile"
+                )));
+            }
             Ok(Some(Change {
                 notes: vec![],
                 refs: refs.clone(),
@@ -405,7 +407,7 @@ pub fn integrate(ctx: &mut Ctx, args: &IntegrateArgs) -> Result<(), CliError> {
                 s.id
             )?,
         }
-        match work::next_ready(&flow_now).0 {
+        match crate::flow::lifecycle::next_ready(&flow_now).0 {
             Some(n) => writeln!(ctx.out, "  next: `git aiflow start {}` ({})", n.id, n.title)?,
             None if flow_now.current_plan().is_some_and(|p| {
                 p.subtasks

@@ -79,6 +79,8 @@ pub enum Command {
     Step(work::StepArgs),
     /// Run the configured coding agent on a subtask and commit its work as steps.
     Exec(exec::ExecArgs),
+    /// Mark a subtask's work ready for review (in-review) until a new step or a verdict.
+    Ready(review::ReadyArgs),
     /// Show a subtask's commits and diffs, and their review state.
     Review(review::ReviewArgs),
     /// Approve a subtask: add review trailers to its commits and record the review.
@@ -183,6 +185,7 @@ fn dispatch(ctx: &mut Ctx, command: &Command) -> Result<(), CliError> {
         Command::Step(args) => work::step(ctx, args),
         Command::Exec(args) => exec::exec(ctx, args),
         Command::Review(args) => review::review(ctx, args),
+        Command::Ready(args) => review::ready(ctx, args),
         Command::Approve(args) => review::approve(ctx, args),
         Command::Reject(args) => review::reject(ctx, args),
         Command::Integrate(args) => merge::integrate(ctx, args),

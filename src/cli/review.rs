@@ -4,6 +4,7 @@
 
 use super::work::{self, Found, Which};
 use super::{CliError, Ctx};
+use crate::flow::lifecycle::{self, Action};
 use crate::flow::review::{self, Subject};
 use crate::flow::{Review, ReviewedCommit, SubtaskStatus};
 use crate::gate::policy::parse_ident;
@@ -58,6 +59,16 @@ pub struct RejectArgs {
     pub json: bool,
 }
 
+/// Arguments of `ready`.
+#[derive(Debug, clap::Args)]
+pub struct ReadyArgs {
+    #[command(flatten)]
+    pub which: Which,
+    /// Print JSON: {"flow", "subtask", "branch", "commits", "status"}.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// A started subtask's branch and the range of its commits.
 struct Work {
     branch: String,
@@ -66,21 +77,9 @@ struct Work {
     ids: Vec<ObjectId>,
 }
 
-fn started(repo: &gix::Repository, found: &Found, verb: &str) -> Result<Work, CliError> {
+fn started(repo: &gix::Repository, found: &Found, action: Action) -> Result<Work, CliError> {
     let s = found.subtask();
-    match s.status {
-        SubtaskStatus::Planned => {
-            return Err(CliError::refused(format!(
-                "subtask {} is not started; there is nothing to {verb}",
-                s.id
-            ))
-            .hint(format!("start it with `git aiflow start {}`", s.id)));
-        }
-        SubtaskStatus::Dropped => {
-            return Err(CliError::refused(format!("subtask {} is dropped", s.id)));
-        }
-        _ => {}
-    }
+    lifecycle::may(action, s)?;
     let branch = found.branch();
     let tip = work::branch_tip(repo, &branch).ok_or_else(|| {
         CliError::usage(format!(
@@ -312,13 +311,16 @@ pub fn approve(ctx: &mut Ctx, args: &ApproveArgs) -> Result<(), CliError> {
     let repo = ctx.repo()?.clone();
     let s = found.subtask().clone();
     let slug = found.flow().slug.clone();
-    if s.status == SubtaskStatus::Merged {
-        return Err(CliError::refused(format!(
-            "subtask {} is merged already; its review cannot change",
-            s.id
-        )));
-    }
-    let w = started(&repo, &found, "approve")?;
+    let whole_asked = args.upto.is_none();
+    let w = started(
+        &repo,
+        &found,
+        if whole_asked {
+            Action::Approve
+        } else {
+            Action::ApproveSome
+        },
+    )?;
     if w.ids.is_empty() {
         return Err(CliError::refused(format!(
             "subtask {} has no commits on {} to approve",
@@ -483,13 +485,15 @@ pub fn approve(ctx: &mut Ctx, args: &ApproveArgs) -> Result<(), CliError> {
                     )),
                 };
             }
-            let st = flow.subtask_mut(&id).ok_or_else(|| {
-                CliError::refused(format!("subtask {id} left the plan meanwhile"))
-            })?;
-            if whole {
-                st.status = SubtaskStatus::Approved;
-            } else if st.status == SubtaskStatus::Planned {
-                st.status = SubtaskStatus::Active;
+            let action = if whole {
+                Action::Approve
+            } else {
+                Action::ApproveSome
+            };
+            if !lifecycle::apply(flow, &id, action) {
+                return Err(Raced::Failed(CliError::refused(format!(
+                    "subtask {id} left the plan meanwhile"
+                ))));
             }
             flow.reviews.push(review.clone());
             // Carry the step notes to the rewritten commits, as notes.rewriteRef would.
@@ -823,14 +827,7 @@ pub fn reject(ctx: &mut Ctx, args: &RejectArgs) -> Result<(), CliError> {
     let repo = ctx.repo()?.clone();
     let s = found.subtask().clone();
     let slug = found.flow().slug.clone();
-    if s.status == SubtaskStatus::Merged {
-        return Err(CliError::refused(format!(
-            "subtask {} is merged already; ask for changes in a new subtask",
-            s.id
-        ))
-        .hint(format!("add one with `git aiflow plan edit {slug}`")));
-    }
-    started(&repo, &found, "reject")?;
+    started(&repo, &found, Action::Reject)?;
     let comment = args
         .message
         .iter()
@@ -857,10 +854,11 @@ pub fn reject(ctx: &mut Ctx, args: &RejectArgs) -> Result<(), CliError> {
         &format!("aiflow: changes requested on {id} of {slug}"),
         &stamp,
         |flow| -> Result<bool, CliError> {
-            let st = flow.subtask_mut(&id).ok_or_else(|| {
-                CliError::refused(format!("subtask {id} left the plan meanwhile"))
-            })?;
-            st.status = SubtaskStatus::Active;
+            if !lifecycle::apply(flow, &id, Action::Reject) {
+                return Err(CliError::refused(format!(
+                    "subtask {id} left the plan meanwhile"
+                )));
+            }
             flow.reviews.push(review.clone());
             Ok(true)
         },
@@ -894,7 +892,7 @@ pub fn review(ctx: &mut Ctx, args: &ReviewArgs) -> Result<(), CliError> {
     let repo = ctx.repo()?.clone();
     let s = found.subtask().clone();
     let flow = found.flow().clone();
-    let w = started(&repo, &found, "review")?;
+    let w = started(&repo, &found, Action::Review)?;
     let rules = trailers::Rules::from_config(&repo.config_snapshot());
     let policy = Policy::load(&repo, Some(w.integ))?;
     let range = format!("{}..{}", flow.integration_branch, w.branch);
@@ -1184,4 +1182,64 @@ fn numstat(
         }
     }
     Ok(map)
+}
+
+/// `git aiflow ready`: the subtask's work waits for a review (in-review) until a new step, an
+/// approval or a request for changes.
+pub fn ready(ctx: &mut Ctx, args: &ReadyArgs) -> Result<(), CliError> {
+    let found = work::find(ctx, &args.which)?;
+    let repo = ctx.repo()?.clone();
+    let s = found.subtask().clone();
+    let slug = found.flow().slug.clone();
+    let w = started(&repo, &found, Action::Ready)?;
+    if w.ids.is_empty() {
+        return Err(CliError::refused(format!(
+            "subtask {} has no commits on {} to review",
+            s.id, w.branch
+        ))
+        .hint("make steps first: `git aiflow exec` or `git aiflow step`"));
+    }
+    if s.status != SubtaskStatus::InReview {
+        let stamp = crate::git::committer_stamp(&repo)?;
+        let id = s.id.clone();
+        crate::store::update_flow(
+            &repo,
+            &slug,
+            &format!("aiflow: {id} of {slug} ready for review"),
+            &stamp,
+            |flow| -> Result<bool, CliError> {
+                if lifecycle::apply(flow, &id, Action::Ready) {
+                    Ok(true)
+                } else {
+                    Err(CliError::refused(format!(
+                        "subtask {id} left the plan meanwhile"
+                    )))
+                }
+            },
+        )?;
+    }
+    let n = w.ids.len();
+    if args.json {
+        return ctx.json(&json!({
+            "flow": slug,
+            "subtask": s.id,
+            "branch": w.branch,
+            "commits": n,
+            "status": SubtaskStatus::InReview.as_str(),
+        }));
+    }
+    writeln!(
+        ctx.out,
+        "Subtask {} \"{}\" is ready for review: {n} commit{} on {}",
+        s.id,
+        s.title,
+        if n == 1 { "" } else { "s" },
+        w.branch
+    )?;
+    writeln!(
+        ctx.out,
+        "  next, for a reviewer: `git aiflow review {0}`, then `git aiflow approve {0}` or `git aiflow reject {0} -m TEXT`",
+        s.id
+    )?;
+    Ok(())
 }

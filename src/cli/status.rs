@@ -339,7 +339,7 @@ fn next_step(flow: &Flow) -> Option<String> {
                     "git aiflow exec {} (or edit and `git aiflow step`), then `git aiflow review {}`",
                     s.id, s.id
                 )
-            } else if let Some(s) = super::work::next_ready(flow).0 {
+            } else if let Some(s) = crate::flow::lifecycle::next_ready(flow).0 {
                 format!("git aiflow start {}", s.id)
             } else if plan
                 .subtasks
@@ -380,7 +380,7 @@ fn subtasks_json(repo: &gix::Repository, entry: &FlowEntry) -> Vec<Value> {
                 })
             });
             let waiting: Vec<&str> = if s.status == SubtaskStatus::Planned {
-                super::work::unmet(f, s).iter().map(|d| d.id.as_str()).collect()
+                crate::flow::lifecycle::unmet(f, s).iter().map(|d| d.id.as_str()).collect()
             } else {
                 Vec::new()
             };

@@ -2,6 +2,7 @@
 //! commands `next`, `start` and `step`.
 
 use super::{CliError, Ctx};
+use crate::flow::lifecycle::{self, Action, next_ready};
 use crate::flow::{Flow, FlowStatus, StepNote, Subtask, SubtaskStatus, plan::subtask_branch};
 use crate::gate::Policy;
 use crate::git::{Stamp, cli as git, trailers};
@@ -222,42 +223,6 @@ pub fn branch_edit(branch: &str, from: Option<ObjectId>, to: ObjectId, message: 
     crate::store::cas_edit(&format!("refs/heads/{branch}"), from, to, &message)
 }
 
-/// Whether a dependency no longer holds a subtask back.
-fn satisfied(status: SubtaskStatus) -> bool {
-    matches!(status, SubtaskStatus::Merged | SubtaskStatus::Dropped)
-}
-
-/// The dependencies of `s` that are not merged yet.
-pub fn unmet<'f>(flow: &'f Flow, s: &Subtask) -> Vec<&'f Subtask> {
-    s.depends_on
-        .iter()
-        .filter_map(|d| flow.subtask(d))
-        .filter(|d| !satisfied(d.status))
-        .collect()
-}
-
-/// The next subtask to start, and the planned ones still waiting (with what they wait for).
-pub fn next_ready(flow: &Flow) -> (Option<&Subtask>, Vec<(&Subtask, Vec<&Subtask>)>) {
-    let Some(plan) = flow.current_plan() else {
-        return (None, Vec::new());
-    };
-    let mut ready = None;
-    let mut waiting = Vec::new();
-    for s in plan
-        .subtasks
-        .iter()
-        .filter(|s| s.status == SubtaskStatus::Planned)
-    {
-        let deps = unmet(flow, s);
-        if deps.is_empty() {
-            ready = ready.or(Some(s));
-        } else {
-            waiting.push((s, deps));
-        }
-    }
-    (ready, waiting)
-}
-
 fn subtask_json(flow: &Flow, s: &Subtask) -> serde_json::Value {
     json!({
         "id": s.id,
@@ -294,7 +259,7 @@ pub fn next(ctx: &mut Ctx, args: &NextArgs) -> Result<(), CliError> {
     let open: Vec<&Subtask> = plan
         .subtasks
         .iter()
-        .filter(|s| !satisfied(s.status))
+        .filter(|s| !lifecycle::is_settled(s.status))
         .collect();
     let complete = open.is_empty();
     if args.json {
@@ -391,47 +356,9 @@ pub fn start(ctx: &mut Ctx, args: &StartArgs) -> Result<(), CliError> {
     let s = found.subtask().clone();
     let branch = found.branch();
     let slug = flow.slug.clone();
-    match s.status {
-        SubtaskStatus::Dropped => {
-            return Err(
-                CliError::refused(format!("subtask {} is dropped", s.id)).hint(format!(
-                    "set its status back to planned with `git aiflow plan edit {slug}`"
-                )),
-            );
-        }
-        SubtaskStatus::Merged => {
-            return Err(CliError::refused(format!(
-                "subtask {} is merged already",
-                s.id
-            )));
-        }
-        _ => {}
-    }
     let existing = branch_tip(&repo, &branch);
     let integ = integration_tip(&repo, &found.entry)?;
-    if existing.is_none() || s.status == SubtaskStatus::Planned {
-        let deps = unmet(flow, &s);
-        if !deps.is_empty() && !args.force {
-            let names: Vec<String> = deps
-                .iter()
-                .map(|d| format!("{} \"{}\" ({})", d.id, d.title, d.status.as_str()))
-                .collect();
-            return Err(CliError::refused(format!(
-                "subtask {} depends on {} not merged yet: {}",
-                s.id,
-                if deps.len() == 1 {
-                    "a subtask"
-                } else {
-                    "subtasks"
-                },
-                names.join(", ")
-            ))
-            .hint(format!(
-                "integrate {} first, or start anyway with --force",
-                if deps.len() == 1 { "it" } else { "them" }
-            )));
-        }
-    }
+    lifecycle::may_start(flow, &s, existing.is_none(), args.force)?;
     if existing.is_some() && s.branch.as_deref() != Some(branch.as_str()) {
         return Err(CliError::usage(format!(
             "a branch {branch} exists already, but the plan does not record it for subtask {}",
@@ -512,10 +439,8 @@ pub fn start(ctx: &mut Ctx, args: &StartArgs) -> Result<(), CliError> {
                 let st = flow.subtask_mut(&id).ok_or_else(|| {
                     CliError::refused(format!("subtask {id} left the plan meanwhile"))
                 })?;
-                if st.status == SubtaskStatus::Planned {
-                    st.status = SubtaskStatus::Active;
-                }
                 st.branch = Some(b.clone());
+                lifecycle::apply(flow, &id, Action::Start);
                 if flow.status < FlowStatus::Executing {
                     flow.status = FlowStatus::Executing;
                 }
@@ -706,18 +631,6 @@ pub fn is_dirty(dir: &Path) -> Result<bool, CliError> {
     Ok(!out.is_empty())
 }
 
-/// After new steps on a subtask: an approved or in-review subtask is active again.
-pub fn reopen(flow: &mut Flow, id: &str) {
-    if let Some(s) = flow.subtask_mut(id)
-        && matches!(
-            s.status,
-            SubtaskStatus::Approved | SubtaskStatus::InReview | SubtaskStatus::Planned
-        )
-    {
-        s.status = SubtaskStatus::Active;
-    }
-}
-
 /// `git aiflow step`.
 pub fn step(ctx: &mut Ctx, args: &StepArgs) -> Result<(), CliError> {
     let found = find(
@@ -734,6 +647,7 @@ pub fn step(ctx: &mut Ctx, args: &StepArgs) -> Result<(), CliError> {
         .ok_or_else(|| CliError::usage("this repository has no work tree"))?;
     let flow = found.flow();
     let s = found.subtask().clone();
+    lifecycle::may(Action::Step, &s)?;
     let slug = flow.slug.clone();
     let integ = integration_tip(&repo, &found.entry)?;
     let keys = review_keys(&repo, Some(integ));
@@ -831,7 +745,7 @@ pub fn record_steps(
         &format!("aiflow: step of {id} in {slug}"),
         stamp,
         |flow, _| -> Result<Option<Change>, CliError> {
-            reopen(flow, id);
+            lifecycle::apply(flow, id, Action::Step);
             Ok(Some(Change {
                 notes: steps
                     .iter()

@@ -154,6 +154,7 @@ fn man_prints_roff_for_every_command() {
             "git-aiflow-new.1",
             "git-aiflow-next.1",
             "git-aiflow-plan.1",
+            "git-aiflow-ready.1",
             "git-aiflow-reject.1",
             "git-aiflow-review.1",
             "git-aiflow-spec.1",

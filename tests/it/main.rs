@@ -11,6 +11,7 @@ mod gate_bypass;
 mod gate_cli;
 mod help;
 mod interop;
+mod lifecycle;
 mod live_model;
 mod llm_server;
 mod lost_updates;
