@@ -534,6 +534,7 @@ pub fn finish(ctx: &mut Ctx, args: &FinishArgs) -> Result<(), CliError> {
         .unwrap_or(base_tip)
         .to_string();
     let finished = Finished {
+        extra: Default::default(),
         at: stamp.at.clone(),
         by: stamp.who.clone(),
         into: base_ref.clone(),

@@ -146,6 +146,7 @@ pub fn run(ctx: &mut Ctx, args: &NewArgs) -> Result<(), CliError> {
     let branch = format!("{BRANCH_PREFIX}{slug}");
 
     let mut flow = Flow {
+        extra: Default::default(),
         schema: SCHEMA,
         kind: DocKind::Flow,
         slug: slug.clone(),

@@ -239,6 +239,7 @@ fn ask(ctx: &mut Ctx, args: &PlanArgs) -> Result<(), CliError> {
     let stamp = crate::git::committer_stamp(&repo)?;
     let asker = Asker::new(&repo, &args.provider, templates, &format!("{slug}-{kind}"))?;
     let provenance = |a: &ask::Usage| Provenance {
+        extra: Default::default(),
         at: stamp.at.clone(),
         by: stamp.who.clone(),
         provider: asker.provider_name.to_string(),
@@ -316,6 +317,7 @@ fn write_questions(
             .iter()
             .enumerate()
             .map(|(i, q)| Question {
+                extra: Default::default(),
                 id: i as u32 + 1,
                 question: redactor.redact(&q.question).into_owned(),
                 why: q.why.as_deref().map(|w| redactor.redact(w).into_owned()),
@@ -370,6 +372,7 @@ pub(crate) fn write_plan(
     }
     let revision = original.plans.len() as u32 + 1;
     let rev = PlanRevision {
+        extra: Default::default(),
         revision,
         created_at: stamp.at.clone(),
         created_by: stamp.who.clone(),

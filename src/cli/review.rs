@@ -404,6 +404,7 @@ pub fn approve(ctx: &mut Ctx, args: &ApproveArgs) -> Result<(), CliError> {
         .iter()
         .zip(&contents)
         .map(|(id, content)| ReviewedCommit {
+            extra: Default::default(),
             commit: id.to_string(),
             content_id: Some(content.clone()),
             patch_id: None,
@@ -746,6 +747,7 @@ fn approve_range(ctx: &mut Ctx, args: &ApproveArgs, range: &str) -> Result<(), C
             .iter()
             .zip(&contents)
             .map(|(id, c)| ReviewedCommit {
+                extra: Default::default(),
                 commit: id.to_string(),
                 content_id: Some(c.clone()),
                 patch_id: None,

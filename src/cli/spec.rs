@@ -147,7 +147,10 @@ fn edit(ctx: &mut Ctx, args: &EditArgs) -> Result<(), CliError> {
             ));
         }
         let mut flow = current.flow.clone();
+        // Keys a newer version keeps in the spec have no Markdown form here: they stay.
+        let extra = std::mem::take(&mut flow.spec.extra);
         flow.spec = parsed.spec.clone();
+        flow.spec.extra = extra;
         if let Some(t) = &new_title {
             flow.title = t.clone();
         }

@@ -240,6 +240,7 @@ mod tests {
 
     fn sub(status: S) -> Subtask {
         Subtask {
+            extra: Default::default(),
             id: "k3f9".into(),
             title: "Limiter".into(),
             description: String::new(),

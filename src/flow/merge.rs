@@ -79,6 +79,7 @@ pub fn merge_flows(base: Option<&Flow>, ours: &Flow, theirs: &Flow, who: &str, a
     };
     let b = base;
     let mut flow = Flow {
+        extra: m.extra("", b.map(|b| &b.extra), &ours.extra, &theirs.extra),
         schema: ours.schema.max(theirs.schema),
         kind: ours.kind,
         slug: m.pick("slug", b.map(|b| &b.slug), &ours.slug, &theirs.slug),
@@ -221,6 +222,34 @@ impl Merger {
         take(prefer, ours, theirs)
     }
 
+    /// Keys a newer version wrote that this one does not know, merged key by key like the
+    /// others (`prefix` names where they are, for the report).
+    fn extra(
+        &mut self,
+        prefix: &str,
+        base: Option<&super::Extra>,
+        ours: &super::Extra,
+        theirs: &super::Extra,
+    ) -> super::Extra {
+        let mut out = super::Extra::new();
+        for key in ours.keys().chain(theirs.keys()) {
+            if out.contains_key(key) {
+                continue;
+            }
+            let b = base.map(|b| b.get(key).cloned());
+            let value = self.pick(
+                &format!("{prefix}{key}"),
+                b.as_ref(),
+                &ours.get(key).cloned(),
+                &theirs.get(key).cloned(),
+            );
+            if let Some(v) = value {
+                out.insert(key.clone(), v);
+            }
+        }
+        out
+    }
+
     /// The three-way choice for a status: both changed, the further one wins, reported.
     fn forward<T: PartialEq + Copy + Serialize>(
         &mut self,
@@ -266,6 +295,7 @@ impl Merger {
     ) -> super::Spec {
         let b = base;
         super::Spec {
+            extra: self.extra("spec.", b.map(|b| &b.extra), &ours.extra, &theirs.extra),
             summary: self.pick(
                 "spec.summary",
                 b.map(|b| &b.summary),
@@ -368,6 +398,12 @@ impl Merger {
                         }
                     };
                     Question {
+                        extra: self.extra(
+                            &format!("{key}."),
+                            b.map(|b| &b.extra),
+                            &o.extra,
+                            &t.extra,
+                        ),
                         id: o.id,
                         question: self.pick(
                             &format!("{key}.question"),
@@ -608,6 +644,7 @@ impl Merger {
             return o.clone();
         }
         Subtask {
+            extra: self.extra(&format!("{key}."), b.map(|b| &b.extra), &o.extra, &t.extra),
             id: o.id.clone(),
             title: self.pick_by(
                 &format!("{key}.title"),
@@ -736,6 +773,7 @@ mod tests {
 
     fn flow() -> Flow {
         Flow {
+            extra: Default::default(),
             schema: crate::flow::SCHEMA,
             kind: DocKind::Flow,
             slug: "rate-limit".into(),
@@ -750,6 +788,7 @@ mod tests {
             updated_by: "Ada <ada@example.com>".into(),
             questions_skipped: false,
             spec: Spec {
+                extra: Default::default(),
                 summary: "Limit requests.".into(),
                 features: vec!["a".into()],
                 stack: vec![],
@@ -767,6 +806,7 @@ mod tests {
 
     fn sub(id: &str) -> Subtask {
         Subtask {
+            extra: Default::default(),
             id: id.into(),
             title: format!("Do {id}"),
             description: String::new(),
@@ -804,6 +844,33 @@ mod tests {
         assert_eq!(m.flow.spec.summary, "Limit every request.");
         assert_eq!(m.flow.updated_at, at(2));
         assert!(m.conflicts.is_empty(), "{:?}", m.conflicts);
+    }
+
+    /// Keys written by a newer version merge like the others: each side's own additions stay,
+    /// a removal on one side wins over no change, the same key changed on both sides keeps
+    /// the later change and says so.
+    #[test]
+    fn unknown_keys_merge_key_by_key() {
+        let v = |s: &str| toml::Value::String(s.into());
+        let mut base = flow();
+        base.extra.insert("gone".into(), v("x"));
+        base.extra.insert("both".into(), v("base"));
+        let mut ours = base.clone();
+        ours.extra.insert("mine".into(), v("ours"));
+        ours.extra.remove("gone");
+        ours.extra.insert("both".into(), v("ours"));
+        ours.updated_at = at(1);
+        let mut theirs = base.clone();
+        theirs.spec.extra.insert("risk".into(), v("theirs"));
+        theirs.extra.insert("both".into(), v("theirs"));
+        theirs.updated_at = at(2);
+        let m = merge_flows(Some(&base), &ours, &theirs, "Me <me@x>", &at(3));
+        assert_eq!(m.flow.extra.get("mine"), Some(&v("ours")));
+        assert_eq!(m.flow.extra.get("gone"), None);
+        assert_eq!(m.flow.extra.get("both"), Some(&v("theirs")));
+        assert_eq!(m.flow.spec.extra.get("risk"), Some(&v("theirs")));
+        assert_eq!(m.conflicts.len(), 1, "{:?}", m.conflicts);
+        assert_eq!(m.conflicts[0].field, "both");
     }
 
     #[test]
@@ -902,6 +969,7 @@ mod tests {
 
     fn question(id: u32, text: &str) -> Question {
         Question {
+            extra: Default::default(),
             id,
             question: text.into(),
             why: None,

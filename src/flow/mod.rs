@@ -128,7 +128,6 @@ impl SubtaskStatus {
 
 /// One flow document: the TOML note on the flow's anchor commit.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct Flow {
     /// Schema version; always first in the document.
     pub schema: u32,
@@ -175,11 +174,14 @@ pub struct Flow {
     /// When and how the integration branch was merged into its base.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished: Option<Finished>,
+    /// Keys this build does not know, from a newer git-aiflow: kept, and written back as they
+    /// were (the compatibility rule of `docs/SCHEMA.md`).
+    #[serde(flatten, default, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// The merge that finished a flow.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct Finished {
     /// When (RFC 3339).
     pub at: String,
@@ -189,6 +191,10 @@ pub struct Finished {
     pub into: String,
     /// The merge commit.
     pub commit: String,
+    /// Keys this build does not know, from a newer git-aiflow: kept, and written back as they
+    /// were (the compatibility rule of `docs/SCHEMA.md`).
+    #[serde(flatten, default, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// The note on one step commit: who or what made the step, and how.
@@ -196,7 +202,6 @@ pub struct Finished {
 /// It is a document of its own (`kind = "step"`) so that git's `concatenate` rewrite mode, which
 /// joins two notes when a rebase squashes two steps, leaves documents the reader can still split.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct StepNote {
     /// Schema version; always first.
     pub schema: u32,
@@ -238,12 +243,17 @@ pub struct StepNote {
     /// Review-like or step trailers removed from what the agent wrote.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stripped: Vec<String>,
+    /// Keys this build does not know, from a newer git-aiflow: kept, and written back as they
+    /// were (the compatibility rule of `docs/SCHEMA.md`).
+    #[serde(flatten, default, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 impl StepNote {
     /// A step note with the fields every step has; `by` is `hand` or `agent`.
     pub fn new(flow: &str, subtask: &str, step: u32, by: &str, stamp: &crate::git::Stamp) -> Self {
         StepNote {
+            extra: Default::default(),
             schema: SCHEMA,
             kind: DocKind::Step,
             flow: flow.to_owned(),
@@ -307,13 +317,15 @@ impl Flow {
     }
 }
 
+/// Keys of a note that this build does not know (see the `extra` fields).
+pub type Extra = std::collections::BTreeMap<String, toml::Value>;
+
 fn is_false(b: &bool) -> bool {
     !*b
 }
 
 /// A clarifying question and its answer.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct Question {
     /// 1-based number, in the order asked.
     pub id: u32,
@@ -334,11 +346,14 @@ pub struct Question {
     /// Who answered (`Name <email>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answered_by: Option<String>,
+    /// Keys this build does not know, from a newer git-aiflow: kept, and written back as they
+    /// were (the compatibility rule of `docs/SCHEMA.md`).
+    #[serde(flatten, default, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// One revision of the plan, with where it came from.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct PlanRevision {
     /// 1-based revision number.
     pub revision: u32,
@@ -372,12 +387,17 @@ pub struct PlanRevision {
     /// The ordered subtasks.
     #[serde(default)]
     pub subtasks: Vec<Subtask>,
+    /// Keys this build does not know, from a newer git-aiflow: kept, and written back as they
+    /// were (the compatibility rule of `docs/SCHEMA.md`).
+    #[serde(flatten, default, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 impl PlanRevision {
     /// A revision with no model provenance (`edit` or `merge`); numbered when appended.
     pub fn by_hand(source: &str, who: &str, at: &str, subtasks: Vec<Subtask>) -> Self {
         PlanRevision {
+            extra: Default::default(),
             revision: 0,
             created_at: at.to_owned(),
             created_by: who.to_owned(),
@@ -396,7 +416,6 @@ impl PlanRevision {
 
 /// Where a model's answer came from: who asked, when, and what answered.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct Provenance {
     /// When (RFC 3339).
     pub at: String,
@@ -422,11 +441,14 @@ pub struct Provenance {
     /// How long it took, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// Keys this build does not know, from a newer git-aiflow: kept, and written back as they
+    /// were (the compatibility rule of `docs/SCHEMA.md`).
+    #[serde(flatten, default, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// One planned unit of work.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct Subtask {
     /// Short stable id, unique within the flow.
     pub id: String,
@@ -448,6 +470,10 @@ pub struct Subtask {
     /// The subtask's branch, once started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
+    /// Keys this build does not know, from a newer git-aiflow: kept, and written back as they
+    /// were (the compatibility rule of `docs/SCHEMA.md`).
+    #[serde(flatten, default, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// A document that fails validation: the key at fault and how to fix it.
@@ -876,6 +902,7 @@ pub(crate) mod tests_support {
     /// A flow document that uses every field.
     pub(crate) fn sample() -> Flow {
         Flow {
+            extra: Default::default(),
             schema: SCHEMA,
             kind: DocKind::Flow,
             slug: "rate-limit".into(),
@@ -890,6 +917,7 @@ pub(crate) mod tests_support {
             updated_by: "Ada Lovelace <ada@example.com>".into(),
             questions_skipped: false,
             spec: Spec {
+                extra: Default::default(),
                 summary: "Clients get a 429 with Retry-After.\n\nSecond paragraph.".into(),
                 features: vec!["Token bucket per key".into(), "Headers".into()],
                 stack: vec!["Rust".into()],
@@ -898,6 +926,7 @@ pub(crate) mod tests_support {
                 other: vec![],
             },
             questions: vec![Question {
+                extra: Default::default(),
                 id: 1,
                 question: "Which store?".into(),
                 why: Some("Shared state".into()),
@@ -907,6 +936,7 @@ pub(crate) mod tests_support {
                 answered_by: Some("Ada Lovelace <ada@example.com>".into()),
             }],
             questions_asked: Some(Provenance {
+                extra: Default::default(),
                 at: "2026-11-21T10:20:00Z".into(),
                 by: "Ada Lovelace <ada@example.com>".into(),
                 provider: "openai".into(),
@@ -918,6 +948,7 @@ pub(crate) mod tests_support {
                 duration_ms: Some(30),
             }),
             plans: vec![PlanRevision {
+                extra: Default::default(),
                 revision: 1,
                 created_at: "2026-11-21T10:40:00Z".into(),
                 created_by: "Ada Lovelace <ada@example.com>".into(),
@@ -931,6 +962,7 @@ pub(crate) mod tests_support {
                 duration_ms: Some(1234),
                 subtasks: vec![
                     Subtask {
+                        extra: Default::default(),
                         id: "k3f9".into(),
                         title: "Bucket".into(),
                         description: "Write the bucket.\nWith tests.".into(),
@@ -941,6 +973,7 @@ pub(crate) mod tests_support {
                         branch: Some("aiflow/rate-limit--k3f9-bucket".into()),
                     },
                     Subtask {
+                        extra: Default::default(),
                         id: "m2x1".into(),
                         title: "Docs".into(),
                         description: String::new(),
@@ -959,6 +992,7 @@ pub(crate) mod tests_support {
                 at: "2026-11-21T12:00:00Z".into(),
                 comment: None,
                 commits: vec![ReviewedCommit {
+                    extra: Default::default(),
                     commit: "89abcdef0123456789abcdef0123456789abcdef".into(),
                     content_id: Some(format!("c1:{}", "5e".repeat(32))),
                     patch_id: None,
@@ -1002,11 +1036,83 @@ mod tests {
         assert_eq!(toml::from_str::<Flow>(&text).expect("parses"), flow);
     }
 
+    /// A note written by a newer git-aiflow, with keys this build does not know at every level,
+    /// reads, and writes back with those keys as they were; what this build knows is unchanged.
     #[test]
-    fn unknown_keys_are_named() {
-        let text = sample().to_toml().replace("title = ", "titel = ");
+    fn unknown_keys_from_a_newer_version_round_trip() {
+        let mut flow = sample();
+        flow.finished = Some(Finished {
+            extra: Default::default(),
+            at: "2026-11-22T10:00:00Z".into(),
+            by: "Ada Lovelace <ada@example.com>".into(),
+            into: "refs/heads/main".into(),
+            commit: "0123456789abcdef0123456789abcdef01234567".into(),
+        });
+        let mut doc: toml::Table = toml::from_str(&flow.to_toml()).expect("toml");
+        let future = |t: &mut toml::Table, at: &str| {
+            t.insert(
+                "future_key".into(),
+                toml::Value::String(format!("kept at {at}")),
+            );
+            let mut nested = toml::Table::new();
+            nested.insert("depth".into(), toml::Value::Integer(2));
+            nested.insert("list".into(), toml::Value::Array(vec![1.into(), 2.into()]));
+            t.insert("future_table".into(), toml::Value::Table(nested));
+        };
+        future(&mut doc, "the top");
+        for key in ["spec", "questions_asked", "finished"] {
+            future(doc[key].as_table_mut().expect(key), key);
+        }
+        for key in ["questions", "plans", "reviews"] {
+            for t in doc[key].as_array_mut().expect(key) {
+                let t = t.as_table_mut().expect("table");
+                future(t, key);
+                for inner in ["subtasks", "commits"] {
+                    for item in t
+                        .get_mut(inner)
+                        .and_then(|v| v.as_array_mut())
+                        .into_iter()
+                        .flatten()
+                    {
+                        future(item.as_table_mut().expect("table"), inner);
+                    }
+                }
+            }
+        }
+        let text = toml::to_string(&doc).expect("toml");
+        let read: Flow = toml::from_str(&text).expect("a newer note reads");
+        assert_eq!(read.extra["future_key"].as_str(), Some("kept at the top"));
+        let back: toml::Table = toml::from_str(&read.to_toml()).expect("toml");
+        assert_eq!(back, doc, "written back as it was");
+        // What this build knows is what it was.
+        let mut known = read.clone();
+        known.extra.clear();
+        known.spec.extra.clear();
+        known.finished.as_mut().expect("finished").extra.clear();
+        known.questions_asked.as_mut().expect("asked").extra.clear();
+        for q in &mut known.questions {
+            q.extra.clear();
+        }
+        for p in &mut known.plans {
+            p.extra.clear();
+            for s in &mut p.subtasks {
+                s.extra.clear();
+            }
+        }
+        for r in &mut known.reviews {
+            r.extra.clear();
+            for c in &mut r.commits {
+                c.extra.clear();
+            }
+        }
+        assert_eq!(known, flow);
+    }
+
+    #[test]
+    fn a_missing_key_is_named() {
+        let text = sample().to_toml().replace("slug = ", "slgu = ");
         let err = toml::from_str::<Flow>(&text).unwrap_err().to_string();
-        assert!(err.contains("titel"), "{err}");
+        assert!(err.contains("slug"), "{err}");
     }
 
     #[test]

@@ -219,6 +219,8 @@ pub fn finalize(
             }
         }
         out.push(Subtask {
+            // What a newer version recorded on it stays.
+            extra: before.map(|b| b.extra.clone()).unwrap_or_default(),
             status: d
                 .status
                 .or(before.map(|b| b.status))
@@ -733,6 +735,7 @@ mod tests {
     #[test]
     fn diff_finds_moves_changes_adds_and_removals() {
         let mk = |id: &str, title: &str| Subtask {
+            extra: Default::default(),
             id: id.into(),
             title: title.into(),
             description: String::new(),

@@ -10,6 +10,7 @@
 //! A flow's records live in its note (`Flow::reviews`); records of commits outside any flow
 //! (`git aiflow approve --range`) live in a `kind = "review"` note on each approved commit.
 
+use super::Extra;
 use super::{DocKind, Invalid, SCHEMA, invalid, is_hex_id, validate_identity, validate_time};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,7 +22,6 @@ pub const CHANGES_REQUESTED: &str = "changes-requested";
 
 /// A human review of a subtask (in a flow's note) or of a range of commits (in a review note).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
-#[serde(deny_unknown_fields)]
 pub struct Review {
     /// The subtask reviewed (empty in a review note, which names a range instead).
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -48,11 +48,14 @@ pub struct Review {
     /// `aiflow-review` namespace), when the review was signed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
+    /// Keys this build does not know, from a newer git-aiflow: kept, and written back as they
+    /// were (the compatibility rule of `docs/SCHEMA.md`).
+    #[serde(flatten, default, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// One commit covered by a review.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct ReviewedCommit {
     /// The commit id.
     pub commit: String,
@@ -63,6 +66,10 @@ pub struct ReviewedCommit {
     /// Its stable patch id (`git patch-id --stable`), in records written before content ids.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patch_id: Option<String>,
+    /// Keys this build does not know, from a newer git-aiflow: kept, and written back as they
+    /// were (the compatibility rule of `docs/SCHEMA.md`).
+    #[serde(flatten, default, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// What a signed review is about, for its attestation.
@@ -192,7 +199,6 @@ fn escape_into(out: &mut String, value: &str) {
 /// Every commit of one approved range gets the same document (git stores the blob once), so the
 /// gate finds the record from the commit itself; `notes.rewriteRef` carries it through a rebase.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct ReviewNote {
     /// Schema version; always first.
     pub schema: u32,
@@ -201,12 +207,17 @@ pub struct ReviewNote {
     /// The reviews, oldest first.
     #[serde(default)]
     pub reviews: Vec<Review>,
+    /// Keys this build does not know, from a newer git-aiflow: kept, and written back as they
+    /// were (the compatibility rule of `docs/SCHEMA.md`).
+    #[serde(flatten, default, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 impl ReviewNote {
     /// A note holding `reviews`.
     pub fn new(reviews: Vec<Review>) -> Self {
         ReviewNote {
+            extra: Default::default(),
             schema: SCHEMA,
             kind: DocKind::Review,
             reviews,
@@ -358,6 +369,7 @@ mod tests {
 
     fn review(verdict: &str, commits: &[(&str, Option<&str>)]) -> Review {
         Review {
+            extra: Default::default(),
             subtask: "k3f9".into(),
             range: None,
             verdict: verdict.into(),
@@ -368,6 +380,7 @@ mod tests {
             commits: commits
                 .iter()
                 .map(|(c, id)| ReviewedCommit {
+                    extra: Default::default(),
                     commit: c.to_string(),
                     content_id: id.map(str::to_owned),
                     patch_id: None,

@@ -5,12 +5,12 @@
 //! `## Constraints` and `## Edge cases` sections with `-` list items. Sections with other headings
 //! are kept as they are. `parse` and `to_markdown` round-trip.
 
+use super::Extra;
 use super::Invalid;
 use serde::{Deserialize, Serialize};
 
 /// The spec of a flow.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
-#[serde(deny_unknown_fields)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
 pub struct Spec {
     /// The end state, in a paragraph or a few.
     pub summary: String,
@@ -29,20 +29,27 @@ pub struct Spec {
     /// Sections with headings of the user's own, kept verbatim.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub other: Vec<OtherSection>,
+    /// Keys this build does not know, from a newer git-aiflow: kept, and written back as they
+    /// were (the compatibility rule of `docs/SCHEMA.md`).
+    #[serde(flatten, default, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// A spec section under a heading the tool does not interpret.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct OtherSection {
     /// The heading, without `#`.
     pub heading: String,
     /// The section's text, verbatim.
     pub text: String,
+    /// Keys this build does not know, from a newer git-aiflow: kept, and written back as they
+    /// were (the compatibility rule of `docs/SCHEMA.md`).
+    #[serde(flatten, default, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
 }
 
 /// The result of parsing a spec document.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ParsedSpec {
     /// The `# Title` line, if the document had one.
     pub title: Option<String>,
@@ -220,6 +227,7 @@ pub fn parse(text: &str) -> ParsedSpec {
     ParsedSpec {
         title,
         spec: Spec {
+            extra: Default::default(),
             summary: trim_block(&summary),
             features,
             stack,
@@ -228,6 +236,7 @@ pub fn parse(text: &str) -> ParsedSpec {
             other: other
                 .into_iter()
                 .map(|(heading, lines)| OtherSection {
+                    extra: Default::default(),
                     heading,
                     text: trim_block(&lines),
                 })
@@ -451,6 +460,7 @@ mod tests {
         assert_eq!(
             p.spec.other,
             vec![OtherSection {
+                extra: Default::default(),
                 heading: "Non-goals".into(),
                 text: "Billing.".into()
             }]

@@ -1,6 +1,6 @@
 //! Decoding note text into flow documents: schema dispatch, migrations, and concatenated documents.
 //!
-//! This is the one place that knows about schema versions:
+//! This is the one place that knows about schema versions (the contract is `docs/SCHEMA.md`):
 //! - schema 1 (git-aiflow 0.1.0): flows and step notes; review records name each approved commit
 //!   with its `git patch-id --stable` id.
 //! - schema 2: review records carry content ids (`content_id`), the tool that wrote them and the
@@ -33,7 +33,8 @@ pub enum DecodeError {
         /// The parser's message, with line and column.
         message: String,
     },
-    /// Valid TOML that does not fit the flow schema (a missing, unknown or mistyped key).
+    /// Valid TOML that does not fit the flow schema (a missing or mistyped key; unknown keys are
+    /// kept, see `docs/SCHEMA.md`).
     #[error("the note does not fit the flow schema: {message}")]
     Schema {
         /// The parser's message, naming the key.

@@ -856,12 +856,60 @@ fn a_note_with_an_invalid_slug_is_reported_for_its_flow() {
 }
 
 #[test]
-fn a_note_with_an_unknown_key_is_reported() {
+fn a_note_missing_a_key_is_reported() {
     check_broken_note(
         |doc| doc.replace("\ntitle = ", "\ntitel = ").into_bytes(),
-        "titel",
+        "`title`",
         EDIT_HINT,
     );
+}
+
+/// A note written by a newer git-aiflow (same schema, keys this build does not know, at the top
+/// and inside tables) is read, and every write this build makes keeps those keys as they were:
+/// two clones on different versions can share a flow.
+#[test]
+fn keys_from_a_newer_version_survive_every_write() {
+    let repo = TestRepo::new();
+    repo.new_rate_limit();
+    let anchor = anchor(&repo);
+    let mut doc: toml::Table = toml::from_str(&note(&repo, &anchor)).expect("TOML");
+    doc.insert("owner_team".into(), toml::Value::String("payments".into()));
+    let mut nested = toml::Table::new();
+    nested.insert("tickets".into(), toml::Value::Array(vec!["PAY-1".into()]));
+    doc.insert("tracker".into(), toml::Value::Table(nested));
+    doc["spec"]
+        .as_table_mut()
+        .expect("spec")
+        .insert("non_goals".into(), toml::Value::Array(vec!["SSO".into()]));
+    replace_note(
+        &repo,
+        &anchor,
+        toml::to_string(&doc).expect("TOML").as_bytes(),
+    );
+    let kept = |what: &str| {
+        let now: toml::Table = toml::from_str(&note(&repo, &anchor)).expect("TOML");
+        assert_eq!(now["owner_team"], doc["owner_team"], "after {what}");
+        assert_eq!(now["tracker"], doc["tracker"], "after {what}");
+        assert_eq!(
+            now["spec"]["non_goals"], doc["spec"]["non_goals"],
+            "after {what}"
+        );
+        now
+    };
+    assert_eq!(
+        status_json(&repo, "rate-limit")["title"],
+        "Rate limiting for the public API"
+    );
+    repo.plan_subtasks(&[("a1", "Limiter")]);
+    kept("plan and plan edit");
+    repo.aiflow(&["start", "a1"]).ok();
+    repo.write("limiter.rs", "limit\n");
+    repo.aiflow(&["step", "-m", "Limiter"]).ok();
+    repo.aiflow(&["ready", "a1"]).ok();
+    spec_edit(&repo, NEW_SPEC);
+    let now = kept("start, step, ready and spec edit");
+    assert_eq!(documents(&toml::to_string(&now).expect("TOML")), 1);
+    repo.fsck();
 }
 
 #[test]
