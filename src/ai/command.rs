@@ -75,7 +75,7 @@ impl Provider for CommandProvider {
                     ErrorKind::Config,
                     format!("could not start `{}`", self.command),
                 )
-                .cause(e.to_string())
+                .caused_by(&e)
             })?;
         let mut stdin = child.stdin.take().expect("piped");
         let writer = std::thread::spawn(move || {
@@ -116,7 +116,7 @@ impl Provider for CommandProvider {
                         ErrorKind::Transport,
                         format!("could not wait for `{}`", self.command),
                     )
-                    .cause(e.to_string()));
+                    .caused_by(&e));
                 }
             }
         };

@@ -43,8 +43,7 @@ impl Http {
             .user_agent(concat!("git-aiflow/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| {
-                AiError::new(ErrorKind::Config, "could not set up the HTTP client")
-                    .cause(error_chain(&e))
+                AiError::new(ErrorKind::Config, "could not set up the HTTP client").caused_by(&e)
             })?;
         Ok(Http {
             client,
@@ -104,7 +103,7 @@ impl Http {
                             self.provider
                         ),
                     )
-                    .cause(error_chain(&e))
+                    .caused_by(&e)
                     .hint(
                         "the server closed the connection before the end of its answer; try again",
                     ));
@@ -177,7 +176,7 @@ impl Http {
             format!("the request to {} at {url} failed", self.provider)
         };
         AiError::new(ErrorKind::Transport, message)
-            .cause(error_chain(e))
+            .caused_by(e)
             .hint("check aiflow.baseUrl, the network, and any HTTPS_PROXY setting")
     }
 
@@ -220,7 +219,7 @@ impl Http {
             ),
         )
         .hint(hint);
-        err.cause = detail;
+        err.causes.extend(detail);
         err.status = Some(status);
         err
     }
@@ -258,20 +257,6 @@ pub(crate) fn excerpt(text: &str) -> String {
     } else {
         one_line
     }
-}
-
-/// reqwest's `Display` says only "error sending request"; the cause is in the chain.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let t = c.to_string();
-        if !parts.iter().any(|p| p.contains(&t)) {
-            parts.push(t);
-        }
-        cur = c.source();
-    }
-    parts.join(": ")
 }
 
 /// 0.5 s, 1 s, 2 s, … with up to 25 % jitter, capped at 30 s.

@@ -40,7 +40,7 @@ impl Manual {
                 ErrorKind::Config,
                 format!("could not write {}", path.display()),
             )
-            .cause(e.to_string())
+            .caused_by(&e)
         })?;
         let status = Command::new("sh")
             .arg("-c")
@@ -54,7 +54,7 @@ impl Manual {
                     ErrorKind::Config,
                     format!("could not read {}", path.display()),
                 )
-                .cause(e.to_string())
+                .caused_by(&e)
             }),
             Ok(s) => Err(AiError::new(
                 ErrorKind::Aborted,
@@ -64,7 +64,7 @@ impl Manual {
                 ErrorKind::Config,
                 format!("could not start the editor `{editor}`"),
             )
-            .cause(e.to_string())),
+            .caused_by(&e)),
         };
         let _ = std::fs::remove_file(&path);
         let text = result?;
@@ -115,8 +115,7 @@ impl Provider for Manual {
                 .take(MAX_ANSWER)
                 .read_to_end(&mut buf)
                 .map_err(|e| {
-                    AiError::new(ErrorKind::Config, "could not read standard input")
-                        .cause(e.to_string())
+                    AiError::new(ErrorKind::Config, "could not read standard input").caused_by(&e)
                 })?;
             String::from_utf8_lossy(&buf).into_owned()
         };

@@ -141,8 +141,9 @@ pub struct AiError {
     pub kind: ErrorKind,
     /// The message.
     pub message: String,
-    /// The cause, when there is one worth printing.
-    pub cause: Option<String>,
+    /// Why, outermost first: each link of the underlying error's chain, or the server's own
+    /// words. Kept as text so that every link is scrubbed of secrets before it is printed.
+    pub causes: Vec<String>,
     /// What to do about it.
     pub hints: Vec<String>,
     /// The raw answer, when there was one: saved for inspection.
@@ -157,7 +158,7 @@ impl AiError {
         AiError {
             kind,
             message: message.into(),
-            cause: None,
+            causes: Vec::new(),
             hints: Vec::new(),
             raw: None,
             status: None,
@@ -170,9 +171,23 @@ impl AiError {
         self
     }
 
-    /// Attach the cause.
+    /// Attach a cause in words (the server's explanation, an excerpt of an answer).
     pub fn cause(mut self, cause: impl Into<String>) -> Self {
-        self.cause = Some(cause.into());
+        self.causes.push(cause.into());
+        self
+    }
+
+    /// Attach an underlying error and its chain, link by link (a link that repeats the one
+    /// before it, as some errors' messages do, is left out).
+    pub fn caused_by(mut self, error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut cur = Some(error);
+        while let Some(e) = cur {
+            let text = e.to_string();
+            if !self.causes.iter().any(|c| c.contains(&text)) {
+                self.causes.push(text);
+            }
+            cur = e.source();
+        }
         self
     }
 
@@ -185,7 +200,7 @@ impl AiError {
     /// Every text made safe to print and store: control sequences removed, secrets redacted.
     pub fn scrub(mut self, redactor: &Redactor) -> Self {
         self.message = redactor.scrub(&self.message);
-        self.cause = self.cause.map(|c| redactor.scrub(&c));
+        self.causes = self.causes.iter().map(|c| redactor.scrub(c)).collect();
         self.raw = self.raw.map(|r| redactor.scrub(&r));
         self.hints = self.hints.iter().map(|h| redactor.scrub(h)).collect();
         self
@@ -222,7 +237,7 @@ impl Place {
                 ErrorKind::Config,
                 format!("could not {what} {}", path.display()),
             )
-            .cause(e.to_string())
+            .caused_by(&e)
         };
         std::fs::create_dir_all(&self.prompt_dir)
             .map_err(|e| fail("create", &self.prompt_dir, e))?;
@@ -360,7 +375,7 @@ mod tests {
         let err = ask(&p, &format!("fail \x1b]8;;x\x07{key}")).unwrap_err();
         for t in [
             &err.message,
-            err.cause.as_ref().unwrap(),
+            &err.causes[0],
             &err.hints[0],
             err.raw.as_ref().unwrap(),
         ] {

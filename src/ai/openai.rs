@@ -116,7 +116,7 @@ impl OpenAi {
     /// Change what the next request sends after the server refused a parameter. Returns whether
     /// anything changed.
     fn adjust(&self, e: &AiError, request: &Request) -> bool {
-        let text = format!("{} {}", e.message, e.cause.as_deref().unwrap_or("")).to_lowercase();
+        let text = format!("{} {}", e.message, e.causes.join(" ")).to_lowercase();
         let flip = |flag: &AtomicBool, to: bool| flag.swap(to, Ordering::Relaxed) != to;
         if request.schema.is_some()
             && (text.contains("response_format") || text.contains("json_schema"))

@@ -5,7 +5,7 @@
 use super::error::CliError;
 use super::input;
 use crate::ai::prompt::{Rendered, Templates};
-use crate::ai::{self, AiError, ErrorKind, Message, Overrides, Provider, Request, Role, Settings};
+use crate::ai::{self, Message, Overrides, Provider, Request, Role, Settings};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -39,33 +39,6 @@ impl ProviderArgs {
             command: self.command.clone(),
             timeout: self.timeout,
         }
-    }
-}
-
-impl From<AiError> for CliError {
-    fn from(e: AiError) -> Self {
-        let mut c = match e.kind {
-            ErrorKind::Aborted => CliError::refused(e.message.clone()),
-            _ => CliError::usage(e.message.clone()),
-        };
-        if let Some(cause) = &e.cause {
-            c = c.source(super::error::Message(cause.clone()));
-        }
-        for h in &e.hints {
-            c = c.hint(h.clone());
-        }
-        c
-    }
-}
-
-impl From<ai::prompt::TemplateError> for CliError {
-    fn from(e: ai::prompt::TemplateError) -> Self {
-        let hint = if e.file.starts_with(ai::prompt::OVERRIDE_DIR) {
-            format!("fix {}, or remove it to use the embedded template", e.file)
-        } else {
-            "this is a bug in git-aiflow's embedded template; please report it".to_string()
-        };
-        CliError::usage(e.to_string()).hint(hint)
     }
 }
 

@@ -153,6 +153,36 @@ impl fmt::Display for Message {
 
 impl StdError for Message {}
 
+/// A chain of causes known only as text (scrubbed of secrets), printed link by link.
+#[derive(Debug)]
+pub struct Chain {
+    text: String,
+    next: Option<Box<Chain>>,
+}
+
+impl Chain {
+    /// The chain of `texts`, outermost first; `None` when there are none.
+    pub fn of(texts: &[String]) -> Option<Chain> {
+        let (first, rest) = texts.split_first()?;
+        Some(Chain {
+            text: first.clone(),
+            next: Chain::of(rest).map(Box::new),
+        })
+    }
+}
+
+impl fmt::Display for Chain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl StdError for Chain {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.next.as_deref().map(|c| c as _)
+    }
+}
+
 impl From<IdentityError> for CliError {
     fn from(e: IdentityError) -> Self {
         match e {
@@ -206,6 +236,33 @@ impl From<Invalid> for CliError {
     fn from(e: Invalid) -> Self {
         let fix = e.fix.clone();
         CliError::usage(e.to_string()).hint(fix)
+    }
+}
+
+impl From<crate::ai::AiError> for CliError {
+    fn from(e: crate::ai::AiError) -> Self {
+        let mut c = match e.kind {
+            crate::ai::ErrorKind::Aborted => CliError::refused(e.message.clone()),
+            _ => CliError::usage(e.message.clone()),
+        };
+        if let Some(chain) = Chain::of(&e.causes) {
+            c = c.source(chain);
+        }
+        for h in &e.hints {
+            c = c.hint(h.clone());
+        }
+        c
+    }
+}
+
+impl From<crate::ai::prompt::TemplateError> for CliError {
+    fn from(e: crate::ai::prompt::TemplateError) -> Self {
+        let hint = if e.file.starts_with(crate::ai::prompt::OVERRIDE_DIR) {
+            format!("fix {}, or remove it to use the embedded template", e.file)
+        } else {
+            "this is a bug in git-aiflow's embedded template; please report it".to_string()
+        };
+        CliError::usage(e.to_string()).hint(hint)
     }
 }
 

@@ -171,7 +171,8 @@ impl<'r> Gate<'r> {
 
     /// The id a ref points to now, peeled.
     fn current(&self, refname: &str) -> Result<Option<ObjectId>, HookError> {
-        crate::git::ref_id(self.repo, refname).map_err(Self::repo_err)
+        crate::git::ref_id(self.repo, refname)
+            .map_err(|e| HookError::Repo(format!("{e}: {}", e.source)))
     }
 
     /// Tips of the refs under `prefix` protected by `policy`, except `except`.

@@ -14,14 +14,33 @@ use std::path::{Path, PathBuf};
 
 /// The commit (or other object) a ref points to, peeled through tags and symbolic refs;
 /// `None` when the ref does not exist.
-pub fn ref_id(
-    repo: &gix::Repository,
-    name: &str,
-) -> Result<Option<gix::ObjectId>, Box<dyn std::error::Error + Send + Sync>> {
-    let Some(mut r) = repo.try_find_reference(name)? else {
+pub fn ref_id(repo: &gix::Repository, name: &str) -> Result<Option<gix::ObjectId>, RefError> {
+    let err = |source: gix::Error| RefError {
+        name: name.to_owned(),
+        source,
+    };
+    let Some(mut r) = repo
+        .try_find_reference(name)
+        .map_err(|e| err(gix::Error::from_error(e)))?
+    else {
         return Ok(None);
     };
-    Ok(Some(r.peel_to_id()?.detach()))
+    Ok(Some(
+        r.peel_to_id()
+            .map_err(|e| err(gix::Error::from_error(e)))?
+            .detach(),
+    ))
+}
+
+/// A ref that exists but cannot be read or peeled (a broken loose file, a missing object).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {name}")]
+pub struct RefError {
+    /// The ref.
+    pub name: String,
+    /// What gix reported.
+    #[source]
+    pub source: gix::Error,
 }
 
 /// Whether `a` is an ancestor of (or equal to) `b`.
