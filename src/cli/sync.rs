@@ -17,7 +17,7 @@ use crate::flow::{Flow, SubtaskStatus};
 use crate::git::{self, cli as gitcli};
 use crate::store::{
     self, NOTES_REF, Snapshot,
-    merge::{Action, NotesMerge},
+    merge::{Action, NotesMerge, Side},
 };
 use gix::ObjectId;
 use gix::refs::{
@@ -926,9 +926,9 @@ impl Outcome<'_> {
         }
         for f in &m.flows {
             let what = match f.change {
-                "from-remote" => format!("changed on {remote}"),
-                "to-remote" => "changed here".to_owned(),
-                _ => "changed on both sides, merged".to_owned(),
+                Side::FromRemote => format!("changed on {remote}"),
+                Side::ToRemote => "changed here".to_owned(),
+                Side::Merged => "changed on both sides, merged".to_owned(),
             };
             writeln!(out, "  {:<24} {what}", f.slug)?;
         }
