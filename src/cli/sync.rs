@@ -14,7 +14,11 @@
 
 use super::{CliError, Ctx, error::Message, work};
 use crate::flow::{Flow, SubtaskStatus};
-use crate::git::{self, cli as gitcli};
+use crate::git::{
+    self,
+    cli::{self as gitcli, GitError},
+    transport::{self, PushError, PushRef, Update},
+};
 use crate::store::{
     self, NOTES_REF, Snapshot,
     merge::{Action, NotesMerge, Side},
@@ -65,16 +69,6 @@ struct BranchPlan {
     /// What the remote branch becomes, and whether that needs a lease (not a fast-forward).
     push: Option<(ObjectId, bool)>,
     reason: Option<String>,
-}
-
-/// Why a push did not land.
-enum PushError {
-    /// The remote moved since the fetch: fetch and merge again.
-    Stale(String),
-    /// The remote, or a local pre-push hook, refused.
-    Refused(String),
-    /// The remote could not be reached.
-    Network(String),
 }
 
 pub fn run(ctx: &mut Ctx, args: &SyncArgs) -> Result<(), CliError> {
@@ -255,31 +249,18 @@ pub fn resolve_remote(repo: &gix::Repository, named: Option<&str>) -> Result<Str
 
 /// The remote's `refs/notes/aiflow` and `refs/heads/aiflow/*`.
 fn ls_remote(dir: &Path, remote: &str) -> Result<BTreeSet<String>, CliError> {
-    let ran = gitcli::run(
-        dir,
-        &[
-            "ls-remote",
-            "--refs",
-            remote,
-            NOTES_REF,
-            "refs/heads/aiflow/*",
-        ],
-        &[],
-        None,
-    )
-    .map_err(|e| CliError::usage("could not run git").source(e))?;
-    if !ran.ok() {
-        return Err(CliError::usage(format!("could not reach {remote}"))
-            .source(Message(tidy(&ran.stderr)))
-            .hint(
-                "nothing was changed; check the remote's URL (`git remote -v`) and your network",
-            ));
-    }
-    Ok(String::from_utf8_lossy(&ran.stdout)
-        .lines()
-        .filter_map(|line| line.split_once('\t').map(|(_, name)| name))
-        .filter(|name| *name == NOTES_REF || name.starts_with("refs/heads/aiflow/"))
-        .map(str::to_owned)
+    let listed = transport::ls_remote(dir, remote, &[NOTES_REF, "refs/heads/aiflow/*"])
+        .map_err(|e| match e {
+            GitError::Failed { stderr, .. } => {
+                CliError::usage(format!("could not reach {remote}"))
+                    .source(Message(stderr))
+                    .hint("nothing was changed; check the remote's URL (`git remote -v`) and your network")
+            }
+            e => CliError::usage("could not run git").source(e),
+        })?;
+    Ok(listed
+        .into_iter()
+        .filter(|name| name == NOTES_REF || name.starts_with("refs/heads/aiflow/"))
         .collect())
 }
 
@@ -303,24 +284,14 @@ fn fetch(
             "+refs/heads/aiflow/*:refs/remotes/{remote}/aiflow/*"
         ));
     }
-    if !specs.is_empty() {
-        let mut argv = vec![
-            "fetch",
-            "--quiet",
-            "--no-tags",
-            "--no-write-fetch-head",
-            "--no-recurse-submodules",
-            remote,
-        ];
-        argv.extend(specs.iter().map(String::as_str));
-        let ran = gitcli::run(dir, &argv, &[], None)
-            .map_err(|e| CliError::usage("could not run git").source(e))?;
-        if !ran.ok() {
-            return Err(CliError::usage(format!("could not fetch from {remote}"))
-                .source(Message(tidy(&ran.stderr)))
-                .hint("nothing local was changed; check your network and sync again"));
+    transport::fetch(dir, remote, &specs).map_err(|e| match e {
+        GitError::Failed { stderr, .. } => {
+            CliError::usage(format!("could not fetch from {remote}"))
+                .source(Message(stderr))
+                .hint("nothing local was changed; check your network and sync again")
         }
-    }
+        e => CliError::usage("could not run git").source(e),
+    })?;
     // The remote deleted its notes or a branch: so does its tracking copy.
     let mut stale = Vec::new();
     if !listed.contains(NOTES_REF) && store::tip(repo, &tracking)?.is_some() {
@@ -626,79 +597,27 @@ fn push(
     notes: Option<ObjectId>,
     branches: &[&BranchPlan],
 ) -> Result<(), PushError> {
-    let mut argv: Vec<String> = vec![
-        "push".into(),
-        "--porcelain".into(),
-        "--atomic".into(),
-        "--no-follow-tags".into(),
-        "--no-recurse-submodules".into(),
-    ];
-    let mut specs = Vec::new();
+    let mut refs = Vec::new();
     if let Some(n) = notes {
-        specs.push(format!("{n}:{NOTES_REF}"));
+        refs.push(PushRef {
+            name: NOTES_REF.to_owned(),
+            tip: n,
+            update: Update::FastForward,
+        });
     }
     for b in branches {
         let (tip, lease) = b.push.expect("only branches to push");
-        let full = format!("refs/heads/{}", b.name);
-        if lease {
-            let expected = b.remote.map(|r| r.to_string()).unwrap_or_default();
-            argv.push(format!("--force-with-lease={full}:{expected}"));
-        }
-        specs.push(format!("{tip}:{full}"));
+        refs.push(PushRef {
+            name: format!("refs/heads/{}", b.name),
+            tip,
+            update: if lease {
+                Update::Lease { expected: b.remote }
+            } else {
+                Update::FastForward
+            },
+        });
     }
-    argv.push(remote.to_owned());
-    argv.extend(specs);
-    let args: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let ran = gitcli::run(dir, &args, &[], None).map_err(|e| PushError::Network(e.to_string()))?;
-    if ran.ok() {
-        return Ok(());
-    }
-    let stdout = String::from_utf8_lossy(&ran.stdout);
-    let mut stale = None;
-    let mut refused = None;
-    // The remote moved between its check and its ref update (another push won the lock).
-    let lock_lost = ran.stderr.contains("cannot lock ref");
-    for line in stdout.lines() {
-        let Some(rest) = line.strip_prefix("!\t") else {
-            continue;
-        };
-        let summary = rest.split('\t').nth(1).unwrap_or(rest);
-        if summary.contains("atomic push failed") {
-            continue;
-        }
-        let lost_race = lock_lost
-            || [
-                "atomic transaction failed",
-                "failed to update ref",
-                "failed to lock",
-            ]
-            .iter()
-            .any(|r| summary.contains(r));
-        if lost_race {
-            stale = Some(summary.to_owned());
-        } else if summary.contains("[remote rejected]") {
-            refused = Some(format!("{rest}\n{}", tidy(&ran.stderr)));
-        } else if ["fetch first", "non-fast-forward", "stale info"]
-            .iter()
-            .any(|r| summary.contains(r))
-        {
-            stale = Some(summary.to_owned());
-        } else {
-            refused = Some(format!("{rest}\n{}", tidy(&ran.stderr)));
-        }
-    }
-    if let Some(r) = refused {
-        return Err(PushError::Refused(r));
-    }
-    if let Some(s) = stale {
-        return Err(PushError::Stale(s));
-    }
-    let err = tidy(&ran.stderr);
-    if err.contains("fatal:") && !err.contains("hook") {
-        Err(PushError::Network(err))
-    } else {
-        Err(PushError::Refused(err))
-    }
+    transport::push(dir, remote, &refs)
 }
 
 /// Move the local notes ref and branches to what was pushed (or merged, with `--no-push`), each
@@ -785,9 +704,9 @@ fn apply_local(
     }
     for (p, workdir) in late {
         let new = p.new_local.expect("only moving branches");
-        let ran = gitcli::run(&workdir, &["reset", "--keep", &new.to_string()], &[], None)
+        let moved = gitcli::reset_keep(&workdir, new)
             .map_err(|e| CliError::usage("could not run git").source(e))?;
-        if !ran.ok() {
+        if !moved {
             ctx.warn(format!(
                 "{} is checked out in {} with changes in the way; it stays at {} (the remote's is {}): commit or stash, then `git reset --keep {new}`",
                 p.name,
@@ -798,16 +717,6 @@ fn apply_local(
         }
     }
     Ok(after)
-}
-
-/// git's stderr without the padding `remote:` lines carry.
-fn tidy(stderr: &str) -> String {
-    stderr
-        .lines()
-        .map(str::trim_end)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn tracking_edit(name: &str, tip: ObjectId) -> RefEdit {

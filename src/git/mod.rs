@@ -9,6 +9,7 @@ pub mod content;
 pub mod params;
 pub mod rewrite;
 pub mod trailers;
+pub mod transport;
 
 use gix::bstr::ByteSlice;
 use std::path::{Path, PathBuf};
