@@ -17,6 +17,7 @@ use crate::flow::{Flow, SubtaskStatus};
 use crate::git::{
     self,
     cli::{self as gitcli, GitError},
+    rewrite,
     transport::{self, PushError, PushRef, Update},
 };
 use crate::store::{
@@ -463,14 +464,8 @@ fn owned(repo: &gix::Repository, tip: ObjectId, hidden: &[ObjectId], me: &str) -
     empty
 }
 
-/// One commit of a linear history: (id, tree, parent).
-type Link = (ObjectId, ObjectId, ObjectId);
-
-/// Join two histories of a branch that differ only in commit messages up to a point (one side
-/// reviewed, the other went on): the reviewed commits are kept and the rest of the longer side is
-/// re-parented onto them with its trees, authors, committers and messages unchanged, so that both
-/// clones compute the same commits. `None` when the trees differ (a real divergence) or a side
-/// has merges.
+/// [`rewrite::reconcile`] for a flow's branch: the commits its reviews approved are the ones
+/// kept; the copies made are added to `copies`.
 fn reconcile(
     repo: &gix::Repository,
     flow: &Flow,
@@ -478,79 +473,18 @@ fn reconcile(
     remote: ObjectId,
     copies: &mut Vec<(ObjectId, ObjectId)>,
 ) -> Result<Option<ObjectId>, CliError> {
-    let read = |e: gix::Error| CliError::usage("could not read commits").source(e);
-    let Some(base) = repo
-        .merge_base(local, remote)
-        .map_err(read)?
-        .map(|b| b.detach())
-    else {
-        return Ok(None);
-    };
-    // Each side's commits after the base, parents first; `None` with merges.
-    let chain = |tip: ObjectId| -> Result<Option<Vec<Link>>, CliError> {
-        let ids = crate::git::rewrite::range(repo, Some(base), tip)
-            .map_err(|e| CliError::usage("could not read commits").source(e))?;
-        let mut out = Vec::with_capacity(ids.len());
-        let mut parent = base;
-        for id in ids {
-            let c = repo.find_commit(id).map_err(read)?;
-            let parents: Vec<ObjectId> = c.parent_ids().map(|p| p.detach()).collect();
-            if parents != [parent] {
-                return Ok(None);
-            }
-            out.push((id, c.tree_id().map_err(read)?.detach(), parent));
-            parent = id;
-        }
-        Ok(Some(out))
-    };
-    let (Some(l), Some(r)) = (chain(local)?, chain(remote)?) else {
-        return Ok(None);
-    };
-    let common = l.len().min(r.len());
-    if (0..common).any(|i| l[i].1 != r[i].1) {
-        return Ok(None);
-    }
     let approved: BTreeSet<String> = flow
         .reviews
         .iter()
-        .filter(|r| r.verdict == "approved")
+        .filter(|r| r.approves())
         .flat_map(|r| r.commits.iter().map(|c| c.commit.clone()))
         .collect();
-    let mut tip = base;
-    // Put commit `id` (whose parent is `parent`) on `tip`, re-parenting it when needed.
-    let mut place = |(id, _, parent): Link, tip: ObjectId| -> Result<ObjectId, CliError> {
-        if parent == tip {
-            return Ok(id);
-        }
-        let c = repo.find_commit(id).map_err(read)?;
-        let mut moved: gix::objs::Commit = c.decode().map_err(read)?.to_owned().map_err(read)?;
-        moved.parents = vec![tip].into();
-        crate::git::rewrite::drop_signature(repo, &mut moved);
-        let new = repo.write_object(&moved).map_err(read)?.detach();
-        copies.push((id, new));
-        Ok(new)
-    };
-    for i in 0..common {
-        // The reviewed one, else the one already on the chain, else the lower id.
-        let score = |(id, _, parent): Link| {
-            (
-                approved.contains(&id.to_string()),
-                parent == tip,
-                std::cmp::Reverse(id),
-            )
-        };
-        let chosen = if score(l[i]) >= score(r[i]) {
-            l[i]
-        } else {
-            r[i]
-        };
-        tip = place(chosen, tip)?;
-    }
-    let longer = if l.len() > common { &l } else { &r };
-    for c in &longer[common..] {
-        tip = place(*c, tip)?;
-    }
-    Ok(Some(tip))
+    let joined = rewrite::reconcile(repo, local, remote, |id| approved.contains(&id.to_string()))
+        .map_err(|e| CliError::usage("could not read commits").source(e))?;
+    Ok(joined.map(|j| {
+        copies.extend(j.copies);
+        j.tip
+    }))
 }
 
 /// A notes commit on top of `tip` that copies each re-parented commit's note to its new id, and
