@@ -2,7 +2,8 @@
 //!
 //! A flow's spec, clarifying questions, plan revisions and reviews live as TOML notes under
 //! `refs/notes/aiflow` ([`store`]); the document schema is in [`flow`]; repository access is in
-//! [`git`]; the command line, which never leaks into the rest, is in [`cli`].
+//! [`git`]; sharing flows with a remote is [`sync`]; the command line, which never leaks into the
+//! rest, is in [`cli`].
 
 pub mod ai;
 pub mod cli;
@@ -10,3 +11,4 @@ pub mod flow;
 pub mod gate;
 pub mod git;
 pub mod store;
+pub mod sync;

@@ -331,3 +331,60 @@ impl From<crate::git::rewrite::RewriteError> for CliError {
         CliError::usage(e.to_string()).source(e)
     }
 }
+
+impl From<crate::sync::SyncError> for CliError {
+    fn from(e: crate::sync::SyncError) -> Self {
+        use crate::sync::SyncError as S;
+        let text = e.to_string();
+        match e {
+            S::Identity(e) => e.into(),
+            S::Store(e) => e.into(),
+            S::NoSuchRemote { ref known, .. } => {
+                let list = if known.is_empty() {
+                    "this repository has no remotes".to_owned()
+                } else {
+                    format!("its remotes: {}", known.join(", "))
+                };
+                CliError::usage(text).hint(list).hint(
+                    "add one with `git remote add <name> <url>`, or name one: `git aiflow sync <remote>`",
+                )
+            }
+            S::UnknownBranch { .. } => CliError::usage(text).hint(
+                "`--branch` names a flow's integration or subtask branch, e.g. `aiflow/<slug>`",
+            ),
+            S::Unreachable { .. } => CliError::usage(text).source(e).hint(
+                "nothing was changed; check the remote's URL (`git remote -v`) and your network",
+            ),
+            S::Fetch { .. } => CliError::usage(text)
+                .source(e)
+                .hint("nothing local was changed; check your network and sync again"),
+            S::KeptChanging { .. } => CliError::refused(text)
+                .hint("nothing local was changed; run `git aiflow sync` again"),
+            S::PushRefused { ref remote, .. } => {
+                let tracking = crate::sync::tracking_notes(remote);
+                CliError::refused(text)
+                    .source(e)
+                    .hint(format!(
+                        "nothing local was changed; the remote's flows are in {tracking}"
+                    ))
+                    .hint("to take the remote's flows without pushing: `git aiflow sync --no-push`")
+            }
+            S::PushFailed { .. } => CliError::usage(text).source(e).hint(
+                "nothing local was changed; check the remote's URL and your network, then sync again",
+            ),
+            S::LocalBranchMoved(_) => CliError::usage(text)
+                .source(e)
+                .hint("a local branch moved during the sync; the push landed: sync again"),
+            S::Diverged { .. } => CliError::refused(text).hint(
+                "the flows were synced; combine each branch with the remote's by hand (`git rebase` or `git merge` it onto `<remote>/<branch>`), then sync again",
+            ),
+            S::BadRemoteName { .. } | S::NoNotesToCarry => CliError::usage(text),
+            S::Git(_)
+            | S::TrackingRefs(_)
+            | S::Commits(_)
+            | S::NotesCommit(_)
+            | S::RefName { .. }
+            | S::LocalRefs(_) => CliError::usage(text).source(e),
+        }
+    }
+}

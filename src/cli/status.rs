@@ -5,6 +5,7 @@
 use super::{Ctx, context::report_problems, error::CliError};
 use crate::flow::{Flow, FlowStatus, SubtaskStatus};
 use crate::store::FlowEntry;
+use crate::sync::SyncState;
 use serde_json::{Value, json};
 use std::io::Write;
 
@@ -92,14 +93,15 @@ pub fn list(ctx: &mut Ctx, args: &ListArgs) -> Result<(), CliError> {
 pub fn status(ctx: &mut Ctx, args: &StatusArgs) -> Result<(), CliError> {
     let (set, entry) = ctx.flow(args.slug.as_deref())?;
     let repo = ctx.repo()?.clone();
-    let value = status_json(&repo, &entry)?;
+    let sync = crate::sync::state(&repo, &entry.anchor);
+    let value = status_value(&repo, &entry, sync.as_ref())?;
     if args.json {
         ctx.json(&value)?;
     } else {
         // Built in a buffer and cleaned as a whole: a note can be written by anyone who can push
         // refs/notes/aiflow, so no control sequence in it reaches the terminal.
         let mut buf = Vec::new();
-        dashboard(&mut buf, &entry, &value)?;
+        dashboard(&mut buf, &entry, &value, sync.as_ref())?;
         let text = String::from_utf8_lossy(&buf);
         ctx.out
             .write_all(crate::ai::sanitize::clean(&text).as_bytes())?;
@@ -108,7 +110,12 @@ pub fn status(ctx: &mut Ctx, args: &StatusArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-fn dashboard(out: &mut impl Write, entry: &FlowEntry, value: &Value) -> Result<(), CliError> {
+fn dashboard(
+    out: &mut impl Write,
+    entry: &FlowEntry,
+    value: &Value,
+    sync: Option<&SyncState>,
+) -> Result<(), CliError> {
     let f = &entry.flow;
     writeln!(out, "Flow {}: {}", f.slug, f.title)?;
     writeln!(out, "  status     {}", f.status.as_str())?;
@@ -173,12 +180,8 @@ fn dashboard(out: &mut impl Write, entry: &FlowEntry, value: &Value) -> Result<(
         )
     };
     writeln!(out, "  questions  {questions}")?;
-    if !value["sync"].is_null() {
-        writeln!(
-            out,
-            "  sync       {}",
-            super::sync::state_line(&value["sync"])
-        )?;
+    if let Some(sync) = sync {
+        writeln!(out, "  sync       {}", sync.line())?;
     }
     if f.plans.is_empty() && !f.questions_skipped {
         for q in f.questions.iter().filter(|q| q.answer.is_none()) {
@@ -403,6 +406,16 @@ fn subtasks_json(repo: &gix::Repository, entry: &FlowEntry) -> Vec<Value> {
 
 /// The JSON form of `status` (documented in the README).
 pub fn status_json(repo: &gix::Repository, entry: &FlowEntry) -> Result<Value, CliError> {
+    let sync = crate::sync::state(repo, &entry.anchor);
+    status_value(repo, entry, sync.as_ref())
+}
+
+/// [`status_json`] with the flow's sync state already read.
+fn status_value(
+    repo: &gix::Repository,
+    entry: &FlowEntry,
+    sync: Option<&SyncState>,
+) -> Result<Value, CliError> {
     let f = &entry.flow;
     let full = format!("refs/heads/{}", f.integration_branch);
     let tip = crate::git::ref_id(repo, &full).ok().flatten();
@@ -452,6 +465,6 @@ pub fn status_json(repo: &gix::Repository, entry: &FlowEntry) -> Result<Value, C
         "finished": f.finished,
         "documents": entry.documents,
         "next": next_step(f),
-        "sync": super::sync::state(repo, &entry.anchor),
+        "sync": sync,
     }))
 }

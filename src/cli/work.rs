@@ -147,49 +147,7 @@ pub fn find(ctx: &mut Ctx, which: &Which) -> Result<Found, CliError> {
     }
 }
 
-/// One checked-out work tree: where it is and the branch its HEAD is on.
-#[derive(Debug, Clone)]
-pub struct Checkout {
-    /// The work tree's root.
-    pub workdir: PathBuf,
-    /// The full ref name HEAD points to, if on a branch.
-    pub head: Option<String>,
-}
-
-/// Every work tree of the repository (the main one first, unless bare) and its branch.
-pub fn checkouts(repo: &gix::Repository) -> Vec<Checkout> {
-    let mut out = Vec::new();
-    let common = repo.common_dir().to_owned();
-    let read_head = |dir: &Path| -> Option<String> {
-        let text = std::fs::read_to_string(dir.join("HEAD")).ok()?;
-        text.trim()
-            .strip_prefix("ref:")
-            .map(|r| r.trim().to_owned())
-    };
-    let main_workdir = if repo.kind() != gix::repository::Kind::LinkedWorkTree {
-        repo.workdir().map(Path::to_owned)
-    } else {
-        gix::open(&common)
-            .ok()
-            .and_then(|r| r.workdir().map(Path::to_owned))
-    };
-    if let Some(w) = main_workdir {
-        out.push(Checkout {
-            workdir: std::fs::canonicalize(&w).unwrap_or(w),
-            head: read_head(&common),
-        });
-    }
-    if let Ok(list) = repo.worktrees() {
-        for proxy in list {
-            let Ok(base) = proxy.base() else { continue };
-            out.push(Checkout {
-                workdir: std::fs::canonicalize(&base).unwrap_or(base),
-                head: read_head(proxy.git_dir()),
-            });
-        }
-    }
-    out
-}
+pub use crate::git::{branch_tip, checkouts};
 
 /// The work tree that has `branch` (short name) checked out.
 pub fn checkout_of(repo: &gix::Repository, branch: &str) -> Option<PathBuf> {
@@ -198,13 +156,6 @@ pub fn checkout_of(repo: &gix::Repository, branch: &str) -> Option<PathBuf> {
         .into_iter()
         .find(|c| c.head.as_deref() == Some(full.as_str()))
         .map(|c| c.workdir)
-}
-
-/// The tip of a branch (short name), if it exists.
-pub fn branch_tip(repo: &gix::Repository, branch: &str) -> Option<ObjectId> {
-    crate::git::ref_id(repo, &format!("refs/heads/{branch}"))
-        .ok()
-        .flatten()
 }
 
 /// The tip of the flow's integration branch, or an error saying how to restore it.

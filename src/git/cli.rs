@@ -1,6 +1,7 @@
 //! The one place that runs the `git` program, for what gix cannot do: work-tree and index updates (`add`, `commit`,
-//! `switch`, `worktree add`, `merge` into a checked-out branch, `reset --soft`); and patch ids,
-//! which are defined by git's own diff output.
+//! `switch`, `worktree add`, `merge` into a checked-out branch, `reset --soft`, `reset --keep`);
+//! patch ids, which are defined by git's own diff output; and talking to remotes, which
+//! [`super::transport`] does through [`run`].
 //!
 //! Every call returns a typed [`GitError`] naming the command and what git printed.
 
@@ -162,6 +163,12 @@ pub fn checked(
             stderr: ran.stderr,
         })
     }
+}
+
+/// `git reset --keep <commit>` in the work tree `dir`: its branch and files move to `commit`, local
+/// changes kept. `false` when changes are in the way (then nothing moved).
+pub fn reset_keep(dir: &Path, commit: gix::ObjectId) -> Result<bool, GitError> {
+    Ok(run(dir, &["reset", "--keep", &commit.to_string()], &[], None)?.ok())
 }
 
 /// The stable patch ids (`git patch-id --stable`) of `commits`, computed by one

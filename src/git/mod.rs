@@ -1,4 +1,5 @@
-//! Repository access: opening a repository the way git does, identities and times, ref names.
+//! Repository access: opening a repository the way git does, identities and times, ref names,
+//! branch tips and the work trees that have them checked out.
 //!
 //! Everything git-aiflow does through gix starts here. What gix cannot do (work-tree updates,
 //! push/fetch, hooks in a quarantine) will go through one `git` CLI module beside this one.
@@ -8,6 +9,7 @@ pub mod content;
 pub mod params;
 pub mod rewrite;
 pub mod trailers;
+pub mod transport;
 
 use gix::bstr::ByteSlice;
 use std::path::{Path, PathBuf};
@@ -249,6 +251,55 @@ pub fn run_dir(repo: &gix::Repository) -> PathBuf {
     repo.workdir()
         .map(Path::to_owned)
         .unwrap_or_else(|| repo.git_dir().to_owned())
+}
+
+/// One checked-out work tree: where it is and the branch its HEAD is on.
+#[derive(Debug, Clone)]
+pub struct Checkout {
+    /// The work tree's root.
+    pub workdir: PathBuf,
+    /// The full ref name HEAD points to, if on a branch.
+    pub head: Option<String>,
+}
+
+/// Every work tree of the repository (the main one first, unless bare) and its branch.
+pub fn checkouts(repo: &gix::Repository) -> Vec<Checkout> {
+    let mut out = Vec::new();
+    let common = repo.common_dir().to_owned();
+    let read_head = |dir: &Path| -> Option<String> {
+        let text = std::fs::read_to_string(dir.join("HEAD")).ok()?;
+        text.trim()
+            .strip_prefix("ref:")
+            .map(|r| r.trim().to_owned())
+    };
+    let main_workdir = if repo.kind() != gix::repository::Kind::LinkedWorkTree {
+        repo.workdir().map(Path::to_owned)
+    } else {
+        gix::open(&common)
+            .ok()
+            .and_then(|r| r.workdir().map(Path::to_owned))
+    };
+    if let Some(w) = main_workdir {
+        out.push(Checkout {
+            workdir: std::fs::canonicalize(&w).unwrap_or(w),
+            head: read_head(&common),
+        });
+    }
+    if let Ok(list) = repo.worktrees() {
+        for proxy in list {
+            let Ok(base) = proxy.base() else { continue };
+            out.push(Checkout {
+                workdir: std::fs::canonicalize(&base).unwrap_or(base),
+                head: read_head(proxy.git_dir()),
+            });
+        }
+    }
+    out
+}
+
+/// The tip of a branch (short name), if it exists.
+pub fn branch_tip(repo: &gix::Repository, branch: &str) -> Option<gix::ObjectId> {
+    ref_id(repo, &format!("refs/heads/{branch}")).ok().flatten()
 }
 
 /// Why the objects of a push could not be made visible.

@@ -7,6 +7,9 @@
 //! no longer matches (or is signed again when commit signing is configured), and is written only
 //! when its message or parents changed. No ref moves here: the caller moves the branch by
 //! compare-and-swap together with its notes.
+//!
+//! [`reconcile`] re-parents instead: it joins two histories of a branch that only reworded
+//! commits, as `sync` needs when one clone approved a subtask and another added a step.
 
 use gix::ObjectId;
 use std::collections::{HashMap, HashSet};
@@ -32,6 +35,9 @@ pub enum RewriteError {
         #[source]
         source: gix::Error,
     },
+    /// Reading or writing an object failed (gix's own message).
+    #[error(transparent)]
+    Object(gix::Error),
     /// Signing failed.
     #[error("could not sign the rewritten commit for {commit} (commit.gpgSign is on)")]
     Sign {
@@ -182,6 +188,124 @@ pub fn up_to(
         stack.extend(c.parent_ids().map(|p| p.detach()));
     }
     Ok(out)
+}
+
+/// One commit of a linear history.
+#[derive(Debug, Clone, Copy)]
+struct Link {
+    id: ObjectId,
+    tree: ObjectId,
+    parent: ObjectId,
+}
+
+/// Two histories of a branch joined by [`reconcile`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reconciled {
+    /// The joined history's tip.
+    pub tip: ObjectId,
+    /// The commits that were re-parented: (original, copy).
+    pub copies: Vec<(ObjectId, ObjectId)>,
+}
+
+impl Reconciled {
+    /// Put commit `link` on the tip, re-parenting it (a copy without its signature) when its
+    /// parent is not the tip.
+    fn place(&mut self, repo: &gix::Repository, link: Link) -> Result<(), RewriteError> {
+        if link.parent == self.tip {
+            self.tip = link.id;
+            return Ok(());
+        }
+        let c = repo.find_commit(link.id).map_err(RewriteError::Object)?;
+        let mut moved: gix::objs::Commit = c
+            .decode()
+            .map_err(RewriteError::Object)?
+            .to_owned()
+            .map_err(RewriteError::Object)?;
+        moved.parents = vec![self.tip].into();
+        drop_signature(repo, &mut moved);
+        let new = repo
+            .write_object(&moved)
+            .map_err(RewriteError::Object)?
+            .detach();
+        self.copies.push((link.id, new));
+        self.tip = new;
+        Ok(())
+    }
+}
+
+/// Join two histories of a branch that differ only in commit messages up to a point (one side
+/// reviewed, the other went on): `reviewed` commits are preferred, the rest of the longer side is
+/// re-parented onto the chosen ones with its trees, authors, committers and messages unchanged,
+/// so that both clones compute the same commits. `None` when the trees differ (a real
+/// divergence), the histories share no commit, or a side has merges.
+pub fn reconcile(
+    repo: &gix::Repository,
+    local: ObjectId,
+    remote: ObjectId,
+    reviewed: impl Fn(ObjectId) -> bool,
+) -> Result<Option<Reconciled>, RewriteError> {
+    let Some(base) = repo
+        .merge_base(local, remote)
+        .map_err(RewriteError::Object)?
+        .map(|b| b.detach())
+    else {
+        return Ok(None);
+    };
+    let (Some(l), Some(r)) = (linear(repo, base, local)?, linear(repo, base, remote)?) else {
+        return Ok(None);
+    };
+    let common = l.len().min(r.len());
+    if (0..common).any(|i| l[i].tree != r[i].tree) {
+        return Ok(None);
+    }
+    let mut out = Reconciled {
+        tip: base,
+        copies: Vec::new(),
+    };
+    for i in 0..common {
+        // The reviewed one, else the one already on the chain, else the lower id.
+        let score = |link: &Link| {
+            (
+                reviewed(link.id),
+                link.parent == out.tip,
+                std::cmp::Reverse(link.id),
+            )
+        };
+        let chosen = if score(&l[i]) >= score(&r[i]) {
+            l[i]
+        } else {
+            r[i]
+        };
+        out.place(repo, chosen)?;
+    }
+    let longer = if l.len() > common { &l } else { &r };
+    for link in &longer[common..] {
+        out.place(repo, *link)?;
+    }
+    Ok(Some(out))
+}
+
+/// The commits of `base..tip`, parents first, each with its tree and parent; `None` when one of
+/// them is a merge (or a root).
+fn linear(
+    repo: &gix::Repository,
+    base: ObjectId,
+    tip: ObjectId,
+) -> Result<Option<Vec<Link>>, RewriteError> {
+    let ids = range(repo, Some(base), tip)?;
+    let mut out = Vec::with_capacity(ids.len());
+    let mut parent = base;
+    for id in ids {
+        let c = repo.find_commit(id).map_err(RewriteError::Object)?;
+        let parents: Vec<ObjectId> = c.parent_ids().map(|p| p.detach()).collect();
+        if parents != [parent] {
+            return Ok(None);
+        }
+        let tree = c.tree_id().map_err(RewriteError::Object)?.detach();
+        out.push(Link { id, tree, parent });
+        parent = id;
+    }
+    Ok(Some(out))
 }
 
 /// The committer signature git would use for a commit made now.

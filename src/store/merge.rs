@@ -49,13 +49,25 @@ impl Action {
     }
 }
 
+/// Which side changed a note since the merge base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Side {
+    /// Only theirs changed: theirs is taken.
+    FromRemote,
+    /// Only ours changed: ours is kept.
+    ToRemote,
+    /// Both changed: the note is merged.
+    Merged,
+}
+
 /// How one flow differs between the two sides.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FlowChange {
     /// The flow's slug.
     pub slug: String,
-    /// `from-remote` (only theirs changed), `to-remote` (only ours), or `merged` (both).
-    pub change: &'static str,
+    /// Which side changed it (`from-remote`, `to-remote` or `merged` in JSON).
+    pub change: Side,
 }
 
 /// A conflict in one note.
@@ -208,11 +220,11 @@ fn describe(
         let is_flow = upgrade::looks_like_flow(any);
         let slug = || slug_line(any).or_else(|| slug_hint(repo, object, any));
         let side = if b == o {
-            "from-remote"
+            Side::FromRemote
         } else if b == t {
-            "to-remote"
+            Side::ToRemote
         } else {
-            "merged"
+            Side::Merged
         };
         if is_flow && let Some(slug) = slug() {
             out.flows.push(FlowChange {
@@ -224,15 +236,15 @@ fn describe(
             }
         } else {
             match side {
-                "from-remote" => out.other_notes.0 += 1,
-                "to-remote" => out.other_notes.1 += 1,
-                _ => out.other_notes.2 += 1,
+                Side::FromRemote => out.other_notes.0 += 1,
+                Side::ToRemote => out.other_notes.1 += 1,
+                Side::Merged => out.other_notes.2 += 1,
             }
         }
         match side {
-            "from-remote" => edits.push((*object, tb)),
-            "to-remote" => {}
-            _ => {
+            Side::FromRemote => edits.push((*object, tb)),
+            Side::ToRemote => {}
+            Side::Merged => {
                 if let Some(merged) = merge_note(object, bb, ob, tb, is_flow, stamp, out) {
                     edits.push((*object, Some(merged)));
                 }
