@@ -282,6 +282,9 @@ enum Raced {
     Failed(CliError),
     /// The subtask was approved meanwhile, by `by`.
     Approved { by: String },
+    /// The branch moved and what is recorded does not cover it (yet: the notes read may
+    /// predate the approval that moved it).
+    Moved,
 }
 
 impl From<CliError> for Raced {
@@ -447,71 +450,90 @@ pub fn approve(ctx: &mut Ctx, args: &ApproveArgs) -> Result<(), CliError> {
         .filter(|(a, b)| a != b)
         .collect();
     let id = s.id.clone();
-    let written = crate::store::update_flow_with(
-        &repo,
-        &slug,
-        &format!("aiflow: approve {id} of {slug}"),
-        &me.stamp,
-        |flow, snap| -> Result<Option<Change>, Raced> {
-            // Another approval may have moved the branch since it was read: then this one
-            // would only fail its compare-and-swap, again and again. Say what happened.
-            if work::branch_tip(&repo, &w.branch) != Some(w.tip) {
+    // A parallel approval moves the branch and the notes in one transaction, but the notes this
+    // attempt read may predate it: look again (a fresh read) before saying the branch moved.
+    let mut looks = 0;
+    let written = loop {
+        let written = crate::store::update_flow_with(
+            &repo,
+            &slug,
+            &format!("aiflow: approve {id} of {slug}"),
+            &me.stamp,
+            |flow, snap| -> Result<Option<Change>, Raced> {
+                // Another approval may have landed since the branch and the notes were read (two
+                // reads, not one): when what the branch holds now is covered, by this snapshot of
+                // the notes, say so; when it moved and is not covered, look again.
                 let now = work::branch_tip(&repo, &w.branch);
-                let approvals = flow.approvals(&id);
-                let covered = now.is_some_and(|tip| {
-                    rewrite::range(&repo, Some(w.integ), tip).is_ok_and(|ids| {
-                        !ids.is_empty()
-                            && ids
-                                .iter()
-                                .all(|c| approvals.by_id(&c.to_string()).is_approved())
-                    })
-                });
-                let last = flow
-                    .reviews
-                    .iter()
-                    .rev()
-                    .find(|r| r.subtask == id && r.approves());
-                return match (covered, last) {
-                    (true, Some(r)) => Err(Raced::Approved {
-                        by: r.reviewer.clone(),
-                    }),
-                    _ => Err(Raced::Failed(
-                        CliError::refused(format!(
-                            "{} moved while you approved it; nothing was recorded",
-                            w.branch
-                        ))
-                        .hint(format!(
-                            "look again with `git aiflow review {id}`, then approve what is there now"
-                        )),
-                    )),
-                };
-            }
-            let action = if whole {
-                Action::Approve
-            } else {
-                Action::ApproveSome
-            };
-            if !lifecycle::apply(flow, &id, action) {
-                return Err(Raced::Failed(CliError::refused(format!(
-                    "subtask {id} left the plan meanwhile"
-                ))));
-            }
-            flow.reviews.push(review.clone());
-            // Carry the step notes to the rewritten commits, as notes.rewriteRef would.
-            let mut notes = Vec::new();
-            for (old, new) in &pairs {
-                if let Some(bytes) = snap.note_bytes(&repo, old).map_err(CliError::from)? {
-                    notes.push((*new, Some(bytes)));
+                let moved = now != Some(w.tip);
+                if moved || whole {
+                    let approvals = flow.approvals(&id);
+                    let covered = now.is_some_and(|tip| {
+                        rewrite::range(&repo, Some(w.integ), tip).is_ok_and(|ids| {
+                            !ids.is_empty()
+                                && ids
+                                    .iter()
+                                    .all(|c| approvals.by_id(&c.to_string()).is_approved())
+                        })
+                    });
+                    let last = flow
+                        .reviews
+                        .iter()
+                        .rev()
+                        .find(|r| r.subtask == id && r.approves());
+                    match (covered, last) {
+                        (true, Some(r)) => {
+                            return Err(Raced::Approved {
+                                by: r.reviewer.clone(),
+                            });
+                        }
+                        _ if moved => return Err(Raced::Moved),
+                        _ => {}
+                    }
                 }
+                let action = if whole {
+                    Action::Approve
+                } else {
+                    Action::ApproveSome
+                };
+                if !lifecycle::apply(flow, &id, action) {
+                    return Err(Raced::Failed(CliError::refused(format!(
+                        "subtask {id} left the plan meanwhile"
+                    ))));
+                }
+                flow.reviews.push(review.clone());
+                // Carry the step notes to the rewritten commits, as notes.rewriteRef would.
+                let mut notes = Vec::new();
+                for (old, new) in &pairs {
+                    if let Some(bytes) = snap.note_bytes(&repo, old).map_err(CliError::from)? {
+                        notes.push((*new, Some(bytes)));
+                    }
+                }
+                Ok(Some(Change {
+                    notes,
+                    refs: refs.clone(),
+                }))
+            },
+        );
+        match written {
+            Err(Raced::Moved) if looks < 3 => {
+                looks += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20 * looks));
             }
-            Ok(Some(Change {
-                notes,
-                refs: refs.clone(),
-            }))
-        },
-    );
+            written => break written,
+        }
+    };
     match written {
         Ok(_) => {}
+        Err(Raced::Moved) => {
+            return Err(CliError::refused(format!(
+                "{} moved while you approved it; nothing was recorded",
+                w.branch
+            ))
+            .hint(format!(
+                "look again with `git aiflow review {}`, then approve what is there now",
+                s.id
+            )));
+        }
         Err(Raced::Approved { by })
             if parse_ident(&by).map(|(_, e)| e.to_ascii_lowercase())
                 == Some(me.email.to_ascii_lowercase()) =>

@@ -1,8 +1,9 @@
 //! Repository access: opening a repository the way git does, identities and times, ref names,
 //! branch tips and the work trees that have them checked out.
 //!
-//! Everything git-aiflow does through gix starts here. What gix cannot do (work-tree updates,
-//! push/fetch, hooks in a quarantine) will go through one `git` CLI module beside this one.
+//! Everything git-aiflow does through gix starts here. What gix cannot do goes through the `git`
+//! CLI in [`cli`] (work-tree updates, merges into a checked-out branch) and [`transport`]
+//! (ls-remote, fetch, push).
 
 pub mod cli;
 pub mod content;

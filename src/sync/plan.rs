@@ -170,11 +170,13 @@ pub(super) fn plan_branches(
     })
 }
 
-/// Commits re-parented onto an approved subtask's reviewed ones are new work the review did not
-/// see: the subtask is active again, as after `git aiflow step`.
+/// Commits re-parented onto an approved (or in-review) subtask's reviewed ones are new work the
+/// review did not see: the subtask is active again, as after `git aiflow step`.
 fn reopen(reopened: &mut BTreeMap<ObjectId, Flow>, entry: &FlowEntry, branch: &str, stamp: &Stamp) {
-    let approved =
-        |s: &&Subtask| s.branch.as_deref() == Some(branch) && s.status == SubtaskStatus::Approved;
+    let approved = |s: &&Subtask| {
+        s.branch.as_deref() == Some(branch)
+            && matches!(s.status, SubtaskStatus::Approved | SubtaskStatus::InReview)
+    };
     let Some(id) = entry
         .flow
         .current_plan()
@@ -185,9 +187,7 @@ fn reopen(reopened: &mut BTreeMap<ObjectId, Flow>, entry: &FlowEntry, branch: &s
     let flow = reopened
         .entry(entry.anchor)
         .or_insert_with(|| entry.flow.clone());
-    if let Some(s) = flow.subtask_mut(&id) {
-        s.status = SubtaskStatus::Active;
-    }
+    crate::flow::lifecycle::apply(flow, &id, crate::flow::lifecycle::Action::Step);
     flow.updated_at = stamp.at.clone();
     flow.updated_by = stamp.who.clone();
 }
