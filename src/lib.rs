@@ -12,3 +12,4 @@ pub mod gate;
 pub mod git;
 pub mod store;
 pub mod sync;
+pub mod work;

@@ -111,24 +111,7 @@ impl Ctx {
     }
 }
 
-/// The flow whose integration branch or one of whose subtask branches is `branch`.
-pub fn flow_of_branch(set: &FlowSet, branch: &str) -> Option<String> {
-    for e in &set.flows {
-        let f = &e.flow;
-        if f.integration_branch == branch {
-            return Some(f.slug.clone());
-        }
-        let is_subtask = f
-            .plans
-            .iter()
-            .flat_map(|p| &p.subtasks)
-            .any(|s| s.branch.as_deref() == Some(branch));
-        if is_subtask || branch.starts_with(&format!("{}--", f.integration_branch)) {
-            return Some(f.slug.clone());
-        }
-    }
-    None
-}
+pub use crate::work::flow_of_branch;
 
 /// Print a warning for each problem note, limited to those of `slug` when given.
 pub fn report_problems(ctx: &mut Ctx, set: &FlowSet, slug: Option<&str>) {

@@ -266,6 +266,38 @@ impl From<crate::ai::prompt::TemplateError> for CliError {
     }
 }
 
+impl From<crate::work::WorkError> for CliError {
+    fn from(e: crate::work::WorkError) -> Self {
+        use crate::work::WorkError as W;
+        let (mut c, hints, source) = match e {
+            W::Lifecycle(r) => return r.into(),
+            W::Refused {
+                message,
+                hints,
+                source,
+            } => (CliError::refused(message), hints, source),
+            W::Invalid {
+                message,
+                hints,
+                source,
+            } => (CliError::usage(message), hints, source),
+            W::Lookup(e) => return e.into(),
+            W::Store(e) => return e.into(),
+            W::Git(e) => return e.into(),
+            W::Rewrite(e) => return e.into(),
+            W::Identity(e) => return e.into(),
+            W::Open(e) => return e.into(),
+            W::Check(e) => return e.into(),
+            W::Policy(e) => return e.into(),
+        };
+        for h in hints {
+            c = c.hint(h);
+        }
+        c.source = source;
+        c
+    }
+}
+
 impl From<crate::flow::lifecycle::Refusal> for CliError {
     fn from(e: crate::flow::lifecycle::Refusal) -> Self {
         use crate::flow::lifecycle::{Action, Refusal as R};

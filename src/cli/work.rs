@@ -24,36 +24,7 @@ pub struct Which {
     pub flow: Option<String>,
 }
 
-/// A subtask found in the store.
-pub struct Found {
-    /// The subtask's flow.
-    pub entry: FlowEntry,
-    /// The subtask's id.
-    pub id: String,
-}
-
-impl Found {
-    /// The flow.
-    pub fn flow(&self) -> &Flow {
-        &self.entry.flow
-    }
-
-    /// The subtask, as the current plan has it.
-    pub fn subtask(&self) -> &Subtask {
-        self.entry
-            .flow
-            .subtask(&self.id)
-            .expect("found in the plan")
-    }
-
-    /// The subtask's branch: the recorded one, or the one it will get.
-    pub fn branch(&self) -> String {
-        let s = self.subtask();
-        s.branch
-            .clone()
-            .unwrap_or_else(|| subtask_branch(&self.flow().integration_branch, &s.id, &s.title))
-    }
-}
+pub use crate::work::Found;
 
 /// The short name of the branch HEAD is on, if any.
 pub fn current_branch(repo: &gix::Repository) -> Option<String> {
@@ -64,87 +35,13 @@ pub fn current_branch(repo: &gix::Repository) -> Option<String> {
 
 /// Find the subtask `which` names.
 pub fn find(ctx: &mut Ctx, which: &Which) -> Result<Found, CliError> {
+    let current = current_branch(ctx.repo()?);
     let set = ctx.flows()?;
-    let repo = ctx.repo()?;
-    let current = current_branch(repo);
-    let flows: Vec<&FlowEntry> = match &which.flow {
-        Some(slug) => vec![set.find(slug)?],
-        None => set.flows.iter().collect(),
+    let selector = crate::work::Selector {
+        subtask: which.subtask.clone(),
+        flow: which.flow.clone(),
     };
-    let Some(arg) = which.subtask.as_deref() else {
-        let Some(branch) = current.as_deref() else {
-            return Err(
-                CliError::usage("HEAD is detached, so there is no current subtask")
-                    .hint("name the subtask, for example `git aiflow status` lists them"),
-            );
-        };
-        for e in &flows {
-            if let Some(s) = e.flow.current_plan().and_then(|p| {
-                p.subtasks
-                    .iter()
-                    .find(|s| s.branch.as_deref() == Some(branch))
-            }) {
-                let (entry, id) = ((*e).clone(), s.id.clone());
-                return Ok(Found { entry, id });
-            }
-        }
-        return Err(CliError::usage(format!(
-            "the current branch `{branch}` is not a subtask branch"
-        ))
-        .hint("name the subtask (its id from `git aiflow status`), or switch to its branch"));
-    };
-    let arg = arg.strip_prefix("refs/heads/").unwrap_or(arg);
-    // The current flow first, so that a prefix is read in the flow one is working on.
-    let current_flow = current
-        .as_deref()
-        .and_then(|b| super::context::flow_of_branch(&set, b));
-    let mut ordered = flows.clone();
-    ordered.sort_by_key(|e| Some(&e.flow.slug) != current_flow.as_ref());
-    let mut exact = Vec::new();
-    let mut prefix = Vec::new();
-    for e in &ordered {
-        let Some(plan) = e.flow.current_plan() else {
-            continue;
-        };
-        for s in &plan.subtasks {
-            let branch = subtask_branch(&e.flow.integration_branch, &s.id, &s.title);
-            if s.id == arg || s.branch.as_deref() == Some(arg) || branch == arg {
-                exact.push((*e, s));
-            } else if arg.len() >= 2 && s.id.starts_with(arg) {
-                prefix.push((*e, s));
-            }
-        }
-    }
-    let hits = if exact.is_empty() { prefix } else { exact };
-    match hits.as_slice() {
-        [(e, s)] => {
-            let (entry, id) = ((*e).clone(), s.id.clone());
-            Ok(Found { entry, id })
-        }
-        [] => {
-            let mut err = CliError::usage(format!("no subtask `{arg}`"));
-            err = match &which.flow {
-                Some(slug) => err.hint(format!(
-                    "`git aiflow status {slug}` lists the subtasks of {slug}"
-                )),
-                None => {
-                    err.hint("`git aiflow status <slug>` lists a flow's subtasks and their ids")
-                }
-            };
-            Err(err)
-        }
-        many => {
-            let names: Vec<String> = many
-                .iter()
-                .map(|(e, s)| format!("{} ({}: {})", s.id, e.flow.slug, s.title))
-                .collect();
-            Err(CliError::usage(format!(
-                "`{arg}` names several subtasks: {}",
-                names.join(", ")
-            ))
-            .hint("give more of the id, or --flow SLUG"))
-        }
-    }
+    Ok(crate::work::find(&set, current.as_deref(), &selector)?)
 }
 
 pub use crate::git::{branch_tip, checkouts};
