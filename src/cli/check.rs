@@ -1,6 +1,7 @@
 //! `git aiflow check`: the gate, from the command line and CI.
 
 use super::{CliError, Ctx, Exit};
+use crate::flow::names::BRANCH_PREFIX;
 use crate::gate::walk::{GixObjects, Range};
 use crate::gate::{Policy, Report, Scope, check};
 use crate::git::trailers::Rules;
@@ -149,7 +150,7 @@ fn integration_branch<'a>(repo: &gix::Repository, name: &'a str) -> Option<&'a s
         .strip_prefix("refs/heads/")
         .or_else(|| name.strip_prefix("refs/remotes/"))
         .unwrap_or(name);
-    if name.starts_with("aiflow/") {
+    if name.starts_with(BRANCH_PREFIX) {
         return Some(name);
     }
     let (remote, rest) = name.split_once('/')?;
@@ -157,7 +158,7 @@ fn integration_branch<'a>(repo: &gix::Repository, name: &'a str) -> Option<&'a s
         .remote_names()
         .iter()
         .any(|r| AsRef::<[u8]>::as_ref(r) == remote.as_bytes());
-    (is_remote && rest.starts_with("aiflow/")).then_some(rest)
+    (is_remote && rest.starts_with(BRANCH_PREFIX)).then_some(rest)
 }
 
 fn bad_rev(arg: &str, e: impl std::fmt::Display) -> CliError {
@@ -215,11 +216,8 @@ fn implicit(ctx: &mut Ctx) -> Result<Plan, CliError> {
         CliError::usage(format!("{short} has no commits yet")).hint("nothing to check")
     })?;
     // A subtask branch goes into its integration branch.
-    if let Some((integration, _)) = short
-        .strip_prefix(super::new::BRANCH_PREFIX)
-        .and_then(|rest| rest.split_once("--"))
-    {
-        let target = format!("refs/heads/{}{integration}", super::new::BRANCH_PREFIX);
+    if let Some(integration) = crate::flow::names::integration_of_subtask(&short) {
+        let target = format!("refs/heads/{integration}");
         let current = tip(repo, &target);
         let policy = Policy::load(repo, current)?;
         return Ok(Plan {

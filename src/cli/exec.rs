@@ -545,16 +545,7 @@ fn agent_text(message: &[u8]) -> Vec<u8> {
     }
 }
 
-/// Commit signing options when `commit.gpgSign` is on.
-pub fn signing(
-    repo: &gix::Repository,
-) -> Result<Option<gix::objs::signature::sign::Options>, CliError> {
-    repo.commit_signing_options_if_enabled().map_err(|e| {
-        CliError::usage("commit.gpgSign is on, but the signing configuration cannot be used")
-            .source(e)
-            .hint("check gpg.format, user.signingKey and gpg.program, or turn signing off")
-    })
-}
+pub use crate::work::signing;
 
 pub use crate::git::is_ancestor;
 

@@ -53,8 +53,7 @@ pub struct NewArgs {
 /// Where a rejected spec is kept.
 const DRAFT: &str = "NEW_SPEC.md";
 
-/// The prefix of every integration branch.
-pub const BRANCH_PREFIX: &str = "aiflow/";
+use crate::flow::names::BRANCH_PREFIX;
 
 pub fn run(ctx: &mut Ctx, args: &NewArgs) -> Result<(), CliError> {
     // Check everything that does not need the spec first, so the editor never opens in vain.

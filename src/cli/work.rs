@@ -4,11 +4,9 @@
 use super::{CliError, Ctx};
 use crate::flow::lifecycle::{self, Action, next_ready};
 use crate::flow::{Flow, FlowStatus, StepNote, Subtask, SubtaskStatus, plan::subtask_branch};
-use crate::gate::Policy;
-use crate::git::{Stamp, cli as git, trailers};
-use crate::store::{Change, FlowEntry};
+use crate::git::{cli as git, trailers};
+use crate::store::Change;
 use gix::ObjectId;
-use gix::refs::transaction::RefEdit;
 use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -24,14 +22,10 @@ pub struct Which {
     pub flow: Option<String>,
 }
 
-pub use crate::work::Found;
-
-/// The short name of the branch HEAD is on, if any.
-pub fn current_branch(repo: &gix::Repository) -> Option<String> {
-    let head = repo.head_name().ok().flatten()?;
-    let full = head.as_bstr().to_string();
-    full.strip_prefix("refs/heads/").map(str::to_owned)
-}
+pub use crate::git::cli::is_dirty;
+pub use crate::git::{checkout_of, current_branch};
+pub use crate::work::steps::{STEP_KEYS, record_steps, review_keys, steps_of, with_step_trailers};
+pub use crate::work::{Found, branch_edit, integration_tip};
 
 /// Find the subtask `which` names.
 pub fn find(ctx: &mut Ctx, which: &Which) -> Result<Found, CliError> {
@@ -45,31 +39,6 @@ pub fn find(ctx: &mut Ctx, which: &Which) -> Result<Found, CliError> {
 }
 
 pub use crate::git::{branch_tip, checkouts};
-
-/// The work tree that has `branch` (short name) checked out.
-pub fn checkout_of(repo: &gix::Repository, branch: &str) -> Option<PathBuf> {
-    let full = format!("refs/heads/{branch}");
-    checkouts(repo)
-        .into_iter()
-        .find(|c| c.head.as_deref() == Some(full.as_str()))
-        .map(|c| c.workdir)
-}
-
-/// The tip of the flow's integration branch, or an error saying how to restore it.
-pub fn integration_tip(repo: &gix::Repository, entry: &FlowEntry) -> Result<ObjectId, CliError> {
-    let name = &entry.flow.integration_branch;
-    branch_tip(repo, name).ok_or_else(|| {
-        CliError::usage(format!("the integration branch {name} does not exist")).hint(format!(
-            "recreate it at the flow's anchor: `git branch {name} {}`",
-            entry.anchor
-        ))
-    })
-}
-
-/// A ref edit moving `refs/heads/<branch>` from `from` (`None`: it must not exist) to `to`.
-pub fn branch_edit(branch: &str, from: Option<ObjectId>, to: ObjectId, message: String) -> RefEdit {
-    crate::store::cas_edit(&format!("refs/heads/{branch}"), from, to, &message)
-}
 
 fn subtask_json(flow: &Flow, s: &Subtask) -> serde_json::Value {
     json!({
@@ -401,84 +370,6 @@ pub struct StepArgs {
     pub json: bool,
 }
 
-/// The trailer keys git-aiflow writes on steps; nobody else may write them.
-pub const STEP_KEYS: [&str; 3] = ["Aiflow-Flow", "Aiflow-Subtask", "Aiflow-Step"];
-
-/// The step commits of `subtask` on `base..tip` (merges aside, such as the merges `integrate`
-/// makes): how many there are, and the number the last one carries (at least the count).
-pub fn steps_of(
-    repo: &gix::Repository,
-    base: ObjectId,
-    tip: ObjectId,
-    subtask: &str,
-) -> (usize, u32) {
-    let rules = trailers::Rules::from_config(&repo.config_snapshot());
-    let Ok(walk) = repo.rev_walk([tip]).with_hidden([base]).all() else {
-        return (0, 0);
-    };
-    let mut max = 0;
-    let mut count = 0;
-    for info in walk.filter_map(Result::ok) {
-        if info.parent_ids.len() > 1 {
-            continue;
-        }
-        let Ok(c) = info.object() else { continue };
-        let pairs = trailers::parse_commit(c.message_raw_sloppy(), &rules);
-        let mine = pairs.iter().any(|(k, v)| {
-            k.eq_ignore_ascii_case(b"Aiflow-Subtask") && v.trim_ascii() == subtask.as_bytes()
-        });
-        if !mine {
-            continue;
-        }
-        count += 1;
-        for (k, v) in &pairs {
-            if k.eq_ignore_ascii_case(b"Aiflow-Step")
-                && let Some(n) = std::str::from_utf8(v)
-                    .ok()
-                    .and_then(|v| v.trim().parse::<u32>().ok())
-            {
-                max = max.max(n);
-            }
-        }
-    }
-    (count, max.max(count as u32))
-}
-
-/// `msg` with the step trailers added.
-pub fn with_step_trailers(
-    msg: &[u8],
-    slug: &str,
-    id: &str,
-    step: u32,
-    assisted: Option<&str>,
-    rules: &trailers::Rules,
-) -> Vec<u8> {
-    let mut m = trailers::add(msg, "Aiflow-Flow", slug, rules);
-    m = trailers::add(&m, "Aiflow-Subtask", id, rules);
-    m = trailers::add(&m, "Aiflow-Step", &step.to_string(), rules);
-    if let Some(a) = assisted {
-        m = trailers::add(&m, "Assisted-by", a, rules);
-    }
-    m
-}
-
-/// The review trailer keys the gate accepts here (the policy's, and always `Reviewed-by`).
-pub fn review_keys(repo: &gix::Repository, integration_tip: Option<ObjectId>) -> Vec<String> {
-    let mut keys = Policy::load(repo, integration_tip)
-        .map(|p| p.review_trailers)
-        .unwrap_or_default();
-    if !keys.iter().any(|k| k.eq_ignore_ascii_case("Reviewed-by")) {
-        keys.push("Reviewed-by".into());
-    }
-    keys
-}
-
-/// Whether the work tree at `dir` has changes (tracked or untracked, not ignored).
-pub fn is_dirty(dir: &Path) -> Result<bool, CliError> {
-    let out = git::checked(dir, &["status", "--porcelain", "-z"], &[], None)?;
-    Ok(!out.is_empty())
-}
-
 /// `git aiflow step`.
 pub fn step(ctx: &mut Ctx, args: &StepArgs) -> Result<(), CliError> {
     let found = find(
@@ -576,32 +467,5 @@ pub fn step(ctx: &mut Ctx, args: &StepArgs) -> Result<(), CliError> {
             s.id
         )?;
     }
-    Ok(())
-}
-
-/// Write step notes on `steps` and reopen the subtask, as one notes commit.
-pub fn record_steps(
-    repo: &gix::Repository,
-    slug: &str,
-    id: &str,
-    stamp: &Stamp,
-    steps: &[(ObjectId, StepNote)],
-) -> Result<(), CliError> {
-    crate::store::update_flow_with(
-        repo,
-        slug,
-        &format!("aiflow: step of {id} in {slug}"),
-        stamp,
-        |flow, _| -> Result<Option<Change>, CliError> {
-            lifecycle::apply(flow, id, Action::Step);
-            Ok(Some(Change {
-                notes: steps
-                    .iter()
-                    .map(|(c, n)| (*c, Some(n.to_toml().into_bytes())))
-                    .collect(),
-                refs: vec![],
-            }))
-        },
-    )?;
     Ok(())
 }

@@ -7,6 +7,7 @@
 
 pub mod lifecycle;
 pub mod merge;
+pub mod names;
 pub mod plan;
 pub mod review;
 pub mod slug;

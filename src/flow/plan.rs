@@ -339,25 +339,7 @@ impl IdGen {
     }
 }
 
-/// The branch a subtask gets when it starts: `<integration branch>--<id>-<title words>`.
-pub fn subtask_branch(integration_branch: &str, id: &str, title: &str) -> String {
-    let words = slugify(title).unwrap_or_default();
-    let mut part = String::new();
-    for w in words.split('-') {
-        if !part.is_empty() && part.len() + 1 + w.len() > 40 {
-            break;
-        }
-        if !part.is_empty() {
-            part.push('-');
-        }
-        part.push_str(w);
-    }
-    if part.is_empty() {
-        format!("{integration_branch}--{id}")
-    } else {
-        format!("{integration_branch}--{id}-{part}")
-    }
-}
+pub use super::names::subtask_branch;
 
 /// Every subtask id the flow's plan history has used.
 pub fn ids_in_history(plans: &[PlanRevision]) -> BTreeSet<String> {

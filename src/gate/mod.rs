@@ -17,6 +17,7 @@ pub mod remerge;
 pub mod sshsig;
 pub mod walk;
 
+use crate::flow::names;
 use crate::git::trailers::{Block, Rules};
 use gix::ObjectId;
 use policy::parse_ident;
@@ -24,9 +25,9 @@ pub use policy::{Policy, PolicyError, Reviews, Scope, Trust};
 use walk::{CommitRef, Objects, Range, WalkError, parse_commit};
 
 /// The trailer that names a commit's flow.
-pub const FLOW_TRAILER: &[u8] = b"Aiflow-Flow";
-const SUBTASK_TRAILER: &[u8] = b"Aiflow-Subtask";
-const STEP_TRAILER: &[u8] = b"Aiflow-Step";
+pub const FLOW_TRAILER: &[u8] = names::FLOW_KEY.as_bytes();
+const SUBTASK_TRAILER: &[u8] = names::SUBTASK_KEY.as_bytes();
+const STEP_TRAILER: &[u8] = names::STEP_KEY.as_bytes();
 
 /// git's empty tree.
 const EMPTY_TREE: &[u8] = b"4b825dc642cb6eb9a060e54bf8d69288fbee4904";
@@ -629,7 +630,10 @@ fn judge(
                 )),
             }
         };
-    let kind = match (one(&flows, "Aiflow-Flow"), one(&subtasks, "Aiflow-Subtask")) {
+    let kind = match (
+        one(&flows, names::FLOW_KEY),
+        one(&subtasks, names::SUBTASK_KEY),
+    ) {
         (Err(e), _) | (_, Err(e)) => Err(e),
         _ if steps > 1 => Err(format!(
             "it carries {steps} Aiflow-Step trailers; a commit is one step"

@@ -12,7 +12,7 @@ use serde::Deserialize;
 pub const POLICY_FILE: &str = ".aiflow.toml";
 
 /// The trailer keys that count as a review by default.
-pub const DEFAULT_REVIEW_TRAILER: &str = "Reviewed-by";
+pub const DEFAULT_REVIEW_TRAILER: &str = crate::flow::names::REVIEWED_KEY;
 
 /// How much of what enters a branch the gate checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -506,10 +506,8 @@ impl Policy {
     /// (`aiflow/<slug>--<id>…`) never are.
     pub fn protection(&self, refname: &str) -> Option<Scope> {
         let branch = refname.strip_prefix("refs/heads/")?;
-        if let Some(rest) = branch.strip_prefix("aiflow/") {
-            if rest.contains("--") || rest.contains('/') {
-                return None;
-            }
+        if branch.starts_with(crate::flow::names::BRANCH_PREFIX) {
+            let rest = crate::flow::names::slug_of_integration(branch)?;
             if validate_slug(rest).is_ok() {
                 return Some(Scope::Integration);
             }

@@ -251,3 +251,9 @@ pub fn patch_ids(
     }
     Ok(out)
 }
+
+/// Whether the work tree at `dir` has changes (tracked or untracked, not ignored).
+pub fn is_dirty(dir: &std::path::Path) -> Result<bool, GitError> {
+    let out = checked(dir, &["status", "--porcelain", "-z"], &[], None)?;
+    Ok(!out.is_empty())
+}

@@ -404,3 +404,19 @@ fn split_alternates(value: &str) -> Vec<String> {
     }
     out
 }
+
+/// The short name of the branch HEAD is on, if any.
+pub fn current_branch(repo: &gix::Repository) -> Option<String> {
+    let head = repo.head_name().ok().flatten()?;
+    let full = head.as_bstr().to_string();
+    full.strip_prefix("refs/heads/").map(str::to_owned)
+}
+
+/// The work tree that has `branch` (short name) checked out.
+pub fn checkout_of(repo: &gix::Repository, branch: &str) -> Option<std::path::PathBuf> {
+    let full = format!("refs/heads/{branch}");
+    checkouts(repo)
+        .into_iter()
+        .find(|c| c.head.as_deref() == Some(full.as_str()))
+        .map(|c| c.workdir)
+}

@@ -377,7 +377,10 @@ pub(crate) fn slug_hint(repo: &gix::Repository, object: &ObjectId, bytes: &[u8])
         && let Ok(decoded) = commit.decode()
         && let Some(slug) = decoded
             .message_trailers()
-            .find(|t| t.token.eq_ignore_ascii_case(b"Aiflow-Flow"))
+            .find(|t| {
+                t.token
+                    .eq_ignore_ascii_case(crate::flow::names::FLOW_KEY.as_bytes())
+            })
             .map(|t| t.value.to_string())
             .filter(|s| crate::flow::validate_slug(s).is_ok())
     {

@@ -5,7 +5,11 @@
 use crate::flow::lifecycle::Refusal;
 use crate::flow::{Flow, Subtask, plan::subtask_branch};
 use crate::store::{FlowEntry, FlowSet, LookupError, StoreError};
+use gix::ObjectId;
+use gix::refs::transaction::RefEdit;
 use std::error::Error as StdError;
+
+pub mod steps;
 
 /// Which subtask an action is about, as a user names it.
 #[derive(Debug, Clone, Default)]
@@ -62,7 +66,7 @@ pub fn flow_of_branch(set: &FlowSet, branch: &str) -> Option<String> {
             .any(|s| s.branch.as_deref() == Some(branch));
         (f.integration_branch == branch
             || is_subtask
-            || branch.starts_with(&format!("{}--", f.integration_branch)))
+            || crate::flow::names::is_subtask_branch_of(branch, &f.integration_branch))
         .then(|| f.slug.clone())
     })
 }
@@ -150,6 +154,33 @@ fn on_branch(flows: &[&FlowEntry], current: Option<&str>) -> Result<Found, WorkE
             ))
             .hint("name the subtask (its id from `git aiflow status`), or switch to its branch")
         })
+}
+
+/// The tip of the flow's integration branch, or an error saying how to restore it.
+pub fn integration_tip(repo: &gix::Repository, entry: &FlowEntry) -> Result<ObjectId, WorkError> {
+    let name = &entry.flow.integration_branch;
+    crate::git::branch_tip(repo, name).ok_or_else(|| {
+        WorkError::invalid(format!("the integration branch {name} does not exist")).hint(format!(
+            "recreate it at the flow's anchor: `git branch {name} {}`",
+            entry.anchor
+        ))
+    })
+}
+
+/// A ref edit moving `refs/heads/<branch>` from `from` (`None`: it must not exist) to `to`.
+pub fn branch_edit(branch: &str, from: Option<ObjectId>, to: ObjectId, message: String) -> RefEdit {
+    crate::store::cas_edit(&format!("refs/heads/{branch}"), from, to, &message)
+}
+
+/// Commit signing options when `commit.gpgSign` is on.
+pub fn signing(
+    repo: &gix::Repository,
+) -> Result<Option<gix::objs::signature::sign::Options>, WorkError> {
+    repo.commit_signing_options_if_enabled().map_err(|e| {
+        WorkError::invalid("commit.gpgSign is on, but the signing configuration cannot be used")
+            .because(e)
+            .hint("check gpg.format, user.signingKey and gpg.program, or turn signing off")
+    })
 }
 
 /// Why an action on a subtask was not done. Nothing was changed when it is returned, unless it
