@@ -12,4 +12,5 @@ pub mod gate;
 pub mod git;
 pub mod store;
 pub mod sync;
+pub mod term;
 pub mod work;

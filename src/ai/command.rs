@@ -7,12 +7,11 @@
 
 use super::http::{Spinner, excerpt};
 use super::{AiError, ErrorKind, Place, Provider, Reply, Request, Settings};
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
+use crate::git::process::{Input, Process, ProcessError, Sink};
 use std::time::{Duration, Instant};
 
 /// The most output read from a command; a plan is a few kilobytes.
-const MAX_OUTPUT: u64 = 8 * 1024 * 1024;
+const MAX_OUTPUT: usize = 8 * 1024 * 1024;
 
 pub(crate) struct CommandProvider {
     command: String,
@@ -53,76 +52,51 @@ impl Provider for CommandProvider {
         let prompt_file = self.place.write_prompt(&prompt)?;
         let start = Instant::now();
         let _spinner = Spinner::start(format!("waiting for `{}`", self.command));
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(&self.command)
-            .current_dir(&self.place.workdir)
+        let template = if request.messages.len() > 1 {
+            "repair"
+        } else {
+            request.kind
+        };
+        let done = Process::shell(&self.command, &[], format!("`{}`", self.command))
+            .dir(&self.place.workdir)
             .env("AIFLOW_PROMPT_FILE", &prompt_file)
-            .env(
-                "AIFLOW_TEMPLATE",
-                if request.messages.len() > 1 {
-                    "repair"
-                } else {
-                    request.kind
-                },
-            )
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| {
-                AiError::new(
+            .env("AIFLOW_TEMPLATE", template)
+            .stdin(Input::Bytes(prompt.into_bytes()))
+            .stdout(Sink::Capture { limit: MAX_OUTPUT })
+            .stderr(Sink::Capture { limit: MAX_OUTPUT })
+            .timeout(Some(self.timeout))
+            .run();
+        let done = match done {
+            Ok(done) => done,
+            Err(ProcessError::TimedOut { .. }) => {
+                return Err(AiError::new(
+                    ErrorKind::Transport,
+                    format!(
+                        "`{}` did not finish within {} s; it was stopped",
+                        self.command,
+                        self.timeout.as_secs()
+                    ),
+                )
+                .hint(
+                    "raise the limit with --timeout SECONDS or `git config aiflow.timeout SECONDS`",
+                ));
+            }
+            Err(ProcessError::Start { source, .. }) => {
+                return Err(AiError::new(
                     ErrorKind::Config,
                     format!("could not start `{}`", self.command),
                 )
-                .caused_by(&e)
-            })?;
-        let mut stdin = child.stdin.take().expect("piped");
-        let writer = std::thread::spawn(move || {
-            // A command that does not read its input closes the pipe: not an error.
-            let _ = stdin.write_all(prompt.as_bytes());
-        });
-        let mut stdout = child.stdout.take().expect("piped");
-        let reader = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = (&mut stdout).take(MAX_OUTPUT).read_to_end(&mut buf);
-            buf
-        });
-        let mut stderr = child.stderr.take().expect("piped");
-        let err_reader = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = (&mut stderr).take(MAX_OUTPUT).read_to_end(&mut buf);
-            buf
-        });
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if start.elapsed() >= self.timeout => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(AiError::new(
-                        ErrorKind::Transport,
-                        format!(
-                            "`{}` did not finish within {} s; it was stopped",
-                            self.command,
-                            self.timeout.as_secs()
-                        ),
-                    )
-                    .hint("raise the limit with --timeout SECONDS or `git config aiflow.timeout SECONDS`"));
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                Err(e) => {
-                    return Err(AiError::new(
-                        ErrorKind::Transport,
-                        format!("could not wait for `{}`", self.command),
-                    )
-                    .caused_by(&e));
-                }
+                .caused_by(&source));
+            }
+            Err(ProcessError::Wait { source, .. }) => {
+                return Err(AiError::new(
+                    ErrorKind::Transport,
+                    format!("could not wait for `{}`", self.command),
+                )
+                .caused_by(&source));
             }
         };
-        let _ = writer.join();
-        let out = reader.join().unwrap_or_default();
-        let err = err_reader.join().unwrap_or_default();
+        let (status, out, err) = (done.status, done.stdout, done.stderr);
         let text = String::from_utf8_lossy(&out).into_owned();
         if !status.success() {
             let tail: Vec<&str> = std::str::from_utf8(&err)

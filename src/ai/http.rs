@@ -3,7 +3,7 @@
 //! (never the key), and a spinner on a terminal while waiting.
 
 use super::{AiError, ErrorKind, Settings};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -336,7 +336,7 @@ impl Spinner {
     /// Start spinning with `label`.
     pub(crate) fn start(label: String) -> Spinner {
         let stop = Arc::new(AtomicBool::new(false));
-        if !std::io::stderr().is_terminal() {
+        if !crate::term::stderr() {
             return Spinner { stop, thread: None };
         }
         let flag = stop.clone();

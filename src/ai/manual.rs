@@ -3,8 +3,7 @@
 //! standard input, or in the editor when standard input is a terminal.
 
 use super::{AiError, ErrorKind, Place, Provider, Reply, Request};
-use std::io::{IsTerminal, Read};
-use std::process::Command;
+use std::io::Read;
 use std::time::Instant;
 
 /// Everything from this line on is dropped from the editor's text.
@@ -21,7 +20,7 @@ impl Manual {
     pub(crate) fn new(place: &Place) -> Manual {
         Manual {
             place: place.clone(),
-            interactive: std::io::stdin().is_terminal(),
+            interactive: crate::term::stdin(),
         }
     }
 
@@ -42,12 +41,7 @@ impl Manual {
             )
             .caused_by(&e)
         })?;
-        let status = Command::new("sh")
-            .arg("-c")
-            .arg(format!("{editor} \"$@\""))
-            .arg(editor)
-            .arg(&path)
-            .status();
+        let status = crate::git::process::edit(editor, &path, &self.place.workdir);
         let result = match status {
             Ok(s) if s.success() => std::fs::read_to_string(&path).map_err(|e| {
                 AiError::new(
@@ -64,7 +58,7 @@ impl Manual {
                 ErrorKind::Config,
                 format!("could not start the editor `{editor}`"),
             )
-            .caused_by(&e)),
+            .caused_by(crate::git::process::cause(e).as_ref())),
         };
         let _ = std::fs::remove_file(&path);
         let text = result?;

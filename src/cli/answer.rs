@@ -158,7 +158,7 @@ pub fn run(ctx: &mut Ctx, args: &AnswerArgs) -> Result<(), CliError> {
             map.insert(id, text.to_string());
         }
         map
-    } else if let Some((text, src)) = input::from_args(&[], args.file.as_deref(), "answers")? {
+    } else if let Some((text, src)) = input::from_args(ctx, &[], args.file.as_deref(), "answers")? {
         source = Some(src);
         let parsed = parse_editor_text(&text, count)
             .map_err(|e| CliError::usage(format!("the answers could not be read: {e}")))?;
@@ -167,7 +167,7 @@ pub fn run(ctx: &mut Ctx, args: &AnswerArgs) -> Result<(), CliError> {
     } else if args.skip || flow.questions.is_empty() {
         BTreeMap::new()
     } else {
-        let text = input::edit_text(&repo, &draft_name, &editor_text(&flow), "answers")?;
+        let text = input::edit_text(ctx, &repo, &draft_name, &editor_text(&flow), "answers")?;
         source = Some(input::Source::Editor);
         parse_editor_text(&text, count).map_err(|e| {
             let mut err = CliError::usage(format!("the answers could not be read: {e}"));

@@ -124,9 +124,11 @@ impl Asker {
         Some(format!("the answer is saved in {}", path.display()))
     }
 
-    /// Ask, parse with `parse`, and if that fails ask once more quoting the problems.
+    /// Ask, parse with `parse`, and if that fails ask once more quoting the problems (saying so
+    /// on `progress`).
     pub fn ask<T>(
         &self,
+        progress: &mut dyn std::io::Write,
         mut request: Request,
         shape: &str,
         parse: impl Fn(&str) -> Result<T, Vec<String>>,
@@ -148,7 +150,8 @@ impl Asker {
                 shape,
             },
         )?;
-        eprintln!(
+        let _ = writeln!(
+            progress,
             "The answer could not be used ({}); asking once more.",
             summary(&errors)
         );

@@ -4,29 +4,56 @@
 use super::error::CliError;
 use crate::store::{FlowEntry, FlowSet, Snapshot};
 use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
 
-/// The command context.
+/// The command context: where the command runs, where its output and diagnostics go, and the
+/// repository once opened. The binary gives it the process's streams; [`super::run_in`] gives
+/// it any writers, so that a command can run in-process and its output be compared.
 pub struct Ctx {
     /// Standard output, buffered.
-    pub out: BufWriter<std::io::Stdout>,
+    pub out: BufWriter<Box<dyn Write>>,
+    /// Standard error: warnings, hints and errors.
+    pub err: Box<dyn Write>,
+    dir: PathBuf,
     repo: Option<gix::Repository>,
 }
 
 impl Default for Ctx {
-    /// A context in the current directory (`-C` has already changed to it).
+    /// A context in the current directory (`-C` has already changed to it), on the process's
+    /// standard output and error.
     fn default() -> Self {
-        Ctx {
-            out: BufWriter::new(std::io::stdout()),
-            repo: None,
-        }
+        Ctx::new(
+            PathBuf::from("."),
+            Box::new(std::io::stdout()),
+            Box::new(std::io::stderr()),
+        )
     }
 }
 
 impl Ctx {
+    /// A context running in `dir`, writing to `out` and `err`.
+    pub fn new(dir: PathBuf, out: Box<dyn Write>, err: Box<dyn Write>) -> Self {
+        Ctx {
+            out: BufWriter::new(out),
+            err,
+            dir,
+            repo: None,
+        }
+    }
+
+    /// `path` as the user meant it: relative to the directory the command runs in.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() || self.dir == Path::new(".") {
+            path.to_owned()
+        } else {
+            self.dir.join(path)
+        }
+    }
+
     /// The repository, opened on first use.
     pub fn repo(&mut self) -> Result<&gix::Repository, CliError> {
         if self.repo.is_none() {
-            let repo = crate::git::open(std::path::Path::new("."))?;
+            let repo = crate::git::open(&self.dir)?;
             // Learn which environment variable holds the API key, so that every write redacts it.
             crate::ai::secrets::remember_config(&repo.config_snapshot());
             self.repo = Some(repo);
@@ -37,13 +64,13 @@ impl Ctx {
     /// Print a warning on stderr.
     pub fn warn(&mut self, message: impl std::fmt::Display) {
         let _ = self.out.flush();
-        eprintln!("warning: {message}");
+        let _ = writeln!(self.err, "warning: {message}");
     }
 
     /// Print a hint on stderr.
     pub fn hint(&mut self, message: impl std::fmt::Display) {
         let _ = self.out.flush();
-        eprintln!("hint: {message}");
+        let _ = writeln!(self.err, "hint: {message}");
     }
 
     /// Write a value as pretty JSON followed by a newline. Strings keep their values exactly, but

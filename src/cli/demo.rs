@@ -3,9 +3,9 @@
 //! and is printed as the command a user would type.
 
 use super::{Ctx, error::CliError};
+use crate::git::process::{Finished, Process, Sink};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// The spec the demo uses.
 pub const DEMO_SPEC: &str = include_str!("../../fixtures/specs/rate-limit.md");
@@ -45,8 +45,7 @@ pub fn run(ctx: &mut Ctx, args: &DemoArgs) -> Result<(), CliError> {
     }
     std::fs::create_dir_all(&dir)
         .map_err(|e| CliError::usage(format!("could not create {}", dir.display())).source(e))?;
-    let exe = std::env::current_exe()
-        .map_err(|e| CliError::usage("could not find the running binary").source(e))?;
+    let exe = binary()?;
     let spec = dir.join(".git").join("rate-limit.md");
 
     writeln!(ctx.out, "# A throwaway repository in {}", dir.display())?;
@@ -197,12 +196,7 @@ fn share(ctx: &mut Ctx, dir: &Path, exe: &Path) -> Result<(PathBuf, PathBuf), Cl
         &["next", "rate-limit"],
         Some("git aiflow next rate-limit"),
     )?;
-    let out = Command::new(exe)
-        .args(["next", "rate-limit", "--json"])
-        .current_dir(dir)
-        .env("GIT_DIR", dir.join(".git"))
-        .output()
-        .map_err(|e| CliError::usage("could not read the demo plan").source(e))?;
+    let out = read_json(exe, dir, &["next", "rate-limit", "--json"])?;
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)
         .map_err(|e| CliError::usage("could not read the demo plan").source(e))?;
     let next = v
@@ -557,12 +551,7 @@ fn plan(ctx: &mut Ctx, dir: &Path, exe: &Path) -> Result<String, CliError> {
         &["plan", "log", "rate-limit"],
         Some("git aiflow plan log rate-limit"),
     )?;
-    let out = Command::new(exe)
-        .args(["plan", "show", "rate-limit", "--json"])
-        .current_dir(dir)
-        .env("GIT_DIR", dir.join(".git"))
-        .output()
-        .map_err(|e| CliError::usage("could not read the demo plan").source(e))?;
+    let out = read_json(exe, dir, &["plan", "show", "rate-limit", "--json"])?;
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)
         .map_err(|e| CliError::usage("could not read the demo plan").source(e))?;
     v.pointer("/subtasks/0/branch")
@@ -608,16 +597,14 @@ fn run_step(ctx: &mut Ctx, dir: &Path, s: &Step<'_>) -> Result<(), CliError> {
     writeln!(ctx.out, "$ {shown}")?;
     ctx.out.flush()?;
     // The hook shims run `git aiflow`: put this binary first on PATH.
-    let exe_dir = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_owned));
+    let exe_dir = binary().ok().and_then(|e| e.parent().map(Path::to_owned));
     let path = std::env::join_paths(exe_dir.into_iter().chain(std::env::split_paths(
         &std::env::var_os("PATH").unwrap_or_default(),
     )))
     .map_err(|e| CliError::usage("could not set PATH for the demo").source(e))?;
-    let mut cmd = Command::new(s.program);
-    cmd.args(s.args)
-        .current_dir(dir)
+    let mut cmd = Process::new(s.program, format!("`{shown}`"))
+        .args(s.args)
+        .dir(dir)
         // The demo repository's own identity (Demo User), whatever the environment says.
         .env_remove("GIT_AUTHOR_NAME")
         .env_remove("GIT_AUTHOR_EMAIL")
@@ -626,16 +613,18 @@ fn run_step(ctx: &mut Ctx, dir: &Path, s: &Step<'_>) -> Result<(), CliError> {
         .env("PATH", path);
     // Pin the demo's repositories, whatever repository the demo was started in; a step run
     // outside them (a clone) gets neither, or git would clone into the demo's work tree.
-    if dir.join(".git").exists() {
+    cmd = if dir.join(".git").exists() {
         cmd.env("GIT_DIR", dir.join(".git"))
-            .env("GIT_WORK_TREE", dir);
+            .env("GIT_WORK_TREE", dir)
     } else {
-        cmd.env_remove("GIT_DIR").env_remove("GIT_WORK_TREE");
-    }
+        cmd.env_remove("GIT_DIR").env_remove("GIT_WORK_TREE")
+    };
     let out = cmd
         .envs(s.env.iter().copied())
-        .output()
-        .map_err(|e| CliError::usage(format!("could not run `{shown}`")).source(e))?;
+        .stdout(Sink::capture())
+        .stderr(Sink::capture())
+        .run()
+        .map_err(|e| CliError::usage(format!("could not run `{shown}`")).process(e))?;
     ctx.out.write_all(&out.stdout)?;
     ctx.out.write_all(&out.stderr)?;
     if out.status.success() != s.succeeds {
@@ -670,4 +659,36 @@ fn quote(arg: &str) -> String {
     } else {
         format!("'{}'", arg.replace('\'', "'\\''"))
     }
+}
+
+/// The git-aiflow binary the demo runs: this one, or when the command runs in-process in
+/// another program (a test), the one on PATH.
+fn binary() -> Result<std::path::PathBuf, CliError> {
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::usage("could not find the running binary").source(e))?;
+    let is_ours = exe
+        .file_stem()
+        .is_some_and(|n| n.to_string_lossy() == "git-aiflow");
+    if is_ours {
+        return Ok(exe);
+    }
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("git-aiflow"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            CliError::usage("could not find the git-aiflow binary on PATH")
+                .hint("install it, or put its directory on PATH")
+        })
+}
+
+/// Run `exe args` in the demo repository and return what it printed, to read JSON from.
+fn read_json(exe: &Path, dir: &Path, args: &[&str]) -> Result<Finished, CliError> {
+    Process::new(exe, "the demo's git-aiflow")
+        .args(args)
+        .dir(dir)
+        .env("GIT_DIR", dir.join(".git"))
+        .stdout(Sink::capture())
+        .stderr(Sink::capture())
+        .run()
+        .map_err(|e| CliError::usage("could not read the demo plan").process(e))
 }

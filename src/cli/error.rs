@@ -71,6 +71,13 @@ impl CliError {
         self
     }
 
+    /// Attach the cause of a process that could not be run: the system's error or the timeout
+    /// (the message names the command already).
+    pub fn process(mut self, e: crate::git::process::ProcessError) -> Self {
+        self.source = Some(crate::git::process::cause(e));
+        self
+    }
+
     /// Print to `err` in git's style.
     pub fn print(&self, err: &mut dyn Write) {
         if self.message.is_empty() && self.source.is_none() && self.hints.is_empty() {

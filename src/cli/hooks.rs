@@ -303,18 +303,12 @@ fn run_previous(prev: &Path, args: &[String], stdin: &[u8]) -> Result<(), CliErr
     if !prev.exists() {
         return Ok(());
     }
-    let mut child = std::process::Command::new(prev)
+    let status = crate::git::process::Process::new(prev, prev.display().to_string())
         .args(args)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| CliError::usage(format!("cannot run {}", prev.display())).source(e))?;
-    if let Some(mut input) = child.stdin.take() {
-        // A hook may exit without reading its input.
-        let _ = input.write_all(stdin);
-    }
-    let status = child
-        .wait()
-        .map_err(|e| CliError::usage(format!("cannot run {}", prev.display())).source(e))?;
+        .stdin(crate::git::process::Input::Bytes(stdin.to_vec()))
+        .run()
+        .map_err(|e| CliError::usage(format!("cannot run {}", prev.display())).process(e))?
+        .status;
     if status.success() {
         Ok(())
     } else {

@@ -4,11 +4,11 @@
 //! Secrets never stored: an API key from the environment that the user pasted into the text is
 //! replaced by `[redacted]` as the text comes in (with a warning), and in every file written here.
 
+use super::Ctx;
 use super::error::CliError;
 use crate::ai::Redactor;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// The largest spec accepted, in bytes. Specs are meant to be short; a prompt built from a larger
 /// one would not fit most models' context anyway.
@@ -29,17 +29,20 @@ pub enum Source {
 
 /// Text read from `-m` or `-F`, or `None` when neither was given.
 pub fn from_args(
+    ctx: &mut Ctx,
     messages: &[String],
     file: Option<&Path>,
     what: &str,
 ) -> Result<Option<(String, Source)>, CliError> {
+    let file = file.map(|f| ctx.resolve(f));
+    let file = file.as_deref();
     if !messages.is_empty() && file.is_some() {
         return Err(CliError::usage("options -m and -F cannot be used together"));
     }
     if !messages.is_empty() {
         let text = messages.join("\n\n");
         check_size(text.len() as u64, what, "-m")?;
-        return Ok(Some((redact_input(text, what), Source::Message)));
+        return Ok(Some((redact_input(ctx, text, what), Source::Message)));
     }
     let Some(file) = file else {
         return Ok(None);
@@ -69,19 +72,19 @@ pub fn from_args(
     };
     check_size(bytes.len() as u64, what, &name)?;
     let text = decode_utf8(bytes, &name)?;
-    Ok(Some((redact_input(text, what), source)))
+    Ok(Some((redact_input(ctx, text, what), source)))
 }
 
 /// `text` with the API keys of the environment redacted; a warning says so when there was one.
-fn redact_input(text: String, what: &str) -> String {
+fn redact_input(ctx: &mut Ctx, text: String, what: &str) -> String {
     let redactor = Redactor::current();
     if !redactor.finds(&text) {
         return text;
     }
-    eprintln!(
-        "warning: the {what} held the value of an API key from the environment; it is kept as {}",
+    ctx.warn(format!(
+        "the {what} held the value of an API key from the environment; it is kept as {}",
         crate::ai::secrets::REDACTED
-    );
+    ));
     redactor.redact_string(text)
 }
 
@@ -150,6 +153,7 @@ pub fn editor_command(repo: &gix::Repository) -> Result<String, CliError> {
 /// Let the user edit `initial` in their editor, in a file private to this process named after
 /// `draft_name`, and return the text saved. The editor is resolved before any file is written.
 pub fn edit_text(
+    ctx: &mut Ctx,
     repo: &gix::Repository,
     draft_name: &str,
     initial: &str,
@@ -159,15 +163,10 @@ pub fn edit_text(
     let path = write_file(repo, &editing_file_name(draft_name), initial)?;
     if editor != ":" {
         // As git does: let the shell split the editor command, and pass the file as "$@".
-        let status = Command::new("sh")
-            .arg("-c")
-            .arg(format!("{editor} \"$@\""))
-            .arg(&editor)
-            .arg(&path)
-            .status()
-            .map_err(|e| {
-                CliError::usage(format!("could not start the editor `{editor}`")).source(e)
-            })?;
+        let dir = repo.workdir().unwrap_or_else(|| repo.git_dir());
+        let status = crate::git::process::edit(&editor, &path, dir).map_err(|e| {
+            CliError::usage(format!("could not start the editor `{editor}`")).process(e)
+        })?;
         if !status.success() {
             return Err(CliError::refused(format!(
                 "the editor `{editor}` failed ({status}); nothing was changed"
@@ -183,7 +182,7 @@ pub fn edit_text(
     let text = decode_utf8(bytes, &path.display().to_string())?;
     // The text is in memory now; if it is rejected, the caller keeps it in a draft.
     let _ = std::fs::remove_file(&path);
-    Ok(redact_input(text, what))
+    Ok(redact_input(ctx, text, what))
 }
 
 /// The directory for drafts: `<common git dir>/aiflow/`, absolute so hints can be pasted anywhere.

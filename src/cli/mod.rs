@@ -123,13 +123,8 @@ pub fn run_with(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> 
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() {
-                Exit::Usage as u8
-            } else {
-                Exit::Ok as u8
-            };
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::from(parse_exit(&e) as u8);
         }
     };
     // As `git -C`: change directory first, so relative paths (-F FILE) mean the same thing.
@@ -141,18 +136,70 @@ pub fn run_with(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> 
         return ExitCode::from(Exit::Usage as u8);
     }
     absolute_git_dir();
-    let mut ctx = Ctx::default();
-    let result =
-        dispatch(&mut ctx, &cli.command).and_then(|()| ctx.out.flush().map_err(CliError::from));
+    ExitCode::from(execute(Ctx::default(), &cli.command) as u8)
+}
+
+/// Run a command in-process: `args` (the first is the program name) as the binary takes them,
+/// in `dir` (`-C` is taken relative to it; the process's directory does not change), writing to
+/// `out` and `err`. The standard streams count as no terminals meanwhile, so nothing pages,
+/// prompts or colours. The environment is the process's. Returns the exit code the binary
+/// would.
+pub fn run_in(
+    dir: &std::path::Path,
+    args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
+    mut out: Box<dyn Write>,
+    mut err: Box<dyn Write>,
+) -> Exit {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let to = if e.use_stderr() { &mut err } else { &mut out };
+            let _ = write!(to, "{}", e.render());
+            return parse_exit(&e);
+        }
+    };
+    let dir = match &cli.chdir {
+        Some(c) => dir.join(c),
+        None => dir.to_owned(),
+    };
+    // What `set_current_dir` would say, in the same words.
+    let usable = std::fs::metadata(&dir).and_then(|m| {
+        if m.is_dir() {
+            Ok(())
+        } else {
+            Err(std::io::Error::from_raw_os_error(20)) // ENOTDIR
+        }
+    });
+    if let Err(e) = usable {
+        let shown = cli.chdir.as_deref().unwrap_or(&dir);
+        let e = CliError::usage(format!("cannot change to '{}': {e}", shown.display()));
+        e.print(&mut err);
+        return Exit::Usage;
+    }
+    let _detached = crate::term::detach();
+    execute(Ctx::new(dir, out, err), &cli.command)
+}
+
+/// The exit code for arguments clap did not take: help and version are not errors.
+fn parse_exit(e: &clap::Error) -> Exit {
+    if e.use_stderr() {
+        Exit::Usage
+    } else {
+        Exit::Ok
+    }
+}
+
+/// Run `command` in `ctx` and print its error, if any; returns the exit code.
+fn execute(mut ctx: Ctx, command: &Command) -> Exit {
+    let result = dispatch(&mut ctx, command).and_then(|()| ctx.out.flush().map_err(CliError::from));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.broken_pipe => ExitCode::SUCCESS,
+        Ok(()) => Exit::Ok,
+        Err(e) if e.broken_pipe => Exit::Ok,
         Err(e) => {
             let _ = ctx.out.flush();
-            let stderr = std::io::stderr();
-            let mut lock = stderr.lock();
-            e.print(&mut lock);
-            ExitCode::from(e.exit as u8)
+            e.print(&mut ctx.err);
+            let _ = ctx.err.flush();
+            e.exit
         }
     }
 }

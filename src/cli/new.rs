@@ -76,10 +76,10 @@ pub fn run(ctx: &mut Ctx, args: &NewArgs) -> Result<(), CliError> {
         check_free(&repo, &ctx.flows()?, slug)?;
     }
 
-    let (text, source) = match input::from_args(&args.message, args.file.as_deref(), "spec")? {
+    let (text, source) = match input::from_args(ctx, &args.message, args.file.as_deref(), "spec")? {
         Some(t) => t,
         None => (
-            input::edit_text(&repo, DRAFT, &spec::template(), "spec")?,
+            input::edit_text(ctx, &repo, DRAFT, &spec::template(), "spec")?,
             Source::Editor,
         ),
     };

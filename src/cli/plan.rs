@@ -252,7 +252,12 @@ fn ask(ctx: &mut Ctx, args: &PlanArgs) -> Result<(), CliError> {
     };
     match mode {
         Mode::Questions => {
-            let answered = asker.ask(request, answer::QUESTIONS_SHAPE, answer::parse_questions)?;
+            let answered = asker.ask(
+                &mut ctx.err,
+                request,
+                answer::QUESTIONS_SHAPE,
+                answer::parse_questions,
+            )?;
             let (asked, dropped) = answered.value.clone();
             let prov = provenance(&answered.usage);
             let written =
@@ -272,7 +277,7 @@ fn ask(ctx: &mut Ctx, args: &PlanArgs) -> Result<(), CliError> {
                 .map(|p| p.subtasks.clone())
                 .unwrap_or_default();
             let taken = fplan::ids_in_history(&flow.plans);
-            let answered = asker.ask(request, answer::PLAN_SHAPE, |text| {
+            let answered = asker.ask(&mut ctx.err, request, answer::PLAN_SHAPE, |text| {
                 let drafts = answer::parse_plan(text)?;
                 fplan::finalize(drafts, &previous, &taken, Ids::Model)
             })?;
@@ -478,12 +483,12 @@ fn edit(ctx: &mut Ctx, args: &EditArgs) -> Result<(), CliError> {
     };
     let started = current.revision;
     let draft_name = format!("PLAN_EDIT-{slug}.toml");
-    let (text, source) = match input::from_args(&[], args.file.as_deref(), "plan")? {
+    let (text, source) = match input::from_args(ctx, &[], args.file.as_deref(), "plan")? {
         Some(t) => t,
         None => {
             let initial = fplan::edit_text(&slug, started, &current.subtasks);
             (
-                input::edit_text(&repo, &draft_name, &initial, "plan")?,
+                input::edit_text(ctx, &repo, &draft_name, &initial, "plan")?,
                 input::Source::Editor,
             )
         }

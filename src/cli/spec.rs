@@ -78,7 +78,7 @@ fn edit(ctx: &mut Ctx, args: &EditArgs) -> Result<(), CliError> {
     let original_title = entry.flow.title.clone();
     let draft_name = format!("SPEC_EDIT-{slug}.md");
 
-    let (text, source) = match input::from_args(&args.message, args.file.as_deref(), "spec")? {
+    let (text, source) = match input::from_args(ctx, &args.message, args.file.as_deref(), "spec")? {
         Some(t) => t,
         None => {
             let current = format!(
@@ -87,7 +87,7 @@ fn edit(ctx: &mut Ctx, args: &EditArgs) -> Result<(), CliError> {
                 spec::SCISSORS
             );
             (
-                input::edit_text(&repo, &draft_name, &current, "spec")?,
+                input::edit_text(ctx, &repo, &draft_name, &current, "spec")?,
                 Source::Editor,
             )
         }

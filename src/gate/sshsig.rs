@@ -16,6 +16,7 @@
 //! allowed-signers file is an error (OpenSSH only notices lines it reaches), and a signature
 //! whose reserved field is not empty is refused (OpenSSH ignores the field).
 
+use crate::git::process::{Process, ProcessError, Sink};
 use gix::bstr::ByteSlice;
 use ssh_encoding::Decode;
 use ssh_key::public::KeyData;
@@ -23,7 +24,6 @@ use ssh_key::{Algorithm, EcdsaCurve, HashAlg, PublicKey, SshSig};
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 /// The SSHSIG namespace of review attestations.
 pub const NAMESPACE: &str = "aiflow-review";
@@ -292,11 +292,17 @@ fn default_key(command: &str) -> Result<String, SignError> {
     let Some((program, args)) = argv.split_first() else {
         return Err(fail("is empty".into()));
     };
-    let out = Command::new(program)
+    let out = Process::new(program, command)
         .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| fail(format!("could not be run: {e}")))?;
+        .stdout(Sink::capture())
+        .stderr(Sink::capture())
+        .run()
+        .map_err(|e| {
+            fail(format!(
+                "could not be run: {}",
+                crate::git::process::cause(e)
+            ))
+        })?;
     if !out.status.success() {
         return Err(fail(format!(
             "failed ({}){}",
@@ -366,7 +372,7 @@ fn split_cmdline(line: &str) -> Result<Vec<String>, &'static str> {
 /// key must be in an ssh-agent ([`SignError::Passphrase`]). A graphical askpass program that the
 /// user configured in `SSH_ASKPASS` is still used.
 pub fn sign(setup: &SigningSetup, payload: &[u8], namespace: &str) -> Result<String, SignError> {
-    sign_with(setup, payload, namespace, |_| {})
+    sign_with(setup, payload, namespace, |c| c)
 }
 
 /// [`sign`], with a last say on the command's environment (tests point it at their own agent).
@@ -374,7 +380,7 @@ fn sign_with(
     setup: &SigningSetup,
     payload: &[u8],
     namespace: &str,
-    adjust: impl FnOnce(&mut Command),
+    adjust: impl FnOnce(Process<'static>) -> Process<'static>,
 ) -> Result<String, SignError> {
     let temp = |source| SignError::TempFile { source };
     let dir = tempfile::Builder::new()
@@ -397,29 +403,29 @@ fn sign_with(
     let file = dir.path().join("payload");
     std::fs::write(&file, payload).map_err(temp)?;
 
-    let mut cmd = Command::new(&setup.program);
-    cmd.args(["-Y", "sign", "-n", namespace, "-f"])
-        .arg(&key_file);
+    let mut cmd = Process::new(&setup.program, format!("`{}`", setup.program))
+        .args(["-Y", "sign", "-n", namespace, "-f"])
+        .args([&key_file]);
     if setup.literal {
-        cmd.arg("-U");
+        cmd = cmd.args(["-U"]);
     }
-    cmd.arg(&file)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    no_prompt(&mut cmd);
-    adjust(&mut cmd);
-    let out = cmd.output().map_err(|source| {
-        if source.kind() == io::ErrorKind::NotFound {
+    let cmd = cmd
+        .args([&file])
+        .stdout(Sink::capture())
+        .stderr(Sink::capture());
+    let out = adjust(no_prompt(cmd)).run().map_err(|e| match e {
+        ProcessError::Start { source, .. } if source.kind() == io::ErrorKind::NotFound => {
             SignError::ProgramMissing {
                 program: setup.program.clone(),
             }
-        } else {
-            SignError::Spawn {
-                program: setup.program.clone(),
-                source,
-            }
         }
+        e => SignError::Spawn {
+            program: setup.program.clone(),
+            source: match e {
+                ProcessError::Start { source, .. } | ProcessError::Wait { source, .. } => source,
+                e @ ProcessError::TimedOut { .. } => io::Error::other(e.to_string()),
+            },
+        },
     })?;
     if !out.status.success() {
         return Err(sign_failure(
@@ -447,10 +453,12 @@ fn sign_with(
 /// Keep ssh-keygen off the terminal. With stdin not a terminal it asks through askpass when one
 /// is allowed, else on `/dev/tty` (and would wait there); forcing askpass makes it use the user's
 /// `SSH_ASKPASS` if set, else `false`, which answers at once with nothing.
-fn no_prompt(cmd: &mut Command) {
-    cmd.env("SSH_ASKPASS_REQUIRE", "force");
+fn no_prompt(cmd: Process<'_>) -> Process<'_> {
+    let cmd = cmd.env("SSH_ASKPASS_REQUIRE", "force");
     if std::env::var_os("SSH_ASKPASS").is_none_or(|v| v.is_empty()) {
-        cmd.env("SSH_ASKPASS", "false");
+        cmd.env("SSH_ASKPASS", "false")
+    } else {
+        cmd
     }
 }
 
@@ -1391,6 +1399,7 @@ fn key_type_name(key: &KeyData) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
     // --------------------------------------------------------------------------------------------
@@ -2098,7 +2107,7 @@ mod tests {
             .unwrap();
             assert!(!setup.literal);
             let sig = sign_with(&setup, PAYLOAD, NAMESPACE, |c| {
-                c.env_remove("SSH_AUTH_SOCK");
+                c.env_remove("SSH_AUTH_SOCK")
             })
             .unwrap();
             assert!(sig.starts_with("-----BEGIN SSH SIGNATURE-----\n"), "{sig}");
@@ -2691,7 +2700,7 @@ mod tests {
         for settings in configs {
             let setup = setup_of(settings).unwrap().unwrap();
             let sig = sign_with(&setup, PAYLOAD, NAMESPACE, |c| {
-                c.env("SSH_AUTH_SOCK", &agent.sock);
+                c.env("SSH_AUTH_SOCK", &agent.sock)
             })
             .unwrap_or_else(|e| panic!("{settings:?}: {e}"));
             let (good, said) = lab.openssh_verify(
@@ -2723,12 +2732,12 @@ mod tests {
         .unwrap()
         .unwrap();
         let e = sign_with(&setup, PAYLOAD, NAMESPACE, |c| {
-            c.env("SSH_AUTH_SOCK", &agent.sock);
+            c.env("SSH_AUTH_SOCK", &agent.sock)
         })
         .unwrap_err();
         assert!(matches!(e, SignError::NotInAgent { .. }), "{e}");
         let e = sign_with(&setup, PAYLOAD, NAMESPACE, |c| {
-            c.env_remove("SSH_AUTH_SOCK");
+            c.env_remove("SSH_AUTH_SOCK")
         })
         .unwrap_err();
         assert!(matches!(e, SignError::NotInAgent { .. }), "{e}");
@@ -2748,7 +2757,7 @@ mod tests {
             let (tx, rx) = std::sync::mpsc::channel();
             std::thread::spawn(move || {
                 let _ = tx.send(sign_with(&setup, PAYLOAD, NAMESPACE, |c| {
-                    c.env_remove("SSH_AUTH_SOCK");
+                    c.env_remove("SSH_AUTH_SOCK")
                 }));
             });
             let result = rx

@@ -5,9 +5,8 @@
 //!
 //! Every call returns a typed [`GitError`] naming the command and what git printed.
 
-use std::io::Write;
+use super::process::{Input, Process, ProcessError, Sink};
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 /// A failed `git` invocation.
 #[derive(Debug, thiserror::Error)]
@@ -49,16 +48,24 @@ fn stderr_suffix(stderr: &str) -> String {
 }
 
 /// A `git` command run in `dir` (the environment is inherited: hooks rely on `GIT_DIR` and the
-/// quarantine variables). git reads the real objects, as git-aiflow does: no replacement objects
-/// (`refs/replace/*`) and no grafts (`info/grafts`), so what git shows or computes for the tool is
-/// about the commits the refs point to.
-fn command(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new("git");
-    cmd.current_dir(dir)
+/// quarantine variables), through the one process runner. git reads the real objects, as
+/// git-aiflow does: no replacement objects (`refs/replace/*`) and no grafts (`info/grafts`), so
+/// what git shows or computes for the tool is about the commits the refs point to.
+fn command<'a>(dir: &Path, args: &[&str]) -> Process<'a> {
+    Process::new("git", format!("`git {}`", args.join(" ")))
+        .dir(dir)
         .args(args)
         .env("GIT_NO_REPLACE_OBJECTS", "1")
-        .env("GIT_GRAFT_FILE", NO_GRAFTS);
-    cmd
+        .env("GIT_GRAFT_FILE", NO_GRAFTS)
+}
+
+/// git could not be run to its end.
+fn not_run(args: String, e: ProcessError) -> GitError {
+    let source = match e {
+        ProcessError::Start { source, .. } | ProcessError::Wait { source, .. } => source,
+        ProcessError::TimedOut { .. } => std::io::Error::other(e.to_string()),
+    };
+    GitError::Spawn { args, source }
 }
 
 /// A graft file that does not exist, so git reads no grafts.
@@ -66,21 +73,7 @@ const NO_GRAFTS: &str = "/dev/null/aiflow-no-grafts";
 
 /// Run git and return its stdout; a non-zero exit is an error carrying stderr.
 pub fn output(dir: &Path, args: &[&str]) -> Result<Vec<u8>, GitError> {
-    let joined = args.join(" ");
-    let out = command(dir, args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|source| GitError::Spawn {
-            args: joined.clone(),
-            source,
-        })?;
-    if !out.status.success() {
-        return Err(GitError::Failed {
-            args: joined,
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        });
-    }
-    Ok(out.stdout)
+    checked(dir, args, &[], None)
 }
 
 /// What a git command printed and how it exited, for commands whose failure is an answer
@@ -110,40 +103,20 @@ pub fn run(
     env: &[(&str, &str)],
     stdin: Option<&[u8]>,
 ) -> Result<Ran, GitError> {
-    let joined = args.join(" ");
-    let mut cmd = command(dir, args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|source| GitError::Spawn {
-        args: joined.clone(),
-        source,
-    })?;
-    let writer = stdin.map(|input| {
-        let mut pipe = child.stdin.take().expect("piped stdin");
-        let input = input.to_vec();
-        std::thread::spawn(move || {
-            let _ = pipe.write_all(&input);
+    let done = command(dir, args)
+        .envs(env.iter().copied())
+        .stdin(match stdin {
+            Some(input) => Input::Bytes(input.to_vec()),
+            None => Input::Null,
         })
-    });
-    let out = child.wait_with_output().map_err(|source| GitError::Spawn {
-        args: joined,
-        source,
-    })?;
-    if let Some(w) = writer {
-        let _ = w.join();
-    }
+        .stdout(Sink::capture())
+        .stderr(Sink::capture())
+        .run()
+        .map_err(|e| not_run(args.join(" "), e))?;
     Ok(Ran {
-        code: out.status.code().unwrap_or(-1),
-        stdout: out.stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: done.code().unwrap_or(-1),
+        stderr: done.stderr_text(),
+        stdout: done.stdout,
     })
 }
 
@@ -185,59 +158,26 @@ pub fn patch_ids(
     }
     const DIFF: &str =
         "diff-tree --stdin --root -p --no-color --no-ext-diff --no-textconv --no-renames";
-    let spawn = |args: &str, source| GitError::Spawn {
-        args: args.into(),
-        source,
-    };
-    let mut diff = command(
-        dir,
-        &[
-            "diff-tree",
-            "--stdin",
-            "--root",
-            "-p",
-            "--no-color",
-            "--no-ext-diff",
-            "--no-textconv",
-            "--no-renames",
-        ],
-    )
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .map_err(|e| spawn(DIFF, e))?;
-    let diff_out = diff.stdout.take().expect("piped stdout");
-    let patch = command(dir, &["patch-id", "--stable"])
-        .stdin(Stdio::from(diff_out))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| spawn("patch-id --stable", e))?;
     let mut input = String::with_capacity(commits.len() * 41);
     for c in commits {
         input.push_str(&c.to_string());
         input.push('\n');
     }
-    let mut stdin = diff.stdin.take().expect("piped stdin");
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(input.as_bytes());
-    });
-    let result = patch
-        .wait_with_output()
-        .map_err(|e| spawn("patch-id --stable", e))?;
-    let _ = writer.join();
-    let diff_result = diff.wait_with_output().map_err(|e| spawn(DIFF, e))?;
-    if !diff_result.status.success() {
+    let diff =
+        command(dir, &DIFF.split(' ').collect::<Vec<_>>()).stdin(Input::Bytes(input.into_bytes()));
+    let (diff_result, result) = diff
+        .pipe(command(dir, &["patch-id", "--stable"]))
+        .map_err(|e| not_run(format!("{DIFF} | git patch-id --stable"), e))?;
+    if !diff_result.success() {
         return Err(GitError::Failed {
             args: DIFF.into(),
-            stderr: String::from_utf8_lossy(&diff_result.stderr).into_owned(),
+            stderr: diff_result.stderr_text(),
         });
     }
-    if !result.status.success() {
+    if !result.success() {
         return Err(GitError::Failed {
             args: "patch-id --stable".into(),
-            stderr: String::from_utf8_lossy(&result.stderr).into_owned(),
+            stderr: result.stderr_text(),
         });
     }
     for line in String::from_utf8_lossy(&result.stdout).lines() {

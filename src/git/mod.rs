@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod content;
 pub mod params;
+pub mod process;
 pub mod rewrite;
 pub mod trailers;
 pub mod transport;

@@ -1,7 +1,9 @@
 //! A hermetic repository for tests: a private HOME, no global or system git config, fixed and
-//! ticking dates, a fixed identity, and the real `git-aiflow` binary.
+//! ticking dates, a fixed identity, and git-aiflow run either in-process (the library's
+//! `cli::run_in`, with the same environment) or as the real binary.
 
 use std::cell::Cell;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -130,6 +132,91 @@ pub fn output_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
 /// 2026-01-01T00:00:00Z.
 const EPOCH: u64 = 1_767_225_600;
 
+/// The fixed part of the hermetic environment: no global or system config, a fixed identity,
+/// UTC, the C locale, no colour, no terminal, no editor.
+const FIXED_ENV: &[(&str, &str)] = &[
+    ("GIT_CONFIG_GLOBAL", "/dev/null"),
+    ("GIT_CONFIG_NOSYSTEM", "1"),
+    ("GIT_AUTHOR_NAME", "Ada Lovelace"),
+    ("GIT_AUTHOR_EMAIL", "ada@example.com"),
+    ("GIT_COMMITTER_NAME", "Ada Lovelace"),
+    ("GIT_COMMITTER_EMAIL", "ada@example.com"),
+    ("TZ", "UTC"),
+    ("LANG", "C"),
+    ("LC_ALL", "C"),
+    ("TERM", "dumb"),
+    ("NO_COLOR", "1"),
+    ("GIT_EDITOR", "false"),
+];
+
+/// Variables of the test process's own environment that an in-process command keeps: the
+/// runner's, and the opt-in settings of the tests themselves. Everything else (the developer's
+/// `GIT_*`, editors, pagers, proxies, API keys) is removed, as `env_clear` does for a binary.
+const KEEP_ENV: &[&str] = &["TMPDIR", "AIFLOW_MODEL_DIR", "AIFLOW_UPDATE_SNAPSHOTS"];
+
+/// One in-process command at a time: the environment is the process's.
+static IN_PROCESS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Run git-aiflow in-process in `dir` with exactly the environment `vars` (plus [`KEEP_ENV`]),
+/// as [`TestRepo::command_in`] gives the binary, and collect what it wrote and its exit code.
+pub fn in_process(dir: &Path, args: &[&str], vars: &[(String, OsString)]) -> Run {
+    let _one = IN_PROCESS.lock().unwrap_or_else(|e| e.into_inner());
+    // PATH first: computing it reads the current PATH.
+    let path = path_with_bin();
+    for (k, _) in std::env::vars_os() {
+        let keep = k.to_str().is_some_and(|k| {
+            KEEP_ENV.contains(&k)
+                || ["CARGO", "RUST", "AIFLOW_TEST_"]
+                    .iter()
+                    .any(|p| k.starts_with(p))
+        });
+        if !keep {
+            // SAFETY: in-process commands run one at a time under IN_PROCESS, and the other
+            // test threads only start processes with `env_clear` or read PATH through
+            // `path_with_bin`, which stays correct (the binary's directory is first either way).
+            unsafe { std::env::remove_var(&k) };
+        }
+    }
+    for (k, v) in vars {
+        let v = if k == "PATH" { path.clone() } else { v.clone() };
+        // SAFETY: as above.
+        unsafe { std::env::set_var(k, v) };
+    }
+    let out = Capture::default();
+    let err = Capture::default();
+    let argv = std::iter::once("git-aiflow").chain(args.iter().copied());
+    let code = git_aiflow::cli::run_in(dir, argv, Box::new(out.clone()), Box::new(err.clone()));
+    Run {
+        code: code as i32,
+        stdout: out.text(),
+        stderr: err.text(),
+    }
+}
+
+/// A writer whose bytes the test reads afterwards.
+#[derive(Clone, Default)]
+struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Capture {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+}
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 impl TestRepo {
     /// Plan with the scripted provider ([`scripted_provider`]) from now on.
     pub fn use_scripted_provider(&self) {
@@ -200,23 +287,7 @@ impl TestRepo {
         let mut cmd = Command::new(program);
         cmd.current_dir(dir)
             .env_clear()
-            .env("PATH", path_with_bin())
-            .env("HOME", &self.home)
-            .env("XDG_CONFIG_HOME", self.home.join(".config"))
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_AUTHOR_NAME", "Ada Lovelace")
-            .env("GIT_AUTHOR_EMAIL", "ada@example.com")
-            .env("GIT_COMMITTER_NAME", "Ada Lovelace")
-            .env("GIT_COMMITTER_EMAIL", "ada@example.com")
-            .env("GIT_AUTHOR_DATE", &date)
-            .env("GIT_COMMITTER_DATE", &date)
-            .env("TZ", "UTC")
-            .env("LANG", "C")
-            .env("LC_ALL", "C")
-            .env("TERM", "dumb")
-            .env("NO_COLOR", "1")
-            .env("GIT_EDITOR", "false")
+            .envs(self.hermetic_env(&date, &[]))
             .stdin(Stdio::null());
         cmd
     }
@@ -226,24 +297,48 @@ impl TestRepo {
         self.command_in(program, &self.path)
     }
 
-    /// Run `git-aiflow` with `args`.
+    /// Run git-aiflow with `args`, in-process.
     pub fn aiflow(&self, args: &[&str]) -> Run {
-        Run::from(
-            self.command(BIN)
-                .args(args)
-                .output()
-                .expect("run git-aiflow"),
-        )
+        self.aiflow_env(args, &[])
     }
 
-    /// Run `git-aiflow` with `args` and `env`.
+    /// Run git-aiflow with `args` and `env`, in-process: the library's `cli::run_in`, in the
+    /// environment the binary would get (see [`in_process`]).
     pub fn aiflow_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut cmd = self.command(BIN);
-        cmd.args(args);
-        for (k, v) in env {
-            cmd.env(k, v);
+        let t = self.tick.get() + 1;
+        self.tick.set(t);
+        let date = format!("{} +0000", EPOCH + t * 60);
+        in_process(&self.path, args, &self.hermetic_env(&date, env))
+    }
+
+    /// Run the real `git-aiflow` binary with `args`: the end-to-end path (process start,
+    /// argument decoding, `-C`, the process's streams and exit code).
+    pub fn aiflow_bin(&self, args: &[&str]) -> Run {
+        self.aiflow_bin_env(args, &[])
+    }
+
+    /// [`aiflow_bin`](Self::aiflow_bin) with `env`.
+    pub fn aiflow_bin_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        Run::of(self.command(BIN).args(args).envs(env.iter().copied()))
+    }
+
+    /// The variables [`command_in`](Self::command_in) sets, with `date` and then `extra`.
+    fn hermetic_env(&self, date: &str, extra: &[(&str, &str)]) -> Vec<(String, OsString)> {
+        let mut vars: Vec<(String, OsString)> = vec![
+            ("PATH".into(), path_with_bin()),
+            ("HOME".into(), self.home.clone().into()),
+            ("XDG_CONFIG_HOME".into(), self.home.join(".config").into()),
+        ];
+        for (k, v) in FIXED_ENV
+            .iter()
+            .chain(&[("GIT_AUTHOR_DATE", date), ("GIT_COMMITTER_DATE", date)])
+        {
+            vars.push(((*k).into(), (*v).into()));
         }
-        Run::from(cmd.output().expect("run git-aiflow"))
+        for (k, v) in extra {
+            vars.push(((*k).into(), (*v).into()));
+        }
+        vars
     }
 
     /// Run `git-aiflow` with `args`, feeding `input` on stdin.

@@ -10,6 +10,7 @@ mod flows;
 mod gate_bypass;
 mod gate_cli;
 mod help;
+mod in_process;
 mod interop;
 mod lifecycle;
 mod live_model;

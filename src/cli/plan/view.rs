@@ -4,7 +4,7 @@ use super::super::{Ctx, error::CliError};
 use crate::ai::sanitize::clean;
 use crate::flow::plan::{self as fplan, Difference, phase_name, subtask_branch};
 use crate::flow::{Flow, PlanRevision};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 /// Arguments of `plan show`.
 #[derive(Debug, clap::Args)]
@@ -414,8 +414,7 @@ pub fn diff(ctx: &mut Ctx, args: &DiffArgs) -> Result<(), CliError> {
         Color::Always => true,
         Color::Never => false,
         Color::Auto => {
-            std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            crate::term::stdout() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         }
     });
     let out = &mut ctx.out;
