@@ -1,6 +1,7 @@
-//! `git aiflow review`, `approve` and `reject`: a human looks at a subtask's commits and either
-//! signs them off (review trailers on every commit, the approval recorded with patch ids) or asks
-//! for changes.
+//! `git aiflow review`, `ready`, `approve` and `reject`: a human looks at a subtask's commits and
+//! either signs them off (review trailers on every commit, the approval recorded with content ids)
+//! or asks for changes. The behaviour lives in [`crate::work::review`] and
+//! [`crate::work::approve`]; this file turns arguments into their options and renders the result.
 
 use super::work::{self, Found, Which};
 use super::{CliError, Ctx};

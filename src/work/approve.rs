@@ -967,6 +967,7 @@ pub fn reject(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flow::names::REVIEWED_KEY;
 
     const GRACE: &str = "Grace <grace@example.com>";
 
@@ -976,7 +977,7 @@ mod tests {
         let msg = b"Add the bucket\n\nAiflow-Flow: rate\n";
         let out = approved_message(
             msg,
-            "Reviewed-by",
+            REVIEWED_KEY,
             GRACE,
             &[(FLOW_KEY, "rate"), (SUBTASK_KEY, "k3f9")],
             &rules,
@@ -993,12 +994,12 @@ mod tests {
         let rules = trailers::Rules::default();
         let msg = b"Fix\n\nreviewed-by:  grace <GRACE@example.com> \n";
         assert_eq!(
-            approved_message(msg, "Reviewed-by", GRACE, &[], &rules),
+            approved_message(msg, REVIEWED_KEY, GRACE, &[], &rules),
             None
         );
         // Another reviewer's trailer does not count for this one.
         let other = b"Fix\n\nReviewed-by: Bob <bob@example.com>\n";
-        let out = approved_message(other, "Reviewed-by", GRACE, &[], &rules).expect("changed");
+        let out = approved_message(other, REVIEWED_KEY, GRACE, &[], &rules).expect("changed");
         assert!(out.ends_with(
             b"Reviewed-by: Bob <bob@example.com>\nReviewed-by: Grace <grace@example.com>\n"
         ));
