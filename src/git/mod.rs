@@ -7,6 +7,8 @@
 
 pub mod cli;
 pub mod content;
+pub mod diff;
+pub mod pager;
 pub mod params;
 pub mod process;
 pub mod rewrite;
