@@ -9,7 +9,11 @@ use gix::ObjectId;
 use gix::refs::transaction::RefEdit;
 use std::error::Error as StdError;
 
+pub mod next;
+pub mod start;
+pub mod step;
 pub mod steps;
+pub mod tree;
 
 /// Which subtask an action is about, as a user names it.
 #[derive(Debug, Clone, Default)]
