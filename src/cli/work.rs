@@ -20,9 +20,8 @@ pub struct Which {
     pub flow: Option<String>,
 }
 
-pub use crate::git::cli::is_dirty;
 pub use crate::git::{checkout_of, current_branch};
-pub use crate::work::steps::{STEP_KEYS, record_steps, review_keys, steps_of, with_step_trailers};
+pub use crate::work::steps::steps_of;
 pub use crate::work::{Found, branch_edit, integration_tip};
 
 /// Find the subtask `which` names.

@@ -9,6 +9,7 @@ use gix::ObjectId;
 use gix::refs::transaction::RefEdit;
 use std::error::Error as StdError;
 
+pub mod exec;
 pub mod next;
 pub mod start;
 pub mod step;
@@ -240,6 +241,12 @@ pub enum WorkError {
     /// The policy could not be read.
     #[error(transparent)]
     Policy(#[from] crate::gate::PolicyError),
+    /// A prompt template could not be rendered.
+    #[error(transparent)]
+    Template(#[from] crate::ai::prompt::TemplateError),
+    /// A file could not be read or written, or the output went away.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
 }
 
 impl WorkError {
