@@ -830,7 +830,7 @@ fn step_views(
 }
 
 /// The paths a commit changes against its first parent.
-pub fn changed_files(repo: &gix::Repository, id: ObjectId) -> Vec<String> {
+fn changed_files(repo: &gix::Repository, id: ObjectId) -> Vec<String> {
     let Ok(c) = repo.find_commit(id) else {
         return Vec::new();
     };
