@@ -296,6 +296,8 @@ impl From<crate::work::WorkError> for CliError {
             W::Open(e) => return e.into(),
             W::Check(e) => return e.into(),
             W::Policy(e) => return e.into(),
+            W::Template(e) => return e.into(),
+            W::Io(e) => return e.into(),
         };
         for h in hints {
             c = c.hint(h);

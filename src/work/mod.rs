@@ -10,8 +10,13 @@ use gix::refs::transaction::RefEdit;
 use std::error::Error as StdError;
 
 pub mod approve;
+pub mod exec;
+pub mod next;
 pub mod review;
+pub mod start;
+pub mod step;
 pub mod steps;
+pub mod tree;
 
 /// Which subtask an action is about, as a user names it.
 #[derive(Debug, Clone, Default)]
@@ -238,6 +243,12 @@ pub enum WorkError {
     /// The policy could not be read.
     #[error(transparent)]
     Policy(#[from] crate::gate::PolicyError),
+    /// A prompt template could not be rendered.
+    #[error(transparent)]
+    Template(#[from] crate::ai::prompt::TemplateError),
+    /// A file could not be read or written, or the output went away.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
 }
 
 impl WorkError {
