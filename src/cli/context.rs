@@ -15,18 +15,35 @@ pub struct Ctx {
     /// Standard error: warnings, hints and errors.
     pub err: Box<dyn Write>,
     dir: PathBuf,
+    /// `out` and `err` are the process's own standard output and error.
+    process_streams: bool,
     repo: Option<gix::Repository>,
+}
+
+/// Where a command's output goes, for a child process whose output is the command's.
+pub enum Streams<'a> {
+    /// The process's standard output and error: a child inherits them (a terminal stays one).
+    Process,
+    /// Writers the caller gave ([`super::run_in`]): a child's output is forwarded to them.
+    Given {
+        /// The command's output.
+        out: &'a mut dyn Write,
+        /// Its diagnostics.
+        err: &'a mut dyn Write,
+    },
 }
 
 impl Default for Ctx {
     /// A context in the current directory (`-C` has already changed to it), on the process's
     /// standard output and error.
     fn default() -> Self {
-        Ctx::new(
+        let mut ctx = Ctx::new(
             PathBuf::from("."),
             Box::new(std::io::stdout()),
             Box::new(std::io::stderr()),
-        )
+        );
+        ctx.process_streams = true;
+        ctx
     }
 }
 
@@ -37,7 +54,23 @@ impl Ctx {
             out: BufWriter::new(out),
             err,
             dir,
+            process_streams: false,
             repo: None,
+        }
+    }
+
+    /// Where output goes, for a child whose output is this command's. What was written so far
+    /// is flushed first, so that the child's output follows it.
+    pub fn streams(&mut self) -> Streams<'_> {
+        let _ = self.out.flush();
+        let _ = self.err.flush();
+        if self.process_streams {
+            Streams::Process
+        } else {
+            Streams::Given {
+                out: &mut self.out,
+                err: &mut self.err,
+            }
         }
     }
 

@@ -1,9 +1,11 @@
 //! `git aiflow exec`: run the configured coding agent on one subtask and record what it did as
 //! step commits; the work is [`crate::work::exec`]'s, this file reads the arguments and renders.
 
+use super::context::Streams;
 use super::work::{self, Which};
 use super::{CliError, Ctx};
-use crate::work::exec::{AgentStart, ExecOptions, Executed};
+use crate::git::process::Sink;
+use crate::work::exec::{AgentIo, AgentStart, ExecOptions, Executed};
 use serde_json::json;
 use std::io::Write;
 
@@ -40,23 +42,12 @@ pub fn exec(ctx: &mut Ctx, args: &ExecArgs) -> Result<(), CliError> {
     let options = ExecOptions {
         agent: args.agent.clone(),
         timeout: args.timeout,
-        agent_stdout_to_stderr: args.json,
     };
-    let out = &mut ctx.out;
-    let mut progress = |start: &AgentStart<'_>| -> std::io::Result<()> {
-        if !args.json {
-            writeln!(
-                out,
-                "exec: running `{}` on {} \"{}\" in {}",
-                start.program,
-                start.subtask.id,
-                start.subtask.title,
-                start.dir.display()
-            )?;
-        }
-        out.flush()
+    let mut io = Io {
+        ctx,
+        json: args.json,
     };
-    let done = crate::work::exec::exec(&repo, &found, &options, &mut progress)?;
+    let done = crate::work::exec::exec(&repo, &found, &options, &mut io)?;
     for w in &done.warnings {
         ctx.warn(w);
     }
@@ -64,6 +55,41 @@ pub fn exec(ctx: &mut Ctx, args: &ExecArgs) -> Result<(), CliError> {
         ctx.json(&executed_json(&done))
     } else {
         render(ctx, &done)
+    }
+}
+
+/// The command line's side of an agent run: the progress line, and the agent's output on ours
+/// (its stdout on our stderr with --json, which keeps stdout for the answer).
+struct Io<'c> {
+    ctx: &'c mut Ctx,
+    json: bool,
+}
+
+impl AgentIo for Io<'_> {
+    fn starting(&mut self, start: &AgentStart<'_>) -> std::io::Result<()> {
+        if !self.json {
+            writeln!(
+                self.ctx.out,
+                "exec: running `{}` on {} \"{}\" in {}",
+                start.program,
+                start.subtask.id,
+                start.subtask.title,
+                start.dir.display()
+            )?;
+        }
+        self.ctx.out.flush()
+    }
+
+    fn sinks(&mut self) -> (Sink<'_>, Sink<'_>) {
+        let json = self.json;
+        match self.ctx.streams() {
+            Streams::Process => (
+                if json { Sink::OurStderr } else { Sink::Inherit },
+                Sink::Inherit,
+            ),
+            Streams::Given { out: _, err } if json => (Sink::Forward(err), Sink::AsStdout),
+            Streams::Given { out, err } => (Sink::Forward(out), Sink::Forward(err)),
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use crate::work::approve::{
 };
 use crate::work::review::{self as state, Inspection, SignatureStatus};
 use serde_json::json;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 /// Arguments of `review`.
 #[derive(Debug, clap::Args)]
@@ -281,11 +281,11 @@ pub fn review(ctx: &mut Ctx, args: &ReviewArgs) -> Result<(), CliError> {
     if args.json {
         return review_json(ctx, &found, &seen);
     }
-    let tty = std::io::stdout().is_terminal();
+    let tty = crate::term::stdout();
     let mut text = review_head(&found, &seen).into_bytes();
     text.extend_from_slice(&seen.patches(&repo, tty)?);
     if tty {
-        crate::git::pager::page(&crate::git::run_dir(&repo), &text)?;
+        crate::git::pager::page(&crate::git::run_dir(&repo), &text, &mut ctx.out)?;
     } else {
         ctx.out.write_all(&text)?;
     }

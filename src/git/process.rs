@@ -39,6 +39,9 @@ pub enum Sink<'a> {
     /// To ours, unchanged (a terminal stays a terminal).
     #[default]
     Inherit,
+    /// To our standard error, whichever stream this is (a child's output kept off a standard
+    /// output that carries JSON).
+    OurStderr,
     /// Into [`Finished::stdout`] or [`Finished::stderr`], at most `limit` bytes (the rest is
     /// read and dropped).
     Capture {
@@ -47,6 +50,8 @@ pub enum Sink<'a> {
     },
     /// Written to this writer as it comes.
     Forward(&'a mut dyn Write),
+    /// Standard error only: wherever standard output goes, interleaved as it comes.
+    AsStdout,
 }
 
 impl Sink<'_> {
@@ -59,7 +64,15 @@ impl Sink<'_> {
         match self {
             Sink::Null => Stdio::null(),
             Sink::Inherit => Stdio::inherit(),
-            Sink::Capture { .. } | Sink::Forward(_) => Stdio::piped(),
+            Sink::OurStderr => {
+                use std::os::fd::AsFd;
+                std::io::stderr()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map(Stdio::from)
+                    .unwrap_or_else(|_| Stdio::inherit())
+            }
+            Sink::Capture { .. } | Sink::Forward(_) | Sink::AsStdout => Stdio::piped(),
         }
     }
 }
@@ -265,11 +278,7 @@ impl<'a> Process<'a> {
         let status = loop {
             match rx.recv_timeout(POLL) {
                 Ok((stream, chunk)) => {
-                    let sink = match stream {
-                        Stream::Out => &mut self.stdout,
-                        Stream::Err => &mut self.stderr,
-                    };
-                    routed.take(stream, sink, &chunk);
+                    routed.take(stream, &mut self.stdout, &mut self.stderr, &chunk);
                 }
                 Err(mpsc::RecvTimeoutError::Timeout | mpsc::RecvTimeoutError::Disconnected) => {}
             }
@@ -302,11 +311,7 @@ impl<'a> Process<'a> {
             };
             match rx.recv_timeout(wait.max(Duration::from_millis(1))) {
                 Ok((stream, chunk)) => {
-                    let sink = match stream {
-                        Stream::Out => &mut self.stdout,
-                        Stream::Err => &mut self.stderr,
-                    };
-                    routed.take(stream, sink, &chunk);
+                    routed.take(stream, &mut self.stdout, &mut self.stderr, &chunk);
                 }
                 Err(_) => break,
             }
@@ -459,7 +464,11 @@ struct Routed {
 }
 
 impl Routed {
-    fn take(&mut self, stream: Stream, sink: &mut Sink<'_>, chunk: &[u8]) {
+    fn take<'s>(&mut self, stream: Stream, out: &mut Sink<'s>, err: &mut Sink<'s>, chunk: &[u8]) {
+        let (stream, sink) = match (stream, &*err) {
+            (Stream::Out, _) | (Stream::Err, Sink::AsStdout) => (Stream::Out, out),
+            (Stream::Err, _) => (Stream::Err, err),
+        };
         match sink {
             Sink::Capture { limit } => {
                 let buf = match stream {
@@ -474,7 +483,7 @@ impl Routed {
                     self.failed = Some(e);
                 }
             }
-            Sink::Forward(_) | Sink::Null | Sink::Inherit => {}
+            Sink::Forward(_) | Sink::Null | Sink::Inherit | Sink::OurStderr | Sink::AsStdout => {}
         }
     }
 }
@@ -536,6 +545,18 @@ mod tests {
         assert_eq!(done.stdout, b"aaaaaaaaaa");
         assert!(done.success());
         assert_eq!(seen, b"tail\n");
+    }
+
+    #[test]
+    fn standard_error_can_follow_standard_output() {
+        let mut seen = Vec::new();
+        let done = Process::shell("echo out; sleep 0.1; echo err >&2", &[], "test")
+            .stdout(Sink::Forward(&mut seen))
+            .stderr(Sink::AsStdout)
+            .run()
+            .expect("runs");
+        assert!(done.success());
+        assert_eq!(seen, b"out\nerr\n");
     }
 
     #[test]

@@ -11,13 +11,12 @@ use crate::ai::prompt::{Rendered, Templates};
 use crate::flow::lifecycle::{self, Action};
 use crate::flow::{Flow, StepNote, Subtask};
 use crate::gate::guard::{self, Snapshot};
+use crate::git::process::{Input, Process, ProcessError, Sink};
 use crate::git::{Stamp, branch_tip, checkout_of, cli as git, current_branch, rewrite, trailers};
 use crate::store::Change;
 use gix::ObjectId;
 use serde::Serialize;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How to run the agent.
@@ -27,8 +26,6 @@ pub struct ExecOptions {
     pub agent: Option<String>,
     /// Stop the agent after this many seconds (`None`: config `aiflow.agentTimeout`, else 3600).
     pub timeout: Option<u64>,
-    /// Send the agent's stdout to our stderr (when our stdout carries JSON).
-    pub agent_stdout_to_stderr: bool,
 }
 
 /// The agent is about to start: what progress reports show.
@@ -42,9 +39,15 @@ pub struct AgentStart<'a> {
     pub dir: &'a Path,
 }
 
-/// Told when the agent is about to start, so that the caller can say so (and flush its output
-/// before the agent's own output follows).
-pub type Progress<'p> = dyn FnMut(&AgentStart<'_>) -> std::io::Result<()> + 'p;
+/// The caller's side of an agent run: told when the agent is about to start, so that it can say
+/// so (and flush its output before the agent's own output follows), and where the agent's
+/// output goes.
+pub trait AgentIo {
+    /// The agent is about to start.
+    fn starting(&mut self, start: &AgentStart<'_>) -> std::io::Result<()>;
+    /// Where the agent's standard output and standard error go.
+    fn sinks(&mut self) -> (Sink<'_>, Sink<'_>);
+}
 
 /// A subtask ready for the agent: where its branch is checked out, and the prompt.
 pub struct Prepared {
@@ -225,14 +228,14 @@ pub fn prepare(repo: &gix::Repository, found: &Found) -> Result<Prepared, WorkEr
     })
 }
 
-/// Run the agent on `found` and record what it did as step commits on its branch; `progress`
-/// hears when it starts. Refused, with nothing recorded, when the agent fails, changes nothing,
+/// Run the agent on `found` and record what it did as step commits on its branch; `io` hears
+/// when it starts and says where its output goes. Refused, with nothing recorded, when the agent fails, changes nothing,
 /// leaves its branch, rewrites its history, or changes what governs the review gate.
 pub fn exec(
     repo: &gix::Repository,
     found: &Found,
     options: &ExecOptions,
-    progress: &mut Progress<'_>,
+    io: &mut dyn AgentIo,
 ) -> Result<Executed, WorkError> {
     let p = prepare(repo, found)?;
     let agent = Agent::configured(&p.repo.config_snapshot(), options)?;
@@ -254,7 +257,7 @@ pub fn exec(
         )
         .because(e)
     })?;
-    progress(&AgentStart {
+    io.starting(&AgentStart {
         program: &agent.program,
         subtask: &p.subtask,
         dir: &p.dir,
@@ -276,7 +279,7 @@ pub fn exec(
             ("GIT_AUTHOR_EMAIL", agent.email.as_ref()),
         ],
         agent.timeout,
-        options.agent_stdout_to_stderr,
+        io.sinks(),
     )?;
     let duration = started.elapsed();
 
@@ -738,62 +741,34 @@ fn email_local(name: &str) -> String {
     if s.is_empty() { "agent".into() } else { s }
 }
 
-/// Run the agent with `sh -c` in `dir`, the prompt on stdin; its stdout goes to ours (to stderr
-/// with `to_stderr`), its stderr to ours. Returns its exit code (`None`: killed or timed out).
-fn run_agent(
+/// Run the agent with `sh -c` in `dir`, the prompt on stdin, its output to `sinks` (stdout,
+/// stderr). Returns its exit code (`None`: killed by a signal or at the time limit).
+fn run_agent<'s>(
     agent: &str,
     dir: &Path,
     prompt: &str,
     env: &[(&str, &std::ffi::OsStr)],
     timeout: Duration,
-    to_stderr: bool,
+    (stdout, stderr): (Sink<'s>, Sink<'s>),
 ) -> Result<Option<i32>, WorkError> {
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c").arg(agent).current_dir(dir);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let stdout = if to_stderr {
-        use std::os::fd::AsFd;
-        std::io::stderr()
-            .as_fd()
-            .try_clone_to_owned()
-            .map(Stdio::from)
-            .unwrap_or_else(|_| Stdio::inherit())
-    } else {
-        Stdio::inherit()
-    };
-    let mut child = cmd
-        .stdin(Stdio::piped())
+    let ran = Process::shell(agent, &[], format!("the agent `{agent}`"))
+        .dir(dir)
+        .envs(env.iter().copied())
+        .stdin(Input::Bytes(prompt.as_bytes().to_vec()))
         .stdout(stdout)
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| {
-            WorkError::invalid(format!("could not start the agent `{agent}`"))
-                .because(e)
-                .hint("check aiflow.agent; it runs with `sh -c` in the subtask's work tree")
-        })?;
-    // Unreachable failure: stdin was set to `Stdio::piped()` just above.
-    let mut stdin = child.stdin.take().expect("piped");
-    let input = prompt.as_bytes().to_vec();
-    let writer = std::thread::spawn(move || {
-        // An agent that does not read its input closes the pipe: not an error.
-        let _ = stdin.write_all(&input);
-    });
-    let start = Instant::now();
-    let status = loop {
-        match child.try_wait()? {
-            Some(status) => break status.code(),
-            None if start.elapsed() >= timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            None => std::thread::sleep(Duration::from_millis(20)),
-        }
-    };
-    let _ = writer.join();
-    Ok(status)
+        .stderr(stderr)
+        .timeout(Some(timeout))
+        .run();
+    match ran {
+        Ok(done) => Ok(done.code()),
+        Err(ProcessError::TimedOut { .. }) => Ok(None),
+        Err(ProcessError::Start { source, .. }) => Err(WorkError::invalid(format!(
+            "could not start the agent `{agent}`"
+        ))
+        .because(source)
+        .hint("check aiflow.agent; it runs with `sh -c` in the subtask's work tree")),
+        Err(ProcessError::Wait { source, .. }) => Err(WorkError::from(source)),
+    }
 }
 
 /// The steps already on the branch, oldest first, for the prompt.

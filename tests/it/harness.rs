@@ -100,13 +100,19 @@ pub struct TestRepo {
 }
 
 /// `PATH` with the binary under test first, so that `git aiflow` and the hook shims find it.
+/// Computed once, from the `PATH` the tests started with (in-process runs change the process's
+/// environment).
 pub fn path_with_bin() -> std::ffi::OsString {
-    let bin_dir = Path::new(BIN).parent().expect("binary directory");
-    let mut dirs = vec![bin_dir.to_owned()];
-    dirs.extend(std::env::split_paths(
-        &std::env::var_os("PATH").unwrap_or_default(),
-    ));
-    std::env::join_paths(dirs).expect("PATH")
+    static PATH: std::sync::OnceLock<OsString> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let bin_dir = Path::new(BIN).parent().expect("binary directory");
+        let mut dirs = vec![bin_dir.to_owned()];
+        dirs.extend(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ));
+        std::env::join_paths(dirs).expect("PATH")
+    })
+    .clone()
 }
 
 /// Run `cmd` with `input` on stdin, written from another thread so that a large output cannot
@@ -161,26 +167,24 @@ static IN_PROCESS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// as [`TestRepo::command_in`] gives the binary, and collect what it wrote and its exit code.
 pub fn in_process(dir: &Path, args: &[&str], vars: &[(String, OsString)]) -> Run {
     let _one = IN_PROCESS.lock().unwrap_or_else(|e| e.into_inner());
-    // PATH first: computing it reads the current PATH.
-    let path = path_with_bin();
+    for (k, v) in vars {
+        // SAFETY: in-process commands run one at a time under IN_PROCESS, and the other test
+        // threads only start processes with `env_clear`, whose PATH comes from
+        // `path_with_bin`, computed once.
+        unsafe { std::env::set_var(k, v) };
+    }
     for (k, _) in std::env::vars_os() {
         let keep = k.to_str().is_some_and(|k| {
-            KEEP_ENV.contains(&k)
+            vars.iter().any(|(v, _)| v == k)
+                || KEEP_ENV.contains(&k)
                 || ["CARGO", "RUST", "AIFLOW_TEST_"]
                     .iter()
                     .any(|p| k.starts_with(p))
         });
         if !keep {
-            // SAFETY: in-process commands run one at a time under IN_PROCESS, and the other
-            // test threads only start processes with `env_clear` or read PATH through
-            // `path_with_bin`, which stays correct (the binary's directory is first either way).
+            // SAFETY: as above.
             unsafe { std::env::remove_var(&k) };
         }
-    }
-    for (k, v) in vars {
-        let v = if k == "PATH" { path.clone() } else { v.clone() };
-        // SAFETY: as above.
-        unsafe { std::env::set_var(k, v) };
     }
     let out = Capture::default();
     let err = Capture::default();
