@@ -215,6 +215,9 @@ impl From<StoreError> for CliError {
                 let fix = i.fix.clone();
                 CliError::usage(e.to_string()).hint(fix).source(e)
             }
+            StoreError::RefName { .. } => CliError::usage(e.to_string())
+                .hint("a note names this ref; check `git notes --ref=aiflow list` and the flow's subtask branches")
+                .source(e),
             StoreError::Read(_) | StoreError::Write(_) => CliError::usage(e.to_string()).source(e),
         }
     }

@@ -205,7 +205,7 @@ fn merge(
             Some(ours),
             id,
             format!("merge {theirs_name}: Merge made by git-aiflow"),
-        )),
+        )?),
         via: "gix",
     })
 }

@@ -646,6 +646,17 @@ pub fn validate_subtasks(key: &str, subtasks: &[Subtask]) -> Result<(), Invalid>
             ));
         }
         validate_title(&format!("{skey}.title"), &s.title)?;
+        if let Some(branch) = &s.branch
+            && (gix::validate::reference::name_partial(branch.as_str().into()).is_err()
+                || branch.starts_with("refs/")
+                || branch.starts_with('-'))
+        {
+            return Err(invalid(
+                format!("{skey}.branch"),
+                format!("`{branch}` is not a valid branch name"),
+                "remove the key; `git aiflow start` records the branch it creates",
+            ));
+        }
         for (k, f) in s.files.iter().enumerate() {
             validate_repo_path(&format!("{skey}.files[{k}]"), f)?;
         }
@@ -1035,6 +1046,24 @@ mod tests {
         let text = flow.to_toml();
         assert!(!text.contains("[[plans"));
         assert_eq!(toml::from_str::<Flow>(&text).expect("parses"), flow);
+    }
+
+    /// A subtask's recorded branch becomes a ref edit: a note (which anyone who can push may
+    /// write) naming one git would refuse is invalid, not a crash later.
+    #[test]
+    fn a_subtask_branch_git_would_refuse_is_invalid() {
+        for bad in ["a..b", "refs/heads/x", "-x", "x.lock", "a b", "x/"] {
+            let mut flow = sample();
+            flow.plans[0].subtasks[0].branch = Some(bad.into());
+            let e = flow.validate().expect_err(bad);
+            assert!(
+                e.to_string().contains("not a valid branch name"),
+                "{bad}: {e}"
+            );
+        }
+        let mut flow = sample();
+        flow.plans[0].subtasks[0].branch = Some("aiflow/rate-limit--k3f9-bucket".into());
+        flow.validate().expect("a subtask branch is valid");
     }
 
     /// A note written by a newer git-aiflow, with keys this build does not know at every level,

@@ -322,3 +322,117 @@ pub fn committer(
     }
     Ok(sig)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use std::process::Command;
+
+    /// git in `dir` with a fixed identity and date and no user configuration; returns stdout.
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .current_dir(dir)
+            .args(args)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "Ada")
+            .env("GIT_AUTHOR_EMAIL", "ada@example.com")
+            .env("GIT_COMMITTER_NAME", "Ada")
+            .env("GIT_COMMITTER_EMAIL", "ada@example.com")
+            .env("GIT_AUTHOR_DATE", "1767225600 +0000")
+            .env("GIT_COMMITTER_DATE", "1767225600 +0000")
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("utf-8")
+            .trim()
+            .to_owned()
+    }
+
+    fn id(hex: &str) -> ObjectId {
+        ObjectId::from_hex(hex.as_bytes()).expect("hex")
+    }
+
+    /// A commit of `file` = `content` on `parent` with `message`, made without moving any branch.
+    fn commit(dir: &Path, parent: &str, file: &str, content: &str, message: &str) -> String {
+        git(dir, &["read-tree", parent]);
+        std::fs::write(dir.join(file), content).expect("write");
+        git(dir, &["update-index", "--add", file]);
+        let tree = git(dir, &["write-tree"]);
+        git(dir, &["commit-tree", &tree, "-p", parent, "-m", message])
+    }
+
+    /// One clone approved step 1 (reworded it), the other added step 2 on the unreviewed step 1:
+    /// the join keeps the reviewed commit and re-parents step 2 onto it, with its tree, author
+    /// and message, and both clones, whichever side they call local, compute the same commits.
+    #[test]
+    fn a_rewording_and_a_new_step_join_the_same_way_on_both_sides() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path();
+        git(dir, &["init", "-q", "-b", "main"]);
+        std::fs::write(dir.join("a"), "base\n").expect("write");
+        git(dir, &["add", "a"]);
+        git(dir, &["commit", "-q", "-m", "base"]);
+        let base = git(dir, &["rev-parse", "HEAD"]);
+        let step1 = commit(dir, &base, "a", "one\n", "step 1");
+        let step2 = commit(dir, &step1, "a", "two\n", "step 2");
+        let reviewed = commit(
+            dir,
+            &base,
+            "a",
+            "one\n",
+            "step 1\n\nReviewed-by: Grace <grace@example.com>",
+        );
+        let repo = crate::git::open(dir).expect("opens");
+        let is_reviewed = |c: ObjectId| c == id(&reviewed);
+
+        let here = reconcile(&repo, id(&step2), id(&reviewed), is_reviewed)
+            .expect("reads")
+            .expect("joins");
+        let there = reconcile(&repo, id(&reviewed), id(&step2), is_reviewed)
+            .expect("reads")
+            .expect("joins");
+        assert_eq!(here.tip, there.tip, "both clones compute the same tip");
+        let tip = here.tip.to_string();
+        assert_eq!(git(dir, &["rev-parse", &format!("{tip}^")]), reviewed);
+        assert_eq!(
+            git(dir, &["rev-parse", &format!("{tip}^{{tree}}")]),
+            git(dir, &["rev-parse", &format!("{step2}^{{tree}}")])
+        );
+        for format in ["%B", "%an <%ae> %ad", "%cn <%ce> %cd"] {
+            assert_eq!(
+                git(dir, &["log", "-1", &format!("--format={format}"), &tip]),
+                git(dir, &["log", "-1", &format!("--format={format}"), &step2]),
+                "{format}"
+            );
+        }
+        assert_eq!(here.copies, vec![(id(&step2), here.tip)]);
+        git(dir, &["fsck", "--strict"]);
+    }
+
+    /// Different trees at the same position are a real divergence: no join.
+    #[test]
+    fn different_trees_do_not_join() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path();
+        git(dir, &["init", "-q", "-b", "main"]);
+        std::fs::write(dir.join("a"), "base\n").expect("write");
+        git(dir, &["add", "a"]);
+        git(dir, &["commit", "-q", "-m", "base"]);
+        let base = git(dir, &["rev-parse", "HEAD"]);
+        let ours = commit(dir, &base, "a", "ours\n", "step 1");
+        let theirs = commit(dir, &base, "a", "theirs\n", "step 1");
+        let repo = crate::git::open(dir).expect("opens");
+        assert!(
+            reconcile(&repo, id(&ours), id(&theirs), |_| false)
+                .expect("reads")
+                .is_none()
+        );
+    }
+}

@@ -30,7 +30,8 @@ pub enum Action {
     UpToDate,
     /// Only the other side changed: take its commit.
     FastForward,
-    /// Only our side changed: the other side can take ours.
+    /// Only our side changed: the other side can take ours (named for what it leads to).
+    #[serde(rename = "push")]
     Ahead,
     /// Both changed: a merge commit with both as parents.
     Merged,
@@ -400,4 +401,26 @@ fn conflict(
             rule: rule.into(),
         },
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// JSON and text name an action the same way.
+    #[test]
+    fn serde_names_are_the_printed_names() {
+        for a in [
+            Action::None,
+            Action::UpToDate,
+            Action::FastForward,
+            Action::Ahead,
+            Action::Merged,
+        ] {
+            assert_eq!(
+                serde_json::to_value(a).expect("serializes"),
+                serde_json::Value::String(a.as_str().into())
+            );
+        }
+    }
 }

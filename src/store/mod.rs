@@ -52,6 +52,15 @@ pub enum StoreError {
         /// Attempts made.
         attempts: u32,
     },
+    /// A ref to move has a name git would refuse (a forged or corrupted note can name one).
+    #[error("`{name}` is not a valid ref name")]
+    RefName {
+        /// The name.
+        name: String,
+        /// Why.
+        #[source]
+        source: <gix::refs::FullName as TryFrom<&'static str>>::Error,
+    },
     /// A document failed validation just before being written; nothing was written.
     #[error("refusing to write an invalid flow document")]
     Invalid(#[source] crate::flow::Invalid),
@@ -503,7 +512,7 @@ where
                     snap.tip,
                     commit,
                     &format!("notes: {message}"),
-                ));
+                )?);
             }
         }
         edits.extend(change.refs);
@@ -556,8 +565,17 @@ pub fn edit_tree(
 
 /// The ref edit moving `name` from `old` (`None`: it must not exist) to `new`, with a reflog
 /// entry `message`.
-pub fn cas_edit(name: &str, old: Option<ObjectId>, new: ObjectId, message: &str) -> RefEdit {
-    RefEdit {
+pub fn cas_edit(
+    name: &str,
+    old: Option<ObjectId>,
+    new: ObjectId,
+    message: &str,
+) -> Result<RefEdit, StoreError> {
+    let full = gix::refs::FullName::try_from(name).map_err(|source| StoreError::RefName {
+        name: name.to_owned(),
+        source,
+    })?;
+    Ok(RefEdit {
         change: RefChange::Update {
             log: LogChange {
                 mode: RefLog::AndReference,
@@ -570,9 +588,9 @@ pub fn cas_edit(name: &str, old: Option<ObjectId>, new: ObjectId, message: &str)
             },
             new: Target::Object(new),
         },
-        name: name.try_into().expect("valid ref name"),
+        name: full,
         deref: false,
-    }
+    })
 }
 
 /// A lost compare-and-swap or a ref lock held by another writer: worth another attempt.

@@ -72,7 +72,7 @@ fn edits<'a>(
                 (Some(old), Some(workdir)) if !same_tree(repo, old, new) => {
                     late.push(Late { plan, workdir, new })
                 }
-                _ => edits.push(store::cas_edit(&full, plan.local, new, message)),
+                _ => edits.push(store::cas_edit(&full, plan.local, new, message)?),
             }
         }
         if pushed && let Some((tip, _)) = plan.push {
@@ -104,7 +104,7 @@ fn move_refs(
             && Some(t) != expected
         {
             let log = format!("notes: {message}");
-            all.push(store::cas_edit(NOTES_REF, expected, t, &log));
+            all.push(store::cas_edit(NOTES_REF, expected, t, &log)?);
         }
         if all.is_empty() {
             break;

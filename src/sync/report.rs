@@ -43,7 +43,6 @@ pub struct NotesOutcome {
     #[serde(serialize_with = "hex")]
     pub result: Option<ObjectId>,
     /// What the merge did (`push` in JSON when only ours changed).
-    #[serde(serialize_with = "action_name")]
     pub action: Action,
     /// Whether anything was pushed (the notes or a branch).
     pub pushed: bool,
@@ -178,8 +177,4 @@ pub fn short(id: Option<ObjectId>) -> String {
 
 fn hex<S: Serializer>(id: &Option<ObjectId>, s: S) -> Result<S::Ok, S::Error> {
     id.map(|i| i.to_string()).serialize(s)
-}
-
-fn action_name<S: Serializer>(action: &Action, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(action.as_str())
 }

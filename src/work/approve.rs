@@ -652,7 +652,7 @@ impl Recording<'_> {
                 Some(self.work.tip),
                 self.rewritten.tip,
                 format!("aiflow approve {id} by {}", self.review.reviewer),
-            )]
+            )?]
         } else {
             Vec::new()
         };
@@ -862,7 +862,7 @@ fn write_range(
         Some(tip),
         rewritten.tip,
         format!("aiflow approve --range by {}", review.reviewer),
-    );
+    )?;
     let written = crate::store::update(
         repo,
         &format!(

@@ -596,7 +596,7 @@ impl<'r> Recorder<'r> {
             Some(after),
             rewritten.tip,
             format!("aiflow exec: step trailers on the agent's commits of {id}"),
-        );
+        )?;
         let notes: Vec<(ObjectId, Option<Vec<u8>>)> = steps
             .iter()
             .map(|s| (s.commit, Some(s.note.to_toml().into_bytes())))

@@ -175,8 +175,18 @@ pub fn integration_tip(repo: &gix::Repository, entry: &FlowEntry) -> Result<Obje
 }
 
 /// A ref edit moving `refs/heads/<branch>` from `from` (`None`: it must not exist) to `to`.
-pub fn branch_edit(branch: &str, from: Option<ObjectId>, to: ObjectId, message: String) -> RefEdit {
-    crate::store::cas_edit(&format!("refs/heads/{branch}"), from, to, &message)
+pub fn branch_edit(
+    branch: &str,
+    from: Option<ObjectId>,
+    to: ObjectId,
+    message: String,
+) -> Result<RefEdit, WorkError> {
+    Ok(crate::store::cas_edit(
+        &format!("refs/heads/{branch}"),
+        from,
+        to,
+        &message,
+    )?)
 }
 
 /// Commit signing options when `commit.gpgSign` is on.

@@ -175,6 +175,7 @@ fn record_start(
                 format!("branch: aiflow start {id} from {integration}"),
             )
         })
+        .transpose()?
         .into_iter()
         .collect();
     crate::store::update_flow_with(
