@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod content;
+pub mod merge;
 pub mod params;
 pub mod rewrite;
 pub mod trailers;

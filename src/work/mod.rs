@@ -9,6 +9,7 @@ use gix::ObjectId;
 use gix::refs::transaction::RefEdit;
 use std::error::Error as StdError;
 
+pub mod integrate;
 pub mod steps;
 
 /// Which subtask an action is about, as a user names it.
