@@ -10,6 +10,7 @@ use gix::refs::transaction::RefEdit;
 use std::error::Error as StdError;
 
 pub mod integrate;
+pub mod status;
 pub mod steps;
 
 /// Which subtask an action is about, as a user names it.
