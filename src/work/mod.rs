@@ -10,6 +10,7 @@ use gix::refs::transaction::RefEdit;
 use std::error::Error as StdError;
 
 pub mod integrate;
+pub mod new;
 pub mod status;
 pub mod steps;
 
