@@ -10,7 +10,6 @@ use super::{
 };
 use crate::flow::spec;
 use crate::work::new::{self, Created, NewOptions, Start};
-use gix::ObjectId;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -87,7 +86,7 @@ pub fn run(ctx: &mut Ctx, args: &NewArgs) -> Result<(), CliError> {
     if args.json {
         let set = ctx.flows()?;
         let entry = set.find(&created.flow.slug)?.clone();
-        let value = status::status_json(ctx.repo()?, &entry)?;
+        let value = status::status_json(ctx, &entry)?;
         return ctx.json(&value);
     }
     render(ctx, &created, &start)
@@ -96,7 +95,6 @@ pub fn run(ctx: &mut Ctx, args: &NewArgs) -> Result<(), CliError> {
 /// What `new` made, as text.
 fn render(ctx: &mut Ctx, created: &Created, start: &Start) -> Result<(), CliError> {
     let flow = &created.flow;
-    let short = |id: ObjectId| id.to_hex_with_len(7).to_string();
     let base_name = start
         .base_ref
         .as_deref()
@@ -126,4 +124,11 @@ fn render(ctx: &mut Ctx, created: &Created, start: &Start) -> Result<(), CliErro
     }
     writeln!(ctx.out, "next: git aiflow plan {}", flow.slug)?;
     Ok(())
+}
+
+/// An object id, abbreviated to seven hex digits.
+fn short(id: impl std::fmt::Display) -> String {
+    let mut hex = id.to_string();
+    hex.truncate(7);
+    hex
 }

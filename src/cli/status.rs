@@ -326,7 +326,8 @@ fn subtasks_json(rows: &[Row<'_>]) -> Vec<Value> {
 }
 
 /// The JSON form of `status` (documented in the README).
-pub fn status_json(repo: &gix::Repository, entry: &FlowEntry) -> Result<Value, CliError> {
+pub fn status_json(ctx: &mut Ctx, entry: &FlowEntry) -> Result<Value, CliError> {
+    let repo = ctx.repo()?;
     Ok(dashboard_json(&crate::work::status::dashboard(repo, entry)))
 }
 
