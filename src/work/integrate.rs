@@ -194,26 +194,8 @@ pub fn integrate(repo: &gix::Repository, found: &Found) -> Result<Integrated, Wo
         Some(merge(repo, &to, tip, &branch, &message)?)
     };
 
-    let stamp = crate::git::committer_stamp(repo)?;
     let refs: Vec<RefEdit> = merged.iter().filter_map(|m| m.edit.clone()).collect();
-    let (_, flow_now) = crate::store::update_flow_with(
-        repo,
-        &slug,
-        &format!("aiflow: integrate {} into {integration}", s.id),
-        &stamp,
-        |flow, _| -> Result<Option<Change>, WorkError> {
-            if !lifecycle::apply(flow, &s.id, Action::Integrate) {
-                return Err(WorkError::refused(format!(
-                    "subtask {} left the plan meanwhile",
-                    s.id
-                )));
-            }
-            Ok(Some(Change {
-                notes: vec![],
-                refs: refs.clone(),
-            }))
-        },
-    )?;
+    let flow_now = record_integrated(repo, &slug, &s.id, &integration, refs)?;
     Ok(Integrated::Done(Integration {
         flow: slug,
         subtask: s.id,
@@ -224,6 +206,36 @@ pub fn integrate(repo: &gix::Repository, found: &Found) -> Result<Integrated, Wo
         merge: merged.map(|m| m.merge),
         next: next_after(&flow_now),
     }))
+}
+
+/// Record subtask `id` of flow `slug` as merged into `integration`, moving the refs of `refs` in
+/// the same transaction; the flow as recorded.
+fn record_integrated(
+    repo: &gix::Repository,
+    slug: &str,
+    id: &str,
+    integration: &str,
+    refs: Vec<RefEdit>,
+) -> Result<Flow, WorkError> {
+    let stamp = crate::git::committer_stamp(repo)?;
+    let (_, flow) = crate::store::update_flow_with(
+        repo,
+        slug,
+        &format!("aiflow: integrate {id} into {integration}"),
+        &stamp,
+        |flow, _| -> Result<Option<Change>, WorkError> {
+            if !lifecycle::apply(flow, id, Action::Integrate) {
+                return Err(WorkError::refused(format!(
+                    "subtask {id} left the plan meanwhile"
+                )));
+            }
+            Ok(Some(Change {
+                notes: vec![],
+                refs: refs.clone(),
+            }))
+        },
+    )?;
+    Ok(flow)
 }
 
 /// What to do once a subtask is in: the next subtask ready to start, or `finish` when every
@@ -301,19 +313,40 @@ pub fn finish(repo: &gix::Repository, entry: &FlowEntry) -> Result<Finish, WorkE
         };
         Some(merge(repo, &to, integ, &flow.integration_branch, &message)?)
     };
-    let stamp = crate::git::committer_stamp(repo)?;
     let refs: Vec<RefEdit> = merged.iter().filter_map(|m| m.edit.clone()).collect();
     let commit = merged.as_ref().map_or(base_tip, |m| m.merge.commit);
+    record_finished(repo, &slug, &base_ref, commit, refs)?;
+    Ok(Finish::Done(Finishing {
+        flow: slug,
+        into: base_ref,
+        into_short: base_short,
+        integration: flow.integration_branch.clone(),
+        merge: merged.map(|m| m.merge),
+        commit,
+    }))
+}
+
+/// Record flow `slug` as finished into `base_ref` (a full ref name) with `commit`, moving the
+/// refs of `refs` in the same transaction.
+fn record_finished(
+    repo: &gix::Repository,
+    slug: &str,
+    base_ref: &str,
+    commit: ObjectId,
+    refs: Vec<RefEdit>,
+) -> Result<(), WorkError> {
+    let stamp = crate::git::committer_stamp(repo)?;
     let finished = Finished {
         extra: Default::default(),
         at: stamp.at.clone(),
         by: stamp.who.clone(),
-        into: base_ref.clone(),
+        into: base_ref.to_owned(),
         commit: commit.to_string(),
     };
+    let base_short = crate::git::short_ref(base_ref);
     crate::store::update_flow_with(
         repo,
-        &slug,
+        slug,
         &format!("aiflow: finish {slug} into {base_short}"),
         &stamp,
         |flow, _| -> Result<Option<Change>, WorkError> {
@@ -325,14 +358,7 @@ pub fn finish(repo: &gix::Repository, entry: &FlowEntry) -> Result<Finish, WorkE
             }))
         },
     )?;
-    Ok(Finish::Done(Finishing {
-        flow: slug,
-        into: base_ref,
-        into_short: base_short,
-        integration: flow.integration_branch.clone(),
-        merge: merged.map(|m| m.merge),
-        commit,
-    }))
+    Ok(())
 }
 
 /// Refuse a flow that is not complete (a subtask neither merged nor dropped, or none merged);
