@@ -240,7 +240,7 @@ fn record_integrated(
 
 /// What to do once a subtask is in: the next subtask ready to start, or `finish` when every
 /// subtask is merged or dropped.
-pub fn next_after(flow: &Flow) -> NextAfter {
+fn next_after(flow: &Flow) -> NextAfter {
     match lifecycle::next_ready(flow).0 {
         Some(n) => NextAfter::Start {
             id: n.id.clone(),
@@ -252,7 +252,7 @@ pub fn next_after(flow: &Flow) -> NextAfter {
 }
 
 /// Whether the flow has a plan whose every subtask is merged or dropped.
-pub fn plan_settled(flow: &Flow) -> bool {
+pub(crate) fn plan_settled(flow: &Flow) -> bool {
     flow.current_plan()
         .is_some_and(|p| p.subtasks.iter().all(|s| lifecycle::is_settled(s.status)))
 }
@@ -406,7 +406,7 @@ fn complete(flow: &Flow) -> Result<Vec<String>, WorkError> {
 
 /// Run the gate on `target_tip..tip` for `target`, a full ref name (`refs/heads/main`): the
 /// policy's protection of it decides the scope. Refuse with the failures.
-pub fn gate(
+fn gate(
     repo: &gix::Repository,
     target: &str,
     target_tip: ObjectId,
@@ -575,7 +575,7 @@ fn worktree_error(e: MergeError, dir: &Path, to: &Target<'_>, theirs_name: &str)
 }
 
 /// A merge commit's message: the subject, the body when there is one, then the trailers.
-pub fn merge_message(subject: String, body: &str, trailers: &[(&str, &str)]) -> String {
+fn merge_message(subject: String, body: &str, trailers: &[(&str, &str)]) -> String {
     let mut m = subject;
     m.push('\n');
     if !body.trim().is_empty() {

@@ -319,7 +319,7 @@ fn check_free(repo: &gix::Repository, set: &FlowSet, slug: &str) -> Result<(), W
 }
 
 /// The first line of the summary, shortened to a title.
-pub fn title_from_summary(summary: &str) -> String {
+fn title_from_summary(summary: &str) -> String {
     let collapsed: String = summary
         .lines()
         .next()
@@ -355,7 +355,7 @@ pub fn title_from_summary(summary: &str) -> String {
 }
 
 /// The anchor commit's message: the spec as prose, with the `Aiflow-Flow` trailer.
-pub fn anchor_message(flow: &Flow) -> String {
+fn anchor_message(flow: &Flow) -> String {
     format!(
         "aiflow: start {}: {}\n\n{}\n\n{FLOW_KEY}: {}\n",
         flow.slug,

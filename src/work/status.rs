@@ -223,7 +223,7 @@ pub fn progress(flow: &Flow) -> (usize, usize) {
 
 /// What the user would do next with this flow: answer or plan it, then the first approved,
 /// in-review or active subtask, then the next one to start, then finish it.
-pub fn next_step(flow: &Flow) -> Option<Next> {
+fn next_step(flow: &Flow) -> Option<Next> {
     let slug = || flow.slug.clone();
     let unanswered = flow.questions.iter().any(|q| q.answer.is_none());
     Some(match flow.status {
