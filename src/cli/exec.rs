@@ -137,7 +137,3 @@ fn render(ctx: &mut Ctx, done: &Executed) -> Result<(), CliError> {
     )?;
     Ok(())
 }
-
-pub use crate::work::signing;
-
-pub use crate::git::is_ancestor;

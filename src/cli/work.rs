@@ -20,9 +20,8 @@ pub struct Which {
     pub flow: Option<String>,
 }
 
-pub use crate::git::{checkout_of, current_branch};
-pub use crate::work::steps::steps_of;
-pub use crate::work::{Found, branch_edit, integration_tip};
+use crate::git::current_branch;
+pub use crate::work::Found;
 
 /// Find the subtask `which` names.
 pub fn find(ctx: &mut Ctx, which: &Which) -> Result<Found, CliError> {
@@ -34,8 +33,6 @@ pub fn find(ctx: &mut Ctx, which: &Which) -> Result<Found, CliError> {
     };
     Ok(crate::work::find(&set, current.as_deref(), &selector)?)
 }
-
-pub use crate::git::branch_tip;
 
 fn subtask_json(flow: &Flow, s: &Subtask) -> serde_json::Value {
     json!({

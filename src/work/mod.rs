@@ -11,9 +11,12 @@ use std::error::Error as StdError;
 
 pub mod approve;
 pub mod exec;
+pub mod integrate;
+pub mod new;
 pub mod next;
 pub mod review;
 pub mod start;
+pub mod status;
 pub mod step;
 pub mod steps;
 pub mod tree;

@@ -718,6 +718,40 @@ fn finish_refuses_unmerged_subtasks_and_unreviewed_commits() {
     repo.fsck();
 }
 
+/// `finish` judges the trunk in the scope the policy gives it (`flow` for `main`), as the hooks
+/// do: work merged into the integration branch from outside any flow is the trunk's business,
+/// not the flow's, so it does not stop the finish. Judged in full scope, it would.
+#[test]
+fn finish_judges_the_trunk_in_its_own_scope() {
+    let repo = planned_repo();
+    for sub in &subtasks(&repo) {
+        complete(&repo, sub);
+    }
+    // A branch from the trunk with a commit nobody reviewed, merged into the integration branch
+    // by hand (no hooks installed).
+    repo.git(&["switch", "-q", "-c", "vendor", "main"]);
+    repo.write("vendor/lib.txt", "vendored\n");
+    repo.git(&["add", "vendor/lib.txt"]);
+    repo.git(&["commit", "-q", "-m", "Vendor a library"]);
+    let vendored = tip(&repo, "vendor");
+    repo.git(&["switch", "-q", INTEGRATION]);
+    repo.git(&["merge", "-q", "--no-ff", "--no-edit", "vendor"]);
+    repo.git(&["switch", "-q", "main"]);
+
+    // In full scope the vendored commit fails; the trunk's scope leaves it out.
+    let v = check_json(&repo, &format!("main..{INTEGRATION}"));
+    assert_eq!(failures(&v), [(vendored, "no-review".to_string())]);
+
+    let out = repo.aiflow(&["finish", FLOW, "--json"]).json();
+    assert_eq!(out["into"], "refs/heads/main", "{out:#}");
+    assert_eq!(status_json_flow(&repo), "finished");
+    assert_eq!(
+        repo.git(&["rev-parse", "main^2"]).trim(),
+        tip(&repo, INTEGRATION)
+    );
+    repo.fsck();
+}
+
 /// The flow's status in `status --json`.
 fn status_json_flow(repo: &TestRepo) -> String {
     repo.aiflow(&["status", FLOW, "--json"]).json()["status"]
