@@ -14,3 +14,16 @@ pub mod store;
 pub mod sync;
 pub mod term;
 pub mod work;
+
+/// A plain message used as an error's cause: what a program printed when it refused, or a line
+/// of a cause chain kept as text.
+#[derive(Debug)]
+pub struct Message(pub String);
+
+impl std::fmt::Display for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Message {}

@@ -148,17 +148,7 @@ impl CliError {
     }
 }
 
-/// A plain message used as an error cause.
-#[derive(Debug)]
-pub struct Message(pub String);
-
-impl fmt::Display for Message {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl StdError for Message {}
+pub use crate::Message;
 
 /// A chain of causes known only as text (scrubbed of secrets), printed link by link.
 #[derive(Debug)]

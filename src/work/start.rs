@@ -1,8 +1,9 @@
 //! `start`: create a subtask's branch from the integration branch (or go back to it), record
 //! that it started, and check it out, here or in a new linked worktree.
 
-use super::tree::{GitSaid, workdir};
+use super::tree::workdir;
 use super::{Found, WorkError, branch_edit, integration_tip};
+use crate::Message;
 use crate::flow::lifecycle::{self, Action};
 use crate::flow::{FlowStatus, Subtask, SubtaskStatus};
 use crate::git::{branch_tip, checkout_of, checkouts, cli as git, current_branch};
@@ -275,7 +276,7 @@ fn can_switch(dir: &Path, target: ObjectId) -> Result<(), WorkError> {
     }
     Err(
         WorkError::refused("switching branches would overwrite changes in the work tree")
-            .because(GitSaid(r.stderr.trim().to_owned()))
+            .because(Message(r.stderr.trim().to_owned()))
             .hint(
                 "commit or stash them first, or start the subtask in its own worktree with --worktree",
             ),

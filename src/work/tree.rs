@@ -2,21 +2,9 @@
 //! step (git's own `add` and `commit`, so that its hooks run).
 
 use super::WorkError;
+use crate::Message;
 use crate::git::cli as git;
-use std::fmt;
 use std::path::{Path, PathBuf};
-
-/// What git printed on stderr when it refused, kept as an error's cause.
-#[derive(Debug)]
-pub struct GitSaid(pub String);
-
-impl fmt::Display for GitSaid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for GitSaid {}
 
 /// The root of `repo`'s work tree, or an error when it has none.
 pub fn workdir(repo: &gix::Repository) -> Result<PathBuf, WorkError> {
@@ -26,12 +14,12 @@ pub fn workdir(repo: &gix::Repository) -> Result<PathBuf, WorkError> {
 }
 
 /// Stage everything in `dir` and commit it with `message` as it is (`--cleanup=verbatim`),
-/// `env` added to git's environment. `Err(GitSaid)` inside: git (or a hook) refused.
+/// `env` added to git's environment. `Err(Message)` inside: git (or a hook) refused.
 pub fn commit_all(
     dir: &Path,
     message: &[u8],
     env: &[(&str, &str)],
-) -> Result<Result<(), GitSaid>, WorkError> {
+) -> Result<Result<(), Message>, WorkError> {
     git::checked(dir, &["add", "-A"], &[], None)?;
     let r = git::run(
         dir,
@@ -42,6 +30,6 @@ pub fn commit_all(
     Ok(if r.ok() {
         Ok(())
     } else {
-        Err(GitSaid(r.stderr.trim().to_owned()))
+        Err(Message(r.stderr.trim().to_owned()))
     })
 }
