@@ -425,14 +425,13 @@ fn accept<'v>(
     policy: &Policy,
 ) -> Result<Option<&'v Verified>, Reason> {
     let Some(v) = verified else { return Ok(None) };
-    let principal = v.principal.to_ascii_lowercase();
-    if !policy.allow_self_review && principal == item.author_email.to_ascii_lowercase() {
+    if policy.forbids_self_review(&v.principal, &item.author_email) {
         return Err(Reason::SelfReview(format!(
             "{} (who signed the approval)",
             v.principal
         )));
     }
-    if !policy.reviewers.is_empty() && !policy.reviewers.contains(&principal) {
+    if !policy.accepts_reviewer(&v.principal) {
         return Err(Reason::NotAllowed(format!(
             "{} (who signed the approval)",
             v.principal

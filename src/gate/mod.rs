@@ -552,18 +552,10 @@ fn judge(
         let value = String::from_utf8_lossy(&value);
         let reason = match parse_ident(&value) {
             None => Reason::Malformed(value.into_owned()),
-            Some((_, email))
-                if !policy.allow_self_review && email.eq_ignore_ascii_case(author_email) =>
-            {
+            Some((_, email)) if policy.forbids_self_review(email, author_email) => {
                 Reason::SelfReview(value.into_owned())
             }
-            Some((_, email))
-                if !policy.reviewers.is_empty()
-                    && !policy
-                        .reviewers
-                        .iter()
-                        .any(|r| r.eq_ignore_ascii_case(email)) =>
-            {
+            Some((_, email)) if !policy.accepts_reviewer(email) => {
                 Reason::NotAllowed(value.into_owned())
             }
             Some(_) => {

@@ -543,6 +543,23 @@ impl Policy {
             .iter()
             .any(|k| k.as_bytes().eq_ignore_ascii_case(key))
     }
+
+    /// Whether the reviewer with email `reviewer` is one the policy accepts: any, or one on its
+    /// list of reviewers. The gate (a review trailer, the signer of a record) and `approve` ask
+    /// this same question.
+    pub fn accepts_reviewer(&self, reviewer: &str) -> bool {
+        self.reviewers.is_empty()
+            || self
+                .reviewers
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(reviewer))
+    }
+
+    /// Whether a review by `reviewer` of a commit whose author's email is `author` is
+    /// self-review the policy forbids.
+    pub fn forbids_self_review(&self, reviewer: &str, author: &str) -> bool {
+        !self.allow_self_review && reviewer.eq_ignore_ascii_case(author)
+    }
 }
 
 /// The tip whose policy governs branches that do not exist yet: a bare repository's (a server's)
@@ -648,6 +665,20 @@ pub fn glob(pattern: &str, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The two reviewer rules every reviewer check asks: the list, then self-review.
+    #[test]
+    fn reviewer_rules() {
+        let mut p = Policy::default();
+        assert!(p.accepts_reviewer("anyone@x.org"));
+        assert!(p.forbids_self_review("Ada@X.org", "ada@x.org"));
+        assert!(!p.forbids_self_review("grace@x.org", "ada@x.org"));
+        p.reviewers = vec!["grace@x.org".into()];
+        assert!(p.accepts_reviewer("Grace@X.org"));
+        assert!(!p.accepts_reviewer("ada@x.org"));
+        p.allow_self_review = true;
+        assert!(!p.forbids_self_review("ada@x.org", "ada@x.org"));
+    }
 
     #[test]
     fn protection_by_name() {

@@ -158,9 +158,10 @@ impl Reviewer {
 /// Refuse `who` (whose email is `email`) as the reviewer of `commits` where the policy does not
 /// accept them: not on its list, or (unless the policy allows it) an author of one of them.
 ///
-/// The gate judges each review trailer by the same two rules (in `gate::check` and, for the
-/// signer of a record, in `gate::bind`); here they are asked before anything is written, over
-/// every commit at once, so that the refusal can name the commits.
+/// The gate judges each review trailer by the same two rules ([`Policy::accepts_reviewer`] and
+/// [`Policy::forbids_self_review`], in `gate::check` and, for the signer of a record, in
+/// `gate::bind`); here they are asked before anything is written, over every commit at once, so
+/// that the refusal can name the commits.
 fn may_approve(
     repo: &gix::Repository,
     policy: &Policy,
@@ -168,20 +169,12 @@ fn may_approve(
     email: &str,
     commits: &[ObjectId],
 ) -> Result<(), WorkError> {
-    if !policy.reviewers.is_empty()
-        && !policy
-            .reviewers
-            .iter()
-            .any(|r| r.eq_ignore_ascii_case(email))
-    {
+    if !policy.accepts_reviewer(email) {
         return Err(WorkError::refused(format!(
             "{who} is not on the list of reviewers of {}",
             policy.source
         ))
         .hint(format!("ask one of them: {}", policy.reviewers.join(", "))));
-    }
-    if policy.allow_self_review {
-        return Ok(());
     }
     let mut own = Vec::new();
     for id in commits {
@@ -189,7 +182,7 @@ fn may_approve(
             .find_commit(*id)
             .map_err(|e| WorkError::invalid(e.to_string()))?;
         let author = c.author().map_err(|e| WorkError::invalid(e.to_string()))?;
-        if author.email.to_string().eq_ignore_ascii_case(email) {
+        if policy.forbids_self_review(email, &author.email.to_string()) {
             let subject = c
                 .message()
                 .map(|m| m.summary().to_string())
