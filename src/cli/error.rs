@@ -429,3 +429,24 @@ impl From<crate::sync::SyncError> for CliError {
         }
     }
 }
+
+impl From<crate::gate::range::RangeError> for CliError {
+    fn from(e: crate::gate::range::RangeError) -> Self {
+        use crate::gate::range::RangeError as R;
+        const REVS: &str = "give revisions as git rev-list takes them: A..B, ^A, B";
+        const NAME: &str = "name a range, for example `git aiflow check main..HEAD`";
+        let text = e.to_string();
+        match e {
+            R::Policy(e) => e.into(),
+            R::Merge(e) => e.into(),
+            R::Store(e) => e.into(),
+            R::Symmetric { .. } => {
+                CliError::usage(text).hint("give A..B (what B brings that A lacks)")
+            }
+            R::NotARevision { .. } | R::Unsupported { .. } => CliError::usage(text).hint(REVS),
+            R::Detached | R::NotAFlowBranch { .. } => CliError::usage(text).hint(NAME),
+            R::Unborn { .. } => CliError::usage(text).hint("nothing to check"),
+            R::NotACommit { .. } | R::Head(_) | R::MalformedBase { .. } => CliError::usage(text),
+        }
+    }
+}

@@ -13,6 +13,7 @@ pub mod bind;
 pub mod guard;
 pub mod hook;
 pub mod policy;
+pub mod range;
 pub mod remerge;
 pub mod sshsig;
 pub mod walk;
