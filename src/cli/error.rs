@@ -450,3 +450,29 @@ impl From<crate::gate::range::RangeError> for CliError {
         }
     }
 }
+
+impl From<crate::git::setup::SetupError> for CliError {
+    fn from(e: crate::git::setup::SetupError) -> Self {
+        let mut c = CliError::usage(e.to_string());
+        if let crate::git::setup::SetupError::Lock { .. } = e {
+            c = c.hint("another git command is changing the config; try again");
+        }
+        c.source = Some(e.into_source());
+        c
+    }
+}
+
+impl From<crate::gate::install::InstallError> for CliError {
+    fn from(e: crate::gate::install::InstallError) -> Self {
+        use crate::gate::install::InstallError as I;
+        let text = e.to_string();
+        match e {
+            I::HooksPath(_) => CliError::usage(text),
+            I::Taken { .. } => CliError::refused(text).hint(
+                "merge the two hooks by hand, or move one away, then run `git aiflow hooks install` again",
+            ),
+            I::File { source, .. } => CliError::usage(text).source(source),
+            I::Previous { source, .. } => CliError::usage(text).process(source),
+        }
+    }
+}

@@ -12,6 +12,7 @@ pub mod attest;
 pub mod bind;
 pub mod guard;
 pub mod hook;
+pub mod install;
 pub mod policy;
 pub mod range;
 pub mod remerge;
