@@ -296,3 +296,16 @@ fn integration(repo: &gix::Repository, short: &str, head_id: ObjectId) -> Result
 fn tip(repo: &gix::Repository, name: &str) -> Option<ObjectId> {
     crate::git::ref_id(repo, name).ok().flatten()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::excluded_name;
+
+    #[test]
+    fn the_excluded_side_of_a_range() {
+        assert_eq!(excluded_name("main..topic"), Some("main"));
+        assert_eq!(excluded_name("^main"), Some("main"));
+        assert_eq!(excluded_name("..topic"), None);
+        assert_eq!(excluded_name("topic"), None);
+    }
+}

@@ -598,3 +598,38 @@ fn quote(arg: &str) -> String {
         format!("'{}'", arg.replace('\'', "'\\''"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_show_the_command_a_user_would_type() {
+        let answer = aiflow(&["answer", "x", "--answer", "1=it's fine"]);
+        assert_eq!(
+            answer.command_line(),
+            "git aiflow answer x --answer '1=it'\\''s fine'"
+        );
+        assert_eq!(
+            aiflow(&["sync"]).note("the teammate").shown.as_deref(),
+            Some("git aiflow sync   # (the teammate)")
+        );
+        assert_eq!(git(&["log", ""]).command_line(), "git log ''");
+    }
+
+    #[test]
+    fn subtask_ids_come_from_branch_names() {
+        assert_eq!(
+            subtask_id("aiflow/rate-limit--k3f9ab-token-bucket"),
+            "k3f9ab"
+        );
+        assert_eq!(subtask_id("k3f9ab"), "k3f9ab");
+    }
+
+    #[test]
+    fn the_remote_and_the_clone_sit_beside_the_demo() {
+        let r = Repos::beside(Path::new("/tmp/demo"));
+        assert_eq!(r.origin, Path::new("/tmp/demo-origin.git"));
+        assert_eq!(r.teammate, Path::new("/tmp/demo-teammate"));
+    }
+}
