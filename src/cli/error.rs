@@ -422,3 +422,50 @@ impl From<crate::sync::SyncError> for CliError {
         }
     }
 }
+
+impl From<crate::gate::range::RangeError> for CliError {
+    fn from(e: crate::gate::range::RangeError) -> Self {
+        use crate::gate::range::RangeError as R;
+        const REVS: &str = "give revisions as git rev-list takes them: A..B, ^A, B";
+        const NAME: &str = "name a range, for example `git aiflow check main..HEAD`";
+        let text = e.to_string();
+        match e {
+            R::Policy(e) => e.into(),
+            R::Merge(e) => e.into(),
+            R::Store(e) => e.into(),
+            R::Symmetric { .. } => {
+                CliError::usage(text).hint("give A..B (what B brings that A lacks)")
+            }
+            R::NotARevision { .. } | R::Unsupported { .. } => CliError::usage(text).hint(REVS),
+            R::Detached | R::NotAFlowBranch { .. } => CliError::usage(text).hint(NAME),
+            R::Unborn { .. } => CliError::usage(text).hint("nothing to check"),
+            R::NotACommit { .. } | R::Head(_) | R::MalformedBase { .. } => CliError::usage(text),
+        }
+    }
+}
+
+impl From<crate::git::setup::SetupError> for CliError {
+    fn from(e: crate::git::setup::SetupError) -> Self {
+        let mut c = CliError::usage(e.to_string());
+        if let crate::git::setup::SetupError::Lock { .. } = e {
+            c = c.hint("another git command is changing the config; try again");
+        }
+        c.source = Some(e.into_source());
+        c
+    }
+}
+
+impl From<crate::gate::install::InstallError> for CliError {
+    fn from(e: crate::gate::install::InstallError) -> Self {
+        use crate::gate::install::InstallError as I;
+        let text = e.to_string();
+        match e {
+            I::HooksPath(_) => CliError::usage(text),
+            I::Taken { .. } => CliError::refused(text).hint(
+                "merge the two hooks by hand, or move one away, then run `git aiflow hooks install` again",
+            ),
+            I::File { source, .. } => CliError::usage(text).source(source),
+            I::Previous { source, .. } => CliError::usage(text).process(source),
+        }
+    }
+}

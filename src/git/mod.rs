@@ -13,6 +13,7 @@ pub mod pager;
 pub mod params;
 pub mod process;
 pub mod rewrite;
+pub mod setup;
 pub mod trailers;
 pub mod transport;
 

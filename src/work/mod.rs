@@ -10,6 +10,7 @@ use gix::refs::transaction::RefEdit;
 use std::error::Error as StdError;
 
 pub mod approve;
+pub mod demo;
 pub mod exec;
 pub mod integrate;
 pub mod new;
