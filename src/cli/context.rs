@@ -94,6 +94,18 @@ impl Ctx {
         Ok(self.repo.as_ref().expect("just opened"))
     }
 
+    /// The repository and the error stream at once, for a library call that reports on
+    /// standard error while it reads the repository (the hooks).
+    pub fn repo_and_err(&mut self) -> Result<(&gix::Repository, &mut dyn Write), CliError> {
+        self.repo()?;
+        let _ = self.out.flush();
+        match &self.repo {
+            Some(repo) => Ok((repo, &mut self.err)),
+            // `repo()` just opened it.
+            None => Err(CliError::usage("the repository could not be opened")),
+        }
+    }
+
     /// Print a warning on stderr.
     pub fn warn(&mut self, message: impl std::fmt::Display) {
         let _ = self.out.flush();

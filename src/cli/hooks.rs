@@ -163,15 +163,14 @@ pub fn hook(ctx: &mut Ctx, args: &HookArgs) -> Result<(), CliError> {
     if args.name == "reference-transaction" && !prepared && !args.chain {
         return Ok(());
     }
-    let repo = ctx.repo()?;
+    let (repo, err) = ctx.repo_and_err()?;
     if args.chain
         && !install::run_previous(&install::hooks_dir(repo)?, &args.name, &args.args, &stdin)?
     {
         // The previous hook's refusal is ours.
         return Err(CliError::silent(Exit::Refused));
     }
-    let mut err = std::io::stderr().lock();
-    let allowed = hook::run(repo, &args.name, &args.args, &stdin, &mut err).map_err(|e| {
+    let allowed = hook::run(repo, &args.name, &args.args, &stdin, err).map_err(|e| {
         CliError::from(e).hint(
             "the gate fails closed; fix the cause, or remove the hooks with `git aiflow hooks uninstall`",
         )
