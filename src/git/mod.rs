@@ -15,6 +15,8 @@ pub mod rewrite;
 pub mod trailers;
 pub mod transport;
 
+pub use gix::Repository;
+
 use gix::bstr::ByteSlice;
 use std::path::{Path, PathBuf};
 

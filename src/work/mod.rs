@@ -9,10 +9,14 @@ use gix::ObjectId;
 use gix::refs::transaction::RefEdit;
 use std::error::Error as StdError;
 
+pub mod answer;
 pub mod approve;
+pub mod edit;
 pub mod exec;
 pub mod next;
+pub mod plan;
 pub mod review;
+pub mod spec;
 pub mod start;
 pub mod step;
 pub mod steps;
@@ -249,6 +253,9 @@ pub enum WorkError {
     /// A file could not be read or written, or the output went away.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// A model could not be asked, or its answer not used.
+    #[error(transparent)]
+    Ask(#[from] crate::ai::ask::AskError),
 }
 
 impl WorkError {
