@@ -260,6 +260,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn answer_options_are_checked_against_the_questions() {
+        let flow = crate::flow::tests_support::sample();
+        let ok = from_options(&flow, &["1= Redis 8 ".into()]).unwrap();
+        assert_eq!(ok[&1], "Redis 8");
+        for (bad, says) in [
+            ("x", "is not of the form ID=TEXT"),
+            ("a=b", "is not a question number"),
+            ("2=b", "has no question 2; its questions are 1 to 1"),
+            ("1= ", "the answer to question 1 is empty"),
+        ] {
+            let e = from_options(&flow, &[bad.into()]).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_whole_text_changes_only_what_it_changes() {
+        let flow = crate::flow::tests_support::sample();
+        let given: Answers = [(1, "Redis 7".to_string())].into();
+        assert!(changes(&flow, given.clone(), true).0.is_empty());
+        assert_eq!(changes(&flow, given, false).0.len(), 1);
+    }
+
+    #[test]
     fn editor_text_round_trips() {
         let text = "# header\n\n[1] Which store?\n# why: x\nRedis 7\n\n  with TLS\n\n[2] Limit?\n\n[3] Keys?\n# choices: a | b\nper key\n";
         let m = parse_editor_text(text, 3).unwrap();

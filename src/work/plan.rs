@@ -242,65 +242,60 @@ pub fn ask(
     stamp: &crate::git::Stamp,
     progress: &mut dyn std::io::Write,
 ) -> Result<Asked, WorkError> {
+    let Prepared {
+        mode,
+        request,
+        prompt,
+        ..
+    } = prepared;
     let provenance = |a: &Usage| Provenance {
         extra: Default::default(),
         at: stamp.at.clone(),
         by: stamp.who.clone(),
         provider: asker.provider_name.to_string(),
         model: a.model.clone(),
-        prompt_digest: Some(prepared.prompt.digest.clone()),
-        prompt_template: Some(prepared.prompt.origin.clone()),
+        prompt_digest: Some(prompt.digest.clone()),
+        prompt_template: Some(prompt.origin.clone()),
         tokens_in: a.tokens_in,
         tokens_out: a.tokens_out,
         duration_ms: Some(a.duration_ms),
     };
-    let request = prepared.request.clone();
-    match prepared.mode {
-        Mode::Questions => {
-            let answered = asker.ask(
-                progress,
-                request,
-                answer::QUESTIONS_SHAPE,
-                answer::parse_questions,
-            )?;
-            let (asked, dropped) = answered.value;
-            let prov = provenance(&answered.usage);
-            let kept = Kept {
-                asker,
-                raw: &answered.raw,
-            };
-            let questions = write_questions(repo, flow, &asked, &prov, stamp, &kept)?;
-            Ok(Asked::Questions {
-                questions,
-                provenance: prov,
-                dropped,
-            })
-        }
-        Mode::Plan => {
-            let previous: Vec<Subtask> = flow
-                .current_plan()
-                .map(|p| p.subtasks.clone())
-                .unwrap_or_default();
-            let taken = fplan::ids_in_history(&flow.plans);
-            let answered = asker.ask(progress, request, answer::PLAN_SHAPE, |text| {
-                let drafts = answer::parse_plan(text)?;
-                fplan::finalize(drafts, &previous, &taken, Ids::Model)
-            })?;
-            let prov = provenance(&answered.usage);
-            let slug = &flow.slug;
-            let kept = Kept {
-                asker,
-                raw: &answered.raw,
-            };
-            let rev = write_plan(repo, flow, answered.value, Some(&prov), stamp, |now| {
-                kept.changed_meanwhile(
-                    format!("the plan of `{slug}` changed meanwhile (now revision {now})"),
-                    format!("see what changed with `git aiflow plan diff {slug}`"),
-                )
-            })?;
-            Ok(Asked::Plan(rev))
-        }
+    if mode == Mode::Questions {
+        let answered = asker.ask(
+            progress,
+            request,
+            answer::QUESTIONS_SHAPE,
+            answer::parse_questions,
+        )?;
+        let (asked, dropped) = answered.value;
+        let prov = provenance(&answered.usage);
+        let kept = Kept::new(asker, &answered.raw);
+        let questions = write_questions(repo, flow, &asked, &prov, stamp, &kept)?;
+        return Ok(Asked::Questions {
+            questions,
+            provenance: prov,
+            dropped,
+        });
     }
+    let previous: Vec<Subtask> = flow
+        .current_plan()
+        .map(|p| p.subtasks.clone())
+        .unwrap_or_default();
+    let taken = fplan::ids_in_history(&flow.plans);
+    let answered = asker.ask(progress, request, answer::PLAN_SHAPE, |text| {
+        let drafts = answer::parse_plan(text)?;
+        fplan::finalize(drafts, &previous, &taken, Ids::Model)
+    })?;
+    let prov = provenance(&answered.usage);
+    let kept = Kept::new(asker, &answered.raw);
+    let slug = &flow.slug;
+    let rev = write_plan(repo, flow, answered.value, Some(&prov), stamp, |now| {
+        kept.changed_meanwhile(
+            format!("the plan of `{slug}` changed meanwhile (now revision {now})"),
+            format!("see what changed with `git aiflow plan diff {slug}`"),
+        )
+    })?;
+    Ok(Asked::Plan(rev))
 }
 
 /// A model's answer that was not written, and the asker that can keep it for inspection.
@@ -309,7 +304,11 @@ struct Kept<'a> {
     raw: &'a str,
 }
 
-impl Kept<'_> {
+impl<'a> Kept<'a> {
+    fn new(asker: &'a Asker, raw: &'a str) -> Self {
+        Kept { asker, raw }
+    }
+
     /// A refusal because someone else wrote the flow first; the model's answer is kept.
     fn changed_meanwhile(&self, what: String, hint: String) -> WorkError {
         let e = WorkError::refused(format!("{what}; nothing was written")).hint(hint);
@@ -446,5 +445,37 @@ fn new_revision(
         tokens_out: prov.and_then(|p| p.tokens_out),
         duration_ms: prov.and_then(|p| p.duration_ms),
         subtasks,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::tests_support::sample;
+
+    #[test]
+    fn a_planned_flow_is_planned_again_only_when_asked() {
+        let flow = sample();
+        assert_eq!(decide(&flow, true).unwrap(), Mode::Plan);
+        let e = decide(&flow, false).unwrap_err().to_string();
+        assert!(e.contains("has a plan already (revision 1"), "{e}");
+    }
+
+    #[test]
+    fn questions_come_first_and_must_be_answered_or_skipped() {
+        let mut flow = sample();
+        flow.plans.clear();
+        assert_eq!(decide(&flow, false).unwrap(), Mode::Plan);
+        flow.questions[0].answer = None;
+        let e = decide(&flow, false).unwrap_err().to_string();
+        assert_eq!(e, "question 1 of flow `rate-limit` is not answered yet");
+        flow.questions_skipped = true;
+        assert_eq!(decide(&flow, false).unwrap(), Mode::Plan);
+        flow.questions.clear();
+        flow.questions_asked = None;
+        flow.questions_skipped = false;
+        assert_eq!(decide(&flow, false).unwrap(), Mode::Questions);
+        flow.status = FlowStatus::Finished;
+        assert!(decide(&flow, false).is_err());
     }
 }

@@ -2,7 +2,8 @@
 
 use super::super::{Ctx, error::CliError};
 use crate::ai::sanitize::clean;
-use crate::flow::plan::{self as fplan, Difference, phase_name, subtask_branch};
+use crate::flow::names::subtask_branch;
+use crate::flow::plan::{self as fplan, Difference, phase_name};
 use crate::flow::{Flow, PlanRevision};
 use crate::work::plan::view::{self as pview, LogEntry, PlanDiff, Revisions, Summary, revision};
 use std::io::Write;

@@ -158,6 +158,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn one_revision_has_nothing_to_compare() {
+        let mut flow = crate::flow::tests_support::sample();
+        let e = compare(&flow, Revisions::Last).unwrap_err().to_string();
+        assert!(e.contains("has one plan revision"), "{e}");
+        let mut second = flow.plans[0].clone();
+        second.revision = 2;
+        second.subtasks.clear();
+        flow.plans.push(second);
+        let d = compare(&flow, Revisions::Last).unwrap();
+        assert_eq!((d.from.revision, d.to.revision), (1, 2));
+        assert_eq!(
+            Summary::of(&d.changes).removed,
+            flow.plans[0].subtasks.len()
+        );
+        assert!(compare(&flow, Revisions::Since(3)).is_err());
+        let log = log(&flow).unwrap();
+        assert_eq!(log[0].revision.revision, 2);
+        assert!(log[0].changes.is_some() && log[1].changes.is_none());
+    }
+
+    #[test]
     fn summary_counts_a_subtask_changed_twice_once() {
         let changed = |field: &'static str| Difference::Changed {
             id: "a1".into(),
