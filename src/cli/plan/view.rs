@@ -220,7 +220,7 @@ fn origin(rev: &PlanRevision) -> String {
 }
 
 /// `2 added, 1 removed, 3 changed, 1 moved`, or `no changes`.
-pub fn change_summary(changes: &[Difference]) -> String {
+fn change_summary(changes: &[Difference]) -> String {
     Summary::of(changes).to_string()
 }
 
