@@ -8,6 +8,7 @@
 
 pub mod answer;
 mod anthropic;
+pub mod ask;
 pub(crate) mod command;
 pub mod config;
 mod http;

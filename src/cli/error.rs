@@ -291,12 +291,28 @@ impl From<crate::work::WorkError> for CliError {
             W::Policy(e) => return e.into(),
             W::Template(e) => return e.into(),
             W::Io(e) => return e.into(),
+            W::Ask(e) => return e.into(),
         };
         for h in hints {
             c = c.hint(h);
         }
         c.source = source;
         c
+    }
+}
+
+impl From<crate::ai::ask::AskError> for CliError {
+    fn from(e: crate::ai::ask::AskError) -> Self {
+        match e {
+            crate::ai::ask::AskError::Ai(e) => e.into(),
+            crate::ai::ask::AskError::Template(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::work::edit::EditError> for CliError {
+    fn from(e: crate::work::edit::EditError) -> Self {
+        e.into_work(None).into()
     }
 }
 

@@ -10,8 +10,8 @@ use super::{
     error::CliError,
     input::{self, Source},
 };
-use crate::flow::spec;
-use crate::store::{self, Change};
+use crate::work::edit::EditError;
+use crate::work::spec;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -73,21 +73,15 @@ fn edit(ctx: &mut Ctx, args: &EditArgs) -> Result<(), CliError> {
     let (_, entry) = ctx.flow(args.slug.as_deref())?;
     let repo = ctx.repo()?.clone();
     let stamp = crate::git::committer_stamp(&repo)?;
-    let slug = entry.flow.slug.clone();
-    let original = entry.flow.spec.clone();
-    let original_title = entry.flow.title.clone();
+    let flow = entry.flow;
+    let slug = flow.slug.clone();
     let draft_name = format!("SPEC_EDIT-{slug}.md");
-
     let (text, source) = match input::from_args(ctx, &args.message, args.file.as_deref(), "spec")? {
         Some(t) => t,
         None => {
-            let current = format!(
-                "{}\n\n{}\n# Edit the spec of flow `{slug}` above.\n",
-                entry.flow.spec.to_markdown(&entry.flow.title),
-                spec::SCISSORS
-            );
+            let initial = spec::editor_text(&flow);
             (
-                input::edit_text(ctx, &repo, &draft_name, &current, "spec")?,
+                input::edit_text(ctx, &repo, &draft_name, &initial, "spec")?,
                 Source::Editor,
             )
         }
@@ -105,78 +99,18 @@ fn edit(ctx: &mut Ctx, args: &EditArgs) -> Result<(), CliError> {
             Err(_) => err,
         }
     };
-    let parsed = spec::parse(&text);
-    if parsed.spec == spec::Spec::default()
-        && parsed.title.as_deref().is_none_or(|t| t.trim().is_empty())
-    {
-        return Err(CliError::usage("the spec is empty; nothing was changed")
-            .hint("to keep the spec as it is, save it unchanged"));
-    }
-    if let Err(e) = parsed.spec.validate() {
-        return Err(keep(
-            CliError::usage(format!("the spec is not valid: {}", e.problem)).hint(e.fix),
-        ));
-    }
-    let new_title = parsed
-        .title
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_string);
-    if let Some(t) = &new_title
-        && let Err(e) = crate::flow::validate_title("title", t)
-    {
-        return Err(keep(
-            CliError::usage(format!("invalid title: {}", e.problem)).hint(e.fix),
-        ));
-    }
-
-    let mut unchanged = false;
-    let written = store::update(&repo, &format!("aiflow: edit spec of {slug}"), |snap| {
-        let set = snap.flows(&repo)?;
-        let current = set.find(&slug)?;
-        // Someone else changed the spec while the editor was open: do not overwrite their work.
-        if current.flow.spec != original || current.flow.title != original_title {
-            return Err(keep(
-                CliError::refused(format!(
-                    "the spec of `{slug}` changed while you were editing it; nothing was written"
-                ))
-                .hint(format!(
-                    "see the new version with `git aiflow spec show {slug}`"
-                )),
-            ));
-        }
-        let mut flow = current.flow.clone();
-        // Keys a newer version keeps in the spec have no Markdown form here: they stay.
-        let extra = std::mem::take(&mut flow.spec.extra);
-        flow.spec = parsed.spec.clone();
-        flow.spec.extra = extra;
-        if let Some(t) = &new_title {
-            flow.title = t.clone();
-        }
-        if flow.spec == current.flow.spec
-            && flow.title == current.flow.title
-            && current.documents == 1
-        {
-            unchanged = true;
-            return Ok(Change::default());
-        }
-        flow.updated_at = stamp.at.clone();
-        flow.updated_by = stamp.who.clone();
-        let note = store::flow_note(current.anchor, &flow).map_err(|e| keep(e.into()))?;
-        Ok(Change {
-            notes: vec![note],
-            refs: vec![],
-        })
+    let edited = spec::apply(&repo, &flow, &text, &stamp).map_err(|e| match e {
+        EditError::Keep(e) => keep(e.into()),
+        e => e.into(),
     })?;
     input::clean_drafts(&repo, &draft_name, &source);
-    if unchanged || written.commit.is_none() {
-        writeln!(ctx.out, "The spec of {slug} is unchanged.")?;
-    } else {
+    if edited.changed {
         writeln!(ctx.out, "Updated the spec of {slug}.")?;
-        for advice in parsed.spec.advice() {
+        for advice in edited.advice {
             ctx.hint(advice);
         }
+    } else {
+        writeln!(ctx.out, "The spec of {slug} is unchanged.")?;
     }
     Ok(())
 }

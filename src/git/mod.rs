@@ -17,6 +17,8 @@ pub mod setup;
 pub mod trailers;
 pub mod transport;
 
+pub use gix::Repository;
+
 use gix::bstr::ByteSlice;
 use std::path::{Path, PathBuf};
 

@@ -9,13 +9,17 @@ use gix::ObjectId;
 use gix::refs::transaction::RefEdit;
 use std::error::Error as StdError;
 
+pub mod answer;
 pub mod approve;
 pub mod demo;
+pub mod edit;
 pub mod exec;
 pub mod integrate;
 pub mod new;
 pub mod next;
+pub mod plan;
 pub mod review;
+pub mod spec;
 pub mod start;
 pub mod status;
 pub mod step;
@@ -263,6 +267,9 @@ pub enum WorkError {
     /// A file could not be read or written, or the output went away.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// A model could not be asked, or its answer not used.
+    #[error(transparent)]
+    Ask(#[from] crate::ai::ask::AskError),
 }
 
 impl WorkError {

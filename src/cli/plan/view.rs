@@ -2,8 +2,10 @@
 
 use super::super::{Ctx, error::CliError};
 use crate::ai::sanitize::clean;
-use crate::flow::plan::{self as fplan, Difference, phase_name, subtask_branch};
+use crate::flow::names::subtask_branch;
+use crate::flow::plan::{self as fplan, Difference, phase_name};
 use crate::flow::{Flow, PlanRevision};
+use crate::work::plan::view::{self as pview, LogEntry, PlanDiff, Revisions, Summary, revision};
 use std::io::Write;
 
 /// Arguments of `plan show`.
@@ -67,24 +69,6 @@ pub fn provider_label(provider: &str, model: Option<&str>) -> String {
     }
 }
 
-fn revision(flow: &Flow, n: Option<u32>) -> Result<&PlanRevision, CliError> {
-    let slug = &flow.slug;
-    let Some(last) = flow.current_plan() else {
-        return Err(CliError::refused(format!("flow `{slug}` has no plan yet"))
-            .hint(format!("ask for one with `git aiflow plan {slug}`")));
-    };
-    match n {
-        None => Ok(last),
-        Some(n) => flow.plans.iter().find(|p| p.revision == n).ok_or_else(|| {
-            CliError::usage(format!(
-                "flow `{slug}` has no plan revision {n}; revisions are 1 to {}",
-                last.revision
-            ))
-            .hint(format!("list them with `git aiflow plan log {slug}`"))
-        }),
-    }
-}
-
 /// `revisions`: how many revisions the flow has (`flow.plans` may not hold `rev` yet).
 fn plan_json(flow: &Flow, rev: &PlanRevision, revisions: usize) -> serde_json::Value {
     let subtasks: Vec<_> = rev
@@ -144,7 +128,12 @@ pub fn show(ctx: &mut Ctx, args: &ShowArgs) -> Result<(), CliError> {
     }
     // Written to a buffer and cleaned as a whole: the note may hold anything.
     let mut buf = Vec::new();
-    let out = &mut buf;
+    show_text(&mut buf, flow, rev)?;
+    write_clean(&mut ctx.out, &buf)
+}
+
+/// `rev` of `flow`'s plan as text, phase by phase.
+fn show_text(out: &mut Vec<u8>, flow: &Flow, rev: &PlanRevision) -> std::io::Result<()> {
     let latest = flow.plans.len() as u32;
     writeln!(
         out,
@@ -192,7 +181,7 @@ pub fn show(ctx: &mut Ctx, args: &ShowArgs) -> Result<(), CliError> {
             }
         }
     }
-    write_clean(&mut ctx.out, &buf)
+    Ok(())
 }
 
 /// Write `buf` (text made from a note) to `out` without control sequences or bidi controls.
@@ -231,118 +220,82 @@ fn origin(rev: &PlanRevision) -> String {
 }
 
 /// `2 added, 1 removed, 3 changed, 1 moved`, or `no changes`.
-pub fn change_summary(changes: &[Difference]) -> String {
-    let mut added = 0;
-    let mut removed = 0;
-    let mut moved = 0;
-    let mut changed = std::collections::BTreeSet::new();
-    for c in changes {
-        match c {
-            Difference::Added { .. } => added += 1,
-            Difference::Removed { .. } => removed += 1,
-            Difference::Moved { .. } => moved += 1,
-            Difference::Changed { id, .. } => {
-                changed.insert(id.clone());
-            }
-        }
-    }
-    let mut parts = Vec::new();
-    for (n, what) in [
-        (added, "added"),
-        (removed, "removed"),
-        (changed.len(), "changed"),
-        (moved, "moved"),
-    ] {
-        if n > 0 {
-            parts.push(format!("{n} {what}"));
-        }
-    }
-    if parts.is_empty() {
-        "no changes".into()
-    } else {
-        parts.join(", ")
-    }
+fn change_summary(changes: &[Difference]) -> String {
+    Summary::of(changes).to_string()
 }
 
 pub fn log(ctx: &mut Ctx, args: &LogArgs) -> Result<(), CliError> {
     let (_, entry) = ctx.flow(args.slug.as_deref())?;
     let flow = &entry.flow;
-    revision(flow, None)?;
+    let entries = pview::log(flow)?;
     if args.json {
-        let revs: Vec<_> = flow
-            .plans
-            .iter()
-            .rev()
-            .map(|r| {
-                let prev = (r.revision as usize)
-                    .checked_sub(2)
-                    .and_then(|i| flow.plans.get(i));
-                let changes = prev.map(|p| fplan::diff(&p.subtasks, &r.subtasks));
-                serde_json::json!({
-                    "revision": r.revision,
-                    "source": r.source,
-                    "created_at": r.created_at,
-                    "created_by": r.created_by,
-                    "provider": r.provider,
-                    "model": r.model,
-                    "prompt_digest": r.prompt_digest,
-                    "prompt_template": r.prompt_template,
-                    "tokens_in": r.tokens_in,
-                    "tokens_out": r.tokens_out,
-                    "duration_ms": r.duration_ms,
-                    "subtasks": r.subtasks.len(),
-                    "changes": changes.as_deref().map(change_summary),
-                })
-            })
-            .collect();
+        let revs: Vec<_> = entries.iter().map(log_json).collect();
         return ctx.json(&serde_json::json!({"slug": flow.slug, "revisions": revs}));
     }
     let mut buf = Vec::new();
-    let out = &mut buf;
-    for r in flow.plans.iter().rev() {
-        writeln!(
-            out,
-            "revision {}  {}  {}",
-            r.revision,
-            r.created_at,
-            origin(r)
-        )?;
-        if r.source == "model" {
-            let mut facts = Vec::new();
-            if let (Some(d), Some(t)) = (&r.prompt_digest, &r.prompt_template) {
-                facts.push(format!("prompt {} ({t})", &d[..d.len().min(12)]));
-            }
-            match (r.tokens_in, r.tokens_out) {
-                (Some(i), Some(o)) => facts.push(format!("{i} tokens in, {o} out")),
-                (Some(i), None) => facts.push(format!("{i} tokens in")),
-                (None, Some(o)) => facts.push(format!("{o} tokens out")),
-                (None, None) => {}
-            }
-            if let Some(ms) = r.duration_ms {
-                facts.push(format!("{:.1} s", ms as f64 / 1000.0));
-            }
-            if !facts.is_empty() {
-                writeln!(out, "    {}", facts.join(", "))?;
-            }
-        }
-        let n = r.subtasks.len();
-        let changes = match (r.revision as usize)
-            .checked_sub(2)
-            .and_then(|i| flow.plans.get(i))
-        {
-            Some(p) => format!(
-                ": {}",
-                change_summary(&fplan::diff(&p.subtasks, &r.subtasks))
-            ),
-            None => String::new(),
-        };
-        writeln!(
-            out,
-            "    {n} subtask{}{changes}",
-            if n == 1 { "" } else { "s" }
-        )?;
+    for e in &entries {
+        log_text(&mut buf, e)?;
     }
     write_clean(&mut ctx.out, &buf)
+}
+
+fn log_json(e: &LogEntry<'_>) -> serde_json::Value {
+    let r = e.revision;
+    serde_json::json!({
+        "revision": r.revision,
+        "source": r.source,
+        "created_at": r.created_at,
+        "created_by": r.created_by,
+        "provider": r.provider,
+        "model": r.model,
+        "prompt_digest": r.prompt_digest,
+        "prompt_template": r.prompt_template,
+        "tokens_in": r.tokens_in,
+        "tokens_out": r.tokens_out,
+        "duration_ms": r.duration_ms,
+        "subtasks": r.subtasks.len(),
+        "changes": e.changes.as_deref().map(change_summary),
+    })
+}
+
+/// One revision of the log: who or what made it, what the request cost, what it changed.
+fn log_text(out: &mut Vec<u8>, e: &LogEntry<'_>) -> std::io::Result<()> {
+    let r = e.revision;
+    writeln!(
+        out,
+        "revision {}  {}  {}",
+        r.revision,
+        r.created_at,
+        origin(r)
+    )?;
+    if r.source == "model" {
+        let mut facts = Vec::new();
+        if let (Some(d), Some(t)) = (&r.prompt_digest, &r.prompt_template) {
+            facts.push(format!("prompt {} ({t})", &d[..d.len().min(12)]));
+        }
+        match (r.tokens_in, r.tokens_out) {
+            (Some(i), Some(o)) => facts.push(format!("{i} tokens in, {o} out")),
+            (Some(i), None) => facts.push(format!("{i} tokens in")),
+            (None, Some(o)) => facts.push(format!("{o} tokens out")),
+            (None, None) => {}
+        }
+        if let Some(ms) = r.duration_ms {
+            facts.push(format!("{:.1} s", ms as f64 / 1000.0))
+        }
+        if !facts.is_empty() {
+            writeln!(out, "    {}", facts.join(", "))?;
+        }
+    }
+    let n = r.subtasks.len();
+    let changes = match &e.changes {
+        Some(c) => format!(": {}", change_summary(c)),
+        None => String::new(),
+    };
+    writeln!(
+        out,
+        "    {n} subtask{}{changes}",
+        if n == 1 { "" } else { "s" }
+    )
 }
 
 struct Paint(bool);
@@ -372,42 +325,17 @@ pub fn diff(ctx: &mut Ctx, args: &DiffArgs) -> Result<(), CliError> {
             rest = &rest[1..];
         }
     }
-    if rest.len() > 2 {
-        return Err(CliError::usage("plan diff takes at most two revisions"));
-    }
-    let mut revs = Vec::new();
-    for r in rest {
-        let n = r.trim_start_matches('r').parse::<u32>().map_err(|_| {
-            CliError::usage(format!("`{r}` is not a plan revision number"))
-                .hint("revisions are numbered 1, 2, 3…; see `git aiflow plan log`")
-        })?;
-        revs.push(n);
-    }
+    let which = revisions(rest)?;
     let (_, entry) = ctx.flow_in(set, slug.as_deref())?;
     let flow = &entry.flow;
-    let last = revision(flow, None)?.revision;
-    let (from, to) = match revs[..] {
-        [] if last == 1 => {
-            return Err(CliError::refused(format!(
-                "flow `{}` has one plan revision; there is nothing to compare",
-                flow.slug
-            ))
-            .hint(format!("show it with `git aiflow plan show {}`", flow.slug)));
-        }
-        [] => (last - 1, last),
-        [a] => (a, last),
-        [a, b] => (a, b),
-        _ => unreachable!("at most two"),
-    };
-    let old = revision(flow, Some(from))?;
-    let new = revision(flow, Some(to))?;
-    let changes = fplan::diff(&old.subtasks, &new.subtasks);
+    let d = pview::compare(flow, which)?;
+    let (from, to) = (d.from.revision, d.to.revision);
     if args.json {
         return ctx.json(&serde_json::json!({
             "slug": flow.slug,
             "from": from,
             "to": to,
-            "changes": changes,
+            "changes": d.changes,
         }));
     }
     let paint = Paint(match args.color {
@@ -417,106 +345,144 @@ pub fn diff(ctx: &mut Ctx, args: &DiffArgs) -> Result<(), CliError> {
             crate::term::stdout() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         }
     });
-    let out = &mut ctx.out;
+    diff_text(&mut ctx.out, &paint, &flow.slug, &d)?;
+    Ok(())
+}
+
+/// The revisions `plan diff` is asked to compare: none, one or two numbers (`r2` is `2`).
+fn revisions(args: &[String]) -> Result<Revisions, CliError> {
+    if args.len() > 2 {
+        return Err(CliError::usage("plan diff takes at most two revisions"));
+    }
+    let mut revs = Vec::new();
+    for r in args {
+        let n = r.trim_start_matches('r').parse::<u32>().map_err(|_| {
+            CliError::usage(format!("`{r}` is not a plan revision number"))
+                .hint("revisions are numbered 1, 2, 3…; see `git aiflow plan log`")
+        })?;
+        revs.push(n);
+    }
+    Ok(match revs[..] {
+        [a, b] => Revisions::Between(a, b),
+        [a] => Revisions::Since(a),
+        _ => Revisions::Last,
+    })
+}
+
+/// The comparison as text: a heading, a line per change, then each changed description as a
+/// unified diff.
+fn diff_text(
+    out: &mut dyn Write,
+    paint: &Paint,
+    slug: &str,
+    d: &PlanDiff<'_>,
+) -> std::io::Result<()> {
+    let (from, to) = (d.from.revision, d.to.revision);
     writeln!(
         out,
         "{}",
         paint.wrap(
             "1",
             &format!(
-                "plan of {}: revision {from} → {to} ({})",
-                flow.slug,
-                change_summary(&changes)
+                "plan of {slug}: revision {from} → {to} ({})",
+                change_summary(&d.changes)
             )
         )
     )?;
-    let mut descriptions = Vec::new();
-    for c in &changes {
-        match c {
-            Difference::Added {
-                id,
-                title,
-                position,
-            } => writeln!(
-                out,
-                "{}",
-                paint.wrap("32", &format!("+ {id}  {title}  (added at {position})"))
-            )?,
-            Difference::Removed { id, title, .. } => writeln!(
-                out,
-                "{}",
-                paint.wrap("31", &format!("- {id}  {title}  (removed)"))
-            )?,
-            Difference::Moved {
-                id,
-                title,
-                from,
-                to,
-            } => writeln!(
-                out,
-                "{}",
-                paint.wrap(
-                    "36",
-                    &format!("↕ {id}  {title}  (moved from {from} to {to})")
-                )
-            )?,
-            Difference::Changed {
-                id,
-                title,
-                field,
-                old,
-                new,
-            } => {
-                if *field == "description" {
-                    writeln!(
-                        out,
-                        "{}",
-                        paint.wrap("33", &format!("~ {id}  {title}: description changed"))
-                    )?;
-                    descriptions.push((id.clone(), title.clone(), old.clone(), new.clone()));
-                } else {
-                    let show = |v: &str| {
-                        if v.is_empty() {
-                            "(none)".to_string()
-                        } else {
-                            format!("{:?}", clean(v))
-                        }
-                    };
-                    writeln!(
-                        out,
-                        "{}",
-                        paint.wrap(
-                            "33",
-                            &format!("~ {id}  {title}: {field} {} → {}", show(old), show(new))
-                        )
-                    )?;
-                }
-            }
+    for c in &d.changes {
+        writeln!(out, "{}", change_line(paint, c))?;
+    }
+    for c in &d.changes {
+        if let Difference::Changed {
+            id,
+            title,
+            field: "description",
+            old,
+            new,
+        } = c
+        {
+            description_diff(out, paint, (id, title), (from, old), (to, new))?;
         }
     }
-    for (id, title, old, new) in descriptions {
-        writeln!(
-            out,
-            "\n{}",
-            paint.wrap("1", &format!("{id}  {title}: description"))
-        )?;
-        let old = with_newline(&clean(&old));
-        let new = with_newline(&clean(&new));
-        let diff = similar::TextDiff::from_lines(&old, &new);
-        let text = diff
-            .unified_diff()
-            .context_radius(3)
-            .header(&format!("revision {from}"), &format!("revision {to}"))
-            .to_string();
-        for line in text.lines() {
-            let code = match line.as_bytes().first() {
-                Some(b'+') if !line.starts_with("+++") => "32",
-                Some(b'-') if !line.starts_with("---") => "31",
-                Some(b'@') => "36",
-                _ => "",
-            };
-            writeln!(out, "{}", paint.wrap(code, line))?;
+    Ok(())
+}
+
+/// One change, coloured: `+` added, `-` removed, `↕` moved, `~` changed.
+fn change_line(paint: &Paint, c: &Difference) -> String {
+    match c {
+        Difference::Added {
+            id,
+            title,
+            position,
+        } => paint.wrap("32", &format!("+ {id}  {title}  (added at {position})")),
+        Difference::Removed { id, title, .. } => {
+            paint.wrap("31", &format!("- {id}  {title}  (removed)"))
         }
+        Difference::Moved {
+            id,
+            title,
+            from,
+            to,
+        } => paint.wrap(
+            "36",
+            &format!("↕ {id}  {title}  (moved from {from} to {to})"),
+        ),
+        Difference::Changed {
+            id, title, field, ..
+        } if *field == "description" => {
+            paint.wrap("33", &format!("~ {id}  {title}: description changed"))
+        }
+        Difference::Changed {
+            id,
+            title,
+            field,
+            old,
+            new,
+        } => {
+            let show = |v: &str| {
+                if v.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    format!("{:?}", clean(v))
+                }
+            };
+            paint.wrap(
+                "33",
+                &format!("~ {id}  {title}: {field} {} → {}", show(old), show(new)),
+            )
+        }
+    }
+}
+
+/// A changed description as a coloured unified diff between revisions `from` and `to`.
+fn description_diff(
+    out: &mut dyn Write,
+    paint: &Paint,
+    (id, title): (&str, &str),
+    (from, old): (u32, &str),
+    (to, new): (u32, &str),
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "\n{}",
+        paint.wrap("1", &format!("{id}  {title}: description"))
+    )?;
+    let old = with_newline(&clean(old));
+    let new = with_newline(&clean(new));
+    let diff = similar::TextDiff::from_lines(&old, &new);
+    let text = diff
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("revision {from}"), &format!("revision {to}"))
+        .to_string();
+    for line in text.lines() {
+        let code = match line.as_bytes().first() {
+            Some(b'+') if !line.starts_with("+++") => "32",
+            Some(b'-') if !line.starts_with("---") => "31",
+            Some(b'@') => "36",
+            _ => "",
+        };
+        writeln!(out, "{}", paint.wrap(code, line))?;
     }
     Ok(())
 }

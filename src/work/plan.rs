@@ -1,0 +1,481 @@
+//! Planning a flow as library calls: deciding whether the model is asked for clarifying questions
+//! or for a plan, the prompt it gets, and writing what it answers (questions, or a plan revision)
+//! with a check that nobody changed the flow meanwhile. [`edit`] applies a plan edited by hand;
+//! [`view`] is what `plan log` and `plan diff` show.
+
+use super::WorkError;
+use crate::ai::Redactor;
+use crate::ai::Request;
+use crate::ai::answer::{self, Asked as AskedQuestion};
+use crate::ai::ask::{self, Asker, Usage};
+use crate::ai::prompt::{Rendered, Templates};
+use crate::flow::plan::{self as fplan, Ids};
+use crate::flow::{Flow, FlowStatus, PlanRevision, Provenance, Question, Subtask};
+use crate::store::{self, LookupError, StoreError};
+use serde::Serialize;
+
+pub mod edit;
+pub mod view;
+
+/// What the model is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Clarifying questions about the spec.
+    Questions,
+    /// A plan (a new revision, with `--again`).
+    Plan,
+}
+
+impl Mode {
+    /// The template and request kind: `questions` or `plan`.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Mode::Questions => "questions",
+            Mode::Plan => "plan",
+        }
+    }
+}
+
+/// What to ask for next about `flow`, or why nothing is to be asked now; `again`: a new plan
+/// revision is wanted even though the flow has a plan.
+pub fn decide(flow: &Flow, again: bool) -> Result<Mode, WorkError> {
+    let slug = &flow.slug;
+    if matches!(flow.status, FlowStatus::Finished | FlowStatus::Abandoned) {
+        return Err(WorkError::refused(format!(
+            "flow `{slug}` is {}; there is nothing to plan",
+            flow.status.as_str()
+        )));
+    }
+    if let Some(plan) = flow.current_plan() {
+        if again {
+            return Ok(Mode::Plan);
+        }
+        return Err(WorkError::refused(format!(
+            "flow `{slug}` has a plan already (revision {}, {} subtasks)",
+            plan.revision,
+            plan.subtasks.len()
+        ))
+        .hint(format!(
+            "review it with `git aiflow plan show {slug}` and change it with `git aiflow plan edit {slug}`"
+        ))
+        .hint(format!(
+            "to ask the model for a new revision, run `git aiflow plan {slug} --again`"
+        )));
+    }
+    if flow.questions_asked.is_none() && flow.questions.is_empty() && !flow.questions_skipped {
+        return Ok(Mode::Questions);
+    }
+    let unanswered = unanswered(flow);
+    if !unanswered.is_empty() && !flow.questions_skipped {
+        let (s, list) = if unanswered.len() == 1 {
+            ("", unanswered[0].clone())
+        } else {
+            ("s", unanswered.join(", "))
+        };
+        return Err(WorkError::refused(format!(
+            "question{s} {list} of flow `{slug}` {} not answered yet",
+            if unanswered.len() == 1 { "is" } else { "are" }
+        ))
+        .hint(format!(
+            "answer with `git aiflow answer {slug}` (or --answer {}=TEXT)",
+            unanswered[0]
+        ))
+        .hint(format!(
+            "to plan without answers, run `git aiflow answer {slug} --skip`"
+        )));
+    }
+    Ok(Mode::Plan)
+}
+
+/// The ids of the questions without an answer.
+pub fn unanswered(flow: &Flow) -> Vec<String> {
+    flow.questions
+        .iter()
+        .filter(|q| q.answer.is_none())
+        .map(|q| q.id.to_string())
+        .collect()
+}
+
+/// What the questions and plan templates see.
+#[derive(Serialize)]
+pub struct PromptContext<'a> {
+    flow: FlowView<'a>,
+    spec: &'a crate::flow::Spec,
+    spec_text: String,
+    questions: Vec<&'a Question>,
+    questions_skipped: bool,
+    max_questions: usize,
+    previous: Option<&'a PlanRevision>,
+    repo_files: Vec<String>,
+    repo_files_total: usize,
+    repo_files_truncated: bool,
+}
+
+#[derive(Serialize)]
+struct FlowView<'a> {
+    slug: &'a str,
+    title: &'a str,
+    integration_branch: &'a str,
+}
+
+/// The most repository paths listed in a prompt.
+const MAX_FILES: usize = 200;
+
+/// What the templates see when asking about `flow` in `mode`.
+pub fn prompt_context<'a>(repo: &gix::Repository, flow: &'a Flow, mode: Mode) -> PromptContext<'a> {
+    let (repo_files, total) = repo_files(repo, flow);
+    let planning = mode == Mode::Plan;
+    PromptContext {
+        flow: FlowView {
+            slug: &flow.slug,
+            title: &flow.title,
+            integration_branch: &flow.integration_branch,
+        },
+        spec: &flow.spec,
+        spec_text: flow.spec.to_markdown(&flow.title).trim_end().to_string(),
+        questions: if planning {
+            flow.questions.iter().collect()
+        } else {
+            Vec::new()
+        },
+        questions_skipped: flow.questions_skipped,
+        max_questions: answer::MAX_QUESTIONS,
+        previous: if planning { flow.current_plan() } else { None },
+        repo_files_truncated: total > repo_files.len(),
+        repo_files,
+        repo_files_total: total,
+    }
+}
+
+/// Paths of the files at the tip of the integration branch (else the base commit), shallow ones
+/// first, at most [`MAX_FILES`]; and how many there are in all.
+fn repo_files(repo: &gix::Repository, flow: &Flow) -> (Vec<String>, usize) {
+    let tip = crate::git::ref_id(repo, &format!("refs/heads/{}", flow.integration_branch))
+        .ok()
+        .flatten()
+        .or_else(|| gix::ObjectId::from_hex(flow.base_commit.as_bytes()).ok());
+    let Some(tip) = tip else {
+        return (Vec::new(), 0);
+    };
+    let Ok(tree) = repo.find_commit(tip).and_then(|c| c.tree()) else {
+        return (Vec::new(), 0);
+    };
+    let mut rec = gix::traverse::tree::Recorder::default();
+    if tree.traverse().breadthfirst(&mut rec).is_err() {
+        return (Vec::new(), 0);
+    }
+    let files: Vec<String> = rec
+        .records
+        .iter()
+        .filter(|e| !e.mode.is_tree())
+        .map(|e| e.filepath.to_string())
+        .collect();
+    let total = files.len();
+    (files.into_iter().take(MAX_FILES).collect(), total)
+}
+
+/// A question ready to be asked: what for, the request, and where its prompt came from.
+pub struct Prepared {
+    /// What is asked for.
+    pub mode: Mode,
+    /// The request.
+    pub request: Request,
+    /// The rendered prompt (its digest and origin go into the provenance).
+    pub prompt: Rendered,
+    /// The templates, for the repair request.
+    pub templates: Templates,
+}
+
+impl Prepared {
+    /// The whole prompt as one text, API keys redacted (what `--print-prompt` shows).
+    pub fn transcript(&self) -> String {
+        Redactor::current()
+            .redact(&self.request.transcript())
+            .into_owned()
+    }
+}
+
+/// Decide what to ask about `flow` ([`decide`]) and render the prompt.
+pub fn prepare(repo: &gix::Repository, flow: &Flow, again: bool) -> Result<Prepared, WorkError> {
+    let mode = decide(flow, again)?;
+    let templates = Templates::new(repo.workdir());
+    let context = prompt_context(repo, flow, mode);
+    let kind = mode.kind();
+    let schema = match mode {
+        Mode::Questions => answer::questions_schema(),
+        Mode::Plan => answer::plan_schema(),
+    };
+    let system = templates.render("system", &context)?;
+    let prompt = templates.render(kind, &context)?;
+    let request = ask::request(kind, &system, &prompt, Some(schema));
+    Ok(Prepared {
+        mode,
+        request,
+        prompt,
+        templates,
+    })
+}
+
+/// What the model answered, as written to the flow.
+pub enum Asked {
+    /// Clarifying questions.
+    Questions {
+        /// The questions kept.
+        questions: Vec<Question>,
+        /// Who asked, when, and what answered.
+        provenance: Provenance,
+        /// How many more the model asked than are kept.
+        dropped: usize,
+    },
+    /// A new plan revision.
+    Plan(PlanRevision),
+}
+
+/// Ask `asker` what `prepared` asks about `flow` (as read before the prompt was made) and write
+/// the answer as `stamp`'s, unless the flow changed meanwhile. A repair request says so on
+/// `progress`.
+pub fn ask(
+    repo: &gix::Repository,
+    flow: &Flow,
+    prepared: Prepared,
+    asker: &Asker,
+    stamp: &crate::git::Stamp,
+    progress: &mut dyn std::io::Write,
+) -> Result<Asked, WorkError> {
+    let Prepared {
+        mode,
+        request,
+        prompt,
+        ..
+    } = prepared;
+    let provenance = |a: &Usage| Provenance {
+        extra: Default::default(),
+        at: stamp.at.clone(),
+        by: stamp.who.clone(),
+        provider: asker.provider_name.to_string(),
+        model: a.model.clone(),
+        prompt_digest: Some(prompt.digest.clone()),
+        prompt_template: Some(prompt.origin.clone()),
+        tokens_in: a.tokens_in,
+        tokens_out: a.tokens_out,
+        duration_ms: Some(a.duration_ms),
+    };
+    if mode == Mode::Questions {
+        let answered = asker.ask(
+            progress,
+            request,
+            answer::QUESTIONS_SHAPE,
+            answer::parse_questions,
+        )?;
+        let (asked, dropped) = answered.value;
+        let prov = provenance(&answered.usage);
+        let kept = Kept::new(asker, &answered.raw);
+        let questions = write_questions(repo, flow, &asked, &prov, stamp, &kept)?;
+        return Ok(Asked::Questions {
+            questions,
+            provenance: prov,
+            dropped,
+        });
+    }
+    let previous: Vec<Subtask> = flow
+        .current_plan()
+        .map(|p| p.subtasks.clone())
+        .unwrap_or_default();
+    let taken = fplan::ids_in_history(&flow.plans);
+    let answered = asker.ask(progress, request, answer::PLAN_SHAPE, |text| {
+        let drafts = answer::parse_plan(text)?;
+        fplan::finalize(drafts, &previous, &taken, Ids::Model)
+    })?;
+    let prov = provenance(&answered.usage);
+    let kept = Kept::new(asker, &answered.raw);
+    let slug = &flow.slug;
+    let rev = write_plan(repo, flow, answered.value, Some(&prov), stamp, |now| {
+        kept.changed_meanwhile(
+            format!("the plan of `{slug}` changed meanwhile (now revision {now})"),
+            format!("see what changed with `git aiflow plan diff {slug}`"),
+        )
+    })?;
+    Ok(Asked::Plan(rev))
+}
+
+/// A model's answer that was not written, and the asker that can keep it for inspection.
+struct Kept<'a> {
+    asker: &'a Asker,
+    raw: &'a str,
+}
+
+impl<'a> Kept<'a> {
+    fn new(asker: &'a Asker, raw: &'a str) -> Self {
+        Kept { asker, raw }
+    }
+
+    /// A refusal because someone else wrote the flow first; the model's answer is kept.
+    fn changed_meanwhile(&self, what: String, hint: String) -> WorkError {
+        let e = WorkError::refused(format!("{what}; nothing was written")).hint(hint);
+        match self.asker.keep(self.raw) {
+            Some(h) => e.hint(h),
+            None => e,
+        }
+    }
+}
+
+/// Write `asked` as the questions of `original`'s flow, unless its questions or plans changed
+/// since `original` was read. Secrets are redacted first.
+fn write_questions(
+    repo: &gix::Repository,
+    original: &Flow,
+    asked: &[AskedQuestion],
+    prov: &Provenance,
+    stamp: &crate::git::Stamp,
+    kept: &Kept<'_>,
+) -> Result<Vec<Question>, WorkError> {
+    let slug = &original.slug;
+    let message = format!("aiflow: questions for {slug}");
+    let questions = new_questions(asked);
+    store::update_flow(repo, slug, &message, stamp, |flow| {
+        if flow.questions != original.questions
+            || flow.questions_asked != original.questions_asked
+            || flow.plans.len() != original.plans.len()
+        {
+            return Err(kept.changed_meanwhile(
+                format!("flow `{slug}` changed while the model was answering"),
+                format!("see it with `git aiflow status {slug}`"),
+            ));
+        }
+        flow.questions = questions.clone();
+        flow.questions_asked = Some(prov.clone());
+        flow.status = flow.status.max(FlowStatus::Questions);
+        Ok(true)
+    })
+    .map(|(_, flow)| flow.questions)
+}
+
+/// The questions a model asked, numbered from 1, unanswered, API keys redacted.
+fn new_questions(asked: &[AskedQuestion]) -> Vec<Question> {
+    let redactor = Redactor::current();
+    asked
+        .iter()
+        .enumerate()
+        .map(|(i, q)| Question {
+            extra: Default::default(),
+            id: i as u32 + 1,
+            question: redactor.redact(&q.question).into_owned(),
+            why: q.why.as_deref().map(|w| redactor.redact(w).into_owned()),
+            choices: q
+                .choices
+                .iter()
+                .map(|c| redactor.redact(c).into_owned())
+                .collect(),
+            answer: None,
+            answered_at: None,
+            answered_by: None,
+        })
+        .collect()
+}
+
+/// Append a plan revision made of `subtasks` (from a model when `prov` is given, else a human
+/// edit), by compare-and-swap on the revision: when the flow's plan is no longer at the revision
+/// `original` holds, nothing is written and `conflict` (given the revision it is at) says why.
+/// Secrets are redacted from the subtasks first.
+pub fn write_plan<E>(
+    repo: &gix::Repository,
+    original: &Flow,
+    subtasks: Vec<Subtask>,
+    prov: Option<&Provenance>,
+    stamp: &crate::git::Stamp,
+    conflict: impl Fn(u32) -> E,
+) -> Result<PlanRevision, E>
+where
+    E: From<StoreError> + From<LookupError>,
+{
+    let slug = &original.slug;
+    let revision = original.plans.len() as u32 + 1;
+    let rev = new_revision(revision, subtasks, prov, stamp);
+    let message = match prov {
+        Some(p) => format!(
+            "aiflow: plan revision {revision} of {slug} from {}{}",
+            p.provider,
+            p.model
+                .as_deref()
+                .map(|m| format!(" ({m})"))
+                .unwrap_or_default()
+        ),
+        None => format!("aiflow: plan revision {revision} of {slug} (edit)"),
+    };
+    store::update_flow(repo, slug, &message, stamp, |flow| {
+        // The compare-and-swap: the store retries this closure on a newer notes tip, so the
+        // check must be against the revision the change was made from, not the one read now.
+        if flow.plans.len() != original.plans.len() {
+            return Err(conflict(flow.plans.len() as u32));
+        }
+        flow.plans.push(rev.clone());
+        flow.status = flow.status.max(FlowStatus::Planned);
+        Ok(true)
+    })?;
+    Ok(rev)
+}
+
+/// Plan revision `revision` of `subtasks` (API keys redacted), made by `stamp`'s user: from a
+/// model when `prov` is given, else by hand.
+fn new_revision(
+    revision: u32,
+    mut subtasks: Vec<Subtask>,
+    prov: Option<&Provenance>,
+    stamp: &crate::git::Stamp,
+) -> PlanRevision {
+    let redactor = Redactor::current();
+    for s in &mut subtasks {
+        redactor.redact_in_place(&mut s.title);
+        redactor.redact_in_place(&mut s.description);
+        for f in &mut s.files {
+            redactor.redact_in_place(f);
+        }
+    }
+    PlanRevision {
+        extra: Default::default(),
+        revision,
+        created_at: stamp.at.clone(),
+        created_by: stamp.who.clone(),
+        source: if prov.is_some() { "model" } else { "edit" }.into(),
+        provider: prov.map(|p| p.provider.clone()),
+        model: prov.and_then(|p| p.model.clone()),
+        prompt_digest: prov.and_then(|p| p.prompt_digest.clone()),
+        prompt_template: prov.and_then(|p| p.prompt_template.clone()),
+        tokens_in: prov.and_then(|p| p.tokens_in),
+        tokens_out: prov.and_then(|p| p.tokens_out),
+        duration_ms: prov.and_then(|p| p.duration_ms),
+        subtasks,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::tests_support::sample;
+
+    #[test]
+    fn a_planned_flow_is_planned_again_only_when_asked() {
+        let flow = sample();
+        assert_eq!(decide(&flow, true).unwrap(), Mode::Plan);
+        let e = decide(&flow, false).unwrap_err().to_string();
+        assert!(e.contains("has a plan already (revision 1"), "{e}");
+    }
+
+    #[test]
+    fn questions_come_first_and_must_be_answered_or_skipped() {
+        let mut flow = sample();
+        flow.plans.clear();
+        assert_eq!(decide(&flow, false).unwrap(), Mode::Plan);
+        flow.questions[0].answer = None;
+        let e = decide(&flow, false).unwrap_err().to_string();
+        assert_eq!(e, "question 1 of flow `rate-limit` is not answered yet");
+        flow.questions_skipped = true;
+        assert_eq!(decide(&flow, false).unwrap(), Mode::Plan);
+        flow.questions.clear();
+        flow.questions_asked = None;
+        flow.questions_skipped = false;
+        assert_eq!(decide(&flow, false).unwrap(), Mode::Questions);
+        flow.status = FlowStatus::Finished;
+        assert!(decide(&flow, false).is_err());
+    }
+}
