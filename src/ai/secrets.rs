@@ -26,6 +26,11 @@ pub const DEFAULT_KEY_VARS: &[&str] = &["OPENAI_API_KEY", "ANTHROPIC_API_KEY"];
 /// Variable names learnt from configuration (`aiflow.apiKeyEnv`) in this process.
 static CONFIGURED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 
+/// [`remember_config`] of `repo`'s configuration.
+pub fn remember_repo(repo: &gix::Repository) {
+    remember_config(&repo.config_snapshot());
+}
+
 /// Remember the variable `aiflow.apiKeyEnv` names in `config`, so that every later
 /// [`Redactor::current`] in this process redacts its value too.
 pub fn remember_config(config: &gix::config::Snapshot<'_>) {

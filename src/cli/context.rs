@@ -2,6 +2,7 @@
 //! lookup of the flow a command is about.
 
 use super::error::CliError;
+use crate::git::Repository;
 use crate::store::{FlowEntry, FlowSet, Snapshot};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ pub struct Ctx {
     dir: PathBuf,
     /// `out` and `err` are the process's own standard output and error.
     process_streams: bool,
-    repo: Option<gix::Repository>,
+    repo: Option<Repository>,
 }
 
 /// Where a command's output goes, for a child process whose output is the command's.
@@ -84,11 +85,11 @@ impl Ctx {
     }
 
     /// The repository, opened on first use.
-    pub fn repo(&mut self) -> Result<&gix::Repository, CliError> {
+    pub fn repo(&mut self) -> Result<&Repository, CliError> {
         if self.repo.is_none() {
             let repo = crate::git::open(&self.dir)?;
             // Learn which environment variable holds the API key, so that every write redacts it.
-            crate::ai::secrets::remember_config(&repo.config_snapshot());
+            crate::ai::secrets::remember_repo(&repo);
             self.repo = Some(repo);
         }
         Ok(self.repo.as_ref().expect("just opened"))
@@ -96,7 +97,7 @@ impl Ctx {
 
     /// The repository and the error stream at once, for a library call that reports on
     /// standard error while it reads the repository (the hooks).
-    pub fn repo_and_err(&mut self) -> Result<(&gix::Repository, &mut dyn Write), CliError> {
+    pub fn repo_and_err(&mut self) -> Result<(&Repository, &mut dyn Write), CliError> {
         self.repo()?;
         let _ = self.out.flush();
         match &self.repo {
@@ -157,33 +158,9 @@ impl Ctx {
     }
 
     fn current_flow_slug(&mut self, set: &FlowSet) -> Result<String, CliError> {
-        let repo = self.repo()?;
-        let head = repo
-            .head_name()
-            .map_err(|e| CliError::usage("could not read HEAD").source(e))?;
-        let short = head.map(|h| crate::git::short_ref(&h.as_bstr().to_string()).to_string());
-        if let Some(slug) = short.as_deref().and_then(|b| flow_of_branch(set, b)) {
-            return Ok(slug);
-        }
-        let hint = if set.flows.is_empty() {
-            "there are no flows yet; start one with `git aiflow new <slug>`".to_string()
-        } else {
-            let slugs: Vec<&str> = set.flows.iter().map(|e| e.flow.slug.as_str()).collect();
-            format!(
-                "name the flow, for example `git aiflow status {}`; flows: {}",
-                slugs[0],
-                slugs.join(", ")
-            )
-        };
-        let message = match short {
-            None => "HEAD is detached, so there is no current flow".to_string(),
-            Some(b) => format!("the current branch `{b}` does not belong to a flow"),
-        };
-        Err(CliError::usage(message).hint(hint))
+        Ok(crate::work::flow_of_head(self.repo()?, set)?)
     }
 }
-
-pub use crate::work::flow_of_branch;
 
 /// Print a warning for each problem note, limited to those of `slug` when given.
 pub fn report_problems(ctx: &mut Ctx, set: &FlowSet, slug: Option<&str>) {

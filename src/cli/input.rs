@@ -7,6 +7,7 @@
 use super::Ctx;
 use super::error::CliError;
 use crate::ai::Redactor;
+use crate::git::Repository;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -124,37 +125,16 @@ pub fn decode_utf8(bytes: Vec<u8>, name: &str) -> Result<String, CliError> {
     })
 }
 
-/// The editor git would use: `GIT_EDITOR`, `core.editor`, `VISUAL`, `EDITOR`, then `vi`.
-pub fn editor_command(repo: &gix::Repository) -> Result<String, CliError> {
-    if let Some(e) = std::env::var_os("GIT_EDITOR").filter(|v| !v.is_empty()) {
-        return Ok(e.to_string_lossy().into_owned());
-    }
-    if let Some(e) = repo
-        .config_snapshot()
-        .string("core.editor")
-        .filter(|v| !v.is_empty())
-    {
-        return Ok(e.to_string());
-    }
-    let dumb = std::env::var("TERM").map(|t| t == "dumb").unwrap_or(true);
-    if !dumb && let Some(e) = std::env::var_os("VISUAL").filter(|v| !v.is_empty()) {
-        return Ok(e.to_string_lossy().into_owned());
-    }
-    if let Some(e) = std::env::var_os("EDITOR").filter(|v| !v.is_empty()) {
-        return Ok(e.to_string_lossy().into_owned());
-    }
-    if dumb {
-        return Err(CliError::usage("the terminal is dumb and no editor is set")
-            .hint("give the text with -m or -F, or set GIT_EDITOR, core.editor or EDITOR"));
-    }
-    Ok("vi".to_string())
+/// The editor git would use (see [`crate::git::process::editor`]).
+pub fn editor_command(repo: &Repository) -> Result<String, CliError> {
+    crate::git::process::editor(repo).map_err(|e| CliError::usage(e.to_string()).hint(e.hint()))
 }
 
 /// Let the user edit `initial` in their editor, in a file private to this process named after
 /// `draft_name`, and return the text saved. The editor is resolved before any file is written.
 pub fn edit_text(
     ctx: &mut Ctx,
-    repo: &gix::Repository,
+    repo: &Repository,
     draft_name: &str,
     initial: &str,
     what: &str,
@@ -186,7 +166,7 @@ pub fn edit_text(
 }
 
 /// The directory for drafts: `<common git dir>/aiflow/`, absolute so hints can be pasted anywhere.
-pub fn draft_dir(repo: &gix::Repository) -> PathBuf {
+pub fn draft_dir(repo: &Repository) -> PathBuf {
     let common = repo.common_dir();
     std::fs::canonicalize(common)
         .unwrap_or_else(|_| common.to_owned())
@@ -202,7 +182,7 @@ pub fn editing_file_name(draft_name: &str) -> String {
 }
 
 /// After success: remove this process's editing file, and the kept draft if it was the input.
-pub fn clean_drafts(repo: &gix::Repository, draft_name: &str, source: &Source) {
+pub fn clean_drafts(repo: &Repository, draft_name: &str, source: &Source) {
     let dir = draft_dir(repo);
     let _ = std::fs::remove_file(dir.join(editing_file_name(draft_name)));
     if let Source::File(path) = source
@@ -239,7 +219,7 @@ const MAX_DRAFTS: u32 = 20;
 /// Keep `text` (API keys redacted) as the draft `name` and return its path. A draft already
 /// there with other text is not overwritten (it may be another refused edit's): the text goes to
 /// `NAME-2.ext`, `NAME-3.ext`… instead.
-pub fn write_draft(repo: &gix::Repository, name: &str, text: &str) -> Result<PathBuf, CliError> {
+pub fn write_draft(repo: &Repository, name: &str, text: &str) -> Result<PathBuf, CliError> {
     let dir = draft_dir(repo);
     std::fs::create_dir_all(&dir)
         .map_err(|e| CliError::usage(format!("could not create {}", dir.display())).source(e))?;
@@ -272,7 +252,7 @@ pub fn write_draft(repo: &gix::Repository, name: &str, text: &str) -> Result<Pat
 }
 
 /// Write `text` (API keys redacted) to the file `name` in the draft directory, replacing it.
-fn write_file(repo: &gix::Repository, name: &str, text: &str) -> Result<PathBuf, CliError> {
+fn write_file(repo: &Repository, name: &str, text: &str) -> Result<PathBuf, CliError> {
     let dir = draft_dir(repo);
     std::fs::create_dir_all(&dir)
         .map_err(|e| CliError::usage(format!("could not create {}", dir.display())).source(e))?;

@@ -414,6 +414,44 @@ impl Process<'_> {
     }
 }
 
+/// No editor to start.
+#[derive(Debug, thiserror::Error)]
+#[error("the terminal is dumb and no editor is set")]
+pub struct NoEditor;
+
+impl NoEditor {
+    /// What to do about it.
+    pub fn hint(&self) -> &'static str {
+        "give the text with -m or -F, or set GIT_EDITOR, core.editor or EDITOR"
+    }
+}
+
+/// The editor git would use: `GIT_EDITOR`, `core.editor`, `VISUAL` (unless the terminal is dumb),
+/// `EDITOR`, then `vi`; none on a dumb terminal.
+pub fn editor(repo: &gix::Repository) -> Result<String, NoEditor> {
+    if let Some(e) = std::env::var_os("GIT_EDITOR").filter(|v| !v.is_empty()) {
+        return Ok(e.to_string_lossy().into_owned());
+    }
+    if let Some(e) = repo
+        .config_snapshot()
+        .string("core.editor")
+        .filter(|v| !v.is_empty())
+    {
+        return Ok(e.to_string());
+    }
+    let dumb = std::env::var("TERM").map(|t| t == "dumb").unwrap_or(true);
+    if !dumb && let Some(e) = std::env::var_os("VISUAL").filter(|v| !v.is_empty()) {
+        return Ok(e.to_string_lossy().into_owned());
+    }
+    if let Some(e) = std::env::var_os("EDITOR").filter(|v| !v.is_empty()) {
+        return Ok(e.to_string_lossy().into_owned());
+    }
+    if dumb {
+        return Err(NoEditor);
+    }
+    Ok("vi".to_string())
+}
+
 /// Let the user edit `file` with `editor` (a command line, as `GIT_EDITOR` or `core.editor` give
 /// it), on the terminal, in `dir`; returns how the editor exited. As git does, the shell splits
 /// the command line and the file follows as `"$@"`.

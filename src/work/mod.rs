@@ -86,6 +86,32 @@ pub fn flow_of_branch(set: &FlowSet, branch: &str) -> Option<String> {
     })
 }
 
+/// The flow the branch checked out in `repo` belongs to, or an error naming the flows there are.
+pub fn flow_of_head(repo: &gix::Repository, set: &FlowSet) -> Result<String, WorkError> {
+    let head = repo
+        .head_name()
+        .map_err(|e| WorkError::invalid("could not read HEAD").because(e))?;
+    let short = head.map(|h| crate::git::short_ref(&h.as_bstr().to_string()).to_string());
+    if let Some(slug) = short.as_deref().and_then(|b| flow_of_branch(set, b)) {
+        return Ok(slug);
+    }
+    let hint = if set.flows.is_empty() {
+        "there are no flows yet; start one with `git aiflow new <slug>`".to_string()
+    } else {
+        let slugs: Vec<&str> = set.flows.iter().map(|e| e.flow.slug.as_str()).collect();
+        format!(
+            "name the flow, for example `git aiflow status {}`; flows: {}",
+            slugs[0],
+            slugs.join(", ")
+        )
+    };
+    let message = match short {
+        None => "HEAD is detached, so there is no current flow".to_string(),
+        Some(b) => format!("the current branch `{b}` does not belong to a flow"),
+    };
+    Err(WorkError::invalid(message).hint(hint))
+}
+
 /// Find the subtask `which` names among `set`'s flows; `current` is the branch checked out.
 pub fn find(set: &FlowSet, current: Option<&str>, which: &Selector) -> Result<Found, WorkError> {
     let flows: Vec<&FlowEntry> = match &which.flow {
