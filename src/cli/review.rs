@@ -385,7 +385,7 @@ fn review_head(found: &Found, seen: &Inspection) -> String {
     for (r, sig) in &seen.reviews {
         head.push_str(&format!(
             "Review  {} by {} at {}",
-            clean(&r.verdict),
+            clean(r.verdict.as_str()),
             clean(&r.reviewer),
             clean(&r.at)
         ));

@@ -263,7 +263,7 @@ fn subtask_rows(out: &mut impl Write, rows: &[Row<'_>]) -> std::io::Result<()> {
         if let Some(review) = r.review {
             detail.push(format!(
                 "{} by {} {}",
-                if review.verdict == "approved" {
+                if review.verdict == crate::flow::vocab::Verdict::Approved {
                     "approved"
                 } else {
                     "changes requested"

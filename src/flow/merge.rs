@@ -509,7 +509,12 @@ impl Merger {
                         later,
                     );
                     if merged != late_last.subtasks {
-                        out.push(PlanRevision::by_hand("merge", who, at, merged));
+                        out.push(PlanRevision::by_hand(
+                            super::vocab::RevisionSource::Merge,
+                            who,
+                            at,
+                            merged,
+                        ));
                     }
                 }
             }
@@ -822,7 +827,12 @@ mod tests {
         let subtasks = ids.iter().map(|i| sub(i)).collect();
         PlanRevision {
             revision: n,
-            ..PlanRevision::by_hand("edit", "Ada <ada@example.com>", at, subtasks)
+            ..PlanRevision::by_hand(
+                crate::flow::vocab::RevisionSource::Edit,
+                "Ada <ada@example.com>",
+                at,
+                subtasks,
+            )
         }
     }
 
@@ -921,7 +931,7 @@ mod tests {
         ours.plans[0].subtasks[0].status = SubtaskStatus::Approved;
         ours.reviews.push(Review {
             subtask: "aaaaaa".into(),
-            verdict: "approved".into(),
+            verdict: crate::flow::vocab::Verdict::Approved,
             reviewer: "G <g@x>".into(),
             at: at(3),
             comment: None,
@@ -933,7 +943,7 @@ mod tests {
         theirs.plans[0].subtasks[0].status = SubtaskStatus::Active;
         theirs.reviews.push(Review {
             subtask: "aaaaaa".into(),
-            verdict: "changes-requested".into(),
+            verdict: crate::flow::vocab::Verdict::ChangesRequested,
             reviewer: "H <h@x>".into(),
             at: at(2),
             comment: Some("no".into()),

@@ -13,6 +13,7 @@ pub mod review;
 pub mod slug;
 pub mod spec;
 pub mod upgrade;
+pub mod vocab;
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -215,7 +216,7 @@ pub struct StepNote {
     /// The step's number on the subtask branch, from 1.
     pub step: u32,
     /// `hand` for `git aiflow step`, `agent` for `git aiflow exec`.
-    pub by: String,
+    pub by: vocab::StepAuthor,
     /// When (RFC 3339).
     pub at: String,
     /// The human who recorded it (`Name <email>`).
@@ -252,7 +253,13 @@ pub struct StepNote {
 
 impl StepNote {
     /// A step note with the fields every step has; `by` is `hand` or `agent`.
-    pub fn new(flow: &str, subtask: &str, step: u32, by: &str, stamp: &crate::git::Stamp) -> Self {
+    pub fn new(
+        flow: &str,
+        subtask: &str,
+        step: u32,
+        by: vocab::StepAuthor,
+        stamp: &crate::git::Stamp,
+    ) -> Self {
         StepNote {
             extra: Default::default(),
             schema: SCHEMA,
@@ -260,7 +267,7 @@ impl StepNote {
             flow: flow.to_owned(),
             subtask: subtask.to_owned(),
             step,
-            by: by.to_owned(),
+            by,
             at: stamp.at.clone(),
             recorded_by: stamp.who.clone(),
             agent: None,
@@ -362,8 +369,9 @@ pub struct PlanRevision {
     pub created_at: String,
     /// The human who made or requested it (`Name <email>`).
     pub created_by: String,
-    /// `model` for a plan a provider returned, `edit` for a human edit.
-    pub source: String,
+    /// `model` for a plan a provider returned, `edit` for a human edit, `merge` for `sync`'s
+    /// merge of two sides' plans.
+    pub source: vocab::RevisionSource,
     /// Provider name, for model revisions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
@@ -396,13 +404,18 @@ pub struct PlanRevision {
 
 impl PlanRevision {
     /// A revision with no model provenance (`edit` or `merge`); numbered when appended.
-    pub fn by_hand(source: &str, who: &str, at: &str, subtasks: Vec<Subtask>) -> Self {
+    pub fn by_hand(
+        source: vocab::RevisionSource,
+        who: &str,
+        at: &str,
+        subtasks: Vec<Subtask>,
+    ) -> Self {
         PlanRevision {
             extra: Default::default(),
             revision: 0,
             created_at: at.to_owned(),
             created_by: who.to_owned(),
-            source: source.to_owned(),
+            source,
             provider: None,
             model: None,
             prompt_digest: None,
@@ -604,7 +617,7 @@ impl Flow {
                 ));
             }
             validate_time(&format!("{key}.created_at"), &plan.created_at)?;
-            if !matches!(plan.source.as_str(), "model" | "edit" | "merge") {
+            if !plan.source.is_known() {
                 return Err(invalid(
                     format!("{key}.source"),
                     format!("unknown source `{}`", plan.source),
@@ -964,7 +977,7 @@ pub(crate) mod tests_support {
                 revision: 1,
                 created_at: "2026-11-21T10:40:00Z".into(),
                 created_by: "Ada Lovelace <ada@example.com>".into(),
-                source: "model".into(),
+                source: vocab::RevisionSource::Model,
                 provider: Some("openai".into()),
                 model: Some("gpt-x".into()),
                 prompt_digest: Some("sha256:abc".into()),
@@ -999,7 +1012,7 @@ pub(crate) mod tests_support {
             }],
             reviews: vec![Review {
                 subtask: "k3f9".into(),
-                verdict: "approved".into(),
+                verdict: review::Verdict::Approved,
                 reviewer: "Grace Hopper <grace@example.com>".into(),
                 at: "2026-11-21T12:00:00Z".into(),
                 comment: None,

@@ -15,10 +15,7 @@ use super::{DocKind, Invalid, SCHEMA, invalid, is_hex_id, validate_identity, val
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The verdict of an approval.
-pub const APPROVED: &str = "approved";
-/// The verdict of a request for changes.
-pub const CHANGES_REQUESTED: &str = "changes-requested";
+pub use super::vocab::Verdict;
 
 /// A human review of a subtask (in a flow's note) or of a range of commits (in a review note).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
@@ -30,7 +27,7 @@ pub struct Review {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub range: Option<String>,
     /// `approved` or `changes-requested`.
-    pub verdict: String,
+    pub verdict: Verdict,
     /// The reviewer (`Name <email>`), as git's committer identity named them.
     pub reviewer: String,
     /// When (RFC 3339).
@@ -123,7 +120,7 @@ impl Review {
             }
             Subject::Range => line("range", self.range.as_deref().unwrap_or("")),
         }
-        line("verdict", &self.verdict);
+        line("verdict", self.verdict.as_str());
         line("reviewer", &self.reviewer);
         line("at", &self.at);
         line("tool", self.tool.as_deref().unwrap_or(""));
@@ -142,7 +139,7 @@ impl Review {
 
     /// Check a record's invariants; `key` names it in errors (`reviews[2]`).
     pub fn validate(&self, key: &str) -> Result<(), Invalid> {
-        if !matches!(self.verdict.as_str(), APPROVED | CHANGES_REQUESTED) {
+        if !self.verdict.is_known() {
             return Err(invalid(
                 format!("{key}.verdict"),
                 format!("unknown verdict `{}`", self.verdict),
@@ -174,7 +171,7 @@ impl Review {
 
     /// Whether this is an approval.
     pub fn approves(&self) -> bool {
-        self.verdict == APPROVED
+        self.verdict == Verdict::Approved
     }
 }
 
@@ -372,7 +369,7 @@ mod tests {
             extra: Default::default(),
             subtask: "k3f9".into(),
             range: None,
-            verdict: verdict.into(),
+            verdict: Verdict::from(verdict),
             reviewer: "Grace Hopper <grace@example.com>".into(),
             at: "2026-11-21T12:00:00+00:00".into(),
             comment: None,
@@ -392,7 +389,7 @@ mod tests {
 
     #[test]
     fn attestation_is_canonical_and_cannot_be_extended_by_a_value() {
-        let mut r = review(APPROVED, &[("a".repeat(40).as_str(), Some("c1:ab"))]);
+        let mut r = review("approved", &[("a".repeat(40).as_str(), Some("c1:ab"))]);
         r.comment = Some("fine\ncommit ffff c1:evil\\".into());
         let text = String::from_utf8(r.attestation(Subject::Subtask {
             flow: "rate-limit",
@@ -417,9 +414,9 @@ mod tests {
         let a = "a".repeat(40);
         let b = "b".repeat(40);
         let reviews = [
-            review(APPROVED, &[(&a, Some("c1:1"))]),
-            review(CHANGES_REQUESTED, &[]),
-            review(APPROVED, &[(&b, Some("c1:2"))]),
+            review("approved", &[(&a, Some("c1:1"))]),
+            review("changes-requested", &[]),
+            review("approved", &[(&b, Some("c1:2"))]),
         ];
         let ap = Approvals::of(reviews.iter().enumerate());
         assert_eq!(ap.by_id(&a), Standing::Revoked);

@@ -387,7 +387,7 @@ pub fn approve(
     let contents = content_ids(repo, &new_ids)?;
     let mut review = Review {
         subtask: s.id.clone(),
-        verdict: review::APPROVED.into(),
+        verdict: review::Verdict::Approved,
         reviewer: me.who().to_owned(),
         at: me.stamp.at.clone(),
         comment: comment(options.comment.as_ref()),
@@ -739,7 +739,7 @@ pub fn approve_range(
             base.to_hex_with_len(12),
             rewritten.tip.to_hex_with_len(12)
         )),
-        verdict: review::APPROVED.into(),
+        verdict: review::Verdict::Approved,
         reviewer: me.who().to_owned(),
         at: me.stamp.at.clone(),
         comment: comment(options.comment.as_ref()),
@@ -928,7 +928,7 @@ pub fn reject(
     let stamp = crate::git::committer_stamp(repo)?;
     let review = Review {
         subtask: s.id.clone(),
-        verdict: review::CHANGES_REQUESTED.into(),
+        verdict: review::Verdict::ChangesRequested,
         reviewer: stamp.who.clone(),
         at: stamp.at.clone(),
         comment: Some(comment),

@@ -211,7 +211,7 @@ pub fn prepare(repo: &gix::Repository, found: &Found) -> Result<Prepared, WorkEr
             .iter()
             .rev()
             .find(|r| r.subtask == s.id)
-            .filter(|r| r.verdict == "changes-requested"),
+            .filter(|r| r.verdict == crate::flow::vocab::Verdict::ChangesRequested),
     };
     let mut prompt = Templates::new(Some(&dir)).render("execute", &context)?;
     // A key pasted into a spec or answer reaches neither the agent nor the saved prompt.
@@ -537,7 +537,7 @@ impl<'r> Recorder<'r> {
                 &self.p.flow.slug,
                 &self.p.subtask.id,
                 step,
-                "agent",
+                crate::flow::vocab::StepAuthor::Agent,
                 &self.stamp,
             )
         }

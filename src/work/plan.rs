@@ -10,6 +10,7 @@ use crate::ai::answer::{self, Asked as AskedQuestion};
 use crate::ai::ask::{self, Asker, Usage};
 use crate::ai::prompt::{Rendered, Templates};
 use crate::flow::plan::{self as fplan, Ids};
+use crate::flow::vocab::RevisionSource;
 use crate::flow::{Flow, FlowStatus, PlanRevision, Provenance, Question, Subtask};
 use crate::store::{self, LookupError, StoreError};
 use serde::Serialize;
@@ -436,7 +437,11 @@ fn new_revision(
         revision,
         created_at: stamp.at.clone(),
         created_by: stamp.who.clone(),
-        source: if prov.is_some() { "model" } else { "edit" }.into(),
+        source: if prov.is_some() {
+            RevisionSource::Model
+        } else {
+            RevisionSource::Edit
+        },
         provider: prov.map(|p| p.provider.clone()),
         model: prov.and_then(|p| p.model.clone()),
         prompt_digest: prov.and_then(|p| p.prompt_digest.clone()),

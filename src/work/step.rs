@@ -66,7 +66,7 @@ pub fn step(
     let repo = crate::git::open(&dir)?;
     let commit = head(&repo)?;
     let stamp = crate::git::committer_stamp(&repo)?;
-    let note = StepNote::new(slug, &s.id, n, "hand", &stamp);
+    let note = StepNote::new(slug, &s.id, n, crate::flow::vocab::StepAuthor::Hand, &stamp);
     record_steps(&repo, slug, &s.id, &stamp, &[(commit, note)])?;
     Ok(Stepped {
         commit,

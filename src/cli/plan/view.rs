@@ -4,6 +4,7 @@ use super::super::{Ctx, error::CliError};
 use crate::ai::sanitize::clean;
 use crate::flow::names::subtask_branch;
 use crate::flow::plan::{self as fplan, Difference, phase_name};
+use crate::flow::vocab::RevisionSource;
 use crate::flow::{Flow, PlanRevision};
 use crate::work::plan::view::{self as pview, LogEntry, PlanDiff, Revisions, Summary, revision};
 use std::io::Write;
@@ -200,7 +201,7 @@ fn phase_heading(p: crate::flow::Phase) -> &'static str {
 
 /// `edit by Ada <ada@…>`, `openai (gpt-4o) for Ada <ada@…>`.
 fn origin(rev: &PlanRevision) -> String {
-    if rev.source == "model" {
+    if rev.source == RevisionSource::Model {
         format!(
             "{} for {}",
             provider_label(
@@ -209,7 +210,7 @@ fn origin(rev: &PlanRevision) -> String {
             ),
             rev.created_by
         )
-    } else if rev.source == "merge" {
+    } else if rev.source == RevisionSource::Merge {
         format!(
             "merge of concurrent revisions by {} (git aiflow sync)",
             rev.created_by
@@ -268,7 +269,7 @@ fn log_text(out: &mut Vec<u8>, e: &LogEntry<'_>) -> std::io::Result<()> {
         r.created_at,
         origin(r)
     )?;
-    if r.source == "model" {
+    if r.source == RevisionSource::Model {
         let mut facts = Vec::new();
         if let (Some(d), Some(t)) = (&r.prompt_digest, &r.prompt_template) {
             facts.push(format!("prompt {} ({t})", &d[..d.len().min(12)]));
