@@ -1096,3 +1096,39 @@ fn c_option_with_missing_directory() {
     // As git says: the directory does not exist; not "not a git repository".
     assert_lacks(&err, "not a git repository");
 }
+
+/// A note is written by anyone who can push it: a prompt digest that is not hex, with
+/// multi-byte characters, is shown cut at a character, not a byte (which panicked).
+#[test]
+fn a_forged_prompt_digest_of_any_text_is_shown_not_a_crash() {
+    let repo = TestRepo::new();
+    repo.new_rate_limit();
+    repo.plan_rate_limit_scripted();
+    let note = repo.git(&["notes", "--ref=aiflow", "show", "aiflow/rate-limit"]);
+    assert!(note.contains("prompt_digest = "), "{note}");
+    let forged: String = note
+        .lines()
+        .map(|l| {
+            if l.starts_with("prompt_digest = ") {
+                "prompt_digest = \"aéééééééééééééé\"".to_owned()
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    repo.git_stdin(
+        &[
+            "notes",
+            "--ref=aiflow",
+            "add",
+            "-f",
+            "-F",
+            "-",
+            "aiflow/rate-limit",
+        ],
+        &forged,
+    );
+    let out = repo.aiflow(&["plan", "log", "rate-limit"]).ok();
+    assert_has(&out, "prompt aééééééééééé (");
+}

@@ -272,7 +272,8 @@ fn log_text(out: &mut Vec<u8>, e: &LogEntry<'_>) -> std::io::Result<()> {
     if r.source == RevisionSource::Model {
         let mut facts = Vec::new();
         if let (Some(d), Some(t)) = (&r.prompt_digest, &r.prompt_template) {
-            facts.push(format!("prompt {} ({t})", &d[..d.len().min(12)]));
+            let short: String = d.chars().take(12).collect();
+            facts.push(format!("prompt {short} ({t})"));
         }
         match (r.tokens_in, r.tokens_out) {
             (Some(i), Some(o)) => facts.push(format!("{i} tokens in, {o} out")),
