@@ -33,12 +33,12 @@ pub struct Asked {
 ///
 /// Every string of the value (keys too) is [`crate::ai::sanitize::clean`]ed: JSON escapes such as `\u001b` decode to
 /// the control characters the raw text no longer holds.
-pub fn extract_json(text: &str, key: &str) -> Result<Value, String> {
+fn extract_json(text: &str, key: &str) -> Result<Value, String> {
     find_json(text, key).map(clean_value)
 }
 
 /// `v` with every string and key [`crate::ai::sanitize::clean`]ed.
-pub fn clean_value(v: Value) -> Value {
+fn clean_value(v: Value) -> Value {
     match v {
         Value::String(s) => Value::String(clean_string(s)),
         Value::Array(a) => Value::Array(a.into_iter().map(clean_value).collect()),

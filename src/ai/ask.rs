@@ -98,7 +98,7 @@ impl Asker {
     }
 
     /// Where an unusable answer is saved.
-    pub fn reply_file(&self) -> PathBuf {
+    fn reply_file(&self) -> PathBuf {
         self.save_dir.join(format!("REPLY-{}.txt", self.label))
     }
 

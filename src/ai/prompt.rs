@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 pub const OVERRIDE_DIR: &str = ".aiflow/templates";
 
 /// The templates embedded in the binary: name and source.
-pub const EMBEDDED: &[(&str, &str)] = &[
+const EMBEDDED: &[(&str, &str)] = &[
     ("system", include_str!("templates/system.md")),
     ("questions", include_str!("templates/questions.md")),
     ("plan", include_str!("templates/plan.md")),
@@ -163,7 +163,7 @@ fn render_source(
 }
 
 /// The git blob id of `bytes` (`git hash-object`).
-pub fn blob_id(bytes: &[u8]) -> String {
+fn blob_id(bytes: &[u8]) -> String {
     gix::objs::compute_hash(gix::hash::Kind::Sha1, gix::objs::Kind::Blob, bytes)
         .map(|id| id.to_string())
         .unwrap_or_default()

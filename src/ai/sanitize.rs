@@ -140,13 +140,13 @@ pub fn clean_string(text: String) -> String {
 
 /// Whether `c` is removed wherever it stands: a control character (but newline and tab), a
 /// bidirectional embedding, override or isolate, or a tag character.
-pub fn is_removed(c: char) -> bool {
+fn is_removed(c: char) -> bool {
     (c.is_control() && c != '\n' && c != '\t') || is_bidi_control(c) || is_tag(c)
 }
 
 /// The explicit bidirectional formatting characters that reorder text (LRE, RLE, PDF, LRO, RLO,
 /// LRI, RLI, FSI, PDI).
-pub fn is_bidi_control(c: char) -> bool {
+fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 

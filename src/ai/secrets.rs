@@ -21,7 +21,7 @@ pub const REDACTED: &str = "[redacted]";
 pub const MIN_SECRET_LEN: usize = 8;
 
 /// The variables the built-in providers read by default.
-pub const DEFAULT_KEY_VARS: &[&str] = &["OPENAI_API_KEY", "ANTHROPIC_API_KEY"];
+const DEFAULT_KEY_VARS: &[&str] = &["OPENAI_API_KEY", "ANTHROPIC_API_KEY"];
 
 /// Variable names learnt from configuration (`aiflow.apiKeyEnv`) in this process.
 static CONFIGURED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());

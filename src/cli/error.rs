@@ -152,7 +152,7 @@ pub use crate::Message;
 
 /// A chain of causes known only as text (scrubbed of secrets), printed link by link.
 #[derive(Debug)]
-pub struct Chain {
+struct Chain {
     text: String,
     next: Option<Box<Chain>>,
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 /// The largest spec accepted, in bytes. Specs are meant to be short; a prompt built from a larger
 /// one would not fit most models' context anyway.
-pub const MAX_SPEC_BYTES: u64 = 1024 * 1024;
+const MAX_SPEC_BYTES: u64 = 1024 * 1024;
 
 /// Where the text came from, which decides whether it is worth keeping in a draft on rejection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +101,7 @@ fn check_size(len: u64, what: &str, name: &str) -> Result<(), CliError> {
 }
 
 /// Decode UTF-8, naming the line and column of the first bad byte.
-pub fn decode_utf8(bytes: Vec<u8>, name: &str) -> Result<String, CliError> {
+fn decode_utf8(bytes: Vec<u8>, name: &str) -> Result<String, CliError> {
     String::from_utf8(bytes).map_err(|e| {
         let bytes = e.as_bytes();
         let at = e.utf8_error().valid_up_to();
@@ -174,7 +174,7 @@ pub fn draft_dir(repo: &Repository) -> PathBuf {
 }
 
 /// The file the editor opens: private to this process, so concurrent edits never share one.
-pub fn editing_file_name(draft_name: &str) -> String {
+fn editing_file_name(draft_name: &str) -> String {
     match draft_name.rsplit_once('.') {
         Some((stem, ext)) => format!("{stem}.{}.{ext}", std::process::id()),
         None => format!("{draft_name}.{}", std::process::id()),

@@ -119,7 +119,7 @@ pub fn run() -> ExitCode {
 }
 
 /// Run the program with `args` (the first is the program name).
-pub fn run_with(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitCode {
+fn run_with(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitCode {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {

@@ -18,7 +18,7 @@ pub const STEP_KEYS: [&str; 3] = [FLOW_KEY, SUBTASK_KEY, STEP_KEY];
 /// The prefix of every integration branch.
 pub const BRANCH_PREFIX: &str = "aiflow/";
 /// What separates a subtask branch's integration branch from its id.
-pub const SUBTASK_SEPARATOR: &str = "--";
+const SUBTASK_SEPARATOR: &str = "--";
 
 /// The integration branch (short name) of the flow `slug`.
 pub fn integration_branch(slug: &str) -> String {

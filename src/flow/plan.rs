@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{BuildHasher, Hasher};
 
 /// The most subtasks a plan may have; a plan is a list of small steps, not a backlog.
-pub const MAX_SUBTASKS: usize = 50;
+const MAX_SUBTASKS: usize = 50;
 
 /// A subtask as proposed, before validation and id assignment.
 #[derive(Debug, Clone, PartialEq)]
@@ -285,7 +285,7 @@ pub fn collapse_whitespace(s: &str) -> String {
 }
 
 /// Whether `id` is a well-formed subtask id.
-pub fn is_valid_id(id: &str) -> bool {
+fn is_valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 16
         && id
@@ -352,7 +352,7 @@ pub fn ids_in_history(plans: &[PlanRevision]) -> BTreeSet<String> {
 /// One entry of the TOML that `plan edit` opens.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EditEntry {
+struct EditEntry {
     /// The subtask's id; leave it out for a new subtask.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,

@@ -7,7 +7,7 @@
 //! a flow's integration branch can never collide with another flow's subtask branch.
 
 /// The longest slug accepted, in bytes.
-pub const MAX_SLUG_LEN: usize = 64;
+const MAX_SLUG_LEN: usize = 64;
 
 /// Why a slug was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

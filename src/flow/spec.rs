@@ -266,7 +266,7 @@ fn trim_block(lines: &[String]) -> String {
 }
 
 /// Section headings as written by [`Spec::to_markdown`], in order.
-pub const HEADINGS: [&str; 4] = ["Core features", "Stack", "Constraints", "Edge cases"];
+const HEADINGS: [&str; 4] = ["Core features", "Stack", "Constraints", "Edge cases"];
 
 impl Spec {
     fn lists(&self) -> [(&'static str, &Vec<String>); 4] {

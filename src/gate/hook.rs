@@ -55,7 +55,7 @@ pub enum HookError {
 }
 
 /// Every hook name `git aiflow hook` accepts.
-pub fn all_hooks() -> Vec<&'static str> {
+fn all_hooks() -> Vec<&'static str> {
     CLIENT_HOOKS.iter().chain(&SERVER_HOOKS).copied().collect()
 }
 

@@ -27,7 +27,7 @@ pub use policy::{Policy, PolicyError, Reviews, Scope, Trust};
 use walk::{CommitRef, Objects, Range, WalkError, parse_commit};
 
 /// The trailer that names a commit's flow.
-pub const FLOW_TRAILER: &[u8] = names::FLOW_KEY.as_bytes();
+const FLOW_TRAILER: &[u8] = names::FLOW_KEY.as_bytes();
 const SUBTASK_TRAILER: &[u8] = names::SUBTASK_KEY.as_bytes();
 const STEP_TRAILER: &[u8] = names::STEP_KEY.as_bytes();
 

@@ -12,7 +12,7 @@ use serde::Deserialize;
 pub const POLICY_FILE: &str = ".aiflow.toml";
 
 /// The trailer keys that count as a review by default.
-pub const DEFAULT_REVIEW_TRAILER: &str = crate::flow::names::REVIEWED_KEY;
+const DEFAULT_REVIEW_TRAILER: &str = crate::flow::names::REVIEWED_KEY;
 
 /// How much of what enters a branch the gate checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -25,9 +25,9 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 /// The prefix of a change's content id.
-pub const CHANGE_PREFIX: &str = "c1:";
+const CHANGE_PREFIX: &str = "c1:";
 /// The prefix of a merge's content id.
-pub const MERGE_PREFIX: &str = "m1:";
+const MERGE_PREFIX: &str = "m1:";
 
 /// Whether `s` is a content id this build can produce.
 pub fn is_content_id(s: &str) -> bool {

@@ -235,7 +235,7 @@ pub fn committer_stamp(repo: &gix::Repository) -> Result<Stamp, IdentityError> {
 }
 
 /// Format a git time as RFC 3339 with its own offset (`2026-11-21T17:52:59+01:00`).
-pub fn format_time(time: gix::date::Time) -> String {
+fn format_time(time: gix::date::Time) -> String {
     time.format_or_unix(gix::date::time::format::ISO8601_STRICT)
 }
 

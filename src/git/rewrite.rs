@@ -162,7 +162,7 @@ pub fn reword(
 }
 
 /// Remove a commit's signature, which no longer matches once anything in it changed.
-pub fn drop_signature(repo: &gix::Repository, c: &mut gix::objs::Commit) {
+fn drop_signature(repo: &gix::Repository, c: &mut gix::objs::Commit) {
     let field = gix::objs::commit::signature_field_name(repo.object_hash());
     c.extra_headers
         .retain(|(k, _)| k != "gpgsig" && k != "gpgsig-sha256" && k != field);

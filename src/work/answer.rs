@@ -101,7 +101,7 @@ pub fn from_text(flow: &Flow, text: &str) -> Result<Answers, WorkError> {
 }
 
 /// Parse the editor's text: the answer of each `[N]` section, comments and blank edges removed.
-pub fn parse_editor_text(text: &str, count: u32) -> Result<Answers, String> {
+fn parse_editor_text(text: &str, count: u32) -> Result<Answers, String> {
     let mut out: Answers = BTreeMap::new();
     let mut current: Option<u32> = None;
     let mut lines: Vec<&str> = Vec::new();

@@ -206,7 +206,7 @@ fn may_approve(
 
 /// `msg` with the trailers an approval adds: the review trailer `key: reviewer`, and `extra`
 /// where a trailer of that key is missing; `None` when it has them all.
-pub fn approved_message(
+fn approved_message(
     msg: &[u8],
     key: &str,
     reviewer: &str,

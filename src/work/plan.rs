@@ -123,7 +123,7 @@ struct FlowView<'a> {
 const MAX_FILES: usize = 200;
 
 /// What the templates see when asking about `flow` in `mode`.
-pub fn prompt_context<'a>(repo: &gix::Repository, flow: &'a Flow, mode: Mode) -> PromptContext<'a> {
+fn prompt_context<'a>(repo: &gix::Repository, flow: &'a Flow, mode: Mode) -> PromptContext<'a> {
     let (repo_files, total) = repo_files(repo, flow);
     let planning = mode == Mode::Plan;
     PromptContext {
