@@ -118,13 +118,7 @@ fn approved(ctx: &mut Ctx, json: bool, found: &Found, done: &Approved) -> Result
         done.reviewer,
         signed_note(&done.signing)
     )?;
-    writeln!(
-        ctx.out,
-        "  {} {} -> {}",
-        done.branch,
-        done.old_tip.to_hex_with_len(7),
-        done.new_tip.to_hex_with_len(7)
-    )?;
+    moved(ctx, &done.branch, done.old_tip, done.new_tip)?;
     if done.whole {
         writeln!(ctx.out, "  next: `git aiflow integrate {}`", s.id)?;
     } else {
@@ -212,12 +206,22 @@ fn approve_range(ctx: &mut Ctx, args: &ApproveArgs, range: &str) -> Result<(), C
         done.reviewer,
         signed_note(&done.signing)
     )?;
+    moved(ctx, &done.branch, done.old_tip, done.new_tip)?;
+    Ok(())
+}
+
+/// The line saying how an approval moved `branch`.
+fn moved(
+    ctx: &mut Ctx,
+    branch: &str,
+    old: crate::git::ObjectId,
+    new: crate::git::ObjectId,
+) -> Result<(), CliError> {
     writeln!(
         ctx.out,
-        "  {} {} -> {}",
-        done.branch,
-        done.old_tip.to_hex_with_len(7),
-        done.new_tip.to_hex_with_len(7)
+        "  {branch} {} -> {}",
+        old.to_hex_with_len(7),
+        new.to_hex_with_len(7)
     )?;
     Ok(())
 }

@@ -17,7 +17,7 @@ pub mod setup;
 pub mod trailers;
 pub mod transport;
 
-pub use gix::Repository;
+pub use gix::{ObjectId, Repository};
 
 use gix::bstr::ByteSlice;
 use std::path::{Path, PathBuf};

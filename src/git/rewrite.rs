@@ -368,11 +368,8 @@ mod tests {
         git(dir, &["commit-tree", &tree, "-p", parent, "-m", message])
     }
 
-    /// One clone approved step 1 (reworded it), the other added step 2 on the unreviewed step 1:
-    /// the join keeps the reviewed commit and re-parents step 2 onto it, with its tree, author
-    /// and message, and both clones, whichever side they call local, compute the same commits.
-    #[test]
-    fn a_rewording_and_a_new_step_join_the_same_way_on_both_sides() {
+    /// A repository with one commit on `main`, and its id.
+    fn base_repo() -> (tempfile::TempDir, String) {
         let tmp = tempfile::tempdir().expect("temp dir");
         let dir = tmp.path();
         git(dir, &["init", "-q", "-b", "main"]);
@@ -380,6 +377,16 @@ mod tests {
         git(dir, &["add", "a"]);
         git(dir, &["commit", "-q", "-m", "base"]);
         let base = git(dir, &["rev-parse", "HEAD"]);
+        (tmp, base)
+    }
+
+    /// One clone approved step 1 (reworded it), the other added step 2 on the unreviewed step 1:
+    /// the join keeps the reviewed commit and re-parents step 2 onto it, with its tree, author
+    /// and message, and both clones, whichever side they call local, compute the same commits.
+    #[test]
+    fn a_rewording_and_a_new_step_join_the_same_way_on_both_sides() {
+        let (tmp, base) = base_repo();
+        let dir = tmp.path();
         let step1 = commit(dir, &base, "a", "one\n", "step 1");
         let step2 = commit(dir, &step1, "a", "two\n", "step 2");
         let reviewed = commit(
@@ -419,13 +426,8 @@ mod tests {
     /// Different trees at the same position are a real divergence: no join.
     #[test]
     fn different_trees_do_not_join() {
-        let tmp = tempfile::tempdir().expect("temp dir");
+        let (tmp, base) = base_repo();
         let dir = tmp.path();
-        git(dir, &["init", "-q", "-b", "main"]);
-        std::fs::write(dir.join("a"), "base\n").expect("write");
-        git(dir, &["add", "a"]);
-        git(dir, &["commit", "-q", "-m", "base"]);
-        let base = git(dir, &["rev-parse", "HEAD"]);
         let ours = commit(dir, &base, "a", "ours\n", "step 1");
         let theirs = commit(dir, &base, "a", "theirs\n", "step 1");
         let repo = crate::git::open(dir).expect("opens");

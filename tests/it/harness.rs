@@ -10,6 +10,18 @@ use std::process::{Command, Output, Stdio};
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_git-aiflow");
 
+/// `answer` with the answers to the scripted provider's three questions on the rate-limit flow.
+pub const ANSWER_RATE_LIMIT: [&str; 8] = [
+    "answer",
+    "rate-limit",
+    "--answer",
+    "1=Redis is authoritative",
+    "--answer",
+    "2=Fall back to an in-process bucket per server",
+    "--answer",
+    "3=Last trusted X-Forwarded-For entry",
+];
+
 /// The reviewer of the tests.
 pub const GRACE: &str = "Grace Hopper <grace@example.com>";
 
@@ -233,17 +245,7 @@ impl TestRepo {
     pub fn plan_rate_limit_scripted(&self) {
         self.use_scripted_provider();
         self.aiflow(&["plan", "rate-limit"]).ok();
-        self.aiflow(&[
-            "answer",
-            "rate-limit",
-            "--answer",
-            "1=Redis is authoritative",
-            "--answer",
-            "2=Fall back to an in-process bucket per server",
-            "--answer",
-            "3=Last trusted X-Forwarded-For entry",
-        ])
-        .ok();
+        self.aiflow(&ANSWER_RATE_LIMIT).ok();
         self.aiflow(&["plan", "rate-limit"]).ok();
     }
 

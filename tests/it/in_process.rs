@@ -139,17 +139,7 @@ fn the_library_and_the_binary_print_the_same_for_a_whole_flow() {
     t.same(&["new", "rate-limit", "-F", spec], &[]).fails(2);
     t.same(&["plan", "rate-limit"], &[]).ok();
     t.same(&["plan", "rate-limit", "--json"], &[]).fails(1);
-    let answers = [
-        "answer",
-        "rate-limit",
-        "--answer",
-        "1=Redis is authoritative",
-        "--answer",
-        "2=Fall back to an in-process bucket per server",
-        "--answer",
-        "3=Last trusted X-Forwarded-For entry",
-    ];
-    t.same(&answers, &[]).ok();
+    t.same(&ANSWER_RATE_LIMIT, &[]).ok();
     let lib = t.lib.aiflow(&["plan", "rate-limit"]).ok();
     let bin = t.bin.aiflow_bin(&["plan", "rate-limit"]).ok();
     t.learn_ids();

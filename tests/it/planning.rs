@@ -3,7 +3,7 @@
 //! provider. Every failure must exit with the documented code, say what went wrong, and leave the
 //! refs (the notes ref above all) exactly as they were.
 
-use crate::harness::{Run, TestRepo, assert_has, assert_lacks, fixture};
+use crate::harness::{ANSWER_RATE_LIMIT, Run, TestRepo, assert_has, assert_lacks, fixture};
 use crate::llm_server::{
     LlmServer, Recorded, Step, anthropic_body, content_of, openai_body, with_content,
 };
@@ -69,20 +69,7 @@ fn run(repo: &TestRepo, args: &[&str]) -> Run {
 
 /// Answer the three questions of the fixture.
 fn answer_three(repo: &TestRepo) -> String {
-    run(
-        repo,
-        &[
-            "answer",
-            "rate-limit",
-            "--answer",
-            "1=Redis is authoritative",
-            "--answer",
-            "2=Fall back to an in-process bucket per server",
-            "--answer",
-            "3=Last trusted X-Forwarded-For entry",
-        ],
-    )
-    .ok()
+    run(repo, &ANSWER_RATE_LIMIT).ok()
 }
 
 /// A flow whose questions were asked (through a throwaway server) and skipped, ready for a plan

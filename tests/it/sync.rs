@@ -353,17 +353,7 @@ fn with_questions(side: &Side) {
 /// The rate-limit flow in `side`, planned: questions answered, the five-subtask plan made.
 fn planned(side: &Side) {
     with_questions(side);
-    side.aiflow(&[
-        "answer",
-        FLOW,
-        "--answer",
-        "1=Redis is authoritative",
-        "--answer",
-        "2=Fall back to an in-process bucket per server",
-        "--answer",
-        "3=Last trusted X-Forwarded-For entry",
-    ])
-    .ok();
+    side.aiflow(&crate::harness::ANSWER_RATE_LIMIT).ok();
     side.aiflow(&["plan", FLOW]).ok();
 }
 
