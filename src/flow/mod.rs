@@ -1079,6 +1079,31 @@ mod tests {
         flow.validate().expect("a subtask branch is valid");
     }
 
+    /// Unknown keys in any order and of any kind (a table before a plain value, an array of
+    /// tables, a key sorting before the known ones) are written back: serializing never fails.
+    #[test]
+    fn unknown_keys_of_every_kind_and_order_write_back() {
+        let flow = sample();
+        let mut doc: toml::Table = toml::from_str(&flow.to_toml()).expect("toml");
+        let mut nested = toml::Table::new();
+        nested.insert("x".into(), toml::Value::Integer(1));
+        doc.insert("a_table".into(), toml::Value::Table(nested.clone()));
+        doc.insert(
+            "aa_tables".into(),
+            toml::Value::Array(vec![toml::Value::Table(nested.clone())]),
+        );
+        doc.insert(
+            "zz_plain".into(),
+            toml::Value::String("after the tables".into()),
+        );
+        let spec = doc["spec"].as_table_mut().expect("spec");
+        spec.insert("a_table".into(), toml::Value::Table(nested));
+        spec.insert("zz_plain".into(), toml::Value::Boolean(true));
+        let read: Flow = toml::from_str(&toml::to_string(&doc).expect("toml")).expect("reads");
+        let back: toml::Table = toml::from_str(&read.to_toml()).expect("writes back");
+        assert_eq!(back, doc);
+    }
+
     /// A note written by a newer git-aiflow, with keys this build does not know at every level,
     /// reads, and writes back with those keys as they were; what this build knows is unchanged.
     #[test]
