@@ -69,26 +69,14 @@ for size in "${sizes[@]}"; do
     if [ "$size" -lt 10 ] || [ "$size" -gt 99999 ]; then echo "FLOWS must be from 10 to 99999" >&2; exit 2; fi
 done
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-if [ -n "${AIFLOW_BIN:-}" ]; then
-    bin=$(cd "$(dirname "$AIFLOW_BIN")" && pwd)/$(basename "$AIFLOW_BIN")
-else
-    cargo build --release --locked --quiet --manifest-path "$root/Cargo.toml"
-    bin="$root/target/release/git-aiflow"
-fi
-[ -x "$bin" ] || { echo "no binary at $bin" >&2; exit 1; }
+. "$(dirname "$0")/setup.sh"
+find_binary
 "$bin" sync --help >/dev/null 2>&1 || { echo "$bin has no working 'sync' command" >&2; exit 1; }
 
 # Hermetic git: no user or system config, a fixed identity (Ada, the local side; the remote side's
 # notes commits are Grace's, written by fast-import) and date, and the binary's directory first on
 # PATH so that `git aiflow` is this binary.
-export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 TZ=UTC LC_ALL=C
-export GIT_AUTHOR_NAME='Ada Lovelace' GIT_AUTHOR_EMAIL=ada@example.com
-export GIT_COMMITTER_NAME='Ada Lovelace' GIT_COMMITTER_EMAIL=ada@example.com
-export GIT_AUTHOR_DATE='1767225600 +0000' GIT_COMMITTER_DATE='1767225600 +0000'
-PATH="$(dirname "$bin"):$PATH"
-export PATH
-unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_CONFIG_COUNT AIFLOW_TEMPLATE
+hermetic
 
 base="${TMPDIR:-/tmp}/aiflow-bench-sync"
 results="$base/results.$$.jsonl"

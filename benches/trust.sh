@@ -43,22 +43,10 @@ case "$commits$runs" in *[!0-9]*) echo "--commits and --runs take numbers" >&2; 
 [ "$commits" -ge 1 ] && [ "$runs" -ge 1 ] || { echo "--commits and --runs must be positive" >&2; exit 2; }
 command -v ssh-keygen >/dev/null || { echo "ssh-keygen is needed (openssh-client)" >&2; exit 2; }
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-if [ -n "${AIFLOW_BIN:-}" ]; then
-    bin=$(cd "$(dirname "$AIFLOW_BIN")" && pwd)/$(basename "$AIFLOW_BIN")
-else
-    cargo build --release --locked --quiet --manifest-path "$root/Cargo.toml"
-    bin="$root/target/release/git-aiflow"
-fi
-[ -x "$bin" ] || { echo "no binary at $bin" >&2; exit 1; }
+. "$(dirname "$0")/setup.sh"
+find_binary
 
-export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 TZ=UTC LC_ALL=C
-export GIT_AUTHOR_NAME='Ada Lovelace' GIT_AUTHOR_EMAIL=ada@example.com
-export GIT_COMMITTER_NAME='Ada Lovelace' GIT_COMMITTER_EMAIL=ada@example.com
-export GIT_AUTHOR_DATE='1767225600 +0000' GIT_COMMITTER_DATE='1767225600 +0000'
-PATH="$(dirname "$bin"):$PATH"
-export PATH
-unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_CONFIG_COUNT
+hermetic
 
 base="${TMPDIR:-/tmp}/aiflow-bench-trust"
 dir="$base/$commits"
