@@ -1117,18 +1117,7 @@ fn a_forged_prompt_digest_of_any_text_is_shown_not_a_crash() {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    repo.git_stdin(
-        &[
-            "notes",
-            "--ref=aiflow",
-            "add",
-            "-f",
-            "-F",
-            "-",
-            "aiflow/rate-limit",
-        ],
-        &forged,
-    );
+    repo.set_note("aiflow/rate-limit", &forged);
     let out = repo.aiflow(&["plan", "log", "rate-limit"]).ok();
     assert_has(&out, "prompt aééééééééééé (");
 }

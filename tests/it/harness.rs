@@ -384,6 +384,16 @@ impl TestRepo {
         .ok()
     }
 
+    /// Replace the aiflow note on `object` with `text`, with plain git, as anyone with write
+    /// access could.
+    #[track_caller]
+    pub fn set_note(&self, object: &str, text: &str) {
+        self.git_stdin(
+            &["notes", "--ref=aiflow", "add", "-f", "-F", "-", object],
+            text,
+        );
+    }
+
     /// Write a file in the repository.
     pub fn write(&self, rel: &str, content: &str) -> PathBuf {
         let p = self.path.join(rel);

@@ -392,16 +392,7 @@ fn a_note_written_by_hand_prints_without_control_sequences() {
         .expect("question");
     q.insert("question".into(), question.into());
     q.insert("answer".into(), "An \x1b[1manswer\x1b[0m".into());
-    let file = repo.outside("note.toml", toml::to_string(&doc).expect("toml").as_bytes());
-    repo.git(&[
-        "notes",
-        "--ref=aiflow",
-        "add",
-        "-f",
-        "-F",
-        file.to_str().expect("utf-8"),
-        &anchor(&repo),
-    ]);
+    repo.set_note(&anchor(&repo), &toml::to_string(&doc).expect("toml"));
 
     let shown = repo.aiflow(&["plan", "show", "rate-limit"]).ok();
     assert_has(&shown, "Bidi title here");

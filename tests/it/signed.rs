@@ -141,17 +141,7 @@ fn anchor(repo: &TestRepo) -> String {
 }
 
 fn set_note(repo: &TestRepo, doc: &toml::Table) {
-    let f = repo.outside("note.toml", toml::to_string(doc).expect("toml").as_bytes());
-    let anchor = anchor(repo);
-    repo.git(&[
-        "notes",
-        "--ref=aiflow",
-        "add",
-        "-f",
-        "-F",
-        f.to_str().expect("utf-8"),
-        &anchor,
-    ]);
+    repo.set_note(&anchor(repo), &toml::to_string(doc).expect("toml"));
 }
 
 /// The attestation of review `r` of subtask a1, built from the README's description, not from

@@ -38,16 +38,7 @@ fn flow(files: &[(&str, &str)], approved: bool) -> TestRepo {
 
 /// Replace the flow note on `object` with `text`, the way someone with write access would.
 fn write_note(repo: &TestRepo, object: &str, text: &str) {
-    let f = repo.outside("note.toml", text.as_bytes());
-    repo.git(&[
-        "notes",
-        "--ref=aiflow",
-        "add",
-        "-f",
-        "-F",
-        path_str(&f),
-        object,
-    ]);
+    repo.set_note(object, text);
 }
 
 /// Write `path` and commit it with `subject`; the new commit.
