@@ -31,7 +31,11 @@ pub fn find(ctx: &mut Ctx, which: &Which) -> Result<Found, CliError> {
         subtask: which.subtask.clone(),
         flow: which.flow.clone(),
     };
-    Ok(crate::work::find(&set, current.as_deref(), &selector)?)
+    crate::work::find(&set, current.as_deref(), &selector).map_err(|e| {
+        // The subtask may be in a flow whose note cannot be read: say why it is not there.
+        super::context::report_problems(ctx, &set, which.flow.as_deref());
+        e.into()
+    })
 }
 
 fn subtask_json(flow: &Flow, s: &Subtask) -> serde_json::Value {

@@ -2,7 +2,7 @@
 //! wrong and what to do, and writes nothing (no branch, no note); the unusual repositories that
 //! git-aiflow supports (bare, detached HEAD, linked worktrees) work.
 
-use crate::harness::{BIN, Run, TestRepo, assert_has, assert_lacks, fixture};
+use crate::harness::{AS_GRACE, BIN, Run, TestRepo, assert_has, assert_lacks, fixture};
 use std::path::{Path, PathBuf};
 
 // ---------------------------------------------------------------------------------------------
@@ -1120,4 +1120,51 @@ fn a_forged_prompt_digest_of_any_text_is_shown_not_a_crash() {
     repo.set_note("aiflow/rate-limit", &forged);
     let out = repo.aiflow(&["plan", "log", "rate-limit"]).ok();
     assert_has(&out, "prompt aééééééééééé (");
+}
+
+/// A subtask branch in a note becomes a ref edit: a forged one git would refuse makes the flow
+/// unreadable, with the reason, for every command (it panicked in the ref edit before), and the
+/// gate, which cannot read the flow, refuses.
+#[test]
+fn a_forged_subtask_branch_git_would_refuse_is_an_error_not_a_crash() {
+    let repo = TestRepo::new();
+    repo.new_rate_limit();
+    repo.plan_rate_limit_scripted();
+    let next = repo.aiflow(&["next", "rate-limit", "--json"]).json();
+    let id = next["subtask"]["id"].as_str().expect("next").to_owned();
+    repo.aiflow(&["start", &id]).ok();
+    repo.write("src/limit.rs", "pub fn limit() {}\n");
+    repo.aiflow(&["step", "-m", "A limiter"]).ok();
+    let note = repo.git(&["notes", "--ref=aiflow", "show", "aiflow/rate-limit"]);
+    assert!(note.contains("branch = \"aiflow/rate-limit--"), "{note}");
+    let forged: String = note
+        .lines()
+        .map(|l| {
+            if l.starts_with("branch = \"aiflow/rate-limit--") {
+                "branch = \"aiflow/x..y\"".to_owned()
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    repo.set_note("aiflow/rate-limit", &forged);
+    for args in [
+        &["status", "rate-limit"][..],
+        &["approve", &id],
+        &["integrate", &id],
+    ] {
+        let run = repo.aiflow_env(args, AS_GRACE);
+        assert!(run.code == 1 || run.code == 2, "{args:?}: {run:?}");
+        assert_has(&run.stderr, "`aiflow/x..y` is not a valid branch name");
+    }
+    // What the subtask would bring into its integration branch needs the flow's records.
+    let branch = repo.git(&[
+        "branch",
+        "--list",
+        "--format=%(refname:short)",
+        "aiflow/rate-limit--*",
+    ]);
+    let check = repo.aiflow(&["check", &format!("aiflow/rate-limit..{}", branch.trim())]);
+    assert_eq!(check.code, 1, "{check:?}");
 }
