@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 /// How often a running child is checked for exit and timeout when it writes nothing.
 const POLL: Duration = Duration::from_millis(20);
 
+/// How often a child with a time limit whose pipes are closed is checked for exit.
+const EXIT_POLL: Duration = Duration::from_millis(2);
+
 /// What a child reads on standard input.
 #[derive(Debug, Default)]
 pub enum Input {
@@ -264,6 +267,29 @@ impl<'a> Process<'a> {
             })),
             _ => None,
         };
+        let forwards = |sink: &Sink<'_>| matches!(sink, Sink::Forward(_) | Sink::AsStdout);
+        if self.timeout.is_none() && !forwards(&self.stdout) && !forwards(&self.stderr) {
+            // Nothing to forward as it comes and no time limit (git's own calls): the standard
+            // library reads both pipes on this thread.
+            let out = child
+                .wait_with_output()
+                .map_err(|source| ProcessError::Wait { what, source })?;
+            if let Some(w) = writer {
+                let _ = w.join();
+            }
+            let keep = |sink: &Sink<'_>, mut bytes: Vec<u8>| match sink {
+                Sink::Capture { limit } => {
+                    bytes.truncate(*limit);
+                    bytes
+                }
+                _ => Vec::new(),
+            };
+            return Ok(Finished {
+                status: out.status,
+                stdout: keep(&self.stdout, out.stdout),
+                stderr: keep(&self.stderr, out.stderr),
+            });
+        }
         let (tx, rx) = mpsc::channel::<(Stream, Vec<u8>)>();
         let mut readers = Vec::new();
         if let Some(out) = child.stdout.take() {
@@ -280,6 +306,17 @@ impl<'a> Process<'a> {
                 Ok((stream, chunk)) => {
                     routed.take(stream, &mut self.stdout, &mut self.stderr, &chunk);
                 }
+                Err(mpsc::RecvTimeoutError::Disconnected) if deadline.is_none() => {
+                    // Everything it wrote is in, and there is no time limit: wait for its exit
+                    // (polling here could sleep after the pipes closed and before it exited).
+                    match child.wait() {
+                        Ok(status) => break status,
+                        Err(source) => {
+                            kill(&mut child);
+                            return Err(ProcessError::Wait { what, source });
+                        }
+                    }
+                }
                 Err(mpsc::RecvTimeoutError::Timeout | mpsc::RecvTimeoutError::Disconnected) => {}
             }
             match child.try_wait() {
@@ -293,7 +330,8 @@ impl<'a> Process<'a> {
                 }
                 Ok(None) => {
                     if readers.iter().all(|r| r.is_finished()) {
-                        std::thread::sleep(POLL);
+                        // Its pipes are closed: it is exiting, or runs on without output.
+                        std::thread::sleep(EXIT_POLL);
                     }
                 }
                 Err(source) => {
