@@ -127,6 +127,52 @@ pub fn path_with_bin() -> std::ffi::OsString {
     .clone()
 }
 
+/// Where the tests' repositories live: `AIFLOW_TEST_TMPDIR` when set, else a memory file
+/// system (`/dev/shm`) when there is a writable one, else the system's temporary directory.
+///
+/// The suite creates and deletes some 100,000 files; on ext4 the inode allocator's search
+/// past recently deleted inodes costs more than the git commands that create them (measured:
+/// the suite's system time halves on tmpfs). Every git behaviour the tests rely on is the same
+/// on tmpfs.
+fn temp_base() -> PathBuf {
+    static BASE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BASE.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("AIFLOW_TEST_TMPDIR") {
+            return dir.into();
+        }
+        let shm = Path::new("/dev/shm");
+        if tempfile::tempdir_in(shm).is_ok_and(|probe| probe.close().is_ok()) {
+            shm.to_owned()
+        } else {
+            std::env::temp_dir()
+        }
+    })
+    .clone()
+}
+
+/// `program` as a path: looked up once in [`path_with_bin`] when it has no `/`.
+///
+/// A command whose environment sets `PATH` and whose program is a bare name is started by
+/// the standard library with `fork` rather than `posix_spawn` (the child must search the new
+/// `PATH`), and forking this large, many-threaded test process costs more than the git it
+/// starts. With the program's path the library spawns without copying the process.
+fn resolve(program: &str) -> PathBuf {
+    static FOUND: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    if program.contains('/') {
+        return PathBuf::from(program);
+    }
+    let mut found = FOUND.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, path)) = found.iter().find(|(name, _)| name == program) {
+        return path.clone();
+    }
+    let path = std::env::split_paths(&path_with_bin())
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(program));
+    found.push((program.to_owned(), path.clone()));
+    path
+}
+
 /// Run `cmd` with `input` on stdin, written from another thread so that a large output cannot
 /// deadlock; a program that exits without reading everything is not an error.
 pub fn output_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
@@ -267,7 +313,7 @@ impl TestRepo {
 
     /// An empty directory (no repository yet), with the hermetic environment.
     pub fn bare_dir() -> Self {
-        let tmp = tempfile::tempdir().expect("temp dir");
+        let tmp = tempfile::tempdir_in(temp_base()).expect("temp dir");
         let path = tmp.path().join("repo");
         let home = tmp.path().join("home");
         std::fs::create_dir_all(&path).expect("mkdir");
@@ -290,7 +336,7 @@ impl TestRepo {
         let t = self.tick.get() + 1;
         self.tick.set(t);
         let date = format!("{} +0000", EPOCH + t * 60);
-        let mut cmd = Command::new(program);
+        let mut cmd = Command::new(resolve(program));
         cmd.current_dir(dir)
             .env_clear()
             .envs(self.hermetic_env(&date, &[]))
