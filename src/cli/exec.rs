@@ -5,7 +5,7 @@ use super::context::Streams;
 use super::work::{self, Which};
 use super::{CliError, Ctx};
 use crate::git::process::Sink;
-use crate::work::exec::{AgentIo, AgentStart, ExecOptions, Executed};
+use crate::work::exec::{AgentIo, AgentStart, ExecOptions, ExecRun, Executed};
 use serde_json::json;
 use std::io::Write;
 
@@ -21,11 +21,18 @@ pub struct ExecArgs {
     /// Stop the agent after this many seconds (default: config aiflow.agentTimeout, else 3600).
     #[arg(long, value_name = "seconds")]
     pub timeout: Option<u64>,
+    /// While the test command fails, run the agent again up to N times with the failure in its
+    /// prompt, each run its own steps (default: config aiflow.fixAttempts, else 0).
+    #[arg(long, value_name = "N")]
+    pub fix: Option<u32>,
+    /// Do not run the test command (config aiflow.test) after the agent's steps.
+    #[arg(long, conflicts_with = "fix")]
+    pub no_test: bool,
     /// Print the prompt the agent would get, and run nothing.
     #[arg(long)]
     pub print_prompt: bool,
-    /// Print JSON: {"flow", "subtask", "agent", "exit_code", "duration_ms", "commits"}; the agent's
-    /// own output then goes to stderr.
+    /// Print JSON: {"flow", "subtask", "agent", "exit_code", "duration_ms", "commits", "test",
+    /// "attempts"}; the agent's own output then goes to stderr.
     #[arg(long)]
     pub json: bool,
 }
@@ -42,19 +49,31 @@ pub fn exec(ctx: &mut Ctx, args: &ExecArgs) -> Result<(), CliError> {
     let options = ExecOptions {
         agent: args.agent.clone(),
         timeout: args.timeout,
+        fix: args.fix,
+        no_test: args.no_test,
     };
     let mut io = Io {
         ctx,
         json: args.json,
     };
     let done = crate::work::exec::exec(&repo, &found, &options, &mut io)?;
-    for w in &done.warnings {
+    for w in done.attempts.iter().flat_map(|a| &a.executed.warnings) {
         ctx.warn(w);
     }
     if args.json {
-        ctx.json(&executed_json(&done))
+        ctx.json(&exec_json(&done))?;
     } else {
-        render(ctx, &done)
+        render(ctx, &done)?;
+    }
+    if let Some(stopped) = done.stopped {
+        return Err(CliError::from(stopped));
+    }
+    match done.last_test() {
+        Some(run) => {
+            let last = done.attempts.last().and_then(|a| a.executed.steps.last());
+            super::test::red(run, &found.subtask().id, last.map(|s| s.note.step))
+        }
+        None => Ok(()),
     }
 }
 
@@ -93,47 +112,82 @@ impl AgentIo for Io<'_> {
     }
 }
 
-/// The `--json` answer.
-fn executed_json(done: &Executed) -> serde_json::Value {
-    let commits: Vec<serde_json::Value> = done
-        .steps
+/// The `--json` answer: the runs together (every commit, the last exit code, the whole
+/// duration), the test runs after each, and why fixing stopped.
+fn exec_json(done: &ExecRun) -> serde_json::Value {
+    let runs: Vec<&Executed> = done.attempts.iter().map(|a| &a.executed).collect();
+    let first = runs[0];
+    let last = runs[runs.len() - 1];
+    let commits: Vec<serde_json::Value> = runs
         .iter()
+        .flat_map(|r| &r.steps)
         .map(|s| json!({"commit": s.commit.to_string(), "step": s.note.step, "agent_commit": s.note.agent_commit}))
         .collect();
+    let tests: Vec<serde_json::Value> = done
+        .attempts
+        .iter()
+        .filter_map(|a| {
+            let run = a.test.as_ref()?;
+            let command = done.test.as_ref()?;
+            let step = a.executed.steps.last()?;
+            let mut v = super::test::run_json(command, run);
+            v["step"] = json!(step.note.step);
+            v["commit"] = json!(step.commit.to_string());
+            Some(v)
+        })
+        .collect();
+    let duration: u64 = runs.iter().map(|r| r.duration.as_millis() as u64).sum();
     json!({
-        "flow": done.flow,
-        "subtask": done.subtask,
-        "branch": done.branch,
-        "agent": done.program,
-        "author": done.identity,
-        "exit_code": done.exit_code,
-        "duration_ms": done.duration.as_millis() as u64,
-        "prompt_digest": done.prompt_digest,
+        "flow": first.flow,
+        "subtask": first.subtask,
+        "branch": first.branch,
+        "agent": first.program,
+        "author": first.identity,
+        "exit_code": last.exit_code,
+        "duration_ms": duration,
+        "prompt_digest": last.prompt_digest,
         "commits": commits,
-        "stripped": done.warnings,
+        "stripped": runs.iter().flat_map(|r| &r.warnings).collect::<Vec<_>>(),
+        "attempts": runs.len(),
+        "test": tests.last().cloned(),
+        "tests": tests,
+        "stopped": done.stopped.as_ref().map(|e| e.to_string()),
     })
 }
 
-/// The human answer.
-fn render(ctx: &mut Ctx, done: &Executed) -> Result<(), CliError> {
-    let list: Vec<String> = done
-        .steps
-        .iter()
-        .map(|s| format!("{} ({})", s.note.step, s.commit.to_hex_with_len(7)))
-        .collect();
-    writeln!(
-        ctx.out,
-        "exec: `{}` finished in {:.1} s; recorded step{} {} on {}",
-        done.program,
-        done.duration.as_secs_f64(),
-        if done.steps.len() == 1 { "" } else { "s" },
-        list.join(", "),
-        done.branch
-    )?;
-    writeln!(
-        ctx.out,
-        "  next: `git aiflow review {}`, then a reviewer runs `git aiflow approve {}`",
-        done.subtask, done.subtask
-    )?;
+/// The human answer: each run of the agent, and the test run after it.
+fn render(ctx: &mut Ctx, done: &ExecRun) -> Result<(), CliError> {
+    for (i, a) in done.attempts.iter().enumerate() {
+        let run = &a.executed;
+        let list: Vec<String> = run
+            .steps
+            .iter()
+            .map(|s| format!("{} ({})", s.note.step, s.commit.to_hex_with_len(7)))
+            .collect();
+        let fix = if i == 0 {
+            String::new()
+        } else {
+            format!(" (fix attempt {i})")
+        };
+        writeln!(
+            ctx.out,
+            "exec: `{}` finished in {:.1} s{fix}; recorded step{} {} on {}",
+            run.program,
+            run.duration.as_secs_f64(),
+            if run.steps.len() == 1 { "" } else { "s" },
+            list.join(", "),
+            run.branch
+        )?;
+        if let (Some(command), Some(test)) = (&done.test, &a.test) {
+            super::test::print_run(ctx, command, test)?;
+        }
+    }
+    let id = &done.attempts[0].executed.subtask;
+    if done.stopped.is_none() && done.last_test().is_none_or(|t| t.passed()) {
+        writeln!(
+            ctx.out,
+            "  next: `git aiflow review {id}`, then a reviewer runs `git aiflow approve {id}`",
+        )?;
+    }
     Ok(())
 }

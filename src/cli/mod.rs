@@ -20,6 +20,7 @@ mod review;
 mod spec;
 mod status;
 mod sync;
+mod test;
 mod work;
 
 pub use context::Ctx;
@@ -79,6 +80,8 @@ pub enum Command {
     Step(work::StepArgs),
     /// Run the configured coding agent on a subtask and commit its work as steps.
     Exec(exec::ExecArgs),
+    /// Run the test command on a subtask's checked-out tip and record the run in its step note.
+    Test(test::TestArgs),
     /// Mark a subtask's work ready for review (in-review) until a new step or a verdict.
     Ready(review::ReadyArgs),
     /// Show a subtask's commits and diffs, and their review state.
@@ -231,6 +234,7 @@ fn dispatch(ctx: &mut Ctx, command: &Command) -> Result<(), CliError> {
         Command::Start(args) => work::start(ctx, args),
         Command::Step(args) => work::step(ctx, args),
         Command::Exec(args) => exec::exec(ctx, args),
+        Command::Test(args) => test::test(ctx, args),
         Command::Review(args) => review::review(ctx, args),
         Command::Ready(args) => review::ready(ctx, args),
         Command::Approve(args) => review::approve(ctx, args),

@@ -312,6 +312,8 @@ fn review_json(ctx: &mut Ctx, found: &Found, seen: &Inspection) -> Result<(), Cl
                 "reviewed_by": c.reviewed_by,
                 "review": c.state.as_str(),
                 "signed_by": c.signer,
+                "test": c.test_state(),
+                "test_run": c.test.as_ref().map(|(run, _)| run),
                 "files": files.get(&c.id).cloned().unwrap_or_default(),
             })
         })
@@ -373,9 +375,11 @@ fn review_head(found: &Found, seen: &Inspection) -> String {
         seen.range,
         if n == 1 { "" } else { "s" }
     ));
+    // The test history, once any step has a run: green, red, or none, per commit.
+    let tested = seen.commits.iter().any(|c| c.test.is_some());
     for c in seen.commits.iter().rev() {
         head.push_str(&format!(
-            "  {} {:10} {}{}{}\n",
+            "  {} {:10} {}{}{}{}\n",
             c.id.to_hex_with_len(7),
             c.state.as_str(),
             c.step.map(|n| format!("step {n}: ")).unwrap_or_default(),
@@ -383,7 +387,12 @@ fn review_head(found: &Found, seen: &Inspection) -> String {
             c.signer
                 .as_ref()
                 .map(|p| format!(" (signed by {p})"))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            if tested {
+                format!(" [test {}]", c.test_state())
+            } else {
+                String::new()
+            }
         ));
     }
     for (r, sig) in &seen.reviews {

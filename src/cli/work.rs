@@ -176,7 +176,10 @@ pub struct StepArgs {
     /// The step's message; several -m make paragraphs (default: "<title> (step N)").
     #[arg(short, long = "message", value_name = "msg")]
     pub message: Vec<String>,
-    /// Print JSON: {"commit", "step", "flow", "subtask"}.
+    /// Do not run the test command (config aiflow.test) on the new step.
+    #[arg(long)]
+    pub no_test: bool,
+    /// Print JSON: {"commit", "step", "flow", "subtask", "test"}.
     #[arg(long)]
     pub json: bool,
 }
@@ -193,6 +196,7 @@ pub fn step(ctx: &mut Ctx, args: &StepArgs) -> Result<(), CliError> {
     let repo = ctx.repo()?.clone();
     let options = StepOptions {
         message: args.message.clone(),
+        no_test: args.no_test,
     };
     let stepped = crate::work::step::step(&repo, &found, &options)?;
     if args.json {
@@ -201,6 +205,7 @@ pub fn step(ctx: &mut Ctx, args: &StepArgs) -> Result<(), CliError> {
             "step": stepped.step,
             "flow": stepped.flow,
             "subtask": stepped.subtask,
+            "test": stepped.test.as_ref().map(|(c, r)| super::test::run_json(c, r)),
         }))?;
     } else {
         writeln!(
@@ -211,6 +216,12 @@ pub fn step(ctx: &mut Ctx, args: &StepArgs) -> Result<(), CliError> {
             stepped.step,
             stepped.subtask
         )?;
+        if let Some((command, run)) = &stepped.test {
+            super::test::print_run(ctx, command, run)?;
+        }
     }
-    Ok(())
+    match &stepped.test {
+        Some((_, run)) => super::test::red(run, &stepped.subtask, Some(stepped.step)),
+        None => Ok(()),
+    }
 }

@@ -245,6 +245,10 @@ pub struct StepNote {
     /// Review-like or step trailers removed from what the agent wrote.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stripped: Vec<String>,
+    /// The last run of the test command on this step's tree (`git aiflow test`, or after the
+    /// step was made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<TestRun>,
     /// Keys this build does not know, from a newer git-aiflow: kept, and written back as they
     /// were (the compatibility rule of `docs/SCHEMA.md`).
     #[serde(flatten, default, skip_serializing_if = "Extra::is_empty")]
@@ -278,6 +282,25 @@ impl StepNote {
             exit_code: None,
             agent_commit: false,
             stripped: Vec::new(),
+            test: None,
+        }
+    }
+
+    /// Read a step note. A note that git's `concatenate` rewrite mode joined from two step notes
+    /// (a squash) is read as its last document, the later step.
+    pub fn parse(text: &str) -> Result<StepNote, toml::de::Error> {
+        match toml::from_str::<StepNote>(text) {
+            Ok(note) => Ok(note),
+            Err(e) => {
+                let last = text
+                    .match_indices("\nschema = ")
+                    .last()
+                    .map(|(i, _)| &text[i + 1..]);
+                match last {
+                    Some(doc) => toml::from_str(doc),
+                    None => Err(e),
+                }
+            }
         }
     }
 
@@ -288,6 +311,56 @@ impl StepNote {
             out.push('\n');
         }
         out
+    }
+}
+
+/// One run of the test command: what ran, on which tree, and how it ended. Kept in the note of
+/// the step whose tree it ran on (`[test]`), so that a later change is a tree with no run.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct TestRun {
+    /// The command, as given to `sh -c` (secrets redacted).
+    pub command: String,
+    /// Its exit status; absent when it was killed (see `timed_out`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<i32>,
+    /// Whether it was stopped at its time limit.
+    #[serde(default)]
+    pub timed_out: bool,
+    /// The tree it ran on (the step commit's tree).
+    pub tree: String,
+    /// When it started (RFC 3339).
+    pub at: String,
+    /// Who ran it (`Name <email>`).
+    pub by: String,
+    /// How long it ran, in milliseconds.
+    pub duration_ms: u64,
+    /// The last lines of its output (standard output and error as they came, at most
+    /// [`TestRun::OUTPUT_LIMIT`] bytes, secrets redacted).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub output: String,
+    /// Keys this build does not know, from a newer git-aiflow: kept, and written back as they
+    /// were (the compatibility rule of `docs/SCHEMA.md`).
+    #[serde(flatten, default, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
+}
+
+impl TestRun {
+    /// The most bytes of output kept in a note.
+    pub const OUTPUT_LIMIT: usize = 4096;
+
+    /// Whether the run passed: it exited 0 within its time limit.
+    pub fn passed(&self) -> bool {
+        self.exit == Some(0) && !self.timed_out
+    }
+
+    /// `passed`, `failed (exit N)`, `timed out`, `killed`.
+    pub fn verdict(&self) -> String {
+        match (self.exit, self.timed_out) {
+            (_, true) => "timed out".into(),
+            (Some(0), false) => "passed".into(),
+            (Some(c), false) => format!("failed (exit {c})"),
+            (None, false) => "killed".into(),
+        }
     }
 }
 
@@ -1033,6 +1106,36 @@ pub(crate) mod tests_support {
 mod tests {
     use super::tests_support::sample;
     use super::*;
+
+    #[test]
+    fn a_step_note_with_a_test_run_round_trips_and_a_squash_reads_as_its_last_step() {
+        let stamp = crate::git::Stamp {
+            who: "Ada <ada@example.com>".into(),
+            at: "2026-01-01T00:00:00Z".into(),
+        };
+        let mut one = StepNote::new("f", "a1", 1, vocab::StepAuthor::Hand, &stamp);
+        one.test = Some(TestRun {
+            command: "make check".into(),
+            exit: None,
+            timed_out: true,
+            tree: "b".repeat(40),
+            at: stamp.at.clone(),
+            by: stamp.who.clone(),
+            duration_ms: 1500,
+            output: "line 1\nline 2\n".into(),
+            extra: Default::default(),
+        });
+        let text = one.to_toml();
+        assert!(text.contains("\n[test]\n"), "{text}");
+        assert!(!text.contains("exit ="), "{text}");
+        assert_eq!(StepNote::parse(&text).unwrap(), one);
+        assert_eq!(one.test.as_ref().unwrap().verdict(), "timed out");
+        // git's `concatenate` rewrite mode joins the notes of two squashed steps.
+        let two = StepNote::new("f", "a1", 2, vocab::StepAuthor::Hand, &stamp);
+        let joined = format!("{text}\n{}", two.to_toml());
+        assert_eq!(StepNote::parse(&joined).unwrap(), two);
+        assert!(StepNote::parse("not toml").is_err());
+    }
 
     #[test]
     fn round_trip_full_document() {

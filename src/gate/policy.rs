@@ -120,6 +120,10 @@ pub struct Policy {
     /// Whether approvals recorded with `git patch-id --stable` ids (before content ids) still bind
     /// rebased commits; approvals by commit id always do.
     pub legacy_patch_ids: bool,
+    /// The test command of the `[test]` table (`aiflow.test` in git config wins).
+    pub test_command: Option<String>,
+    /// Its time limit in seconds (`aiflow.testTimeout` wins).
+    pub test_timeout: Option<u64>,
     /// Where the policy came from, for messages.
     pub source: String,
 }
@@ -140,6 +144,8 @@ impl Default for Policy {
             allow_replace_refs: false,
             typed_trailers: true,
             legacy_patch_ids: false,
+            test_command: None,
+            test_timeout: None,
             source: "the default policy".into(),
         }
     }
@@ -188,6 +194,16 @@ struct File {
     schema: u32,
     #[serde(default)]
     gate: GateFile,
+    #[serde(default)]
+    test: TestFile,
+}
+
+/// The `[test]` table: the command `step`, `exec` and `test` run on a subtask's work tree.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestFile {
+    command: Option<String>,
+    timeout: Option<u64>,
 }
 
 /// The `[gate]` table. Keys are written in kebab-case (`allow-self-review`); the snake_case
@@ -280,9 +296,16 @@ impl Policy {
             allow_replace_refs: g.allow_replace_refs.unwrap_or(d.allow_replace_refs),
             typed_trailers: g.typed_trailers.unwrap_or(reviews == Reviews::Trailer),
             legacy_patch_ids: g.legacy_patch_ids.unwrap_or(d.legacy_patch_ids),
+            test_command: file.test.command.filter(|c| !c.trim().is_empty()),
+            test_timeout: file.test.timeout,
             source: format!("{POLICY_FILE} in {at}"),
         };
         p.normalise().map_err(invalid)?;
+        if p.test_timeout == Some(0) {
+            return Err(invalid(
+                "[test] timeout = 0: give the most seconds a test run may take".into(),
+            ));
+        }
         if let Some(path) = &g.allowed_signers
             && (path.is_empty() || path.starts_with('/') || path.split('/').any(|c| c == ".."))
         {

@@ -88,6 +88,7 @@ pub struct Process<'a> {
     stdout: Sink<'a>,
     stderr: Sink<'a>,
     timeout: Option<Duration>,
+    own_group: bool,
 }
 
 /// A process that ran to its end.
@@ -161,6 +162,7 @@ impl<'a> Process<'a> {
             stdout: Sink::Inherit,
             stderr: Sink::Inherit,
             timeout: None,
+            own_group: false,
         }
     }
 
@@ -243,6 +245,15 @@ impl<'a> Process<'a> {
         self
     }
 
+    /// Run it in a process group of its own, so that what it starts ends with it: at its time
+    /// limit the whole group is killed, what it left running when it exited too, and an
+    /// interrupt or termination of ours is passed on to the group. For commands that start
+    /// others (a test suite) and read no terminal.
+    pub fn own_group(mut self) -> Self {
+        self.own_group = true;
+        self
+    }
+
     /// Start it, feed its input, route its output, and wait for it (or kill it at the time
     /// limit).
     pub fn run(mut self) -> Result<Finished, ProcessError> {
@@ -255,11 +266,16 @@ impl<'a> Process<'a> {
             })
             .stdout(self.stdout.stdio())
             .stderr(self.stderr.stdio());
+        if self.own_group {
+            use std::os::unix::process::CommandExt;
+            self.command.process_group(0);
+        }
         let start = Instant::now();
         let mut child = self.command.spawn().map_err(|source| ProcessError::Start {
             what: what.clone(),
             source,
         })?;
+        let group = self.own_group.then(|| group::Guard::new(&child));
         let writer = match (std::mem::take(&mut self.stdin), child.stdin.take()) {
             (Input::Bytes(bytes), Some(mut pipe)) => Some(std::thread::spawn(move || {
                 // A child that exits without reading everything closes the pipe: not an error.
@@ -340,6 +356,10 @@ impl<'a> Process<'a> {
                 }
             }
         };
+        // What it left running in its own group goes with it.
+        if let Some(g) = &group {
+            g.kill_all();
+        }
         // The rest of what it wrote. A grandchild that kept the pipes open could hold them
         // forever: past the deadline, what it writes is not waited for.
         loop {
@@ -590,6 +610,73 @@ fn read_into(
 fn kill(child: &mut Child) {
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Process groups of children run with [`Process::own_group`].
+mod group {
+    use std::process::Child;
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    /// The group of the child running now (0: none).
+    static CURRENT: AtomicI32 = AtomicI32::new(0);
+
+    /// The signals passed on to the group.
+    const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+    /// While alive, an interrupt or termination of ours kills the group first; when dropped
+    /// (the child has exited, or was killed at its time limit), whatever is left in the group
+    /// is killed.
+    pub struct Guard {
+        pgid: libc::pid_t,
+        previous: Vec<libc::sighandler_t>,
+    }
+
+    impl Guard {
+        pub fn new(child: &Child) -> Guard {
+            let pgid = child.id() as libc::pid_t;
+            CURRENT.store(pgid, Ordering::SeqCst);
+            let previous = SIGNALS
+                .iter()
+                // SAFETY: `on_signal` only calls async-signal-safe functions (kill, signal,
+                // raise) and reads an atomic.
+                .map(|&sig| unsafe {
+                    libc::signal(sig, on_signal as *const () as libc::sighandler_t)
+                })
+                .collect();
+            Guard { pgid, previous }
+        }
+
+        /// Kill every process left in the group.
+        pub fn kill_all(&self) {
+            // SAFETY: a negative pid names the group the child leads; a group that is already
+            // empty makes kill fail with ESRCH, which is fine.
+            unsafe { libc::kill(-self.pgid, libc::SIGKILL) };
+        }
+    }
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            for (&sig, &old) in SIGNALS.iter().zip(&self.previous) {
+                // SAFETY: restores the handler that was there before `new`.
+                unsafe { libc::signal(sig, old) };
+            }
+            CURRENT.store(0, Ordering::SeqCst);
+            self.kill_all();
+        }
+    }
+
+    extern "C" fn on_signal(sig: libc::c_int) {
+        let pgid = CURRENT.load(Ordering::SeqCst);
+        // SAFETY: async-signal-safe calls only: kill the child's group, then die of the same
+        // signal as we would have without the handler.
+        unsafe {
+            if pgid > 0 {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+            libc::signal(sig, libc::SIG_DFL);
+            libc::raise(sig);
+        }
+    }
 }
 
 #[cfg(test)]

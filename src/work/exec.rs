@@ -5,11 +5,12 @@
 //! writes into commit messages is cleaned of review and step trailers before anything is kept.
 
 use super::steps::{STEP_KEYS, record_steps, review_keys, steps_of, with_step_trailers};
+use super::test::{Target, TestCommand, TestOptions, tree_of};
 use super::tree::commit_all;
 use super::{Found, WorkError, branch_edit, integration_tip, signing};
 use crate::ai::prompt::{Rendered, Templates};
 use crate::flow::lifecycle::{self, Action};
-use crate::flow::{Flow, StepNote, Subtask};
+use crate::flow::{Flow, StepNote, Subtask, TestRun};
 use crate::gate::guard::{self, Snapshot};
 use crate::git::process::{Input, Process, ProcessError, Sink};
 use crate::git::{Stamp, branch_tip, checkout_of, cli as git, current_branch, rewrite, trailers};
@@ -26,6 +27,11 @@ pub struct ExecOptions {
     pub agent: Option<String>,
     /// Stop the agent after this many seconds (`None`: config `aiflow.agentTimeout`, else 3600).
     pub timeout: Option<u64>,
+    /// While the test fails, run the agent again this many times at most, with the failure in
+    /// its prompt (`None`: config `aiflow.fixAttempts`, else 0).
+    pub fix: Option<u32>,
+    /// Do not run the test command after the agent's steps.
+    pub no_test: bool,
 }
 
 /// The agent is about to start: what progress reports show.
@@ -120,6 +126,7 @@ struct PromptContext<'a> {
     files: Vec<FileView>,
     steps: Vec<StepView>,
     review: Option<&'a crate::flow::Review>,
+    test_failure: Option<&'a TestRun>,
 }
 
 #[derive(Serialize)]
@@ -173,6 +180,15 @@ struct StepView {
 
 /// Find where `found`'s branch is checked out and render the agent's prompt; nothing runs.
 pub fn prepare(repo: &gix::Repository, found: &Found) -> Result<Prepared, WorkError> {
+    prepare_with(repo, found, None)
+}
+
+/// [`prepare`], with the test run the agent is asked to fix (the prompt's `test_failure`).
+fn prepare_with(
+    repo: &gix::Repository,
+    found: &Found,
+    test_failure: Option<&TestRun>,
+) -> Result<Prepared, WorkError> {
     let flow = found.flow().clone();
     let s = found.subtask().clone();
     lifecycle::may(Action::Step, &s)?;
@@ -212,6 +228,7 @@ pub fn prepare(repo: &gix::Repository, found: &Found) -> Result<Prepared, WorkEr
             .rev()
             .find(|r| r.subtask == s.id)
             .filter(|r| r.verdict == crate::flow::vocab::Verdict::ChangesRequested),
+        test_failure,
     };
     let mut prompt = Templates::new(Some(&dir)).render("execute", &context)?;
     // A key pasted into a spec or answer reaches neither the agent nor the saved prompt.
@@ -228,16 +245,127 @@ pub fn prepare(repo: &gix::Repository, found: &Found) -> Result<Prepared, WorkEr
     })
 }
 
-/// Run the agent on `found` and record what it did as step commits on its branch; `io` hears
-/// when it starts and says where its output goes. Refused, with nothing recorded, when the agent fails, changes nothing,
-/// leaves its branch, rewrites its history, or changes what governs the review gate.
+/// What `exec` did: the agent's first run, then one per fix attempt, each with the test run
+/// on the steps it made.
+#[derive(Debug)]
+pub struct ExecRun {
+    /// The runs, in order; the first is always there.
+    pub attempts: Vec<Attempt>,
+    /// The test command, when one applies and tests were not turned off.
+    pub test: Option<TestCommand>,
+    /// Why the fix attempts stopped before the test passed or they ran out: the agent changed
+    /// nothing, or it failed. The steps and runs before are kept.
+    pub stopped: Option<WorkError>,
+}
+
+/// One run of the agent and the test run on its last step.
+#[derive(Debug)]
+pub struct Attempt {
+    /// What the agent's run recorded.
+    pub executed: Executed,
+    /// The test run on its last step (`None`: no test command).
+    pub test: Option<TestRun>,
+}
+
+impl ExecRun {
+    /// The last test run, which says whether the subtask is green.
+    pub fn last_test(&self) -> Option<&TestRun> {
+        self.attempts.last().and_then(|a| a.test.as_ref())
+    }
+}
+
+/// Run the agent on `found` and record what it did as step commits on its branch, then run the
+/// test command on the last step; while it fails and fix attempts remain, run the agent again
+/// with the failure in its prompt. `io` hears when the agent starts and says where its output
+/// goes. Refused, with nothing recorded, when the first run fails, changes nothing, leaves its
+/// branch, rewrites its history, or changes what governs the review gate; a fix attempt that
+/// does so ends the loop, with what came before kept.
 pub fn exec(
     repo: &gix::Repository,
     found: &Found,
     options: &ExecOptions,
     io: &mut dyn AgentIo,
-) -> Result<Executed, WorkError> {
-    let p = prepare(repo, found)?;
+) -> Result<ExecRun, WorkError> {
+    let first = attempt(repo, found, options, io, None)?;
+    let mut run = ExecRun {
+        attempts: Vec::new(),
+        test: None,
+        stopped: None,
+    };
+    let wrepo = crate::git::open(&first.0)?;
+    let integ = integration_tip(&wrepo, &found.entry)?;
+    if !options.no_test {
+        run.test = TestCommand::resolve(&wrepo, Some(integ), &TestOptions::default())?;
+    }
+    let fix = match options.fix {
+        Some(n) => n,
+        None => fix_attempts(&wrepo.config_snapshot())?,
+    };
+    let mut next = Some(first);
+    while let Some((dir, executed)) = next.take() {
+        let test = match &run.test {
+            Some(command) => Some(test_last_step(&dir, found, command, &executed)?),
+            None => None,
+        };
+        let red = test.as_ref().filter(|t| !t.passed()).cloned();
+        run.attempts.push(Attempt { executed, test });
+        let Some(failure) = red else { break };
+        if run.attempts.len() > fix as usize {
+            break;
+        }
+        match attempt(repo, found, options, io, Some(&failure)) {
+            Ok(more) => next = Some(more),
+            Err(e) => run.stopped = Some(e),
+        }
+    }
+    Ok(run)
+}
+
+/// `aiflow.fixAttempts`, else 0.
+fn fix_attempts(cfg: &gix::config::Snapshot<'_>) -> Result<u32, WorkError> {
+    match cfg.string("aiflow.fixAttempts") {
+        None => Ok(0),
+        Some(v) => v.to_string().trim().parse::<u32>().map_err(|_| {
+            WorkError::invalid(format!("aiflow.fixAttempts = {v:?} is not a number"))
+                .hint("set it to how many times the agent may try to fix a failing test, for example `git config aiflow.fixAttempts 2`")
+        }),
+    }
+}
+
+/// Run `command` on the last step `executed` recorded, in `dir`, and record the run there.
+fn test_last_step(
+    dir: &Path,
+    found: &Found,
+    command: &TestCommand,
+    executed: &Executed,
+) -> Result<TestRun, WorkError> {
+    let wrepo = crate::git::open(dir)?;
+    let last = executed
+        .steps
+        .last()
+        .map(|s| s.commit)
+        .ok_or_else(|| WorkError::invalid("the agent's run recorded no step"))?;
+    let stamp = crate::git::committer_stamp(&wrepo)?;
+    let target = Target {
+        dir,
+        flow: &found.flow().slug,
+        subtask: &found.subtask().id,
+        tree: tree_of(&wrepo, last)?,
+    };
+    let run = super::test::run(command, &target, &stamp)?;
+    let _ = super::test::record(&wrepo, target.flow, target.subtask, last, &run)?;
+    Ok(run)
+}
+
+/// One run of the agent, recorded as steps; `failure` is the test run it is asked to fix.
+fn attempt(
+    repo: &gix::Repository,
+    found: &Found,
+    options: &ExecOptions,
+    io: &mut dyn AgentIo,
+    failure: Option<&TestRun>,
+) -> Result<(PathBuf, Executed), WorkError> {
+    let p = prepare_with(repo, found, failure)?;
     let agent = Agent::configured(&p.repo.config_snapshot(), options)?;
     if git::is_dirty(&p.dir)? {
         return Err(WorkError::refused(format!(
@@ -296,7 +424,8 @@ pub fn exec(
         duration,
         files,
     };
-    record(found, p, ran)
+    let dir = p.dir.clone();
+    Ok((dir, record(found, p, ran)?))
 }
 
 /// The agent to run, from the options and the configuration.

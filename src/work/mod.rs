@@ -24,6 +24,7 @@ pub mod start;
 pub mod status;
 pub mod step;
 pub mod steps;
+pub mod test;
 pub mod tree;
 
 /// Which subtask an action is about, as a user names it.

@@ -5,7 +5,7 @@ use super::{Found, WorkError};
 use crate::flow::lifecycle::{self, Action};
 use crate::flow::names::STEP_KEY;
 use crate::flow::review::Subject;
-use crate::flow::{Review, SubtaskStatus};
+use crate::flow::{Review, StepNote, SubtaskStatus, TestRun};
 use crate::gate::sshsig::Verified;
 use crate::gate::{Policy, Reason};
 use crate::git::diff::{self, FileStat};
@@ -155,6 +155,22 @@ pub struct CommitReview {
     pub state: CommitState,
     /// Who signed its approval, when the gate verified a signature.
     pub signer: Option<String>,
+    /// The test run recorded in its step note, and whether it ran on this commit's tree.
+    pub test: Option<(TestRun, bool)>,
+}
+
+impl CommitReview {
+    /// The test state as `review` prints it: `passed`, `failed`, `timed-out`, `stale` (the run
+    /// was on another tree: the commit was rewritten since), or `untested`.
+    pub fn test_state(&self) -> &'static str {
+        match &self.test {
+            None => "untested",
+            Some((_, false)) => "stale",
+            Some((run, true)) if run.passed() => "passed",
+            Some((run, true)) if run.timed_out => "timed-out",
+            Some(_) => "failed",
+        }
+    }
 }
 
 /// Whether a recorded review's signature verifies, as the gate sees it.
@@ -215,10 +231,12 @@ pub fn inspect(repo: &gix::Repository, found: &Found) -> Result<Inspection, Work
         .iter()
         .map(|g| (g.commit, g.principal.as_str()))
         .collect();
+    let notes = crate::store::Snapshot::load(repo)?;
     let mut commits = Vec::new();
     for id in w.commits.iter().rev() {
         let mut row = commit_review(repo, *id, &policy, &rules, failures.get(id).copied())?;
         row.signer = signed.get(id).map(|p| (*p).to_owned());
+        row.test = test_run(repo, &notes, *id, &flow.slug, &s.id)?;
         commits.push(row);
     }
     // Who signed each review, as the gate sees it.
@@ -291,7 +309,34 @@ fn commit_review(
         reviewed_by,
         state,
         signer: None,
+        test: None,
     })
+}
+
+/// The test run in the step note on `id` of subtask `subtask`, and whether it ran on `id`'s
+/// tree.
+fn test_run(
+    repo: &gix::Repository,
+    notes: &crate::store::Snapshot,
+    id: ObjectId,
+    flow: &str,
+    subtask: &str,
+) -> Result<Option<(TestRun, bool)>, WorkError> {
+    let Some(bytes) = notes.note_bytes(repo, &id)? else {
+        return Ok(None);
+    };
+    let Ok(note) = StepNote::parse(&String::from_utf8_lossy(&bytes)) else {
+        return Ok(None);
+    };
+    let Some(run) = note
+        .test
+        .filter(|_| note.flow == flow && note.subtask == subtask)
+    else {
+        return Ok(None);
+    };
+    let tree = super::test::tree_of(repo, id)?;
+    let same = run.tree.parse::<ObjectId>().ok() == Some(tree);
+    Ok(Some((run, same)))
 }
 
 /// Whether `review`'s signature verifies under `policy`.

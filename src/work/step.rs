@@ -1,6 +1,7 @@
 //! `step`: commit what is in the work tree of the current subtask as its next step, by hand.
 
 use super::steps::{STEP_KEYS, record_steps, review_keys, steps_of, with_step_trailers};
+use super::test::{Target, TestCommand, TestOptions, record, run, tree_of};
 use super::tree::{commit_all, workdir};
 use super::{Found, WorkError, integration_tip};
 use crate::flow::StepNote;
@@ -13,6 +14,8 @@ use gix::ObjectId;
 pub struct StepOptions {
     /// The message, one paragraph each (none: `<title> (step N)`).
     pub message: Vec<String>,
+    /// Do not run the test command on the new step.
+    pub no_test: bool,
 }
 
 /// A step made.
@@ -28,6 +31,9 @@ pub struct Stepped {
     pub subtask: String,
     /// The subtask's branch.
     pub branch: String,
+    /// The test command run on the step, and how it went (`None`: none is configured, or
+    /// `no_test`). The run is in the step's note.
+    pub test: Option<(super::test::TestCommand, crate::flow::TestRun)>,
 }
 
 /// Commit everything in `repo`'s work tree as the next step of `found`, whose branch it has
@@ -68,13 +74,45 @@ pub fn step(
     let stamp = crate::git::committer_stamp(&repo)?;
     let note = StepNote::new(slug, &s.id, n, crate::flow::vocab::StepAuthor::Hand, &stamp);
     record_steps(&repo, slug, &s.id, &stamp, &[(commit, note)])?;
+    // The step is kept whatever the test does: it runs after the step and its note are written.
+    let test = if options.no_test {
+        None
+    } else {
+        test_step(&repo, &dir, found, integ, commit)?
+    };
     Ok(Stepped {
         commit,
         step: n,
         flow: slug.clone(),
         subtask: s.id.clone(),
         branch: found.branch(),
+        test,
     })
+}
+
+/// Run the configured test command on step `commit` in `dir`, and record the run in its note.
+pub(super) fn test_step(
+    repo: &gix::Repository,
+    dir: &std::path::Path,
+    found: &Found,
+    integ: ObjectId,
+    commit: ObjectId,
+) -> Result<Option<(TestCommand, crate::flow::TestRun)>, WorkError> {
+    let Some(command) = TestCommand::resolve(repo, Some(integ), &TestOptions::default())? else {
+        return Ok(None);
+    };
+    let (slug, id) = (&found.flow().slug, &found.subtask().id);
+    let stamp = crate::git::committer_stamp(repo)?;
+    let target = Target {
+        dir,
+        flow: slug,
+        subtask: id,
+        tree: tree_of(repo, commit)?,
+    };
+    let run = run(&command, &target, &stamp)?;
+    // The step's note was just written, so the run has a note to go in.
+    let _ = record(repo, slug, id, commit, &run)?;
+    Ok(Some((command, run)))
 }
 
 /// The commit HEAD points to.

@@ -45,7 +45,7 @@ pub fn fixture(path: &str) -> PathBuf {
 }
 
 /// What a command printed, and how it exited.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 #[must_use]
 pub struct Run {
     pub code: i32,

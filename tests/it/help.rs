@@ -162,6 +162,7 @@ fn man_prints_roff_for_every_command() {
             "git-aiflow-status.1",
             "git-aiflow-step.1",
             "git-aiflow-sync.1",
+            "git-aiflow-test.1",
             "git-aiflow.1"
         ]
     );

@@ -22,5 +22,6 @@ mod planning;
 mod prompts;
 mod signed;
 mod sync;
+mod test_loop;
 mod trailers;
 mod trust;

@@ -1,0 +1,119 @@
+//! `git aiflow test`: run the test command on a subtask's checked-out tip and record the run;
+//! and how `step` and `exec` show the runs they make.
+
+use super::work::{self, Which};
+use super::{CliError, Ctx};
+use crate::flow::TestRun;
+use crate::work::test::{TestCommand, TestOptions};
+use serde_json::json;
+use std::io::Write;
+
+/// Arguments of `test`.
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    #[command(flatten)]
+    pub which: Which,
+    /// The command, run with `sh -c` in the work tree (default: config aiflow.test, else
+    /// `[test] command` in .aiflow.toml on the integration branch).
+    #[arg(long, value_name = "command")]
+    pub command: Option<String>,
+    /// Stop it after this many seconds (default: config aiflow.testTimeout, else `[test]
+    /// timeout`, else 1800); everything it started is killed with it.
+    #[arg(long, value_name = "seconds")]
+    pub timeout: Option<u64>,
+    /// Print JSON: {"flow", "subtask", "commit", "step", "test"}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `git aiflow test`.
+pub fn test(ctx: &mut Ctx, args: &TestArgs) -> Result<(), CliError> {
+    let found = work::find(ctx, &args.which)?;
+    let repo = ctx.repo()?.clone();
+    let options = TestOptions {
+        command: args.command.clone(),
+        timeout: args.timeout,
+    };
+    let done = crate::work::test::test(&repo, &found, &options)?;
+    if args.json {
+        ctx.json(&json!({
+            "flow": done.flow,
+            "subtask": done.subtask,
+            "commit": done.commit.to_string(),
+            "step": done.step,
+            "recorded": done.step.is_some(),
+            "test": run_json(&done.command, &done.run),
+        }))?;
+    } else {
+        print_run(ctx, &done.command, &done.run)?;
+        match (done.step, &done.unrecorded) {
+            (Some(step), _) => writeln!(
+                ctx.out,
+                "  recorded in the note of step {step} ({})",
+                done.commit.to_hex_with_len(7)
+            )?,
+            (None, Some(why)) => ctx.warn(format!("not recorded: {why}")),
+            (None, None) => {}
+        }
+    }
+    red(&done.run, &done.subtask, None)
+}
+
+/// The `test` object of `--json` answers.
+pub fn run_json(command: &TestCommand, run: &TestRun) -> serde_json::Value {
+    json!({
+        "command": run.command,
+        "origin": command.origin,
+        "exit": run.exit,
+        "timed_out": run.timed_out,
+        "passed": run.passed(),
+        "tree": run.tree,
+        "duration_ms": run.duration_ms,
+        "output": run.output,
+    })
+}
+
+/// The most lines of a failing run's output shown (the note keeps more).
+const SHOWN_LINES: usize = 20;
+
+/// One line for the run; for a run that did not pass, the end of its output too.
+pub fn print_run(ctx: &mut Ctx, command: &TestCommand, run: &TestRun) -> Result<(), CliError> {
+    writeln!(
+        ctx.out,
+        "test: `{}` {} in {:.1} s",
+        run.command,
+        run.verdict(),
+        run.duration_ms as f64 / 1000.0
+    )?;
+    if run.timed_out {
+        writeln!(
+            ctx.out,
+            "  stopped at its time limit of {} s, with everything it started",
+            command.timeout.as_secs()
+        )?;
+    }
+    if !run.passed() && !run.output.trim().is_empty() {
+        let lines: Vec<&str> = run.output.trim_end().lines().collect();
+        let from = lines.len().saturating_sub(SHOWN_LINES);
+        writeln!(ctx.out, "  the end of its output:")?;
+        for line in &lines[from..] {
+            writeln!(ctx.out, "  | {line}")?;
+        }
+    }
+    Ok(())
+}
+
+/// Exit 1 when the run did not pass, saying what was kept; `step` names the step recorded.
+pub fn red(run: &TestRun, subtask: &str, step: Option<u32>) -> Result<(), CliError> {
+    if run.passed() {
+        return Ok(());
+    }
+    let kept = match step {
+        Some(n) => format!("; step {n} is recorded, with the run in its note"),
+        None => String::new(),
+    };
+    Err(
+        CliError::refused(format!("the test {} on {subtask}{kept}", run.verdict()))
+            .hint("fix it and record another step (`git aiflow step -m MSG`), or run the agent again (`git aiflow exec`)"),
+    )
+}

@@ -1,0 +1,338 @@
+//! The test loop: the test command after every step (`step`, `exec`), on demand (`test`), the
+//! fix loop (`exec --fix N`), and the `[test]` table each run leaves in its step's note, read
+//! back with plain git.
+
+use crate::harness::{TestRepo, assert_has, assert_lacks, fixture};
+use serde_json::Value;
+
+/// A repository with a two-subtask flow, the scripted agent configured, and `a1` started.
+/// `check.sh` in the repository passes when `work/a1.txt` has at least `$NEED` lines (default
+/// 2), and prints what it saw either way.
+fn started() -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write(
+        "check.sh",
+        "n=$(cat work/a1.txt 2>/dev/null | wc -l)\n\
+         echo \"check: work/a1.txt has $n lines, needs ${NEED:-2}\"\n\
+         test \"$n\" -ge \"${NEED:-2}\"\n",
+    );
+    repo.git(&["add", "check.sh"]);
+    repo.git(&["commit", "-q", "-m", "Add the check"]);
+    repo.new_rate_limit();
+    repo.plan_subtasks(&[("a1", "Limiter"), ("b2", "Wiring")]);
+    repo.git(&[
+        "config",
+        "aiflow.agent",
+        fixture("agents/scripted-agent.sh").to_str().expect("utf-8"),
+    ]);
+    repo.aiflow(&["start", "a1"]).ok();
+    repo.git(&["config", "aiflow.test", "sh check.sh"]);
+    repo
+}
+
+/// The step note on `rev`, as git shows it, parsed.
+fn note(repo: &TestRepo, rev: &str) -> toml::Table {
+    let text = repo.git(&["notes", "--ref=aiflow", "show", rev]);
+    toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+/// The `[test]` table of the note on `rev`.
+fn test_table(repo: &TestRepo, rev: &str) -> toml::Table {
+    note(repo, rev)
+        .get("test")
+        .and_then(|t| t.as_table())
+        .cloned()
+        .unwrap_or_else(|| panic!("no [test] in the note on {rev}"))
+}
+
+fn add_line(repo: &TestRepo, line: &str) {
+    let path = repo.path.join("work/a1.txt");
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+    text.push_str(line);
+    text.push('\n');
+    std::fs::write(&path, text).expect("write");
+}
+
+#[test]
+fn a_hand_step_runs_the_test_and_keeps_the_step_red_or_green() {
+    let repo = started();
+    add_line(&repo, "one");
+    let red = repo.aiflow(&["step", "-m", "First line"]);
+    let stderr = red.clone().fails(1);
+    assert_has(
+        &stderr,
+        "the test failed (exit 1) on a1; step 1 is recorded",
+    );
+    assert_has(&red.stdout, "test: `sh check.sh` failed (exit 1)");
+    assert_has(&red.stdout, "| check: work/a1.txt has 1 lines, needs 2");
+    // The step is there, whole, and its note carries the run, bound to the step's tree.
+    assert_eq!(repo.git(&["log", "-1", "--format=%s"]).trim(), "First line");
+    assert_eq!(repo.git(&["status", "--porcelain"]), "");
+    let t = test_table(&repo, "HEAD");
+    assert_eq!(t["command"].as_str(), Some("sh check.sh"));
+    assert_eq!(t["exit"].as_integer(), Some(1));
+    assert_eq!(t["timed_out"].as_bool(), Some(false));
+    assert_eq!(
+        t["tree"].as_str(),
+        Some(repo.git(&["rev-parse", "HEAD^{tree}"]).trim())
+    );
+    assert_has(
+        t["output"].as_str().expect("output"),
+        "check: work/a1.txt has 1 lines, needs 2",
+    );
+    assert!(t["duration_ms"].as_integer().is_some());
+    assert_eq!(t["by"].as_str(), Some("Ada Lovelace <ada@example.com>"));
+    assert_eq!(note(&repo, "HEAD")["step"].as_integer(), Some(1));
+
+    add_line(&repo, "two");
+    let green = repo.aiflow(&["step", "-m", "Second line", "--json"]).json();
+    assert_eq!(green["step"], 2);
+    assert_eq!(green["test"]["passed"], true);
+    assert_eq!(green["test"]["exit"], 0);
+    assert_eq!(green["test"]["origin"], "aiflow.test");
+    assert_eq!(test_table(&repo, "HEAD")["exit"].as_integer(), Some(0));
+    // The earlier step keeps its own red run.
+    assert_eq!(test_table(&repo, "HEAD~1")["exit"].as_integer(), Some(1));
+
+    add_line(&repo, "three");
+    let skipped = repo
+        .aiflow(&["step", "-m", "Third", "--no-test", "--json"])
+        .json();
+    assert_eq!(skipped["test"], Value::Null);
+    assert!(note(&repo, "HEAD").get("test").is_none());
+
+    // `review` shows the history: red, green, none.
+    let states = |repo: &TestRepo| -> Vec<String> {
+        let v = repo.aiflow(&["review", "a1", "--json"]).json();
+        v["commits"]
+            .as_array()
+            .expect("commits")
+            .iter()
+            .map(|c| c["test"].as_str().expect("test").to_owned())
+            .collect()
+    };
+    assert_eq!(states(&repo), ["untested", "passed", "failed"]);
+    let text = repo.aiflow(&["review", "a1"]).ok();
+    assert_has(&text, "step 1: First line [test failed]");
+    assert_has(&text, "step 2: Second line [test passed]");
+    assert_has(&text, "step 3: Third [test untested]");
+    // A run is bound to its tree: the note follows an amended commit (notes.rewriteRef), the
+    // run does not apply to the new tree.
+    add_line(&repo, "four");
+    repo.aiflow(&["step", "-m", "Fourth"]).ok();
+    add_line(&repo, "five");
+    repo.git(&["commit", "-q", "-a", "--amend", "--no-edit"]);
+    assert_eq!(states(&repo)[0], "stale");
+    repo.fsck();
+}
+
+#[test]
+fn test_runs_on_demand_on_the_tip_and_refuses_a_dirty_tree() {
+    let repo = started();
+    add_line(&repo, "one");
+    repo.aiflow(&["step", "-m", "One", "--no-test"]).ok();
+    let tip = repo.git(&["rev-parse", "HEAD"]);
+    let run = repo.aiflow(&["test", "--json"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let v: Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(v["recorded"], true);
+    assert_eq!(v["step"], 1);
+    assert_eq!(v["commit"].as_str(), Some(tip.trim()));
+    assert_eq!(v["test"]["passed"], false);
+    // Run again with a command given: it replaces the run in the note, and passes.
+    let ok = repo
+        .aiflow(&["test", "a1", "--command", "NEED=1 sh check.sh"])
+        .ok();
+    assert_has(&ok, "test: `NEED=1 sh check.sh` passed");
+    assert_has(&ok, "recorded in the note of step 1");
+    let t = test_table(&repo, "HEAD");
+    assert_eq!(t["command"].as_str(), Some("NEED=1 sh check.sh"));
+    assert_eq!(t["exit"].as_integer(), Some(0));
+    // The test ran on the commit: nothing moved.
+    assert_eq!(repo.git(&["rev-parse", "HEAD"]), tip);
+
+    // Uncommitted changes: a run would be bound to no commit.
+    add_line(&repo, "two");
+    let notes_before = repo.git(&["rev-parse", "refs/notes/aiflow"]);
+    let dirty = repo.aiflow(&["test"]).fails(1);
+    assert_has(&dirty, "has changes that are not committed");
+    assert_has(&dirty, "git aiflow step");
+    assert_eq!(repo.git(&["rev-parse", "refs/notes/aiflow"]), notes_before);
+
+    // With no command anywhere, it says how to set one (2).
+    repo.git(&["config", "--unset", "aiflow.test"]);
+    repo.git(&["stash", "-q"]);
+    let none = repo.aiflow(&["test"]).fails(2);
+    assert_has(&none, "no test command is configured");
+    assert_has(&none, "aiflow.test");
+}
+
+#[test]
+fn a_hung_test_is_killed_at_its_timeout_with_everything_it_started_and_the_step_kept() {
+    let repo = started();
+    let pid_file = repo.sibling("sleep.pid");
+    repo.git(&[
+        "config",
+        "aiflow.test",
+        &format!(
+            "echo starting; sleep 300 & echo $! > '{}'; wait",
+            pid_file.display()
+        ),
+    ]);
+    repo.git(&["config", "aiflow.testTimeout", "1"]);
+    add_line(&repo, "one");
+    let started = std::time::Instant::now();
+    let r = repo.aiflow(&["step", "-m", "One"]);
+    let stderr = r.clone().fails(1);
+    assert!(started.elapsed().as_secs() < 60, "the run was not stopped");
+    assert_has(&stderr, "the test timed out on a1; step 1 is recorded");
+    assert_has(&r.stdout, "stopped at its time limit of 1 s");
+    assert_eq!(repo.git(&["log", "-1", "--format=%s"]).trim(), "One");
+    let t = test_table(&repo, "HEAD");
+    assert_eq!(t["timed_out"].as_bool(), Some(true));
+    assert!(t.get("exit").is_none(), "{t:?}");
+    assert_has(t["output"].as_str().expect("output"), "starting");
+    // The sleep the test started in the background is gone too.
+    let pid = std::fs::read_to_string(&pid_file).expect("pid file");
+    let proc = std::path::Path::new("/proc").join(pid.trim());
+    let gone = (0..50).any(|_| {
+        let state = std::fs::read_to_string(proc.join("stat")).unwrap_or_default();
+        // Gone, or a zombie waiting for its reaper.
+        let done = state.is_empty() || state.split(' ').nth(2) == Some("Z");
+        if !done {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        done
+    });
+    assert!(gone, "the test's sleep {} still runs", pid.trim());
+}
+
+#[test]
+fn exec_fix_repairs_a_red_step_with_the_failure_in_the_prompt() {
+    let repo = started();
+    let r = repo.aiflow(&["exec", "a1", "--fix", "2", "--json"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(v["attempts"], 2, "{v:#}");
+    let tests = v["tests"].as_array().expect("tests");
+    assert_eq!(tests.len(), 2);
+    assert_eq!(tests[0]["passed"], false);
+    assert_eq!(tests[0]["step"], 1);
+    assert_eq!(tests[1]["passed"], true);
+    assert_eq!(tests[1]["step"], 2);
+    assert_eq!(v["test"], tests[1]);
+    // Each attempt is its own step, each with its own run in its note.
+    assert_eq!(test_table(&repo, "HEAD~1")["exit"].as_integer(), Some(1));
+    assert_eq!(test_table(&repo, "HEAD")["exit"].as_integer(), Some(0));
+    assert_eq!(note(&repo, "HEAD")["by"].as_str(), Some("agent"));
+    // The second run's prompt carried the failure.
+    let common = repo.git(&["rev-parse", "--git-common-dir"]);
+    let prompt = std::fs::read_to_string(
+        repo.path
+            .join(common.trim())
+            .join("aiflow/PROMPT-rate-limit-a1-execute.md"),
+    )
+    .expect("prompt");
+    assert_has(&prompt, "## The test fails: make it pass");
+    assert_has(&prompt, "`sh check.sh` exited with status 1");
+    assert_has(&prompt, "check: work/a1.txt has 1 lines, needs 2");
+    repo.fsck();
+}
+
+#[test]
+fn exec_without_fix_attempts_is_red_and_fixing_stops_when_the_agent_changes_nothing() {
+    let repo = started();
+    // No fix attempts: one run, red, exit 1, the step kept.
+    let r = repo.aiflow(&["exec", "a1"]);
+    let stderr = r.clone().fails(1);
+    assert_has(
+        &stderr,
+        "the test failed (exit 1) on a1; step 1 is recorded",
+    );
+    assert_lacks(&r.stdout, "next: `git aiflow review");
+    assert_eq!(
+        repo.git(&["rev-list", "--count", "aiflow/rate-limit..HEAD"])
+            .trim(),
+        "1"
+    );
+
+    // An agent that does nothing on its second run: fixing stops there, with exit 1 and the
+    // first step kept.
+    let lazy = repo.script(
+        "lazy-agent.sh",
+        &format!(
+            "if [ \"$AIFLOW_STEP\" = 2 ]; then AGENT_MODE=edit; else AGENT_MODE=nothing; fi\nexport AGENT_MODE\nexec sh '{}'\n",
+            fixture("agents/scripted-agent.sh").display()
+        ),
+    );
+    repo.git(&["config", "aiflow.test", "NEED=5 sh check.sh"]);
+    let r = repo.aiflow(&[
+        "exec",
+        "a1",
+        "--agent",
+        &format!("sh '{}'", lazy.display()),
+        "--fix",
+        "3",
+        "--json",
+    ]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(v["attempts"], 1, "{v:#}");
+    assert_has(v["stopped"].as_str().expect("stopped"), "changed nothing");
+    assert_has(&r.stderr, "changed nothing");
+    assert_eq!(
+        repo.git(&["rev-list", "--count", "aiflow/rate-limit..HEAD"])
+            .trim(),
+        "2"
+    );
+}
+
+#[test]
+fn the_policy_file_names_the_test_command_and_git_config_wins() {
+    let repo = TestRepo::new();
+    repo.write(
+        ".aiflow.toml",
+        "schema = 1\n\n[test]\ncommand = \"echo from the policy\"\ntimeout = 30\n",
+    );
+    repo.git(&["add", ".aiflow.toml"]);
+    repo.git(&["commit", "-q", "-m", "Policy with a test command"]);
+    repo.new_rate_limit();
+    repo.plan_subtasks(&[("a1", "Limiter")]);
+    repo.aiflow(&["start", "a1"]).ok();
+    repo.write("a.txt", "a\n");
+    let v = repo.aiflow(&["step", "-m", "A", "--json"]).json();
+    assert_eq!(v["test"]["command"], "echo from the policy");
+    assert_has(
+        v["test"]["origin"].as_str().expect("origin"),
+        "[test] command of .aiflow.toml in ",
+    );
+    assert_eq!(v["test"]["output"], "from the policy\n");
+    repo.git(&["config", "aiflow.test", "echo from config"]);
+    repo.write("b.txt", "b\n");
+    let v = repo.aiflow(&["step", "-m", "B", "--json"]).json();
+    assert_eq!(v["test"]["command"], "echo from config");
+    // A bad timeout in config is an input error that names the key.
+    repo.git(&["config", "aiflow.testTimeout", "soon"]);
+    assert_has(&repo.aiflow(&["test"]).fails(2), "aiflow.testTimeout");
+}
+
+#[test]
+fn secrets_in_the_test_output_never_reach_the_note() {
+    let repo = started();
+    repo.git(&[
+        "config",
+        "aiflow.test",
+        "echo \"key is $OPENAI_API_KEY\"; exit 1",
+    ]);
+    add_line(&repo, "one");
+    let r = repo.aiflow_env(
+        &["step", "-m", "One"],
+        &[("OPENAI_API_KEY", "sk-test-1234567890abcdef")],
+    );
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert_lacks(&r.stdout, "sk-test-1234567890abcdef");
+    let raw = repo.git(&["notes", "--ref=aiflow", "show", "HEAD"]);
+    assert_lacks(&raw, "sk-test-1234567890abcdef");
+    assert_has(&raw, "key is ");
+}
