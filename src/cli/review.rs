@@ -88,6 +88,12 @@ pub fn approve(ctx: &mut Ctx, args: &ApproveArgs) -> Result<(), CliError> {
 /// Report a recorded approval of a subtask.
 fn approved(ctx: &mut Ctx, json: bool, found: &Found, done: &Approved) -> Result<(), CliError> {
     let s = found.subtask();
+    if let Some(why) = &done.untested {
+        ctx.warn(format!(
+            "subtask {} {why}; the policy says tests = \"required\", so `integrate` will refuse it until `git aiflow test {}` passes",
+            s.id, s.id
+        ));
+    }
     if json {
         let list: Vec<serde_json::Value> = done
             .commits
@@ -106,6 +112,7 @@ fn approved(ctx: &mut Ctx, json: bool, found: &Found, done: &Approved) -> Result
             "whole": done.whole,
             "commits": list,
             "signed": signer_json(&done.signing),
+            "untested": done.untested,
         }));
     }
     let n = done.commits.len();

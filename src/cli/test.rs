@@ -21,27 +21,37 @@ pub struct TestArgs {
     /// timeout`, else 1800); everything it started is killed with it.
     #[arg(long, value_name = "seconds")]
     pub timeout: Option<u64>,
-    /// Print JSON: {"flow", "subtask", "commit", "step", "test"}.
+    /// Test the flow's integration branch (where it is checked out) instead of a subtask; the
+    /// run goes in a note on its tip, which `finish` looks for under `tests = "required"`.
+    #[arg(long, conflicts_with = "subtask")]
+    pub integration: bool,
+    /// Print JSON: {"flow", "subtask", "commit", "step", "recorded", "test"}.
     #[arg(long)]
     pub json: bool,
 }
 
 /// `git aiflow test`.
 pub fn test(ctx: &mut Ctx, args: &TestArgs) -> Result<(), CliError> {
-    let found = work::find(ctx, &args.which)?;
-    let repo = ctx.repo()?.clone();
     let options = TestOptions {
         command: args.command.clone(),
         timeout: args.timeout,
     };
-    let done = crate::work::test::test(&repo, &found, &options)?;
+    let done = if args.integration {
+        let (_, entry) = ctx.flow(args.which.flow.as_deref())?;
+        let repo = ctx.repo()?.clone();
+        crate::work::test::test_integration(&repo, &entry, &options)?
+    } else {
+        let found = work::find(ctx, &args.which)?;
+        let repo = ctx.repo()?.clone();
+        crate::work::test::test(&repo, &found, &options)?
+    };
     if args.json {
         ctx.json(&json!({
             "flow": done.flow,
             "subtask": done.subtask,
             "commit": done.commit.to_string(),
             "step": done.step,
-            "recorded": done.step.is_some(),
+            "recorded": done.unrecorded.is_none(),
             "test": run_json(&done.command, &done.run),
         }))?;
     } else {
@@ -53,10 +63,19 @@ pub fn test(ctx: &mut Ctx, args: &TestArgs) -> Result<(), CliError> {
                 done.commit.to_hex_with_len(7)
             )?,
             (None, Some(why)) => ctx.warn(format!("not recorded: {why}")),
-            (None, None) => {}
+            (None, None) => writeln!(
+                ctx.out,
+                "  recorded in a note on {}",
+                done.commit.to_hex_with_len(7)
+            )?,
         }
     }
-    red(&done.run, &done.subtask, None)
+    let what = if args.integration {
+        format!("the integration branch of {}", done.flow)
+    } else {
+        done.subtask.clone()
+    };
+    red(&done.run, &what, None)
 }
 
 /// The `test` object of `--json` answers.

@@ -40,6 +40,8 @@ pub enum DocKind {
     Step,
     /// Reviews of commits outside any flow, attached to each reviewed commit.
     Review,
+    /// A run of the test command on a commit that is not a step (a flow's integration tip).
+    Test,
 }
 
 /// Where a flow is in its life.
@@ -342,6 +344,46 @@ pub struct TestRun {
     /// were (the compatibility rule of `docs/SCHEMA.md`).
     #[serde(flatten, default, skip_serializing_if = "Extra::is_empty")]
     pub extra: Extra,
+}
+
+/// The note on a commit that is not a step but had the test command run on it (`kind = "test"`):
+/// a flow's integration branch, tested before `finish`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct TestNote {
+    /// Schema version; always first.
+    pub schema: u32,
+    /// Always `test`.
+    pub kind: DocKind,
+    /// The flow's slug.
+    pub flow: String,
+    /// The run.
+    pub test: TestRun,
+    /// Keys this build does not know, from a newer git-aiflow: kept, and written back as they
+    /// were (the compatibility rule of `docs/SCHEMA.md`).
+    #[serde(flatten, default, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
+}
+
+impl TestNote {
+    /// Serialize to TOML (`schema` first, ending in a newline).
+    pub fn to_toml(&self) -> String {
+        let mut out = toml::to_string_pretty(self).expect("test notes always serialize");
+        if !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// The test run recorded in a note (a step's, or a test note), with the flow it names.
+pub fn recorded_test(text: &str) -> Option<(String, TestRun)> {
+    if text.contains("kind = \"test\"")
+        && let Ok(note) = toml::from_str::<TestNote>(text)
+    {
+        return Some((note.flow, note.test));
+    }
+    let note = StepNote::parse(text).ok()?;
+    Some((note.flow, note.test?))
 }
 
 impl TestRun {

@@ -30,6 +30,8 @@ pub struct NotesBinder<'r> {
     dir: PathBuf,
     /// The notes commit to judge by, when not the notes ref as it is (a push that brings notes).
     notes: Option<Option<ObjectId>>,
+    /// The notes read, once.
+    snap: Option<Snapshot>,
 }
 
 impl<'r> NotesBinder<'r> {
@@ -39,6 +41,7 @@ impl<'r> NotesBinder<'r> {
             repo,
             dir: crate::git::run_dir(repo),
             notes: None,
+            snap: None,
         }
     }
 
@@ -62,15 +65,48 @@ struct Records {
     approvals: Approvals,
 }
 
+impl NotesBinder<'_> {
+    /// The notes to judge by, read once.
+    fn snapshot(&mut self) -> Result<&Snapshot, crate::store::StoreError> {
+        if self.snap.is_none() {
+            self.snap = Some(match self.notes {
+                Some(tip) => Snapshot::at(self.repo, tip)?,
+                None => Snapshot::load(self.repo)?,
+            });
+        }
+        Ok(self.snap.as_ref().expect("read above"))
+    }
+}
+
 impl Binder for NotesBinder<'_> {
+    fn test_run(&mut self, commit: ObjectId) -> Result<Option<crate::flow::TestRun>, Reason> {
+        let unreadable = |what: String| Reason::Unverifiable {
+            what,
+            hint: format!(
+                "repair the note (`git notes --ref=aiflow edit {commit}`), or run the test again (`git aiflow test`)"
+            ),
+        };
+        let repo = self.repo;
+        let snap = self
+            .snapshot()
+            .map_err(|e| unreadable(format!("the notes in {NOTES_REF} cannot be read ({e})")))?;
+        let Some(bytes) = snap
+            .note_bytes(repo, &commit)
+            .map_err(|e| unreadable(format!("the note on {commit} cannot be read ({e})")))?
+        else {
+            return Ok(None);
+        };
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| unreadable(format!("the note on {commit} is not UTF-8")))?;
+        Ok(crate::flow::recorded_test(text).map(|(_, run)| run))
+    }
+
     fn bind(&mut self, items: &[BindItem], policy: &Policy) -> Result<Bound, CheckError> {
         let err = |e: Box<dyn std::error::Error + Send + Sync>| CheckError::Records(e);
         let repo = self.repo;
-        let snap = match self.notes {
-            Some(tip) => Snapshot::at(repo, tip),
-            None => Snapshot::load(repo),
-        }
-        .map_err(|e| err(Box::new(e)))?;
+        self.snapshot().map_err(|e| err(Box::new(e)))?;
+        // Taken for the call and put back at its end (kept for `test_run`).
+        let snap = self.snap.take().expect("read above");
         let wants_flows = items
             .iter()
             .any(|i| matches!(i.kind, BindKind::Subtask { .. }));
@@ -228,6 +264,7 @@ impl Binder for NotesBinder<'_> {
                 None => bound.verdicts[i] = best,
             }
         }
+        self.snap = Some(snap);
         Ok(bound)
     }
 }

@@ -87,6 +87,23 @@ pub enum Reason {
     /// The approval's signature does not verify: the record was changed after it was signed, or
     /// the signature is not one.
     BadSignature(String),
+    /// Under `tests = "required"`: a merge brings flow work (`what`: a subtask's tip, or an
+    /// integration branch's) with no recorded run of the test command on that commit's tree.
+    Untested {
+        /// The commit brought in.
+        tip: ObjectId,
+        /// What it is, for people.
+        what: String,
+    },
+    /// Under `tests = "required"`: the run recorded on the tip brought in did not pass.
+    TestFailed {
+        /// The commit brought in.
+        tip: ObjectId,
+        /// What it is, for people.
+        what: String,
+        /// How the run ended (`failed (exit 1)`, `timed out`).
+        verdict: String,
+    },
 }
 
 impl Reason {
@@ -105,6 +122,8 @@ impl Reason {
             Reason::Unsigned(_) => "unsigned-review",
             Reason::UnknownSigner(_) => "unknown-signer",
             Reason::BadSignature(_) => "bad-signature",
+            Reason::Untested { .. } => "untested",
+            Reason::TestFailed { .. } => "test-failed",
         }
     }
 
@@ -132,6 +151,14 @@ impl Reason {
             Reason::MergeNotClean(v) => format!(
                 "a merge that needs its own review: {}; resolve conflicts on a subtask branch and have it approved, or approve this merge",
                 v.describe()
+            ),
+            Reason::Untested { tip, what } => format!(
+                "merges {what} {}, which has no recorded run of the test command on its tree (the policy says tests = \"required\"); run `git aiflow test` where it is checked out",
+                tip.to_hex_with_len(7)
+            ),
+            Reason::TestFailed { tip, what, verdict } => format!(
+                "merges {what} {}, whose test run {verdict} (the policy says tests = \"required\"); fix it and test again",
+                tip.to_hex_with_len(7)
             ),
             Reason::Unbound(detail) => detail.clone(),
             Reason::Unverifiable { what, hint } => {
@@ -279,6 +306,10 @@ pub struct Bound {
 pub trait Binder {
     /// Bind `items` under `policy`.
     fn bind(&mut self, items: &[BindItem], policy: &Policy) -> Result<Bound, CheckError>;
+
+    /// The test run recorded on `commit` (in its step note, or a test note), if any; a note
+    /// that cannot be read is a [`Reason::Unverifiable`].
+    fn test_run(&mut self, commit: ObjectId) -> Result<Option<crate::flow::TestRun>, Reason>;
 }
 
 /// Check every commit of `range` against `policy`; `repo` verifies merges.
@@ -363,6 +394,10 @@ pub fn check(
         if s.anchor && policy.exempt_anchor {
             exempt[i] = true;
         }
+    }
+
+    if policy.tests_required {
+        tests_required(objects, &mut seen, &in_scope, &mut exempt, rules, binder)?;
     }
 
     // Bind reviews to recorded approvals.
@@ -518,6 +553,93 @@ fn failure_of(
         author: String::from_utf8_lossy(c.author).into_owned(),
         reason,
     }))
+}
+
+/// How far down a side's first parents [`tests_required`] looks past merges without trailers.
+const MAX_FIRST_PARENTS: usize = 64;
+
+/// Under `tests = "required"`: every merge in scope that brings flow work needs a passing run of
+/// the test command recorded on what it brings, on that commit's exact tree. Flow work is a side
+/// that carries `Aiflow-Flow` or `Aiflow-Subtask` (or, when it is a merge without trailers, whose
+/// first parents lead to one that does), and every side of a merge that carries them itself
+/// (the merges `integrate` and `finish` make). A merge that fails this is not
+/// exempt, however clean; a failure it has already (it is not clean, say) is kept.
+fn tests_required(
+    objects: &mut dyn Objects,
+    seen: &mut [Seen],
+    in_scope: &[bool],
+    exempt: &mut [bool],
+    rules: &Rules,
+    binder: &mut dyn Binder,
+) -> Result<(), CheckError> {
+    let mut buf = Vec::new();
+    let mut parents = Vec::new();
+    // Whether a raw commit carries `Aiflow-Flow` or `Aiflow-Subtask`.
+    let of_flow = |buf: &[u8], parents: &mut Vec<ObjectId>, id: ObjectId| {
+        let c = parse_commit(buf, parents).ok_or(WalkError::Malformed(id))?;
+        let block = Block::find_in_commit(c.message, rules);
+        let flow = block.trailers(rules).any(|t| {
+            let key = t.key(rules);
+            key.eq_ignore_ascii_case(FLOW_TRAILER) || key.eq_ignore_ascii_case(SUBTASK_TRAILER)
+        });
+        let tree = ObjectId::from_hex(c.tree).map_err(|_| WalkError::Malformed(id))?;
+        Ok::<_, CheckError>((flow, tree))
+    };
+    for i in 0..seen.len() {
+        if !in_scope[i] || !seen[i].merge {
+            continue;
+        }
+        let id = seen[i].id;
+        objects.commit(&id, &mut buf)?;
+        let (merge_of_flow, _) = of_flow(&buf, &mut parents, id)?;
+        for p in seen[i].parents.clone().iter().skip(1) {
+            objects.commit(p, &mut buf)?;
+            parents.clear();
+            let (mut side_of_flow, tree) = of_flow(&buf, &mut parents, *p)?;
+            let side_is_merge = parents.len() > 1;
+            // A merge made by hand on a subtask branch carries no trailers: the branch's own
+            // history, down its first parents, says whose it is.
+            let mut down = parents.first().copied().filter(|_| side_is_merge);
+            for _ in 0..MAX_FIRST_PARENTS {
+                let (true, Some(next)) = (!side_of_flow, down) else {
+                    break;
+                };
+                objects.commit(&next, &mut buf)?;
+                parents.clear();
+                side_of_flow = of_flow(&buf, &mut parents, next)?.0;
+                down = parents.first().copied().filter(|_| parents.len() > 1);
+            }
+            if !(merge_of_flow || side_of_flow) {
+                continue;
+            }
+            let what = if side_is_merge {
+                "the branch tip"
+            } else {
+                "the subtask tip"
+            };
+            let reason = match binder.test_run(*p) {
+                Err(reason) => Some(reason),
+                Ok(Some(run)) if run.tree.parse::<ObjectId>().ok() == Some(tree) => (!run.passed())
+                    .then(|| Reason::TestFailed {
+                        tip: *p,
+                        what: what.into(),
+                        verdict: run.verdict(),
+                    }),
+                Ok(_) => Some(Reason::Untested {
+                    tip: *p,
+                    what: what.into(),
+                }),
+            };
+            if let Some(reason) = reason {
+                // A clean merge was exempt from review: the test is what it now lacks. A merge
+                // that needs a review of its own keeps that failure until it has one.
+                if std::mem::replace(&mut exempt[i], false) || seen[i].failure.is_none() {
+                    seen[i].failure = Some(failure_of(objects, id, reason, &mut buf)?);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Judge one commit from its raw bytes.

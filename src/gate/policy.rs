@@ -120,6 +120,9 @@ pub struct Policy {
     /// Whether approvals recorded with `git patch-id --stable` ids (before content ids) still bind
     /// rebased commits; approvals by commit id always do.
     pub legacy_patch_ids: bool,
+    /// Whether what a merge brings from a subtask (or from an integration branch into a trunk)
+    /// must have a recorded passing run of the test command on its exact tree.
+    pub tests_required: bool,
     /// The test command of the `[test]` table (`aiflow.test` in git config wins).
     pub test_command: Option<String>,
     /// Its time limit in seconds (`aiflow.testTimeout` wins).
@@ -144,6 +147,7 @@ impl Default for Policy {
             allow_replace_refs: false,
             typed_trailers: true,
             legacy_patch_ids: false,
+            tests_required: false,
             test_command: None,
             test_timeout: None,
             source: "the default policy".into(),
@@ -235,6 +239,7 @@ struct GateFile {
     typed_trailers: Option<bool>,
     #[serde(alias = "legacy_patch_ids")]
     legacy_patch_ids: Option<bool>,
+    tests: Option<String>,
 }
 
 /// What a policy file says, before the allowed-signers file it names is read.
@@ -296,6 +301,15 @@ impl Policy {
             allow_replace_refs: g.allow_replace_refs.unwrap_or(d.allow_replace_refs),
             typed_trailers: g.typed_trailers.unwrap_or(reviews == Reviews::Trailer),
             legacy_patch_ids: g.legacy_patch_ids.unwrap_or(d.legacy_patch_ids),
+            tests_required: match g.tests.as_deref() {
+                None | Some("off") => false,
+                Some("required") => true,
+                Some(v) => {
+                    return Err(invalid(format!(
+                        "tests = {v:?}: use \"required\" or \"off\""
+                    )));
+                }
+            },
             test_command: file.test.command.filter(|c| !c.trim().is_empty()),
             test_timeout: file.test.timeout,
             source: format!("{POLICY_FILE} in {at}"),
@@ -431,7 +445,7 @@ impl Policy {
     /// Override with `aiflow.trunk`, `aiflow.strict`, `aiflow.reviewTrailer`, `aiflow.reviewer`,
     /// `aiflow.allowDelete`, `aiflow.allowSelfReview`, `aiflow.exemptMerges`,
     /// `aiflow.exemptAnchor`, `aiflow.allowReplaceRefs`, `aiflow.typedTrailers`,
-    /// `aiflow.legacyPatchIds`, `aiflow.reviews` and `aiflow.allowedSignersFile` (a path on this
+    /// `aiflow.legacyPatchIds`, `aiflow.tests`, `aiflow.reviews` and `aiflow.allowedSignersFile` (a path on this
     /// machine, relative to the git directory). `typed_set`: the file set `typed-trailers`.
     fn apply_config(
         &mut self,
@@ -490,6 +504,15 @@ impl Policy {
                 changed = true;
                 typed_set |= key == "aiflow.typedTrailers";
             }
+        }
+        if let Some(v) = config.string("aiflow.tests") {
+            let v = v.to_str_lossy().trim().to_owned();
+            self.tests_required = match v.as_str() {
+                "required" => true,
+                "off" => false,
+                _ => return Err(bad("aiflow.tests", v, "use required or off".into())),
+            };
+            changed = true;
         }
         if let Some(v) = config.string("aiflow.reviews") {
             let v = v.to_str_lossy().trim().to_owned();

@@ -78,6 +78,9 @@ pub struct Approved {
     pub commits: Vec<ApprovedCommit>,
     /// The signature.
     pub signing: Signing,
+    /// Under `tests = "required"`, why the tip has no passing test run (integrate will refuse
+    /// it until it has one).
+    pub untested: Option<String>,
 }
 
 /// The subtask was approved already; nothing was recorded.
@@ -378,6 +381,11 @@ pub fn approve(
         return Ok(already(repo, me.who(), &w, None));
     }
 
+    // The reviewer approves knowingly: a tip without a passing test run is said, not refused.
+    let untested = match policy.tests_required {
+        true => super::test::passed(repo, w.tip)?.err(),
+        false => None,
+    };
     let rewritten = reword_selected(repo, found, &policy, &me, &w.commits, &selected)?;
 
     // The record: each approved commit (as rewritten) with its content id, signed where a key is
@@ -419,6 +427,7 @@ pub fn approve(
         later: w.commits.len() - selected.len(),
         commits: approved_commits(selected.iter().copied().zip(new_ids), contents),
         signing,
+        untested,
     }))
 }
 

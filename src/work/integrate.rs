@@ -181,6 +181,16 @@ pub fn integrate(repo: &gix::Repository, found: &Found) -> Result<Integrated, Wo
             tip,
             &format!("subtask {} cannot be integrated", s.id),
         )?;
+        super::test::require_passed(
+            repo,
+            &Policy::load(repo, Some(integ))?,
+            tip,
+            &format!("subtask {}", s.id),
+            &format!(
+                "run the test where {branch} is checked out: `git aiflow test {}`",
+                s.id
+            ),
+        )?;
         let message = merge_message(
             format!("Merge subtask {}: {}", s.id, s.title),
             &format!("Flow {slug}: {}", flow.title),
@@ -300,6 +310,16 @@ pub fn finish(repo: &gix::Repository, entry: &FlowEntry) -> Result<Finish, WorkE
             base_tip,
             integ,
             &format!("flow {slug} cannot be merged into {base_short}"),
+        )?;
+        super::test::require_passed(
+            repo,
+            &Policy::load(repo, Some(base_tip))?,
+            integ,
+            &format!("the integration branch {}", flow.integration_branch),
+            &format!(
+                "check it out and test it: `git worktree add ../{slug}-tested {}`, then `git aiflow test --integration --flow {slug}` there",
+                flow.integration_branch
+            ),
         )?;
         let message = merge_message(
             format!("Merge flow {slug}: {}", flow.title),

@@ -332,6 +332,153 @@ pub fn record(
     Ok(outcome)
 }
 
+/// Put `run` into a test note (`kind = "test"`) on `commit`, a commit of flow `slug` that is
+/// not a step (its integration branch's tip). `Ok(Err(why))` when the commit holds another
+/// document (the flow itself, on its anchor), which the run must not replace.
+pub fn record_on_commit(
+    repo: &gix::Repository,
+    slug: &str,
+    commit: ObjectId,
+    run: &TestRun,
+) -> Result<Result<(), String>, WorkError> {
+    let mut outcome = Ok(());
+    crate::store::update(
+        repo,
+        &format!("aiflow: test run on the integration branch of {slug}"),
+        |snap| -> Result<Change, WorkError> {
+            if let Some(bytes) = snap.note_bytes(repo, &commit)?
+                && !String::from_utf8_lossy(&bytes).contains("kind = \"test\"")
+            {
+                outcome = Err(format!(
+                    "{} holds another note of git-aiflow's, which a test run must not replace",
+                    commit.to_hex_with_len(7)
+                ));
+                return Ok(Change::default());
+            }
+            outcome = Ok(());
+            let note = crate::flow::TestNote {
+                schema: crate::flow::SCHEMA,
+                kind: crate::flow::DocKind::Test,
+                flow: slug.to_owned(),
+                test: run.clone(),
+                extra: Default::default(),
+            };
+            Ok(Change {
+                notes: vec![(commit, Some(note.to_toml().into_bytes()))],
+                refs: vec![],
+            })
+        },
+    )?;
+    Ok(outcome)
+}
+
+/// Run the test command on the tip of `entry`'s integration branch, where it is checked out, and
+/// record the run in a test note on that commit: what `finish` looks for under
+/// `tests = "required"`.
+pub fn test_integration(
+    repo: &gix::Repository,
+    entry: &crate::store::FlowEntry,
+    options: &TestOptions,
+) -> Result<Tested, WorkError> {
+    let flow = &entry.flow;
+    let branch = &flow.integration_branch;
+    let Some(dir) = checkout_of(repo, branch) else {
+        return Err(
+            WorkError::refused(format!("{branch} is not checked out in any work tree")).hint(
+                format!(
+                    "check it out to test it: `git worktree add ../{} {branch}`",
+                    flow.slug
+                ),
+            ),
+        );
+    };
+    let wrepo = crate::git::open(&dir)?;
+    let integ = integration_tip(&wrepo, entry)?;
+    let Some(command) = TestCommand::resolve(&wrepo, Some(integ), options)? else {
+        return Err(no_command());
+    };
+    if crate::git::cli::is_dirty(&dir)? {
+        return Err(WorkError::refused(format!(
+            "the work tree {} has changes that are not committed; a run would be bound to no commit",
+            dir.display()
+        ))
+        .hint("commit or stash them, then test again"));
+    }
+    let stamp = crate::git::committer_stamp(&wrepo)?;
+    let run = run(
+        &command,
+        &Target {
+            dir: &dir,
+            flow: &flow.slug,
+            subtask: "",
+            tree: tree_of(&wrepo, integ)?,
+        },
+        &stamp,
+    )?;
+    let unrecorded = record_on_commit(&wrepo, &flow.slug, integ, &run)?.err();
+    Ok(Tested {
+        flow: flow.slug.clone(),
+        subtask: String::new(),
+        dir,
+        commit: integ,
+        command,
+        run,
+        step: None,
+        unrecorded,
+    })
+}
+
+/// Under the policy's `tests = "required"`: refuse unless `tip` has a passing run of the test
+/// command recorded on it, on its exact tree; `what` names it (`subtask a1`), `how` says how to
+/// test it. Nothing is asked under any other policy.
+pub fn require_passed(
+    repo: &gix::Repository,
+    policy: &Policy,
+    tip: ObjectId,
+    what: &str,
+    how: &str,
+) -> Result<(), WorkError> {
+    if !policy.tests_required {
+        return Ok(());
+    }
+    let status = passed(repo, tip)?;
+    match status {
+        Ok(()) => Ok(()),
+        Err(why) => Err(WorkError::refused(format!(
+            "{what} {why}, and {} says tests = \"required\"",
+            policy.source
+        ))
+        .hint(how.to_owned())),
+    }
+}
+
+/// Whether `tip` has a recorded passing run on its tree: `Ok(Err(why))` when not, in words.
+pub fn passed(repo: &gix::Repository, tip: ObjectId) -> Result<Result<(), String>, WorkError> {
+    use crate::gate::Binder;
+    let short = tip.to_hex_with_len(7);
+    let run = crate::gate::bind::NotesBinder::for_repo(repo)
+        .test_run(tip)
+        .map_err(|r| match r {
+            crate::gate::Reason::Unverifiable { what, hint } => WorkError::invalid(what).hint(hint),
+            other => WorkError::invalid(format!(
+                "the test run on {short} cannot be read ({})",
+                other.code()
+            )),
+        })?;
+    let tree = tree_of(repo, tip)?;
+    Ok(match run {
+        None => Err(format!("has no test run recorded on its tip {short}")),
+        Some(run) if run.tree.parse::<ObjectId>().ok() != Some(tree) => Err(format!(
+            "has no test run on the tree of its tip {short} (the run recorded there was on another tree)"
+        )),
+        Some(run) if !run.passed() => Err(format!(
+            "has a test run on its tip {short} that {}",
+            run.verdict()
+        )),
+        Some(_) => Ok(()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! fix loop (`exec --fix N`), and the `[test]` table each run leaves in its step's note, read
 //! back with plain git.
 
-use crate::harness::{TestRepo, assert_has, assert_lacks, fixture};
+use crate::harness::{AS_GRACE, TestRepo, assert_has, assert_lacks, fixture};
 use serde_json::Value;
 
 /// A repository with a two-subtask flow, the scripted agent configured, and `a1` started.
@@ -335,4 +335,121 @@ fn secrets_in_the_test_output_never_reach_the_note() {
     let raw = repo.git(&["notes", "--ref=aiflow", "show", "HEAD"]);
     assert_lacks(&raw, "sk-test-1234567890abcdef");
     assert_has(&raw, "key is ");
+}
+
+/// A repository whose policy requires tests, with `check.sh` and a two-subtask flow planned.
+fn tests_required() -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write(
+        ".aiflow.toml",
+        "schema = 1\n\n[gate]\ntests = \"required\"\n\n[test]\ncommand = \"sh check.sh\"\n",
+    );
+    repo.write(
+        "check.sh",
+        "if [ -e broken ]; then echo 'check: broken'; exit 1; fi\necho 'check: fine'\n",
+    );
+    repo.git(&["add", ".aiflow.toml", "check.sh"]);
+    repo.git(&["commit", "-q", "-m", "Require tests"]);
+    repo.new_rate_limit();
+    repo.plan_subtasks(&[("a1", "Limiter"), ("b2", "Wiring")]);
+    repo
+}
+
+#[test]
+fn under_tests_required_integrate_and_finish_refuse_until_the_exact_tree_is_green() {
+    let repo = tests_required();
+    repo.aiflow(&["start", "a1"]).ok();
+    repo.write("broken", "x\n");
+    repo.write("limiter.rs", "fn limit() {}\n");
+    // A red step: recorded, exit 1.
+    repo.aiflow(&["step", "-m", "Limiter, broken"]).fails(1);
+    // The reviewer is told, not stopped.
+    let approved = repo.aiflow_env(&["approve", "a1", "--json"], AS_GRACE);
+    assert_eq!(approved.code, 0, "{}{}", approved.stdout, approved.stderr);
+    assert_has(&approved.stderr, "that failed (exit 1)");
+    assert_has(&approved.stderr, "`integrate` will refuse it");
+    // Red: integrate refuses, nothing moves.
+    let refs = repo.refs();
+    let red = repo.aiflow(&["integrate", "a1"]).fails(1);
+    assert_has(&red, "subtask a1 has a test run on its tip");
+    assert_has(&red, "that failed (exit 1)");
+    assert_has(&red, "says tests = \"required\"");
+    assert_has(&red, "git aiflow test a1");
+    assert_eq!(repo.refs(), refs);
+
+    // Fixed, green, approved again: integrate goes through.
+    repo.git(&["rm", "-q", "broken"]);
+    repo.aiflow(&["step", "-m", "Fix"]).ok();
+    // A content change after the green run invalidates it (the new step is untested).
+    repo.write("limiter.rs", "fn limit() { /* more */ }\n");
+    repo.aiflow(&["step", "-m", "More", "--no-test"]).ok();
+    repo.aiflow_env(&["approve", "a1"], AS_GRACE).ok();
+    let untested = repo.aiflow(&["integrate", "a1"]).fails(1);
+    assert_has(&untested, "subtask a1 has no test run recorded on its tip");
+    repo.aiflow(&["test", "a1"]).ok();
+    repo.aiflow(&["integrate", "a1"]).ok();
+
+    // b2 merged by hand, untested, past the hooks: check names it with its own code.
+    repo.aiflow(&["start", "b2"]).ok();
+    repo.write("wire.rs", "fn wire() {}\n");
+    repo.aiflow(&["step", "-m", "Wire", "--no-test"]).ok();
+    repo.aiflow_env(&["approve", "b2"], AS_GRACE).ok();
+    let b2 = repo.git(&["rev-parse", "HEAD"]);
+    repo.git(&["switch", "-q", "aiflow/rate-limit"]);
+    repo.git(&[
+        "-c",
+        "core.hooksPath=/dev/null",
+        "merge",
+        "-q",
+        "--no-ff",
+        "-m",
+        "Merge b2 by hand",
+        "aiflow/rate-limit--b2-wiring",
+    ]);
+    let check = repo.aiflow(&["check", "--json", "HEAD~1..HEAD"]);
+    assert_eq!(check.code, 1, "{}{}", check.stdout, check.stderr);
+    let v: Value = serde_json::from_str(&check.stdout).expect("json");
+    let failures = v["failures"].as_array().expect("failures");
+    assert_eq!(failures.len(), 1, "{v:#}");
+    assert_eq!(failures[0]["reason"], "untested", "{v:#}");
+    assert_eq!(
+        failures[0]["commit"].as_str(),
+        Some(repo.git(&["rev-parse", "HEAD"]).trim())
+    );
+    // Tested on b2's exact tree, the hand merge passes.
+    repo.git(&["switch", "-q", "aiflow/rate-limit--b2-wiring"]);
+    assert_eq!(repo.git(&["rev-parse", "HEAD"]), b2);
+    repo.aiflow(&["test", "b2"]).ok();
+    repo.aiflow(&["check", "HEAD~0..aiflow/rate-limit"]).ok();
+    repo.aiflow(&["integrate", "b2"]).ok();
+
+    // finish: the integration branch's tree must be green too.
+    repo.git(&["switch", "-q", "main"]);
+    let refs = repo.refs();
+    let finish = repo.aiflow(&["finish", "rate-limit"]).fails(1);
+    assert_has(
+        &finish,
+        "the integration branch aiflow/rate-limit has no test run",
+    );
+    assert_has(&finish, "git aiflow test --integration --flow rate-limit");
+    assert_eq!(repo.refs(), refs);
+    let tested = repo.sibling("tested");
+    repo.git(&[
+        "worktree",
+        "add",
+        "-q",
+        tested.to_str().expect("utf-8"),
+        "aiflow/rate-limit",
+    ]);
+    let mut t = repo.command_in(crate::harness::BIN, &tested);
+    let run = crate::harness::Run::of(t.args(["test", "--integration", "--json"]));
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let tip = repo.git(&["rev-parse", "aiflow/rate-limit"]);
+    let text = repo.git(&["notes", "--ref=aiflow", "show", tip.trim()]);
+    assert_has(&text, "kind = \"test\"");
+    assert_has(&text, "exit = 0");
+    repo.aiflow(&["finish", "rate-limit"]).ok();
+    // The trunk's own check agrees: every merge brought green trees.
+    repo.aiflow(&["check", "main~1..main"]).ok();
+    repo.fsck();
 }
