@@ -113,6 +113,7 @@ fn approved(ctx: &mut Ctx, json: bool, found: &Found, done: &Approved) -> Result
             "commits": list,
             "signed": signer_json(&done.signing),
             "untested": done.untested,
+            "deviations": done.deviations,
         }));
     }
     let n = done.commits.len();
@@ -126,6 +127,12 @@ fn approved(ctx: &mut Ctx, json: bool, found: &Found, done: &Approved) -> Result
         signed_note(&done.signing)
     )?;
     moved(ctx, &done.branch, done.old_tip, done.new_tip)?;
+    if let Some(d) = done.deviations.as_ref().filter(|d| !d.is_empty()) {
+        writeln!(ctx.out, "  recorded with the approval, as accepted:")?;
+        for line in deviation_lines(d).lines() {
+            writeln!(ctx.out, "  {line}")?;
+        }
+    }
     if done.whole {
         writeln!(ctx.out, "  next: `git aiflow integrate {}`", s.id)?;
     } else {
@@ -345,6 +352,7 @@ fn review_json(ctx: &mut Ctx, found: &Found, seen: &Inspection) -> Result<(), Cl
         "range": seen.range,
         "commits": commits,
         "reviews": reviews,
+        "deviations": seen.deviations,
     }))
 }
 
@@ -427,8 +435,40 @@ fn review_head(found: &Found, seen: &Inspection) -> String {
         }
         head.push('\n');
     }
+    if let Some(d) = &seen.deviations {
+        head.push_str(&deviation_lines(d));
+    }
     head.push('\n');
     head
+}
+
+/// What a subtask did against its plan, a line each kind (`Plan    as planned` when nothing
+/// deviates).
+pub fn deviation_lines(d: &crate::flow::deviations::Deviations) -> String {
+    let list = |paths: &[String]| {
+        paths
+            .iter()
+            .map(|p| clean(p))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out = String::new();
+    if d.is_empty() {
+        out.push_str("Plan    the files touched are the files planned\n");
+    }
+    if !d.outside_plan.is_empty() {
+        out.push_str(&format!(
+            "Plan    changed outside the plan: {}\n",
+            list(&d.outside_plan)
+        ));
+    }
+    if !d.untouched.is_empty() {
+        out.push_str(&format!(
+            "Plan    planned but untouched: {}\n",
+            list(&d.untouched)
+        ));
+    }
+    out
 }
 
 /// `git aiflow ready`: the subtask's work waits for a review (in-review) until a new step, an

@@ -286,6 +286,24 @@ fn subtask_rows(out: &mut impl Write, rows: &[Row<'_>]) -> std::io::Result<()> {
         if !matches!(s.status, SubtaskStatus::Planned | SubtaskStatus::Dropped) {
             writeln!(out, "{:16}{}", "", r.branch)?;
         }
+        if let Some(d) = r.deviations.as_ref().filter(|d| !d.is_empty()) {
+            if !d.outside_plan.is_empty() {
+                writeln!(
+                    out,
+                    "{:16}changed outside the plan: {}",
+                    "",
+                    d.outside_plan.join(", ")
+                )?;
+            }
+            if !d.untouched.is_empty() {
+                writeln!(
+                    out,
+                    "{:16}planned but untouched: {}",
+                    "",
+                    d.untouched.join(", ")
+                )?;
+            }
+        }
     }
     writeln!(out)
 }
@@ -320,6 +338,7 @@ fn subtasks_json(rows: &[Row<'_>]) -> Vec<Value> {
                 "waiting_for": r.waiting_for,
                 "steps": r.steps,
                 "review": review,
+                "deviations": r.deviations,
             })
         })
         .collect()

@@ -5,6 +5,7 @@
 //! `notes.rewriteMode=concatenate` produces) can be told apart, and so that a reader refuses a
 //! version it does not know instead of guessing.
 
+pub mod deviations;
 pub mod lifecycle;
 pub mod merge;
 pub mod names;

@@ -45,6 +45,11 @@ pub struct Review {
     /// `aiflow-review` namespace), when the review was signed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
+    /// An approval's deviations from the plan, as the reviewer saw them (files changed outside
+    /// the plan, planned files untouched): accepted knowingly. Informational: not part of the
+    /// signed attestation, so that older versions still verify the signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deviations: Option<super::deviations::Deviations>,
     /// Keys this build does not know, from a newer git-aiflow: kept, and written back as they
     /// were (the compatibility rule of `docs/SCHEMA.md`).
     #[serde(flatten, default, skip_serializing_if = "Extra::is_empty")]
@@ -384,6 +389,7 @@ mod tests {
                 })
                 .collect(),
             signature: None,
+            deviations: None,
         }
     }
 

@@ -25,6 +25,10 @@ pub fn numstat(
     let out = git::checked(
         &crate::git::run_dir(repo),
         &[
+            // Paths as they are (only control characters, quotes and backslashes quoted), so
+            // that they compare with the paths a plan names.
+            "-c",
+            "core.quotePath=false",
             "log",
             "--numstat",
             "--format=commit %H",

@@ -81,6 +81,8 @@ pub struct Approved {
     /// Under `tests = "required"`, why the tip has no passing test run (integrate will refuse
     /// it until it has one).
     pub untested: Option<String>,
+    /// The deviations from the plan recorded with the approval.
+    pub deviations: Option<crate::flow::deviations::Deviations>,
 }
 
 /// The subtask was approved already; nothing was recorded.
@@ -386,6 +388,11 @@ pub fn approve(
         true => super::test::passed(repo, w.tip)?.err(),
         false => None,
     };
+    // What the reviewer accepts besides the code: where it strays from the plan.
+    let deviations = match whole {
+        true => super::review::deviations(repo, found, &w)?,
+        false => None,
+    };
     let rewritten = reword_selected(repo, found, &policy, &me, &w.commits, &selected)?;
 
     // The record: each approved commit (as rewritten) with its content id, signed where a key is
@@ -401,6 +408,7 @@ pub fn approve(
         comment: comment(options.comment.as_ref()),
         tool: Some(tool()),
         commits: reviewed_commits(&new_ids, &contents),
+        deviations: deviations.clone(),
         ..Review::default()
     };
     let subject = Subject::Subtask {
@@ -428,6 +436,7 @@ pub fn approve(
         commits: approved_commits(selected.iter().copied().zip(new_ids), contents),
         signing,
         untested,
+        deviations,
     }))
 }
 

@@ -2,6 +2,7 @@
 //! reviews recorded and who signed them, and `ready` (the work waits for a reviewer).
 
 use super::{Found, WorkError};
+use crate::flow::deviations::Deviations;
 use crate::flow::lifecycle::{self, Action};
 use crate::flow::names::STEP_KEY;
 use crate::flow::review::Subject;
@@ -200,6 +201,38 @@ pub struct Inspection {
     pub commits: Vec<CommitReview>,
     /// The subtask's recorded reviews, oldest first, with their signatures' status.
     pub reviews: Vec<(Review, SignatureStatus)>,
+    /// What its commits touched against the files its plan names (`None`: the plan names none).
+    pub deviations: Option<Deviations>,
+}
+
+/// What `w`'s commits touched against the files `found`'s plan names (`None`: it names none).
+pub fn deviations(
+    repo: &gix::Repository,
+    found: &Found,
+    w: &Started,
+) -> Result<Option<Deviations>, WorkError> {
+    let planned = &found.subtask().files;
+    if planned.is_empty() {
+        return Ok(None);
+    }
+    let touched = match w.commits.is_empty() {
+        true => Default::default(),
+        false => touched(repo, w.integration_tip, w.tip)?,
+    };
+    Ok(Deviations::of(planned, touched.iter().map(String::as_str)))
+}
+
+/// The paths the commits of `base..tip` change, merges aside.
+pub fn touched(
+    repo: &gix::Repository,
+    base: ObjectId,
+    tip: ObjectId,
+) -> Result<std::collections::BTreeSet<String>, WorkError> {
+    let mut touched = std::collections::BTreeSet::new();
+    for files in diff::numstat(repo, &format!("{base}..{tip}"))?.into_values() {
+        touched.extend(files.into_iter().map(|f| f.path));
+    }
+    Ok(touched)
 }
 
 /// Read `found`'s commits and reviews, judged by the gate's own rules.
@@ -250,11 +283,13 @@ pub fn inspect(repo: &gix::Repository, found: &Found) -> Result<Inspection, Work
         .filter(|r| r.subtask == s.id)
         .map(|r| (r.clone(), signature_status(r, subject, &policy)))
         .collect();
+    let deviations = deviations(repo, found, &w)?;
     Ok(Inspection {
         work: w,
         range,
         commits,
         reviews,
+        deviations,
     })
 }
 

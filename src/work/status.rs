@@ -2,6 +2,7 @@
 //! subtask's row (branch, steps, latest review, what it waits for), what to do next, and how the
 //! notes stand against the remote. `status` renders it as text or JSON.
 
+use crate::flow::deviations::Deviations;
 use crate::flow::lifecycle;
 use crate::flow::plan::subtask_branch;
 use crate::flow::{Flow, FlowStatus, Review, Subtask, SubtaskStatus};
@@ -69,6 +70,9 @@ pub struct Row<'a> {
     pub review: Option<&'a Review>,
     /// The dependencies a planned subtask still waits for.
     pub waiting_for: Vec<&'a str>,
+    /// Its deviations from the plan: as recorded with its approval once approved or merged,
+    /// else as its branch stands (`None`: the plan names no files, or nothing to compare).
+    pub deviations: Option<Deviations>,
 }
 
 /// The next command for a flow.
@@ -176,12 +180,25 @@ fn rows<'a>(repo: &gix::Repository, entry: &'a FlowEntry) -> Vec<Row<'a>> {
     };
     let mut list: Vec<&Subtask> = plan.subtasks.iter().collect();
     list.sort_by_key(|s| s.phase);
+    let integ = crate::git::branch_tip(repo, &f.integration_branch);
     list.into_iter()
         .map(|s| {
             let tip = s
                 .branch
                 .as_deref()
                 .and_then(|b| crate::git::branch_tip(repo, b));
+            let review = f.reviews.iter().rev().find(|r| r.subtask == s.id);
+            let deviations = match s.status {
+                SubtaskStatus::Approved | SubtaskStatus::Merged => {
+                    review.and_then(|r| r.deviations.clone())
+                }
+                SubtaskStatus::Active | SubtaskStatus::InReview => integ
+                    .zip(tip)
+                    .filter(|_| !s.files.is_empty())
+                    .and_then(|(i, t)| super::review::touched(repo, i, t).ok())
+                    .and_then(|t| Deviations::of(&s.files, t.iter().map(String::as_str))),
+                _ => None,
+            };
             Row {
                 subtask: s,
                 branch: s
@@ -192,7 +209,8 @@ fn rows<'a>(repo: &gix::Repository, entry: &'a FlowEntry) -> Vec<Row<'a>> {
                 steps: tip.map_or(0, |t| {
                     super::steps::steps_of(repo, entry.anchor, t, &s.id).0
                 }),
-                review: f.reviews.iter().rev().find(|r| r.subtask == s.id),
+                review,
+                deviations,
                 waiting_for: if s.status == SubtaskStatus::Planned {
                     lifecycle::unmet(f, s)
                         .iter()

@@ -453,3 +453,82 @@ fn under_tests_required_integrate_and_finish_refuse_until_the_exact_tree_is_gree
     repo.aiflow(&["check", "main~1..main"]).ok();
     repo.fsck();
 }
+
+#[test]
+fn deviations_from_the_plan_are_shown_and_recorded_with_the_approval() {
+    let repo = TestRepo::new();
+    repo.new_rate_limit();
+    repo.plan_subtasks(&[("a1", "Limiter")]);
+    let plan = repo.outside(
+        "plan-files.toml",
+        b"[[subtask]]\nid = \"a1\"\ntitle = \"Limiter\"\nphase = \"core\"\nfiles = [\"src/limiter.rs\", \"docs/\", \"README.md\"]\n",
+    );
+    repo.aiflow(&[
+        "plan",
+        "edit",
+        "rate-limit",
+        "-F",
+        plan.to_str().expect("utf-8"),
+    ])
+    .ok();
+    repo.aiflow(&["start", "a1"]).ok();
+    repo.write("src/limiter.rs", "fn limit() {}\n");
+    repo.write("docs/limits.md", "# Limits\n");
+    repo.write("Cargo.toml", "[package]\n");
+    repo.aiflow(&["step", "-m", "Limiter"]).ok();
+
+    // review, text and JSON.
+    let text = repo.aiflow(&["review", "a1"]).ok();
+    assert_has(&text, "Plan    changed outside the plan: Cargo.toml\n");
+    assert_has(&text, "Plan    planned but untouched: README.md\n");
+    let v = repo.aiflow(&["review", "a1", "--json"]).json();
+    assert_eq!(
+        v["deviations"]["outside_plan"],
+        serde_json::json!(["Cargo.toml"])
+    );
+    assert_eq!(
+        v["deviations"]["untouched"],
+        serde_json::json!(["README.md"])
+    );
+    // status, while the work is under way.
+    let status = repo.aiflow(&["status", "rate-limit", "--json"]).json();
+    assert_eq!(
+        status["subtasks"][0]["deviations"]["outside_plan"],
+        serde_json::json!(["Cargo.toml"])
+    );
+    assert_has(
+        &repo.aiflow(&["status", "rate-limit"]).ok(),
+        "changed outside the plan: Cargo.toml",
+    );
+
+    // approve records them with the review, where git shows them.
+    let approved = repo.aiflow_env(&["approve", "a1"], AS_GRACE).ok();
+    assert_has(&approved, "recorded with the approval, as accepted:");
+    assert_has(&approved, "changed outside the plan: Cargo.toml");
+    let flow_note = repo.git(&["notes", "--ref=aiflow", "show", "aiflow/rate-limit"]);
+    let doc: toml::Table = toml::from_str(&flow_note).expect("toml");
+    let review = doc["reviews"]
+        .as_array()
+        .expect("reviews")
+        .last()
+        .expect("one")
+        .clone();
+    assert_eq!(
+        review["deviations"]["outside_plan"]
+            .as_array()
+            .expect("outside")
+            .len(),
+        1
+    );
+    assert_eq!(
+        review["deviations"]["untouched"][0].as_str(),
+        Some("README.md")
+    );
+    // Once approved, status shows what was recorded.
+    let status = repo.aiflow(&["status", "rate-limit", "--json"]).json();
+    assert_eq!(
+        status["subtasks"][0]["deviations"]["untouched"],
+        serde_json::json!(["README.md"])
+    );
+    repo.fsck();
+}
