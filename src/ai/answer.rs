@@ -329,6 +329,117 @@ pub fn parse_plan(text: &str) -> Result<Vec<Draft>, Vec<String>> {
     }
 }
 
+/// The JSON shape the audit prompt asks for (described, with no values a model could copy).
+pub const FINDINGS_SHAPE: &str = r#"{"findings": [{"file": <path in the diff>, "line": <line number in the new file, or null>, "severity": "low" | "medium" | "high" | "critical", "what": <the problem>, "why": <why it matters>, "fix": <the change that fixes it>}]}"#;
+
+/// The most findings kept from one audit.
+pub const MAX_FINDINGS: usize = 50;
+
+/// A finding as the model reported it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportedFinding {
+    /// The file.
+    pub file: String,
+    /// The line, when given.
+    pub line: Option<u32>,
+    /// How serious.
+    pub severity: crate::flow::audit::Severity,
+    /// What is wrong.
+    pub what: String,
+    /// Why it matters.
+    pub why: String,
+    /// The suggested fix.
+    pub fix: String,
+}
+
+/// Parse an audit's findings (an empty list is an answer: nothing found), or every problem.
+pub fn parse_findings(text: &str) -> Result<Vec<ReportedFinding>, Vec<String>> {
+    let v = extract_json(text, "findings").map_err(|e| vec![e])?;
+    let items = list(&v, "findings").map_err(|e| vec![e])?;
+    let mut errors = Vec::new();
+    let mut out: Vec<ReportedFinding> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let n = i + 1;
+        let Value::Object(o) = item else {
+            errors.push(format!("finding {n} must be an object; found {item}"));
+            continue;
+        };
+        let file = clip(&text_of(o.get("file")).unwrap_or_default(), 300);
+        let what = clip(&text_of(o.get("what")).unwrap_or_default(), 1000);
+        let severity = text_of(o.get("severity")).unwrap_or_default();
+        let line = match o.get("line") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => n.as_u64().and_then(|l| u32::try_from(l).ok()),
+            Some(Value::String(s)) => s.trim().parse::<u32>().ok(),
+            Some(_) => None,
+        };
+        if file.is_empty() {
+            errors.push(format!("finding {n} has no `file`"));
+        } else if file.starts_with('/') || file.split('/').any(|c| c == "..") {
+            errors.push(format!(
+                "finding {n}: `file` must be a path relative to the repository root; found {file:?}"
+            ));
+        }
+        if what.is_empty() {
+            errors.push(format!("finding {n} has no `what`"));
+        }
+        let Some(severity) = crate::flow::audit::Severity::parse(&severity) else {
+            errors.push(format!(
+                "finding {n}: `severity` must be low, medium, high or critical; found {severity:?}"
+            ));
+            continue;
+        };
+        let f = ReportedFinding {
+            file,
+            line,
+            severity,
+            what,
+            why: clip(&text_of(o.get("why")).unwrap_or_default(), 1000),
+            fix: clip(&text_of(o.get("fix")).unwrap_or_default(), 1000),
+        };
+        // A model that repeats itself says one thing once.
+        if !out
+            .iter()
+            .any(|o| o.file == f.file && o.line == f.line && o.what == f.what)
+        {
+            out.push(f);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    out.truncate(MAX_FINDINGS);
+    Ok(out)
+}
+
+/// The JSON schema for an audit's findings.
+pub fn findings_schema() -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["findings"],
+        "properties": {
+            "findings": {
+                "type": "array",
+                "maxItems": MAX_FINDINGS,
+                "items": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["file", "line", "severity", "what", "why", "fix"],
+                    "properties": {
+                        "file": {"type": "string", "minLength": 1, "maxLength": 300},
+                        "line": {"type": ["integer", "null"]},
+                        "severity": {"type": "string", "enum": ["low", "medium", "high", "critical"]},
+                        "what": {"type": "string", "minLength": 1, "maxLength": 1000},
+                        "why": {"type": "string", "maxLength": 1000},
+                        "fix": {"type": "string", "maxLength": 1000}
+                    }
+                }
+            }
+        }
+    })
+}
+
 /// The JSON schema for questions: bounded, for servers that enforce it.
 pub fn questions_schema() -> Value {
     json!({

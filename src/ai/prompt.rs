@@ -17,6 +17,8 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("plan", include_str!("templates/plan.md")),
     ("repair", include_str!("templates/repair.md")),
     ("execute", include_str!("templates/execute.md")),
+    ("audit-system", include_str!("templates/audit-system.md")),
+    ("audit", include_str!("templates/audit.md")),
 ];
 
 /// A rendered prompt and where its template came from.

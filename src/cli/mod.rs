@@ -4,6 +4,7 @@
 
 mod answer;
 mod ask;
+pub(crate) mod audit;
 mod check;
 mod context;
 pub mod demo;
@@ -82,6 +83,8 @@ pub enum Command {
     Exec(exec::ExecArgs),
     /// Run the test command on a subtask's checked-out tip and record the run in its step note.
     Test(test::TestArgs),
+    /// Ask a model for a security review of a subtask or a flow; accept or dismiss its findings.
+    Audit(audit::AuditArgs),
     /// Mark a subtask's work ready for review (in-review) until a new step or a verdict.
     Ready(review::ReadyArgs),
     /// Show a subtask's commits and diffs, and their review state.
@@ -235,6 +238,7 @@ fn dispatch(ctx: &mut Ctx, command: &Command) -> Result<(), CliError> {
         Command::Step(args) => work::step(ctx, args),
         Command::Exec(args) => exec::exec(ctx, args),
         Command::Test(args) => test::test(ctx, args),
+        Command::Audit(args) => audit::audit(ctx, args),
         Command::Review(args) => review::review(ctx, args),
         Command::Ready(args) => review::ready(ctx, args),
         Command::Approve(args) => review::approve(ctx, args),

@@ -353,6 +353,7 @@ fn review_json(ctx: &mut Ctx, found: &Found, seen: &Inspection) -> Result<(), Cl
         "commits": commits,
         "reviews": reviews,
         "deviations": seen.deviations,
+        "audits": found.flow().audits.iter().filter(|a| a.subtask == s.id).collect::<Vec<_>>(),
     }))
 }
 
@@ -437,6 +438,27 @@ fn review_head(found: &Found, seen: &Inspection) -> String {
     }
     if let Some(d) = &seen.deviations {
         head.push_str(&deviation_lines(d));
+    }
+    // Security findings on this subtask: advice to read, never a review.
+    for a in found.flow().audits.iter().filter(|a| a.subtask == s.id) {
+        let open = a
+            .findings
+            .iter()
+            .filter(|f| f.status == crate::flow::audit::FindingStatus::Open)
+            .count();
+        head.push_str(&format!(
+            "Audit   {} by {} at {}: {} finding{}, {open} open\n",
+            a.id,
+            clean(&a.provenance.provider),
+            clean(&a.provenance.at),
+            a.findings.len(),
+            if a.findings.len() == 1 { "" } else { "s" }
+        ));
+        let mut lines = Vec::new();
+        for f in &a.findings {
+            let _ = super::audit::finding_lines(&mut lines, f);
+        }
+        head.push_str(&String::from_utf8_lossy(&lines));
     }
     head.push('\n');
     head

@@ -155,10 +155,38 @@ fn dashboard(out: &mut impl Write, d: &Dashboard<'_>) -> std::io::Result<()> {
         )?;
     }
     subtask_rows(out, &d.subtasks)?;
+    audit_lines(out, f)?;
     if let Some(next) = &d.next {
         writeln!(out, "next: {}", next.command())?;
     }
     Ok(())
+}
+
+/// The flow's security audits: how many findings each has, and every finding still open.
+fn audit_lines(out: &mut impl Write, f: &crate::flow::Flow) -> std::io::Result<()> {
+    if f.audits.is_empty() {
+        return Ok(());
+    }
+    let open = crate::work::audit::open_findings(f);
+    let total: usize = f.audits.iter().map(|a| a.findings.len()).sum();
+    writeln!(
+        out,
+        "  audits     {}, {total} finding{}, {} open",
+        f.audits.len(),
+        plural(total),
+        open.len()
+    )?;
+    for (subtask, finding) in open {
+        let mut line = Vec::new();
+        super::audit::finding_lines(&mut line, finding)?;
+        let on = match subtask {
+            "" => "the flow".to_owned(),
+            s => format!("subtask {s}"),
+        };
+        writeln!(out, "    on {on}:")?;
+        out.write_all(&line)?;
+    }
+    writeln!(out)
 }
 
 /// The dashboard's first lines: the flow, its branch and base, the spec, the questions, sync.
@@ -391,6 +419,8 @@ fn dashboard_json(d: &Dashboard<'_>) -> Value {
         },
         "subtasks": subtasks_json(&d.subtasks),
         "reviews": f.reviews.len(),
+        "audits": f.audits,
+        "open_findings": crate::work::audit::open_findings(f).len(),
         "finished": f.finished,
         "documents": entry.documents,
         "next": d.next.as_ref().map(Next::command),

@@ -140,6 +140,7 @@ pub fn merge_flows(base: Option<&Flow>, ours: &Flow, theirs: &Flow, who: &str, a
         questions_asked: None,
         plans: Vec::new(),
         reviews: union_reviews(&ours.reviews, &theirs.reviews),
+        audits: super::audit::union(&ours.audits, &theirs.audits),
         finished: match (&ours.finished, &theirs.finished) {
             (Some(o), Some(t)) if o != t => {
                 Some(m.pick("finished", b.and_then(|b| b.finished.as_ref()), o, t))
@@ -805,6 +806,7 @@ mod tests {
             questions_asked: None,
             plans: vec![rev(1, "2026-01-01T00:00:00Z", &["aaaaaa", "bbbbbb"])],
             reviews: vec![],
+            audits: vec![],
             finished: None,
         }
     }

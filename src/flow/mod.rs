@@ -5,6 +5,7 @@
 //! `notes.rewriteMode=concatenate` produces) can be told apart, and so that a reader refuses a
 //! version it does not know instead of guessing.
 
+pub mod audit;
 pub mod deviations;
 pub mod lifecycle;
 pub mod merge;
@@ -176,6 +177,9 @@ pub struct Flow {
     /// Review records, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reviews: Vec<Review>,
+    /// Security audits and their findings, oldest first: advice, never a review.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audits: Vec<audit::Audit>,
     /// When and how the integration branch was merged into its base.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished: Option<Finished>,
@@ -745,6 +749,9 @@ impl Flow {
         for (i, r) in self.reviews.iter().enumerate() {
             r.validate(&format!("reviews[{i}]"))?;
         }
+        for (i, a) in self.audits.iter().enumerate() {
+            a.validate(&format!("audits[{i}]"))?;
+        }
         Ok(())
     }
 }
@@ -1140,6 +1147,7 @@ pub(crate) mod tests_support {
                 }],
                 ..Review::default()
             }],
+            audits: vec![],
             finished: None,
         }
     }

@@ -123,6 +123,8 @@ pub struct Policy {
     /// Whether what a merge brings from a subtask (or from an integration branch into a trunk)
     /// must have a recorded passing run of the test command on its exact tree.
     pub tests_required: bool,
+    /// Whether `finish` refuses a flow with a security finding nobody has judged.
+    pub audit_resolved: bool,
     /// The test command of the `[test]` table (`aiflow.test` in git config wins).
     pub test_command: Option<String>,
     /// Its time limit in seconds (`aiflow.testTimeout` wins).
@@ -148,6 +150,7 @@ impl Default for Policy {
             typed_trailers: true,
             legacy_patch_ids: false,
             tests_required: false,
+            audit_resolved: false,
             test_command: None,
             test_timeout: None,
             source: "the default policy".into(),
@@ -240,6 +243,7 @@ struct GateFile {
     #[serde(alias = "legacy_patch_ids")]
     legacy_patch_ids: Option<bool>,
     tests: Option<String>,
+    audit: Option<String>,
 }
 
 /// What a policy file says, before the allowed-signers file it names is read.
@@ -307,6 +311,15 @@ impl Policy {
                 Some(v) => {
                     return Err(invalid(format!(
                         "tests = {v:?}: use \"required\" or \"off\""
+                    )));
+                }
+            },
+            audit_resolved: match g.audit.as_deref() {
+                None | Some("off") => false,
+                Some("resolved") => true,
+                Some(v) => {
+                    return Err(invalid(format!(
+                        "audit = {v:?}: use \"resolved\" or \"off\""
                     )));
                 }
             },
@@ -445,7 +458,7 @@ impl Policy {
     /// Override with `aiflow.trunk`, `aiflow.strict`, `aiflow.reviewTrailer`, `aiflow.reviewer`,
     /// `aiflow.allowDelete`, `aiflow.allowSelfReview`, `aiflow.exemptMerges`,
     /// `aiflow.exemptAnchor`, `aiflow.allowReplaceRefs`, `aiflow.typedTrailers`,
-    /// `aiflow.legacyPatchIds`, `aiflow.tests`, `aiflow.reviews` and `aiflow.allowedSignersFile` (a path on this
+    /// `aiflow.legacyPatchIds`, `aiflow.tests`, `aiflow.audit`, `aiflow.reviews` and `aiflow.allowedSignersFile` (a path on this
     /// machine, relative to the git directory). `typed_set`: the file set `typed-trailers`.
     fn apply_config(
         &mut self,
@@ -511,6 +524,15 @@ impl Policy {
                 "required" => true,
                 "off" => false,
                 _ => return Err(bad("aiflow.tests", v, "use required or off".into())),
+            };
+            changed = true;
+        }
+        if let Some(v) = config.string("aiflow.audit") {
+            let v = v.to_str_lossy().trim().to_owned();
+            self.audit_resolved = match v.as_str() {
+                "resolved" => true,
+                "off" => false,
+                _ => return Err(bad("aiflow.audit", v, "use resolved or off".into())),
             };
             changed = true;
         }

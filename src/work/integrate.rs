@@ -299,6 +299,7 @@ pub fn finish(repo: &gix::Repository, entry: &FlowEntry) -> Result<Finish, WorkE
     })?;
     let integ = integration_tip(repo, entry)?;
     let retry = format!("git aiflow finish {slug}");
+    open_findings(flow, &Policy::load(repo, Some(base_tip))?)?;
     let already = crate::git::is_ancestor(repo, integ, base_tip);
     let merged = if already {
         None
@@ -344,6 +345,33 @@ pub fn finish(repo: &gix::Repository, entry: &FlowEntry) -> Result<Finish, WorkE
         merge: merged.map(|m| m.merge),
         commit,
     }))
+}
+
+/// Under the policy's `audit = "resolved"`: refuse a flow with a security finding nobody has
+/// accepted or dismissed, naming each.
+fn open_findings(flow: &Flow, policy: &Policy) -> Result<(), WorkError> {
+    let open = super::audit::open_findings(flow);
+    if !policy.audit_resolved || open.is_empty() {
+        return Ok(());
+    }
+    let n = open.len();
+    let mut e = WorkError::refused(format!(
+        "flow {} has {n} security finding{} nobody has judged, and {} says audit = \"resolved\"",
+        flow.slug,
+        if n == 1 { "" } else { "s" },
+        policy.source
+    ));
+    for (_, f) in open.iter().take(10) {
+        e = e.hint(format!(
+            "{} {} {}{}: {}",
+            f.id,
+            f.severity.as_str(),
+            f.file,
+            f.line.map(|l| format!(":{l}")).unwrap_or_default(),
+            f.what
+        ));
+    }
+    Err(e.hint("judge each: `git aiflow audit accept <id> -m REASON` or `git aiflow audit dismiss <id> -m REASON`"))
 }
 
 /// Record flow `slug` as finished into `base_ref` (a full ref name) with `commit`, moving the

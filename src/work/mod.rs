@@ -11,6 +11,7 @@ use std::error::Error as StdError;
 
 pub mod answer;
 pub mod approve;
+pub mod audit;
 pub mod demo;
 pub mod edit;
 pub mod exec;

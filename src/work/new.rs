@@ -204,6 +204,7 @@ fn new_flow(slug: String, title: String, start: &Start, spec: flow::Spec) -> Flo
         questions_asked: None,
         plans: vec![],
         reviews: vec![],
+        audits: vec![],
         finished: None,
     }
 }

@@ -141,6 +141,7 @@ fn man_prints_roff_for_every_command() {
         [
             "git-aiflow-answer.1",
             "git-aiflow-approve.1",
+            "git-aiflow-audit.1",
             "git-aiflow-check.1",
             "git-aiflow-completions.1",
             "git-aiflow-demo.1",
