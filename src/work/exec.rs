@@ -286,20 +286,21 @@ pub fn exec(
     options: &ExecOptions,
     io: &mut dyn AgentIo,
 ) -> Result<ExecRun, WorkError> {
+    // The settings are read before the agent runs: a bad one stops here, with nothing done.
+    let integ = integration_tip(repo, &found.entry)?;
+    let test = match options.no_test {
+        true => None,
+        false => TestCommand::resolve(repo, Some(integ), &TestOptions::default())?,
+    };
+    let fix = match options.fix {
+        Some(n) => n,
+        None => fix_attempts(&repo.config_snapshot())?,
+    };
     let first = attempt(repo, found, options, io, None)?;
     let mut run = ExecRun {
         attempts: Vec::new(),
-        test: None,
+        test,
         stopped: None,
-    };
-    let wrepo = crate::git::open(&first.0)?;
-    let integ = integration_tip(&wrepo, &found.entry)?;
-    if !options.no_test {
-        run.test = TestCommand::resolve(&wrepo, Some(integ), &TestOptions::default())?;
-    }
-    let fix = match options.fix {
-        Some(n) => n,
-        None => fix_attempts(&wrepo.config_snapshot())?,
     };
     let mut next = Some(first);
     while let Some((dir, executed)) = next.take() {

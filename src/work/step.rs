@@ -56,6 +56,11 @@ pub fn step(
                 .hint("edit the files of the subtask, then run `git aiflow step` again"),
         );
     }
+    // The test command is resolved before anything is written: a bad setting stops here.
+    let test = match options.no_test {
+        true => None,
+        false => TestCommand::resolve(repo, Some(integ), &TestOptions::default())?,
+    };
     let n = steps_of(repo, integ, head(repo)?, &s.id).1 + 1;
     if text.trim().is_empty() {
         text = format!("{} (step {n})", s.title);
@@ -75,10 +80,9 @@ pub fn step(
     let note = StepNote::new(slug, &s.id, n, crate::flow::vocab::StepAuthor::Hand, &stamp);
     record_steps(&repo, slug, &s.id, &stamp, &[(commit, note)])?;
     // The step is kept whatever the test does: it runs after the step and its note are written.
-    let test = if options.no_test {
-        None
-    } else {
-        test_step(&repo, &dir, found, integ, commit)?
+    let test = match test {
+        Some(command) => Some(test_step(&repo, &dir, found, command, commit)?),
+        None => None,
     };
     Ok(Stepped {
         commit,
@@ -90,17 +94,14 @@ pub fn step(
     })
 }
 
-/// Run the configured test command on step `commit` in `dir`, and record the run in its note.
-pub(super) fn test_step(
+/// Run `command` on step `commit` in `dir`, and record the run in its note.
+fn test_step(
     repo: &gix::Repository,
     dir: &std::path::Path,
     found: &Found,
-    integ: ObjectId,
+    command: TestCommand,
     commit: ObjectId,
-) -> Result<Option<(TestCommand, crate::flow::TestRun)>, WorkError> {
-    let Some(command) = TestCommand::resolve(repo, Some(integ), &TestOptions::default())? else {
-        return Ok(None);
-    };
+) -> Result<(TestCommand, crate::flow::TestRun), WorkError> {
     let (slug, id) = (&found.flow().slug, &found.subtask().id);
     let stamp = crate::git::committer_stamp(repo)?;
     let target = Target {
@@ -112,7 +113,7 @@ pub(super) fn test_step(
     let run = run(&command, &target, &stamp)?;
     // The step's note was just written, so the run has a note to go in.
     let _ = record(repo, slug, id, commit, &run)?;
-    Ok(Some((command, run)))
+    Ok((command, run))
 }
 
 /// The commit HEAD points to.

@@ -315,6 +315,20 @@ fn the_policy_file_names_the_test_command_and_git_config_wins() {
     // A bad timeout in config is an input error that names the key.
     repo.git(&["config", "aiflow.testTimeout", "soon"]);
     assert_has(&repo.aiflow(&["test"]).fails(2), "aiflow.testTimeout");
+    // step and exec read it before anything is written.
+    let head = repo.git(&["rev-parse", "HEAD"]);
+    let notes = repo.git(&["rev-parse", "refs/notes/aiflow"]);
+    repo.write("c.txt", "c\n");
+    assert_has(
+        &repo.aiflow(&["step", "-m", "C"]).fails(2),
+        "aiflow.testTimeout",
+    );
+    repo.git(&["stash", "-q", "-u"]);
+    repo.git(&["config", "aiflow.agent", "touch agent-was-here"]);
+    assert_has(&repo.aiflow(&["exec", "a1"]).fails(2), "aiflow.testTimeout");
+    assert!(!repo.path.join("agent-was-here").exists());
+    assert_eq!(repo.git(&["rev-parse", "HEAD"]), head);
+    assert_eq!(repo.git(&["rev-parse", "refs/notes/aiflow"]), notes);
 }
 
 #[test]
