@@ -24,8 +24,30 @@ pub const DEMO_ANSWERS: &[(&str, &str)] = &[
     ("plan", include_str!("../../fixtures/demo/plan.json")),
 ];
 
-/// The demo's agent: it writes a token bucket.
-const DEMO_AGENT: &str = r#"cat > /dev/null
+/// The demo's test, committed with the repository: plain sh, so that the demo needs no Python (a
+/// real project's would be `pytest` or `cargo test`). It fails while the refill is not capped.
+const DEMO_TEST: &str = r#"# The tests of limiter.py, in plain sh so that the demo runs anywhere.
+test -f limiter.py || { echo "FAIL: there is no limiter.py"; exit 1; }
+if ! grep -q 'min(self.burst, ' limiter.py; then
+    echo "FAIL: TokenBucket.take refills without a cap: after an idle minute a client may send"
+    echo "      burst + 60 x rate requests at once"
+    exit 1
+fi
+echo "ok: the refill is capped at burst"
+"#;
+
+/// The demo's agent: it writes a token bucket that forgets to cap its refill; asked to fix the
+/// failing test (the prompt says "## The test fails"), it caps it.
+const DEMO_AGENT: &str = r#"prompt=$(cat)
+case $prompt in
+*'## The test fails'*)
+    echo "demo agent: the test fails; capping the refill at burst (step $AIFLOW_STEP)"
+    sed 's/self\.tokens + (now - self\.stamp) \* self\.rate/min(self.burst, &)/' limiter.py > limiter.py.new
+    mv limiter.py.new limiter.py
+    printf 'Cap the refill at the burst\n' > "$AIFLOW_MESSAGE_FILE"
+    exit 0
+    ;;
+esac
 echo "demo agent: writing limiter.py for subtask $AIFLOW_SUBTASK (step $AIFLOW_STEP)"
 cat > limiter.py <<'PY'
 import time
@@ -40,7 +62,7 @@ class TokenBucket:
 
     def take(self, n=1):
         now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.tokens = self.tokens + (now - self.stamp) * self.rate
         self.stamp = now
         if self.tokens < n:
             return False
@@ -154,7 +176,8 @@ fn setup(dir: &Path) -> Script {
     s.run(git(&["config", "user.name", "Demo User"]));
     s.run(git(&["config", "user.email", "demo@example.com"]));
     s.write("README.md", "# Demo service\n", REPO);
-    s.run(git(&["add", "README.md"]));
+    s.write("test.sh", DEMO_TEST, REPO);
+    s.run(git(&["add", "README.md", "test.sh"]));
     s.run(git(&["commit", "-q", "-m", "Initial commit"]));
     s.write(
         ".git/rate-limit.md",
@@ -230,8 +253,9 @@ fn subtask_id(branch: &str) -> &str {
         .unwrap_or(branch)
 }
 
-/// Execution and the gate: an agent does the first subtask (on `branch`), and the gate refuses
-/// its unreviewed work, from git-aiflow and from plain git.
+/// Execution and the gate: an agent does the first subtask (on `branch`), its first step red
+/// under the test command and its fix green, and the gate refuses its unreviewed work, from
+/// git-aiflow and from plain git.
 fn execution(dir: &Path, branch: &str) -> Script {
     let id = subtask_id(branch);
     let mut s = Script::new(dir);
@@ -248,8 +272,19 @@ fn execution(dir: &Path, branch: &str) -> Script {
         "sh \"$(git rev-parse --git-common-dir)/demo-model/agent.sh\"",
     ]));
     s.run(git(&["config", "aiflow.agentName", "Demo Agent"]));
-    s.run(aiflow(&["exec"]));
-    s.say("\n# Nobody has reviewed it, so the gate refuses it");
+    s.say("\n# Your test command runs after every step, the agent's too (here the sh check committed\n# with the repository; a real one would be `pytest` or `cargo test`)");
+    s.run(git(&["config", "aiflow.test", "sh test.sh"]));
+    s.say("\n# The agent's first step fails the test; with --fix 1 it runs once more, with the failure\n# in its prompt, and its fix is another step, tested too");
+    s.run(aiflow(&["exec", id, "--fix", "1"]));
+    s.say("\n# Each run is kept in its step's note, bound to the tree it ran on: the red one");
+    s.run(git(&[
+        "--no-pager",
+        "notes",
+        "--ref=aiflow",
+        "show",
+        "HEAD~1",
+    ]));
+    s.say("\n# Nobody has reviewed the two steps, so the gate refuses them");
     s.run(aiflow(&["check"]).refused());
     s.run(aiflow(&["integrate", id]).refused());
     s.say("\n# Nor can plain git merge it: the hooks run the same gate");
@@ -586,13 +621,15 @@ fn process_failed(message: impl Into<String>, e: ProcessError) -> WorkError {
     }
 }
 
-/// Quote an argument for display the way a shell user would type it.
+/// Quote an argument for display the way a shell user would type it (a `~` needs no quotes
+/// where the shell leaves it alone: not first, nor after `=` or `:`).
 fn quote(arg: &str) -> String {
-    if !arg.is_empty()
-        && arg
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&c))
-    {
+    let plain = |(i, c): (usize, u8)| {
+        c.is_ascii_alphanumeric()
+            || b"-_./:=@%+,".contains(&c)
+            || (c == b'~' && i > 0 && !b"=:".contains(&arg.as_bytes()[i - 1]))
+    };
+    if !arg.is_empty() && arg.bytes().enumerate().all(plain) {
         arg.to_owned()
     } else {
         format!("'{}'", arg.replace('\'', "'\\''"))
@@ -615,6 +652,10 @@ mod tests {
             Some("git aiflow sync   # (the teammate)")
         );
         assert_eq!(git(&["log", ""]).command_line(), "git log ''");
+        assert_eq!(
+            git(&["show", "HEAD~1", "~x", "a=~", "b:~"]).command_line(),
+            "git show HEAD~1 '~x' 'a=~' 'b:~'"
+        );
     }
 
     #[test]

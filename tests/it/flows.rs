@@ -584,11 +584,78 @@ fn demo_walks_a_flow_offline() {
         .expect("sync");
     assert!(again.status.success(), "{again:?}");
     assert_eq!(notes(&teammate, &["rev-parse", "refs/notes/aiflow"]), tip);
+    // The test command runs after each of the agent's runs: the first step is red, the fix
+    // (`exec --fix 1`, the failure in the agent's prompt) green.
+    assert!(
+        out.contains("$ git config aiflow.test 'sh test.sh'\n"),
+        "{out}"
+    );
+    let red = out
+        .find("test: `sh test.sh` failed (exit 1)")
+        .unwrap_or_else(|| panic!("no red run: {out}"));
+    let fixed = out
+        .find(" s (fix attempt 1); recorded step 2 (")
+        .unwrap_or_else(|| panic!("no fix attempt: {out}"));
+    let green = out
+        .find("test: `sh test.sh` passed")
+        .unwrap_or_else(|| panic!("no green run: {out}"));
+    assert!(red < fixed && fixed < green, "{out}");
+    assert!(
+        out.contains("demo agent: the test fails; capping the refill at burst (step 2)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  | FAIL: TokenBucket.take refills without a cap"),
+        "{out}"
+    );
+    // Each run is in its step's note, bound to the step's tree: the notes followed the steps
+    // through the approval's rewrite.
+    let run_of = |rev: &str| -> toml::Table {
+        let text = notes(&dir, &["notes", "--ref=aiflow", "show", rev]);
+        let note: toml::Table = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        note.get("test")
+            .and_then(|t| t.as_table())
+            .cloned()
+            .unwrap_or_else(|| panic!("no [test] in the note on {rev}:\n{text}"))
+    };
+    for (rev, step, exit) in [
+        ("aiflow/rate-limit^2~1", 1, 1),
+        ("aiflow/rate-limit^2", 2, 0),
+    ] {
+        let run = run_of(rev);
+        assert_eq!(
+            run["command"].as_str(),
+            Some("sh test.sh"),
+            "{rev}: {run:?}"
+        );
+        assert_eq!(run["exit"].as_integer(), Some(exit), "{rev}: {run:?}");
+        assert_eq!(
+            run["tree"].as_str(),
+            Some(notes(&dir, &["rev-parse", &format!("{rev}^{{tree}}")]).trim()),
+            "{rev}"
+        );
+        let text = notes(&dir, &["notes", "--ref=aiflow", "show", rev]);
+        assert!(
+            text.contains(&format!("\nstep = {step}\n")),
+            "{rev}: {text}"
+        );
+    }
+    assert!(
+        run_of("aiflow/rate-limit^2~1")["output"]
+            .as_str()
+            .is_some_and(|o| o.contains("FAIL: TokenBucket.take refills without a cap")),
+        "the red run keeps its output"
+    );
     // The gate refuses the unreviewed work (check, integrate, a plain git merge through the
     // hooks), then accepts it once approved.
     assert_eq!(
         out.matches("(refused, as it should be: exit 1)").count(),
         3,
+        "{out}"
+    );
+    assert!(
+        out.contains(": 2 without a valid review\n")
+            && out.contains("2 commits without a valid review"),
         "{out}"
     );
     assert!(out.contains("aiflow:   "), "{out}");
@@ -609,21 +676,22 @@ fn demo_walks_a_flow_offline() {
         log,
         format!(
             "Merge subtask {first}: {}|\n\
+             Cap the refill at the burst|Demo User <demo@example.com>\n\n\
              Add a token bucket with continuous refill|Demo User <demo@example.com>\n\n\
              aiflow: start rate-limit: Rate limiting for the public API|\n\
              Initial commit|\n",
             plan["subtasks"][0]["title"].as_str().expect("title")
         )
     );
-    // The agent authored the step; the demo user, who reviewed it, committed the approval.
+    // The agent authored the steps; the demo user, who reviewed them, committed the approval.
     let who = repo
         .command_in("git", &dir)
-        .args(["log", "-1", "--format=%an|%cn", "aiflow/rate-limit^2"])
+        .args(["log", "-2", "--format=%an|%cn", "aiflow/rate-limit^2"])
         .output()
         .expect("git log");
     assert_eq!(
         String::from_utf8_lossy(&who.stdout),
-        "Demo Agent|Demo User\n"
+        "Demo Agent|Demo User\nDemo Agent|Demo User\n"
     );
     // A non-empty directory is refused.
     let err = repo
