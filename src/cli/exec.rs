@@ -4,8 +4,10 @@
 use super::context::Streams;
 use super::work::{self, Which};
 use super::{CliError, Ctx};
+use crate::flow::TestRun;
 use crate::git::process::Sink;
 use crate::work::exec::{AgentIo, AgentStart, ExecOptions, ExecRun, Executed};
+use crate::work::test::TestCommand;
 use serde_json::json;
 use std::io::Write;
 
@@ -99,6 +101,20 @@ impl AgentIo for Io<'_> {
         self.ctx.out.flush()
     }
 
+    fn recorded(&mut self, run: &Executed, fix: usize) -> std::io::Result<()> {
+        if !self.json {
+            recorded_line(&mut self.ctx.out, run, fix)?;
+        }
+        self.ctx.out.flush()
+    }
+
+    fn tested(&mut self, command: &TestCommand, run: &TestRun) -> std::io::Result<()> {
+        if !self.json {
+            super::test::print_run(&mut self.ctx.out, command, run)?;
+        }
+        self.ctx.out.flush()
+    }
+
     fn sinks(&mut self) -> (Sink<'_>, Sink<'_>) {
         let json = self.json;
         match self.ctx.streams() {
@@ -155,33 +171,30 @@ fn exec_json(done: &ExecRun) -> serde_json::Value {
     })
 }
 
-/// The human answer: each run of the agent, and the test run after it.
+/// One agent run as recorded: its steps (`fix`: it was fix attempt N).
+fn recorded_line(out: &mut impl Write, run: &Executed, fix: usize) -> std::io::Result<()> {
+    let list: Vec<String> = run
+        .steps
+        .iter()
+        .map(|s| format!("{} ({})", s.note.step, s.commit.to_hex_with_len(7)))
+        .collect();
+    let fix = match fix {
+        0 => String::new(),
+        n => format!(" (fix attempt {n})"),
+    };
+    writeln!(
+        out,
+        "exec: `{}` finished in {:.1} s{fix}; recorded step{} {} on {}",
+        run.program,
+        run.duration.as_secs_f64(),
+        if run.steps.len() == 1 { "" } else { "s" },
+        list.join(", "),
+        run.branch
+    )
+}
+
+/// The human answer's end (each run and its test were printed as they came): what to do next.
 fn render(ctx: &mut Ctx, done: &ExecRun) -> Result<(), CliError> {
-    for (i, a) in done.attempts.iter().enumerate() {
-        let run = &a.executed;
-        let list: Vec<String> = run
-            .steps
-            .iter()
-            .map(|s| format!("{} ({})", s.note.step, s.commit.to_hex_with_len(7)))
-            .collect();
-        let fix = if i == 0 {
-            String::new()
-        } else {
-            format!(" (fix attempt {i})")
-        };
-        writeln!(
-            ctx.out,
-            "exec: `{}` finished in {:.1} s{fix}; recorded step{} {} on {}",
-            run.program,
-            run.duration.as_secs_f64(),
-            if run.steps.len() == 1 { "" } else { "s" },
-            list.join(", "),
-            run.branch
-        )?;
-        if let (Some(command), Some(test)) = (&done.test, &a.test) {
-            super::test::print_run(ctx, command, test)?;
-        }
-    }
     let id = &done.attempts[0].executed.subtask;
     if done.stopped.is_none() && done.last_test().is_none_or(|t| t.passed()) {
         writeln!(

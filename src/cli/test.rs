@@ -55,7 +55,7 @@ pub fn test(ctx: &mut Ctx, args: &TestArgs) -> Result<(), CliError> {
             "test": run_json(&done.command, &done.run),
         }))?;
     } else {
-        print_run(ctx, &done.command, &done.run)?;
+        print_run(&mut ctx.out, &done.command, &done.run)?;
         match (done.step, &done.unrecorded) {
             (Some(step), _) => writeln!(
                 ctx.out,
@@ -96,9 +96,13 @@ pub fn run_json(command: &TestCommand, run: &TestRun) -> serde_json::Value {
 const SHOWN_LINES: usize = 20;
 
 /// One line for the run; for a run that did not pass, the end of its output too.
-pub fn print_run(ctx: &mut Ctx, command: &TestCommand, run: &TestRun) -> Result<(), CliError> {
+pub fn print_run(
+    out: &mut impl Write,
+    command: &TestCommand,
+    run: &TestRun,
+) -> std::io::Result<()> {
     writeln!(
-        ctx.out,
+        out,
         "test: `{}` {} in {:.1} s",
         run.command,
         run.verdict(),
@@ -106,7 +110,7 @@ pub fn print_run(ctx: &mut Ctx, command: &TestCommand, run: &TestRun) -> Result<
     )?;
     if run.timed_out {
         writeln!(
-            ctx.out,
+            out,
             "  stopped at its time limit of {} s, with everything it started",
             command.timeout.as_secs()
         )?;
@@ -114,9 +118,9 @@ pub fn print_run(ctx: &mut Ctx, command: &TestCommand, run: &TestRun) -> Result<
     if !run.passed() && !run.output.trim().is_empty() {
         let lines: Vec<&str> = run.output.trim_end().lines().collect();
         let from = lines.len().saturating_sub(SHOWN_LINES);
-        writeln!(ctx.out, "  the end of its output:")?;
+        writeln!(out, "  the end of its output:")?;
         for line in &lines[from..] {
-            writeln!(ctx.out, "  | {line}")?;
+            writeln!(out, "  | {line}")?;
         }
     }
     Ok(())

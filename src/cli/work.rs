@@ -217,7 +217,7 @@ pub fn step(ctx: &mut Ctx, args: &StepArgs) -> Result<(), CliError> {
             stepped.subtask
         )?;
         if let Some((command, run)) = &stepped.test {
-            super::test::print_run(ctx, command, run)?;
+            super::test::print_run(&mut ctx.out, command, run)?;
         }
     }
     match &stepped.test {

@@ -53,6 +53,14 @@ pub trait AgentIo {
     fn starting(&mut self, start: &AgentStart<'_>) -> std::io::Result<()>;
     /// Where the agent's standard output and standard error go.
     fn sinks(&mut self) -> (Sink<'_>, Sink<'_>);
+    /// An agent run was recorded (`fix`: it was fix attempt N); its test is about to run.
+    fn recorded(&mut self, _executed: &Executed, _fix: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    /// The test ran on the run's last step.
+    fn tested(&mut self, _command: &TestCommand, _run: &TestRun) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A subtask ready for the agent: where its branch is checked out, and the prompt.
@@ -178,9 +186,24 @@ struct StepView {
     files: Vec<String>,
 }
 
-/// Find where `found`'s branch is checked out and render the agent's prompt; nothing runs.
+/// Find where `found`'s branch is checked out and render the agent's prompt; nothing runs. When
+/// the branch's tip has a failed test run on its tree, the prompt asks the agent to fix it.
 pub fn prepare(repo: &gix::Repository, found: &Found) -> Result<Prepared, WorkError> {
-    prepare_with(repo, found, None)
+    let red = red_tip(repo, found)?;
+    prepare_with(repo, found, red.as_ref())
+}
+
+/// The failed test run recorded on the tip of `found`'s branch, on the tip's own tree.
+fn red_tip(repo: &gix::Repository, found: &Found) -> Result<Option<TestRun>, WorkError> {
+    use crate::gate::Binder;
+    let Some(tip) = crate::git::branch_tip(repo, &found.branch()) else {
+        return Ok(None);
+    };
+    let tree = tree_of(repo, tip)?;
+    let run = crate::gate::bind::NotesBinder::for_repo(repo)
+        .test_run(tip)
+        .unwrap_or(None);
+    Ok(run.filter(|r| !r.passed() && r.tree.parse::<ObjectId>().ok() == Some(tree)))
 }
 
 /// [`prepare`], with the test run the agent is asked to fix (the prompt's `test_failure`).
@@ -296,7 +319,9 @@ pub fn exec(
         Some(n) => n,
         None => fix_attempts(&repo.config_snapshot())?,
     };
-    let first = attempt(repo, found, options, io, None)?;
+    // A red tip is what the agent is asked to fix first.
+    let red = red_tip(repo, found)?;
+    let first = attempt(repo, found, options, io, red.as_ref())?;
     let mut run = ExecRun {
         attempts: Vec::new(),
         test,
@@ -304,8 +329,13 @@ pub fn exec(
     };
     let mut next = Some(first);
     while let Some((dir, executed)) = next.take() {
+        io.recorded(&executed, run.attempts.len())?;
         let test = match &run.test {
-            Some(command) => Some(test_last_step(&dir, found, command, &executed)?),
+            Some(command) => {
+                let t = test_last_step(&dir, found, command, &executed)?;
+                io.tested(command, &t)?;
+                Some(t)
+            }
             None => None,
         };
         let red = test.as_ref().filter(|t| !t.passed()).cloned();

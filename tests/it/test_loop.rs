@@ -256,6 +256,10 @@ fn exec_without_fix_attempts_is_red_and_fixing_stops_when_the_agent_changes_noth
             .trim(),
         "1"
     );
+    // The tip is red: running the agent again hands it the failure, as --fix would.
+    let prompt = repo.aiflow(&["exec", "a1", "--print-prompt"]).ok();
+    assert_has(&prompt, "## The test fails: make it pass");
+    assert_has(&prompt, "check: work/a1.txt has 1 lines, needs 2");
 
     // An agent that does nothing on its second run: fixing stops there, with exit 1 and the
     // first step kept.
