@@ -47,7 +47,7 @@ pub enum AuditCommand {
 /// Arguments of `audit accept|dismiss`.
 #[derive(Debug, clap::Args)]
 pub struct JudgeArgs {
-    /// The finding's id (or a unique prefix of it).
+    /// The finding: its id (or a unique prefix of it), or where it is (`file:line`).
     #[arg(value_name = "finding")]
     pub id: String,
     /// Why (required).

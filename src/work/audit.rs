@@ -283,8 +283,8 @@ pub struct Judged {
     pub was: FindingStatus,
 }
 
-/// Record a person's judgement of finding `id` (or a unique prefix of it) in some flow of `set`:
-/// accepted or dismissed, with `reason`.
+/// Record a person's judgement of finding `id` (its id, a unique prefix of it, or its place
+/// `file:line`) in some flow of `set`: accepted or dismissed, with `reason`.
 pub fn judge(
     repo: &gix::Repository,
     set: &crate::store::FlowSet,
@@ -308,12 +308,7 @@ pub fn judge(
                 .audits
                 .iter()
                 .flat_map(|a| &a.findings)
-                .filter(|f| {
-                    f.id.eq_ignore_ascii_case(id)
-                        || f.id
-                            .to_ascii_lowercase()
-                            .starts_with(&id.to_ascii_lowercase())
-                })
+                .filter(|f| names(f, id))
                 .map(move |f| (e.flow.slug.as_str(), f))
         })
         .collect();
@@ -365,6 +360,17 @@ pub fn judge(
         finding: now.expect("the edit ran"),
         was,
     })
+}
+
+/// Whether `given` names finding `f`: its id or a prefix of it (any case), or its place,
+/// `file:line` (or `file` for a finding without a line).
+fn names(f: &Finding, given: &str) -> bool {
+    let lower = given.to_ascii_lowercase();
+    let place = match f.line {
+        Some(l) => format!("{}:{l}", f.file),
+        None => f.file.clone(),
+    };
+    f.id.to_ascii_lowercase().starts_with(&lower) || place == given
 }
 
 /// The findings of `flow` that nobody has judged yet, with the subtask of their audit.

@@ -22,6 +22,7 @@ pub const DEMO_ANSWERS: &[(&str, &str)] = &[
         include_str!("../../fixtures/demo/questions.json"),
     ),
     ("plan", include_str!("../../fixtures/demo/plan.json")),
+    ("audit", include_str!("../../fixtures/demo/audit.json")),
 ];
 
 /// The demo's test, committed with the repository: plain sh, so that the demo needs no Python (a
@@ -299,8 +300,18 @@ fn execution(dir: &Path, branch: &str) -> Script {
 fn review(dir: &Path, branch: &str) -> Script {
     let id = subtask_id(branch);
     let mut s = Script::new(dir);
-    s.say("\n# You review the agent's work and approve it: every commit gets Reviewed-by");
+    s.say("\n# You review the agent's work: its steps with their test runs, where it left the plan, the diff");
     s.run(aiflow(&["review", id]));
+    s.say("\n# Before production, a security audit by the model (the same recorded-answer command);\n# its findings are advice that a person judges, never a review");
+    s.run(aiflow(&["audit", id]));
+    s.run(aiflow(&[
+        "audit",
+        "accept",
+        "limiter.py:11",
+        "-m",
+        "real: the middleware subtask validates n before it calls take",
+    ]));
+    s.say("\n# You approve it: every commit gets Reviewed-by");
     s.run(aiflow(&["approve", id]));
     s.run(aiflow(&["check"]));
     s.say("\n# Now it may enter the integration branch");

@@ -600,6 +600,18 @@ fn demo_walks_a_flow_offline() {
         .find("test: `sh test.sh` passed")
         .unwrap_or_else(|| panic!("no green run: {out}"));
     assert!(red < fixed && fixed < green, "{out}");
+    // review shows the runs and the deviations; the audit replays a recorded finding, which a
+    // person accepts; the dashboard counts it judged.
+    for line in [
+        "step 1: Add a token bucket with continuous refill [test failed]",
+        "Plan    changed outside the plan: limiter.py",
+        ": 1 finding\n",
+        "medium   open      limiter.py:11  take(n) accepts a negative or zero n",
+        "accepted (was open)",
+        "audits     1, 1 finding, 0 open",
+    ] {
+        assert!(out.contains(line), "no {line:?} in:\n{out}");
+    }
     assert!(
         out.contains("demo agent: the test fails; capping the refill at burst (step 2)"),
         "{out}"
