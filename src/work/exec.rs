@@ -253,6 +253,8 @@ pub struct ExecRun {
     pub attempts: Vec<Attempt>,
     /// The test command, when one applies and tests were not turned off.
     pub test: Option<TestCommand>,
+    /// The subtask's own `test`, not run because no person accepted it.
+    pub unaccepted: Option<crate::flow::plan::Unaccepted>,
     /// Why the fix attempts stopped before the test passed or they ran out: the agent changed
     /// nothing, or it failed. The steps and runs before are kept.
     pub stopped: Option<WorkError>,
@@ -290,12 +292,21 @@ pub fn exec(
     let mut run = ExecRun {
         attempts: Vec::new(),
         test: None,
+        unaccepted: None,
         stopped: None,
     };
     let wrepo = crate::git::open(&first.0)?;
     let integ = integration_tip(&wrepo, &found.entry)?;
     if !options.no_test {
-        run.test = TestCommand::resolve(&wrepo, Some(integ), &TestOptions::default())?;
+        // Resolved once: every attempt runs the same command.
+        let resolved = TestCommand::resolve(
+            &wrepo,
+            Some(integ),
+            &TestOptions::default(),
+            Some((found.flow(), &found.subtask().id)),
+        )?;
+        run.test = resolved.command;
+        run.unaccepted = resolved.unaccepted;
     }
     let fix = match options.fix {
         Some(n) => n,

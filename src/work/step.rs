@@ -6,6 +6,7 @@ use super::tree::{commit_all, workdir};
 use super::{Found, WorkError, integration_tip};
 use crate::flow::StepNote;
 use crate::flow::lifecycle::{self, Action};
+use crate::flow::plan::Unaccepted;
 use crate::git::trailers;
 use gix::ObjectId;
 
@@ -34,6 +35,8 @@ pub struct Stepped {
     /// The test command run on the step, and how it went (`None`: none is configured, or
     /// `no_test`). The run is in the step's note.
     pub test: Option<(super::test::TestCommand, crate::flow::TestRun)>,
+    /// The subtask's own `test`, not run because no person accepted it.
+    pub unaccepted: Option<Unaccepted>,
 }
 
 /// Commit everything in `repo`'s work tree as the next step of `found`, whose branch it has
@@ -75,8 +78,8 @@ pub fn step(
     let note = StepNote::new(slug, &s.id, n, crate::flow::vocab::StepAuthor::Hand, &stamp);
     record_steps(&repo, slug, &s.id, &stamp, &[(commit, note)])?;
     // The step is kept whatever the test does: it runs after the step and its note are written.
-    let test = if options.no_test {
-        None
+    let (test, unaccepted) = if options.no_test {
+        (None, None)
     } else {
         test_step(&repo, &dir, found, integ, commit)?
     };
@@ -87,21 +90,37 @@ pub fn step(
         subtask: s.id.clone(),
         branch: found.branch(),
         test,
+        unaccepted,
     })
 }
 
-/// Run the configured test command on step `commit` in `dir`, and record the run in its note.
+/// The test command that applies to `found` run on its step `commit` in `dir`, with the run
+/// recorded in the step's note; and the subtask's own `test`, when it was not run because no
+/// person accepted it.
+type StepTest = (
+    Option<(TestCommand, crate::flow::TestRun)>,
+    Option<Unaccepted>,
+);
+
+/// Run the test command that applies to `found` on step `commit` in `dir`, and record the run
+/// in its note.
 pub(super) fn test_step(
     repo: &gix::Repository,
     dir: &std::path::Path,
     found: &Found,
     integ: ObjectId,
     commit: ObjectId,
-) -> Result<Option<(TestCommand, crate::flow::TestRun)>, WorkError> {
-    let Some(command) = TestCommand::resolve(repo, Some(integ), &TestOptions::default())? else {
-        return Ok(None);
-    };
+) -> Result<StepTest, WorkError> {
     let (slug, id) = (&found.flow().slug, &found.subtask().id);
+    let resolved = TestCommand::resolve(
+        repo,
+        Some(integ),
+        &TestOptions::default(),
+        Some((found.flow(), id)),
+    )?;
+    let Some(command) = resolved.command else {
+        return Ok((None, resolved.unaccepted));
+    };
     let stamp = crate::git::committer_stamp(repo)?;
     let target = Target {
         dir,
@@ -112,7 +131,7 @@ pub(super) fn test_step(
     let run = run(&command, &target, &stamp)?;
     // The step's note was just written, so the run has a note to go in.
     let _ = record(repo, slug, id, commit, &run)?;
-    Ok(Some((command, run)))
+    Ok((Some((command, run)), resolved.unaccepted))
 }
 
 /// The commit HEAD points to.
