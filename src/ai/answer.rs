@@ -14,7 +14,7 @@ pub const QUESTIONS_SHAPE: &str =
     r#"{"questions": [{"question": "…", "why": "…", "choices": ["…", "…"]}]}"#;
 
 /// The JSON shape the plan prompt asks for.
-pub const PLAN_SHAPE: &str = r#"{"subtasks": [{"id": "…", "title": "…", "description": "…", "files": ["src/…"], "phase": "core", "depends_on": []}]}"#;
+pub const PLAN_SHAPE: &str = r#"{"subtasks": [{"id": "…", "title": "…", "description": "…", "files": ["src/…"], "phase": "core", "depends_on": [], "test": "…"}]}"#;
 
 /// A clarifying question as asked.
 #[derive(Debug, Clone, PartialEq)]
@@ -312,6 +312,18 @@ pub fn parse_plan(text: &str) -> Result<Vec<Draft>, Vec<String>> {
             &format!("{who}: depends_on"),
             &mut errors,
         );
+        // The subtask's own acceptance command: a proposal, which runs only once a person
+        // accepts it (`crate::flow::plan::accepted_test`); empty or absent: none.
+        let test = match o.get("test") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => {
+                errors.push(format!(
+                    "{who}: test must be a string (a shell command, or \"\" for none); found {other}"
+                ));
+                None
+            }
+        };
         out.push(Draft {
             id: text_of(o.get("id")),
             title,
@@ -320,6 +332,7 @@ pub fn parse_plan(text: &str) -> Result<Vec<Draft>, Vec<String>> {
             phase,
             depends_on,
             status: None,
+            test,
         });
     }
     if errors.is_empty() {
@@ -483,7 +496,7 @@ pub fn plan_schema() -> Value {
                 "items": {
                     "type": "object",
                     "additionalProperties": false,
-                    "required": ["id", "title", "description", "files", "phase", "depends_on"],
+                    "required": ["id", "title", "description", "files", "phase", "depends_on", "test"],
                     "properties": {
                         "id": {"type": "string", "minLength": 1, "maxLength": 24},
                         "title": {"type": "string", "minLength": 1, "maxLength": 120},
@@ -498,7 +511,8 @@ pub fn plan_schema() -> Value {
                             "type": "array",
                             "maxItems": 12,
                             "items": {"type": "string", "maxLength": 24}
-                        }
+                        },
+                        "test": {"type": "string", "maxLength": crate::flow::MAX_TEST_COMMAND}
                     }
                 }
             }
@@ -588,5 +602,33 @@ mod tests {
         assert_eq!(ok[0].id.as_deref(), Some("1"));
         assert_eq!(ok[0].phase, Phase::NiceToHave);
         assert_eq!(ok[0].depends_on, vec!["2"]);
+        assert_eq!(ok[0].test, None);
+    }
+
+    #[test]
+    fn a_plan_may_propose_a_test_per_subtask() {
+        let ok = parse_plan(
+            r#"{"subtasks": [{"title": "A", "phase": "core", "test": "sh check.sh"}, {"title": "B", "phase": "core", "test": ""}]}"#,
+        )
+        .unwrap();
+        assert_eq!(ok[0].test.as_deref(), Some("sh check.sh"));
+        assert_eq!(ok[1].test.as_deref(), Some(""));
+        let errs = parse_plan(r#"{"subtasks": [{"title": "A", "phase": "core", "test": ["x"]}]}"#)
+            .unwrap_err();
+        assert!(errs[0].contains("test must be a string"), "{errs:?}");
+        // The strict schema lists every property as required; `test` may be empty.
+        let schema = plan_schema();
+        let item = &schema["properties"]["subtasks"]["items"];
+        let required: Vec<&str> = item["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let props: Vec<&String> = item["properties"].as_object().unwrap().keys().collect();
+        assert_eq!(required.len(), props.len());
+        assert!(required.contains(&"test"));
+        assert!(item["properties"]["test"].get("minLength").is_none());
+        assert!(PLAN_SHAPE.contains(r#""test": "…""#));
     }
 }

@@ -62,6 +62,9 @@ pub fn exec(ctx: &mut Ctx, args: &ExecArgs) -> Result<(), CliError> {
     for w in done.attempts.iter().flat_map(|a| &a.executed.warnings) {
         ctx.warn(w);
     }
+    if let Some(u) = &done.unaccepted {
+        super::test::warn_unaccepted(ctx, u);
+    }
     if args.json {
         ctx.json(&exec_json(&done))?;
     } else {

@@ -191,13 +191,25 @@ fn edit(ctx: &mut Ctx, args: &EditArgs) -> Result<(), CliError> {
             ctx.out,
             "The plan of {slug} is unchanged (revision {revision})."
         )?,
-        Edited::Written { revision, changes } => {
+        Edited::Written {
+            revision,
+            changes,
+            accepted,
+        } => {
             writeln!(
                 ctx.out,
                 "Plan revision {} of {slug}: {}.",
                 revision.revision,
                 Summary::of(&changes)
             )?;
+            for a in &accepted {
+                writeln!(
+                    ctx.out,
+                    "accepted the test command of {}: `{}`; it runs after each step",
+                    a.subtask,
+                    clean(&a.test)
+                )?;
+            }
             writeln!(
                 ctx.out,
                 "see the changes with `git aiflow plan diff {slug}`"

@@ -3,7 +3,9 @@
 
 use super::work::{self, Which};
 use super::{CliError, Ctx};
+use crate::ai::sanitize::clean;
 use crate::flow::TestRun;
+use crate::flow::plan::Unaccepted;
 use crate::work::test::{TestCommand, TestOptions};
 use serde_json::json;
 use std::io::Write;
@@ -13,8 +15,9 @@ use std::io::Write;
 pub struct TestArgs {
     #[command(flatten)]
     pub which: Which,
-    /// The command, run with `sh -c` in the work tree (default: config aiflow.test, else
-    /// `[test] command` in .aiflow.toml on the integration branch).
+    /// The command, run with `sh -c` in the work tree (default: the subtask's `test` in the plan
+    /// once a person accepted it, else config aiflow.test, else `[test] command` in .aiflow.toml
+    /// on the integration branch).
     #[arg(long, value_name = "command")]
     pub command: Option<String>,
     /// Stop it after this many seconds (default: config aiflow.testTimeout, else `[test]
@@ -45,6 +48,9 @@ pub fn test(ctx: &mut Ctx, args: &TestArgs) -> Result<(), CliError> {
         let repo = ctx.repo()?.clone();
         crate::work::test::test(&repo, &found, &options)?
     };
+    if let Some(u) = &done.unaccepted {
+        warn_unaccepted(ctx, u);
+    }
     if args.json {
         ctx.json(&json!({
             "flow": done.flow,
@@ -76,6 +82,13 @@ pub fn test(ctx: &mut Ctx, args: &TestArgs) -> Result<(), CliError> {
         done.subtask.clone()
     };
     red(&done.run, &what, None)
+}
+
+/// Say that the subtask's own test command did not run: the model proposed it, and no person
+/// has accepted it yet.
+pub fn warn_unaccepted(ctx: &mut Ctx, unaccepted: &Unaccepted) {
+    // The plan's text is data: no control sequence reaches the terminal.
+    ctx.warn(clean(&unaccepted.to_string()));
 }
 
 /// The `test` object of `--json` answers.

@@ -199,6 +199,9 @@ pub fn step(ctx: &mut Ctx, args: &StepArgs) -> Result<(), CliError> {
         no_test: args.no_test,
     };
     let stepped = crate::work::step::step(&repo, &found, &options)?;
+    if let Some(u) = &stepped.unaccepted {
+        super::test::warn_unaccepted(ctx, u);
+    }
     if args.json {
         ctx.json(&json!({
             "commit": stepped.commit.to_string(),

@@ -249,6 +249,7 @@ mod tests {
             depends_on: vec![],
             status,
             branch: None,
+            test: None,
         }
     }
 

@@ -701,6 +701,13 @@ impl Merger {
                 &t.branch,
                 prefer,
             ),
+            test: self.pick_by(
+                &format!("{key}.test"),
+                b.map(|b| &b.test),
+                &o.test,
+                &t.test,
+                prefer,
+            ),
         }
     }
 }
@@ -822,6 +829,7 @@ mod tests {
             depends_on: vec![],
             status: SubtaskStatus::Planned,
             branch: None,
+            test: None,
         }
     }
 

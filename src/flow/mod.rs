@@ -604,6 +604,10 @@ pub struct Subtask {
     /// The subtask's branch, once started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
+    /// The subtask's own acceptance command: how to tell it is done, for `sh -c`. A model may
+    /// propose it; it runs only once a person has accepted it ([`plan::accepted_test`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<String>,
     /// Keys this build does not know, from a newer git-aiflow: kept, and written back as they
     /// were (the compatibility rule of `docs/SCHEMA.md`).
     #[serde(flatten, default, skip_serializing_if = "Extra::is_empty")]
@@ -796,6 +800,9 @@ pub fn validate_subtasks(key: &str, subtasks: &[Subtask]) -> Result<(), Invalid>
         for (k, f) in s.files.iter().enumerate() {
             validate_repo_path(&format!("{skey}.files[{k}]"), f)?;
         }
+        if let Some(test) = &s.test {
+            validate_test_command(&format!("{skey}.test"), test)?;
+        }
     }
     let by_id: BTreeMap<&str, &Subtask> = subtasks.iter().map(|s| (s.id.as_str(), s)).collect();
     for (j, s) in subtasks.iter().enumerate() {
@@ -899,6 +906,50 @@ pub fn validate_title(key: &str, title: &str) -> Result<(), Invalid> {
             key,
             format!("the title is {n} characters long"),
             "shorten it to at most 200 characters; put details in the summary",
+        ));
+    }
+    Ok(())
+}
+
+/// The most characters a subtask's `test` command may have.
+pub const MAX_TEST_COMMAND: usize = 500;
+
+/// A subtask's `test` command: one line, not empty, no control characters, at most
+/// [`MAX_TEST_COMMAND`] characters.
+pub fn validate_test_command(key: &str, command: &str) -> Result<(), Invalid> {
+    if command.trim().is_empty() {
+        return Err(invalid(
+            key,
+            "the test command is empty",
+            "write a command for `sh -c`, or remove the key",
+        ));
+    }
+    if let Some((i, c)) = command.chars().enumerate().find(|(_, c)| c.is_control()) {
+        return Err(invalid(
+            key,
+            format!(
+                "the test command contains the control character U+{:04X} at position {}",
+                c as u32,
+                i + 1
+            ),
+            "keep it on one line (join commands with `&&`), without tabs or control characters",
+        ));
+    }
+    if crate::ai::sanitize::clean(command) != command {
+        return Err(invalid(
+            key,
+            "the test command contains bidirectional controls or tag characters, which would show it otherwise than it runs",
+            "write it in plain characters",
+        ));
+    }
+    let n = command.chars().count();
+    if n > MAX_TEST_COMMAND {
+        return Err(invalid(
+            key,
+            format!("the test command is {n} characters long"),
+            format!(
+                "shorten it to at most {MAX_TEST_COMMAND} characters; put a longer check in a script in the repository"
+            ),
         ));
     }
     Ok(())
@@ -1119,6 +1170,7 @@ pub(crate) mod tests_support {
                         depends_on: vec![],
                         status: SubtaskStatus::Approved,
                         branch: Some("aiflow/rate-limit--k3f9-bucket".into()),
+                        test: Some("cargo test bucket".into()),
                     },
                     Subtask {
                         extra: Default::default(),
@@ -1130,6 +1182,7 @@ pub(crate) mod tests_support {
                         depends_on: vec!["k3f9".into()],
                         status: SubtaskStatus::Planned,
                         branch: None,
+                        test: None,
                     },
                 ],
             }],
@@ -1371,5 +1424,32 @@ mod tests {
         let mut flow = sample();
         flow.title = "two\nlines".into();
         assert!(flow.validate().unwrap_err().problem.contains("U+000A"));
+
+        for bad in ["", " ", "make\nrm -rf ~", "a\tb"] {
+            let mut flow = sample();
+            flow.plans[0].subtasks[0].test = Some(bad.into());
+            let e = flow.validate().unwrap_err();
+            assert_eq!(e.key, "plans[0].subtasks[0].test", "{bad:?}");
+        }
+        let mut flow = sample();
+        flow.plans[0].subtasks[0].test = Some("x".repeat(MAX_TEST_COMMAND + 1));
+        assert!(
+            flow.validate()
+                .unwrap_err()
+                .problem
+                .contains("501 characters")
+        );
+        flow.plans[0].subtasks[0].test = Some("x".repeat(MAX_TEST_COMMAND));
+        flow.validate().unwrap();
+    }
+
+    /// A note written before `test` existed keeps its bytes: the key is absent when unset.
+    #[test]
+    fn a_subtask_without_a_test_has_no_test_key() {
+        let mut flow = sample();
+        let text = flow.to_toml();
+        assert_eq!(text.matches("\ntest = ").count(), 1, "{text}");
+        flow.plans[0].subtasks[0].test = None;
+        assert!(!flow.to_toml().contains("test ="));
     }
 }

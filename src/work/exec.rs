@@ -276,6 +276,8 @@ pub struct ExecRun {
     pub attempts: Vec<Attempt>,
     /// The test command, when one applies and tests were not turned off.
     pub test: Option<TestCommand>,
+    /// The subtask's own `test`, not run because no person accepted it.
+    pub unaccepted: Option<crate::flow::plan::Unaccepted>,
     /// Why the fix attempts stopped before the test passed or they ran out: the agent changed
     /// nothing, or it failed. The steps and runs before are kept.
     pub stopped: Option<WorkError>,
@@ -310,10 +312,20 @@ pub fn exec(
     io: &mut dyn AgentIo,
 ) -> Result<ExecRun, WorkError> {
     // The settings are read before the agent runs: a bad one stops here, with nothing done.
+    // Resolved once: every attempt runs the same command.
     let integ = integration_tip(repo, &found.entry)?;
-    let test = match options.no_test {
+    let resolved = match options.no_test {
         true => None,
-        false => TestCommand::resolve(repo, Some(integ), &TestOptions::default())?,
+        false => Some(TestCommand::resolve(
+            repo,
+            Some(integ),
+            &TestOptions::default(),
+            Some((found.flow(), &found.subtask().id)),
+        )?),
+    };
+    let (test, unaccepted) = match resolved {
+        Some(r) => (r.command, r.unaccepted),
+        None => (None, None),
     };
     let fix = match options.fix {
         Some(n) => n,
@@ -325,6 +337,7 @@ pub fn exec(
     let mut run = ExecRun {
         attempts: Vec::new(),
         test,
+        unaccepted,
         stopped: None,
     };
     let mut next = Some(first);

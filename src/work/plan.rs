@@ -431,6 +431,9 @@ fn new_revision(
         for f in &mut s.files {
             redactor.redact_in_place(f);
         }
+        if let Some(t) = &mut s.test {
+            redactor.redact_in_place(t);
+        }
     }
     PlanRevision {
         extra: Default::default(),

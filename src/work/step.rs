@@ -6,6 +6,7 @@ use super::tree::{commit_all, workdir};
 use super::{Found, WorkError, integration_tip};
 use crate::flow::StepNote;
 use crate::flow::lifecycle::{self, Action};
+use crate::flow::plan::Unaccepted;
 use crate::git::trailers;
 use gix::ObjectId;
 
@@ -34,6 +35,8 @@ pub struct Stepped {
     /// The test command run on the step, and how it went (`None`: none is configured, or
     /// `no_test`). The run is in the step's note.
     pub test: Option<(super::test::TestCommand, crate::flow::TestRun)>,
+    /// The subtask's own `test`, not run because no person accepted it.
+    pub unaccepted: Option<Unaccepted>,
 }
 
 /// Commit everything in `repo`'s work tree as the next step of `found`, whose branch it has
@@ -57,9 +60,14 @@ pub fn step(
         );
     }
     // The test command is resolved before anything is written: a bad setting stops here.
-    let test = match options.no_test {
+    let resolved = match options.no_test {
         true => None,
-        false => TestCommand::resolve(repo, Some(integ), &TestOptions::default())?,
+        false => Some(TestCommand::resolve(
+            repo,
+            Some(integ),
+            &TestOptions::default(),
+            Some((found.flow(), &s.id)),
+        )?),
     };
     let n = steps_of(repo, integ, head(repo)?, &s.id).1 + 1;
     if text.trim().is_empty() {
@@ -80,9 +88,15 @@ pub fn step(
     let note = StepNote::new(slug, &s.id, n, crate::flow::vocab::StepAuthor::Hand, &stamp);
     record_steps(&repo, slug, &s.id, &stamp, &[(commit, note)])?;
     // The step is kept whatever the test does: it runs after the step and its note are written.
-    let test = match test {
-        Some(command) => Some(test_step(&repo, &dir, found, command, commit)?),
-        None => None,
+    let (test, unaccepted) = match resolved {
+        None => (None, None),
+        Some(r) => {
+            let test = match r.command {
+                Some(command) => Some(test_step(&repo, &dir, found, command, commit)?),
+                None => None,
+            };
+            (test, r.unaccepted)
+        }
     };
     Ok(Stepped {
         commit,
@@ -91,6 +105,7 @@ pub fn step(
         subtask: s.id.clone(),
         branch: found.branch(),
         test,
+        unaccepted,
     })
 }
 

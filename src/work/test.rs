@@ -1,13 +1,16 @@
 //! The test command: which one applies, running it on a subtask's work tree, and recording the
 //! run in the note of the step whose tree it ran on (`[test]`).
 //!
-//! The command is the user's own (`aiflow.test`, or `[test] command` in the policy file of the
-//! integration branch, which is reviewed like any code), never the model's. It runs with
-//! `sh -c` in the work tree where the subtask is checked out, in a process group of its own so
-//! that a hung suite and everything it started are killed at the time limit.
+//! The command is the user's own: `--command`, a subtask's own `test` in the plan once a person
+//! has accepted it (a model may propose one, which never runs on the model's word alone), else
+//! `aiflow.test`, else `[test] command` in the policy file of the integration branch, which is
+//! reviewed like any code. It runs with `sh -c` in the work tree where the subtask is checked
+//! out, in a process group of its own so that a hung suite and everything it started are killed
+//! at the time limit.
 
 use super::{Found, WorkError, integration_tip};
-use crate::flow::{StepNote, TestRun};
+use crate::flow::plan::{Unaccepted, accepted_test};
+use crate::flow::{Flow, StepNote, TestRun};
 use crate::gate::Policy;
 use crate::git::process::{Input, Process, ProcessError, Sink};
 use crate::git::{Stamp, branch_tip, checkout_of};
@@ -35,19 +38,42 @@ pub struct TestCommand {
     pub command: String,
     /// Its time limit.
     pub timeout: Duration,
-    /// Where it came from: `--command`, `aiflow.test`, or the policy file and its commit.
+    /// Where it came from: `--command`, `plan (subtask a1)`, `aiflow.test`, or the policy file
+    /// and its commit.
     pub origin: String,
 }
 
+/// The test command that applies, and a subtask's own command passed over for want of a person's
+/// acceptance.
+#[derive(Debug, Clone, Default)]
+pub struct Resolved {
+    /// The command to run (`None`: none applies).
+    pub command: Option<TestCommand>,
+    /// The subtask's `test`, proposed by the model and not accepted by a person, which did not
+    /// win for that reason: the caller tells the user once.
+    pub unaccepted: Option<Unaccepted>,
+}
+
 impl TestCommand {
-    /// The command `options` give, else `aiflow.test` from git config, else `[test] command` of
-    /// the policy file at the integration tip; `None` when there is none. The time limit comes
-    /// the same way (`aiflow.testTimeout`, `[test] timeout`), else [`DEFAULT_TIMEOUT`].
+    /// The command `options` give, else the `test` of subtask `subtask` (its flow and id) once a
+    /// person has accepted it ([`accepted_test`]), else `aiflow.test` from git config, else
+    /// `[test] command` of the policy file at the integration tip; no command when there is
+    /// none. A `test` only the model proposed does not run: it is returned in `unaccepted`
+    /// unless `--command` would have won anyway. The time limit comes the same way
+    /// (`aiflow.testTimeout`, `[test] timeout`), else [`DEFAULT_TIMEOUT`].
     pub fn resolve(
         repo: &gix::Repository,
         integration_tip: Option<ObjectId>,
         options: &TestOptions,
-    ) -> Result<Option<TestCommand>, WorkError> {
+        subtask: Option<(&Flow, &str)>,
+    ) -> Result<Resolved, WorkError> {
+        let (own, mut unaccepted) = match subtask {
+            None => (None, None),
+            Some((flow, id)) => match accepted_test(flow, id) {
+                Ok(test) => (test.map(|t| (t.to_owned(), id)), None),
+                Err(u) => (None, Some(u)),
+            },
+        };
         let cfg = repo.config_snapshot();
         let policy = Policy::load(repo, integration_tip).map_err(|e| {
             WorkError::invalid("cannot read the policy, which may name the test command").because(e)
@@ -56,15 +82,27 @@ impl TestCommand {
             .string("aiflow.test")
             .map(|v| v.to_string())
             .filter(|v| !v.trim().is_empty());
-        let (command, origin) = match (&options.command, configured, &policy.test_command) {
-            (Some(c), _, _) if !c.trim().is_empty() => (c.clone(), "--command".to_owned()),
-            (Some(_), _, _) => {
+        let (command, origin) = match (&options.command, own, configured, &policy.test_command) {
+            (Some(c), _, _, _) if !c.trim().is_empty() => {
+                // The subtask's own command would not have run either: nothing to tell.
+                unaccepted = None;
+                (c.clone(), "--command".to_owned())
+            }
+            (Some(_), _, _, _) => {
                 return Err(WorkError::invalid("the test command is empty")
                     .hint("give a command for `sh -c`, for example --command 'cargo test'"));
             }
-            (None, Some(c), _) => (c, "aiflow.test".to_owned()),
-            (None, None, Some(c)) => (c.clone(), format!("[test] command of {}", policy.source)),
-            (None, None, None) => return Ok(None),
+            (None, Some((c, id)), _, _) => (c, format!("plan (subtask {id})")),
+            (None, None, Some(c), _) => (c, "aiflow.test".to_owned()),
+            (None, None, None, Some(c)) => {
+                (c.clone(), format!("[test] command of {}", policy.source))
+            }
+            (None, None, None, None) => {
+                return Ok(Resolved {
+                    command: None,
+                    unaccepted,
+                });
+            }
         };
         let from_config = match cfg.string("aiflow.testTimeout") {
             None => None,
@@ -81,11 +119,14 @@ impl TestCommand {
             .or(from_config)
             .or(policy.test_timeout)
             .unwrap_or(DEFAULT_TIMEOUT);
-        Ok(Some(TestCommand {
-            command,
-            timeout: Duration::from_secs(seconds),
-            origin,
-        }))
+        Ok(Resolved {
+            command: Some(TestCommand {
+                command,
+                timeout: Duration::from_secs(seconds),
+                origin,
+            }),
+            unaccepted,
+        })
     }
 }
 
@@ -210,6 +251,8 @@ pub struct Tested {
     pub commit: ObjectId,
     /// The command and where it came from.
     pub command: TestCommand,
+    /// The subtask's own `test`, passed over because no person accepted it.
+    pub unaccepted: Option<Unaccepted>,
     /// The run.
     pub run: TestRun,
     /// The step whose note holds the run (`None`: not recorded, see `unrecorded`).
@@ -239,8 +282,10 @@ pub fn test(
     };
     let wrepo = crate::git::open(&dir)?;
     let integ = integration_tip(&wrepo, &found.entry)?;
-    let Some(command) = TestCommand::resolve(&wrepo, Some(integ), options)? else {
-        return Err(no_command());
+    let (slug, id) = (&found.flow().slug, &found.subtask().id);
+    let resolved = TestCommand::resolve(&wrepo, Some(integ), options, Some((found.flow(), id)))?;
+    let Some(command) = resolved.command else {
+        return Err(no_command(resolved.unaccepted.as_ref()));
     };
     if crate::git::cli::is_dirty(&dir)? {
         return Err(WorkError::refused(format!(
@@ -253,7 +298,6 @@ pub fn test(
         .ok_or_else(|| WorkError::invalid(format!("the branch {branch} has no commits")))?;
     let stamp = crate::git::committer_stamp(&wrepo)?;
     let tree = tree_of(&wrepo, tip)?;
-    let (slug, id) = (&found.flow().slug, &found.subtask().id);
     let run = run(
         &command,
         &Target {
@@ -275,15 +319,22 @@ pub fn test(
         dir,
         commit: tip,
         command,
+        unaccepted: resolved.unaccepted,
         run,
         step,
         unrecorded,
     })
 }
 
-/// The refusal when no test command is configured.
-pub fn no_command() -> WorkError {
-    WorkError::invalid("no test command is configured").hint(
+/// The refusal when no test command is configured; `unaccepted`: the subtask's own, which a
+/// person has yet to accept.
+pub fn no_command(unaccepted: Option<&Unaccepted>) -> WorkError {
+    let e = WorkError::invalid("no test command is configured");
+    let e = match unaccepted {
+        Some(u) => e.hint(u.to_string()),
+        None => e,
+    };
+    e.hint(
         "set one: `git config aiflow.test 'cargo test'`, or `[test] command = \"make check\"` in .aiflow.toml on the integration branch, or pass --command",
     )
 }
@@ -394,8 +445,9 @@ pub fn test_integration(
     };
     let wrepo = crate::git::open(&dir)?;
     let integ = integration_tip(&wrepo, entry)?;
-    let Some(command) = TestCommand::resolve(&wrepo, Some(integ), options)? else {
-        return Err(no_command());
+    // The whole branch: no subtask's own command applies.
+    let Some(command) = TestCommand::resolve(&wrepo, Some(integ), options, None)?.command else {
+        return Err(no_command(None));
     };
     if crate::git::cli::is_dirty(&dir)? {
         return Err(WorkError::refused(format!(
@@ -422,6 +474,7 @@ pub fn test_integration(
         dir,
         commit: integ,
         command,
+        unaccepted: None,
         run,
         step: None,
         unrecorded,

@@ -241,6 +241,27 @@ fn exec_fix_repairs_a_red_step_with_the_failure_in_the_prompt() {
 }
 
 #[test]
+fn a_silent_failure_and_a_killed_test_still_reach_the_agent() {
+    let repo = started();
+    // Prints nothing, fails; then killed by a signal: both are failures the prompt describes.
+    repo.git(&["config", "aiflow.test", "exit 3"]);
+    let r = repo.aiflow(&["exec", "a1", "--fix", "1", "--json"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(v["attempts"], 2, "{v:#}");
+    let prompt = repo.aiflow(&["exec", "a1", "--print-prompt"]).ok();
+    assert_has(&prompt, "`exit 3` exited with status 3 on the last step");
+    assert_has(&prompt, "It printed nothing.");
+    repo.git(&["config", "aiflow.test", "kill -9 $$"]);
+    repo.aiflow(&["test"]).fails(1);
+    let prompt = repo.aiflow(&["exec", "a1", "--print-prompt"]).ok();
+    assert_has(
+        &prompt,
+        "`kill -9 $$` was killed by a signal on the last step",
+    );
+}
+
+#[test]
 fn exec_without_fix_attempts_is_red_and_fixing_stops_when_the_agent_changes_nothing() {
     let repo = started();
     // No fix attempts: one run, red, exit 1, the step kept.
@@ -549,4 +570,293 @@ fn deviations_from_the_plan_are_shown_and_recorded_with_the_approval() {
         serde_json::json!(["README.md"])
     );
     repo.fsck();
+}
+
+/// The rate-limit flow planned by a model (the `command` provider, as
+/// `TestRepo::plan_subtasks` does) with one subtask, `Limiter`, whose `test` the model proposed:
+/// a command that appends `ran` to a file next to the repository. Returns the repository, the
+/// subtask's id, that file, and the command.
+fn model_proposes_a_test() -> (TestRepo, String, std::path::PathBuf, String) {
+    let repo = TestRepo::new();
+    repo.new_rate_limit();
+    let marker = repo.sibling("model-test-ran");
+    let proposed = format!("echo ran >> '{}'", marker.display());
+    let plan = serde_json::json!({"subtasks": [{
+        "id": "1", "title": "Limiter", "description": "", "files": [], "phase": "core",
+        "depends_on": [], "test": proposed,
+    }]});
+    let answer = repo.outside("model-plan.json", plan.to_string().as_bytes());
+    repo.git(&["config", "aiflow.provider", "command"]);
+    repo.git(&[
+        "config",
+        "aiflow.command",
+        &format!(
+            r#"if [ "$AIFLOW_TEMPLATE" = questions ]; then echo '{{"questions": []}}'; else cat '{}'; fi"#,
+            answer.display()
+        ),
+    ]);
+    repo.aiflow(&["plan", "rate-limit"]).ok();
+    repo.aiflow(&["plan", "rate-limit"]).ok();
+    repo.git(&["config", "--unset", "aiflow.provider"]);
+    repo.git(&["config", "--unset", "aiflow.command"]);
+    let v = repo
+        .aiflow(&["plan", "show", "rate-limit", "--json"])
+        .json();
+    let id = v["subtasks"][0]["id"].as_str().expect("id").to_owned();
+    (repo, id, marker, proposed)
+}
+
+/// The flow note, as git shows it: the current plan revision's source, and its subtasks' `test`.
+fn current_plan(repo: &TestRepo) -> (String, Vec<Option<String>>) {
+    let text = repo.git(&["notes", "--ref=aiflow", "show", "aiflow/rate-limit"]);
+    let doc: toml::Table = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let plan = doc["plans"]
+        .as_array()
+        .expect("plans")
+        .last()
+        .expect("a plan")
+        .clone();
+    let tests = plan["subtasks"]
+        .as_array()
+        .expect("subtasks")
+        .iter()
+        .map(|s| {
+            s.get("test")
+                .map(|t| t.as_str().expect("a string").to_owned())
+        })
+        .collect();
+    (plan["source"].as_str().expect("source").to_owned(), tests)
+}
+
+fn unaccepted_warning(id: &str, proposed: &str) -> String {
+    format!(
+        "warning: subtask {id}'s test command `{proposed}` was proposed by the model and runs once a person accepts it (`git aiflow plan edit`)"
+    )
+}
+
+#[test]
+fn a_test_the_model_proposed_is_shown_but_never_run_before_a_person_accepts_it() {
+    let (repo, id, marker, proposed) = model_proposes_a_test();
+    assert_eq!(
+        current_plan(&repo),
+        ("model".into(), vec![Some(proposed.clone())])
+    );
+    let shown = repo.aiflow(&["plan", "show", "rate-limit"]).ok();
+    assert_has(
+        &shown,
+        &format!("      test: `{proposed}` (proposed by the model: runs once a person accepts it"),
+    );
+    let v = repo
+        .aiflow(&["plan", "show", "rate-limit", "--json"])
+        .json();
+    assert_eq!(v["subtasks"][0]["test"], proposed.as_str());
+    assert_eq!(v["subtasks"][0]["test_accepted"], false);
+
+    // A step runs the configured command instead, and says why, once.
+    repo.aiflow(&["start", &id]).ok();
+    repo.git(&["config", "aiflow.test", "echo configured"]);
+    repo.write("a.txt", "a\n");
+    let r = repo.aiflow(&["step", "-m", "A", "--json"]);
+    let warning = unaccepted_warning(&id, &proposed);
+    assert_eq!(r.stderr.matches(&warning).count(), 1, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(v["test"]["command"], "echo configured");
+    assert_eq!(v["test"]["origin"], "aiflow.test");
+    assert!(!marker.exists(), "the model's command ran");
+    assert_eq!(
+        test_table(&repo, "HEAD")["command"].as_str(),
+        Some("echo configured")
+    );
+
+    // With no command configured, the step is untested: the model's command does not stand in.
+    repo.git(&["config", "--unset", "aiflow.test"]);
+    repo.write("b.txt", "b\n");
+    let r = repo.aiflow(&["step", "-m", "B"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_has(&r.stderr, &warning);
+    assert_lacks(&r.stdout, "test:");
+    assert!(note(&repo, "HEAD").get("test").is_none());
+    let none = repo.aiflow(&["test"]).fails(2);
+    assert_has(&none, "no test command is configured");
+    assert_has(
+        &none,
+        "was proposed by the model and runs once a person accepts it",
+    );
+    assert!(!marker.exists(), "the model's command ran");
+
+    // exec: every attempt runs the configured command; the user is told once.
+    repo.git(&[
+        "config",
+        "aiflow.agent",
+        fixture("agents/scripted-agent.sh").to_str().expect("utf-8"),
+    ]);
+    repo.git(&["config", "aiflow.test", "echo configured; exit 1"]);
+    let r = repo.aiflow(&["exec", &id, "--fix", "1", "--json"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stderr.matches(&warning).count(), 1, "{}", r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(v["attempts"], 2, "{v:#}");
+    for t in v["tests"].as_array().expect("tests") {
+        assert_eq!(t["command"], "echo configured; exit 1");
+        assert_eq!(t["origin"], "aiflow.test");
+    }
+    assert_eq!(
+        test_table(&repo, "HEAD")["command"].as_str(),
+        Some("echo configured; exit 1")
+    );
+    assert!(!marker.exists(), "the model's command ran");
+    assert_eq!(current_plan(&repo).0, "model");
+}
+
+#[test]
+fn a_test_a_person_kept_in_a_plan_edit_runs_after_each_step() {
+    let (repo, id, marker, proposed) = model_proposes_a_test();
+    // The plan as `plan edit` opens it, applied as it is: a hand revision that keeps the test.
+    let text = repo.aiflow(&["plan", "show", "rate-limit", "--toml"]).ok();
+    assert_has(&text, "#   test ");
+    assert_has(&text, "\ntest = ");
+    let file = repo.outside("accept.toml", text.as_bytes());
+    let file = file.to_str().expect("utf-8");
+    let edited = repo
+        .aiflow(&["plan", "edit", "rate-limit", "-F", file])
+        .ok();
+    assert_has(&edited, "Plan revision 2 of rate-limit: no changes.");
+    assert_has(
+        &edited,
+        &format!("accepted the test command of {id}: `{proposed}`"),
+    );
+    assert_eq!(
+        current_plan(&repo),
+        ("edit".into(), vec![Some(proposed.clone())])
+    );
+    // Applied again (on the new revision), it changes nothing: the test is accepted already.
+    let text = repo.aiflow(&["plan", "show", "rate-limit", "--toml"]).ok();
+    let file = repo.outside("again.toml", text.as_bytes());
+    let again = repo
+        .aiflow(&[
+            "plan",
+            "edit",
+            "rate-limit",
+            "-F",
+            file.to_str().expect("utf-8"),
+        ])
+        .ok();
+    assert_has(&again, "is unchanged (revision 2)");
+    let v = repo
+        .aiflow(&["plan", "show", "rate-limit", "--json"])
+        .json();
+    assert_eq!(v["subtasks"][0]["test_accepted"], true);
+    assert_lacks(
+        &repo.aiflow(&["plan", "show", "rate-limit"]).ok(),
+        "proposed by the model",
+    );
+
+    // It wins over the configured command.
+    repo.aiflow(&["start", &id]).ok();
+    repo.git(&["config", "aiflow.test", "echo configured"]);
+    repo.write("a.txt", "a\n");
+    let r = repo.aiflow(&["step", "-m", "A", "--json"]);
+    assert_lacks(&r.stderr, "proposed by the model");
+    let v = r.json();
+    assert_eq!(v["test"]["command"], proposed.as_str());
+    assert_eq!(v["test"]["origin"], format!("plan (subtask {id})"));
+    assert_eq!(v["test"]["passed"], true);
+    assert_eq!(std::fs::read_to_string(&marker).expect("it ran"), "ran\n");
+    let t = test_table(&repo, "HEAD");
+    assert_eq!(t["command"].as_str(), Some(proposed.as_str()));
+    assert_eq!(t["exit"].as_integer(), Some(0));
+    // `test` runs it too; --command still wins over it.
+    let ran = repo.aiflow(&["test", "--json"]).json();
+    assert_eq!(ran["test"]["origin"], format!("plan (subtask {id})"));
+    assert_eq!(
+        std::fs::read_to_string(&marker).expect("it ran"),
+        "ran\nran\n"
+    );
+    let given = repo
+        .aiflow(&["test", "--command", "echo given", "--json"])
+        .json();
+    assert_eq!(given["test"]["origin"], "--command");
+
+    // A command a person writes in an edit is theirs: it runs at once, and `plan diff` shows it.
+    let own = format!("echo by hand >> '{}'", marker.display());
+    let text = repo.aiflow(&["plan", "show", "rate-limit", "--toml"]).ok();
+    let changed = with_test_line(&text, &format!("test = \"{own}\""));
+    let file = repo.outside("own.toml", changed.as_bytes());
+    let edited = repo
+        .aiflow(&[
+            "plan",
+            "edit",
+            "rate-limit",
+            "-F",
+            file.to_str().expect("utf-8"),
+        ])
+        .ok();
+    assert_lacks(&edited, "accepted the test command");
+    let diff = repo
+        .aiflow(&["plan", "diff", "rate-limit", "--color", "never"])
+        .ok();
+    assert_has(&diff, &format!("~ {id}  Limiter: test "));
+    assert_has(&diff, "by hand");
+    let d = repo
+        .aiflow(&["plan", "diff", "rate-limit", "--json"])
+        .json();
+    assert_eq!(d["changes"][0]["field"], "test");
+    assert_eq!(d["changes"][0]["new"], own.as_str());
+    repo.write("b.txt", "b\n");
+    let r = repo.aiflow(&["step", "-m", "B", "--json"]).json();
+    assert_eq!(r["test"]["command"], own.as_str());
+    assert_eq!(
+        std::fs::read_to_string(&marker).expect("it ran"),
+        "ran\nran\nby hand\n"
+    );
+    assert_eq!(
+        test_table(&repo, "HEAD")["command"].as_str(),
+        Some(own.as_str())
+    );
+    repo.fsck();
+}
+
+/// `text`, a plan edit with one `test = ` line, with `line` in its place.
+fn with_test_line(text: &str, line: &str) -> String {
+    let old = text
+        .lines()
+        .find(|l| l.starts_with("test = "))
+        .expect("a test line");
+    text.replace(old, line)
+}
+
+#[test]
+fn a_plan_edit_with_a_test_of_two_lines_is_refused_and_writes_nothing() {
+    let (repo, _, marker, proposed) = model_proposes_a_test();
+    let text = repo.aiflow(&["plan", "show", "rate-limit", "--toml"]).ok();
+    let notes = repo.git(&["rev-parse", "refs/notes/aiflow"]);
+    for bad in [
+        "test = \"true\\nrm -rf ~\"".to_owned(),
+        "test = \"\"\"\ntrue\nrm -rf ~\"\"\"".to_owned(),
+    ] {
+        let file = repo.outside("bad.toml", with_test_line(&text, &bad).as_bytes());
+        let err = repo
+            .aiflow(&[
+                "plan",
+                "edit",
+                "rate-limit",
+                "-F",
+                file.to_str().expect("utf-8"),
+            ])
+            .fails(2);
+        assert_has(&err, "the edited plan is not valid");
+        assert_has(
+            &err,
+            "in test: the test command contains the control character U+000A",
+        );
+        assert_has(&err, "nothing was written");
+        assert_eq!(repo.git(&["rev-parse", "refs/notes/aiflow"]), notes);
+    }
+    // The note is as the model left it.
+    assert_eq!(current_plan(&repo), ("model".into(), vec![Some(proposed)]));
+    assert_lacks(
+        &repo.git(&["notes", "--ref=aiflow", "show", "aiflow/rate-limit"]),
+        "rm -rf",
+    );
+    assert!(!marker.exists());
 }

@@ -88,6 +88,8 @@ fn plan_json(flow: &Flow, rev: &PlanRevision, revisions: usize) -> serde_json::V
                 "status": s.status.as_str(),
                 "branch": s.branch.clone().unwrap_or_else(|| subtask_branch(&flow.integration_branch, &s.id, &s.title)),
                 "branch_exists": s.branch.is_some(),
+                "test": s.test,
+                "test_accepted": s.test.as_deref().map(|t| fplan::test_accepted(&flow.plans, &s.id, t)),
             })
         })
         .collect();
@@ -120,6 +122,7 @@ pub fn show(ctx: &mut Ctx, args: &ShowArgs) -> Result<(), CliError> {
                 title: clean(&s.title).into_owned(),
                 description: clean(&s.description).into_owned(),
                 files: s.files.iter().map(|f| clean(f).into_owned()).collect(),
+                test: s.test.as_deref().map(|t| clean(t).into_owned()),
                 ..s.clone()
             })
             .collect();
@@ -168,6 +171,14 @@ fn show_text(out: &mut Vec<u8>, flow: &Flow, rev: &PlanRevision) -> std::io::Res
         }
         if !s.files.is_empty() {
             writeln!(out, "      files: {}", s.files.join(", "))?;
+        }
+        if let Some(t) = &s.test {
+            let how = if fplan::test_accepted(&flow.plans, &s.id, t) {
+                ""
+            } else {
+                " (proposed by the model: runs once a person accepts it with `git aiflow plan edit`)"
+            };
+            writeln!(out, "      test: `{t}`{how}")?;
         }
         let branch = s
             .branch
@@ -538,6 +549,19 @@ pub fn print_new_revision(
             s.id,
             phase_name(s.phase),
             s.title
+        )?;
+    }
+    let proposed: Vec<&str> = rev
+        .subtasks
+        .iter()
+        .filter(|s| s.test.is_some())
+        .map(|s| s.id.as_str())
+        .collect();
+    if !proposed.is_empty() {
+        writeln!(
+            out,
+            "\nThe model proposed test commands for {}: they run only once a person accepts them (`git aiflow plan edit`).",
+            proposed.join(", ")
         )?;
     }
     writeln!(

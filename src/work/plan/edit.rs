@@ -4,7 +4,7 @@
 use super::super::WorkError;
 use super::super::edit::EditError;
 use super::write_plan;
-use crate::flow::plan::{self as fplan, Difference, Ids};
+use crate::flow::plan::{self as fplan, Difference, Ids, Unaccepted};
 use crate::flow::{Flow, PlanRevision};
 
 /// What an edit did.
@@ -23,6 +23,9 @@ pub enum Edited {
         revision: Box<PlanRevision>,
         /// What changed from the revision the edit was made from.
         changes: Vec<Difference>,
+        /// The subtasks' `test` commands the model proposed that the edit kept: a person
+        /// accepted them, and they run from now on.
+        accepted: Vec<Unaccepted>,
     },
 }
 
@@ -90,13 +93,26 @@ pub fn apply(
                 errors.join("\n  - ")
             )))
         })?;
-    if subtasks == current.subtasks {
+    // Keeping a test command the model proposed accepts it, which takes a revision of its own
+    // even when nothing else changes.
+    let proposed = fplan::unaccepted_tests(flow);
+    if subtasks == current.subtasks && proposed.is_empty() {
         return Ok(Edited::Unchanged { revision: started });
     }
     let revision = write_plan(repo, flow, subtasks, None, stamp, stale)?;
     let changes = fplan::diff(&current.subtasks, &revision.subtasks);
+    let accepted = proposed
+        .into_iter()
+        .filter(|u| {
+            revision
+                .subtasks
+                .iter()
+                .any(|s| s.id == u.subtask && s.test.as_deref() == Some(u.test.as_str()))
+        })
+        .collect();
     Ok(Edited::Written {
         revision: Box::new(revision),
         changes,
+        accepted,
     })
 }
