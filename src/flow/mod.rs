@@ -513,6 +513,11 @@ pub struct PlanRevision {
     /// How long the request took, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// Whether the person who made this revision was shown the subtasks' `test` commands (a
+    /// `plan edit` by a version that knows them). Only such a revision accepts a command: an
+    /// older version keeps an unknown `test` key through an edit without showing it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tests_shown: bool,
     /// The ordered subtasks.
     #[serde(default)]
     pub subtasks: Vec<Subtask>,
@@ -535,6 +540,7 @@ impl PlanRevision {
             revision: 0,
             created_at: at.to_owned(),
             created_by: who.to_owned(),
+            tests_shown: source == vocab::RevisionSource::Edit,
             source,
             provider: None,
             model: None,
@@ -1152,6 +1158,7 @@ pub(crate) mod tests_support {
                 created_at: "2026-11-21T10:40:00Z".into(),
                 created_by: "Ada Lovelace <ada@example.com>".into(),
                 source: vocab::RevisionSource::Model,
+                tests_shown: false,
                 provider: Some("openai".into()),
                 model: Some("gpt-x".into()),
                 prompt_digest: Some("sha256:abc".into()),

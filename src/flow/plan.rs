@@ -373,14 +373,14 @@ pub struct Unaccepted {
 /// no person choosing, and holds only values of revisions the merged history keeps, so it
 /// neither grants nor takes away acceptance (counting it would let a merge of a side whose model
 /// proposed a test accept that test).
-pub fn accepts_tests(source: &super::vocab::RevisionSource) -> bool {
-    *source == super::vocab::RevisionSource::Edit
+pub fn accepts_tests(revision: &PlanRevision) -> bool {
+    revision.source == super::vocab::RevisionSource::Edit && revision.tests_shown
 }
 
 /// Whether a person accepted `test` as subtask `id`'s command: some revision of `plans` that a
 /// person made ([`accepts_tests`]) holds subtask `id` with exactly that `test`.
 pub fn test_accepted(plans: &[PlanRevision], id: &str, test: &str) -> bool {
-    plans.iter().filter(|p| accepts_tests(&p.source)).any(|p| {
+    plans.iter().filter(|p| accepts_tests(p)).any(|p| {
         p.subtasks
             .iter()
             .any(|s| s.id == id && s.test.as_deref() == Some(test))
@@ -928,6 +928,13 @@ mod tests {
         // A revision whose source this build does not know accepts nothing.
         set_test(&mut flow, "future", "m2x1", Some(proposed));
         assert!(accepted_test(&flow, "m2x1").is_err());
+        // Nor does a hand edit by an older version, which kept the unknown `test` key without
+        // showing it (it does not write `tests_shown`).
+        set_test(&mut flow, "edit", "m2x1", Some(proposed));
+        flow.plans.last_mut().unwrap().tests_shown = false;
+        assert!(accepted_test(&flow, "m2x1").is_err());
+        let text = flow.to_toml();
+        assert!(text.contains("tests_shown = true"), "{text}");
     }
 
     /// `sync` merges a side whose model proposed a test with a side that edited the plan by hand:

@@ -445,6 +445,8 @@ fn new_revision(
         } else {
             RevisionSource::Edit
         },
+        // A hand revision is a `plan edit`, whose file shows every subtask's test.
+        tests_shown: prov.is_none(),
         provider: prov.map(|p| p.provider.clone()),
         model: prov.and_then(|p| p.model.clone()),
         prompt_digest: prov.and_then(|p| p.prompt_digest.clone()),
