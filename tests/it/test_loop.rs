@@ -563,6 +563,19 @@ fn deviations_from_the_plan_are_shown_and_recorded_with_the_approval() {
         review["deviations"]["untouched"][0].as_str(),
         Some("README.md")
     );
+    // The plan's history shows them next to the revision they left.
+    let log = repo.aiflow(&["plan", "log", "rate-limit"]).ok();
+    assert_has(
+        &log,
+        "a1 left it, accepted by Grace Hopper <grace@example.com> at ",
+    );
+    assert_has(
+        &log,
+        ": changed outside it: Cargo.toml; untouched: README.md\n",
+    );
+    let log = repo.aiflow(&["plan", "log", "rate-limit", "--json"]).json();
+    assert_eq!(log["revisions"][0]["deviations"][0]["subtask"], "a1");
+    assert_eq!(log["revisions"][1]["deviations"], serde_json::json!([]));
     // Once approved, status shows what was recorded.
     let status = repo.aiflow(&["status", "rate-limit", "--json"]).json();
     assert_eq!(

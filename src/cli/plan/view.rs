@@ -267,6 +267,13 @@ fn log_json(e: &LogEntry<'_>) -> serde_json::Value {
         "duration_ms": r.duration_ms,
         "subtasks": r.subtasks.len(),
         "changes": e.changes.as_deref().map(change_summary),
+        "deviations": e.deviations.iter().map(|d| serde_json::json!({
+            "subtask": d.subtask,
+            "reviewer": d.reviewer,
+            "at": d.at,
+            "outside_plan": d.deviations.as_ref().map(|x| &x.outside_plan),
+            "untouched": d.deviations.as_ref().map(|x| &x.untouched),
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -308,7 +315,28 @@ fn log_text(out: &mut Vec<u8>, e: &LogEntry<'_>) -> std::io::Result<()> {
         out,
         "    {n} subtask{}{changes}",
         if n == 1 { "" } else { "s" }
-    )
+    )?;
+    for review in &e.deviations {
+        let Some(d) = &review.deviations else {
+            continue;
+        };
+        let mut what = Vec::new();
+        if !d.outside_plan.is_empty() {
+            what.push(format!("changed outside it: {}", d.outside_plan.join(", ")));
+        }
+        if !d.untouched.is_empty() {
+            what.push(format!("untouched: {}", d.untouched.join(", ")));
+        }
+        writeln!(
+            out,
+            "    {} left it, accepted by {} at {}: {}",
+            review.subtask,
+            review.reviewer,
+            review.at,
+            what.join("; ")
+        )?;
+    }
+    Ok(())
 }
 
 struct Paint(bool);

@@ -29,6 +29,9 @@ pub struct LogEntry<'a> {
     pub revision: &'a PlanRevision,
     /// What changed from the revision before (`None` for the first).
     pub changes: Option<Vec<Difference>>,
+    /// Approvals made while this revision was the current plan that accepted deviations from
+    /// it (files changed outside the plan, planned files untouched).
+    pub deviations: Vec<&'a crate::flow::Review>,
 }
 
 /// Every revision of `flow`'s plan, newest first, with what each changed; an error when the flow
@@ -42,8 +45,25 @@ pub fn log(flow: &Flow) -> Result<Vec<LogEntry<'_>>, WorkError> {
         .map(|r| LogEntry {
             revision: r,
             changes: previous(flow, r).map(|p| fplan::diff(&p.subtasks, &r.subtasks)),
+            deviations: deviated_from(flow, r),
         })
         .collect())
+}
+
+/// The approvals recorded while `rev` was the current plan (from its time to the next
+/// revision's) that carry deviations from the plan.
+fn deviated_from<'a>(flow: &'a Flow, rev: &PlanRevision) -> Vec<&'a crate::flow::Review> {
+    let time = |at: &str| crate::flow::epoch(at).unwrap_or(i64::MIN);
+    let from = time(&rev.created_at);
+    let until = flow
+        .plans
+        .get(rev.revision as usize)
+        .map_or(i64::MAX, |next| time(&next.created_at));
+    flow.reviews
+        .iter()
+        .filter(|r| r.deviations.as_ref().is_some_and(|d| !d.is_empty()))
+        .filter(|r| (from..until).contains(&time(&r.at)))
+        .collect()
 }
 
 /// The revision before `rev`.
