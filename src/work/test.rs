@@ -270,30 +270,24 @@ pub fn test(
     options: &TestOptions,
 ) -> Result<Tested, WorkError> {
     let branch = found.branch();
-    let Some(dir) = checkout_of(repo, &branch) else {
-        return Err(
-            WorkError::refused(format!("{branch} is not checked out in any work tree")).hint(
-                format!(
-                    "switch to it (`git switch {branch}`), or give it a worktree: `git aiflow start {} --worktree`",
-                    found.subtask().id
-                ),
-            ),
-        );
-    };
-    let wrepo = crate::git::open(&dir)?;
+    let (dir, wrepo) = checked_out(
+        repo,
+        &branch,
+        &format!(
+            "switch to it (`git switch {branch}`), or give it a worktree: `git aiflow start {} --worktree`",
+            found.subtask().id
+        ),
+    )?;
     let integ = integration_tip(&wrepo, &found.entry)?;
     let (slug, id) = (&found.flow().slug, &found.subtask().id);
     let resolved = TestCommand::resolve(&wrepo, Some(integ), options, Some((found.flow(), id)))?;
     let Some(command) = resolved.command else {
         return Err(no_command(resolved.unaccepted.as_ref()));
     };
-    if crate::git::cli::is_dirty(&dir)? {
-        return Err(WorkError::refused(format!(
-            "the work tree {} has changes that are not committed; a run would be bound to no commit",
-            dir.display()
-        ))
-        .hint("record them with `git aiflow step -m MSG`, which runs the test on the new step"));
-    }
+    clean(
+        &dir,
+        "record them with `git aiflow step -m MSG`, which runs the test on the new step",
+    )?;
     let tip = branch_tip(&wrepo, &branch)
         .ok_or_else(|| WorkError::invalid(format!("the branch {branch} has no commits")))?;
     let stamp = crate::git::committer_stamp(&wrepo)?;
@@ -324,6 +318,36 @@ pub fn test(
         step,
         unrecorded,
     })
+}
+
+/// The work tree where `branch` is checked out, and its repository; refused (with `how` to
+/// check it out) when there is none.
+fn checked_out(
+    repo: &gix::Repository,
+    branch: &str,
+    how: &str,
+) -> Result<(PathBuf, gix::Repository), WorkError> {
+    let Some(dir) = checkout_of(repo, branch) else {
+        return Err(
+            WorkError::refused(format!("{branch} is not checked out in any work tree"))
+                .hint(how.to_owned()),
+        );
+    };
+    let wrepo = crate::git::open(&dir)?;
+    Ok((dir, wrepo))
+}
+
+/// Refuse a work tree with changes that are not committed, which a run could not be bound to;
+/// `how` says what to do with them.
+fn clean(dir: &Path, how: &str) -> Result<(), WorkError> {
+    if crate::git::cli::is_dirty(dir)? {
+        return Err(WorkError::refused(format!(
+            "the work tree {} has changes that are not committed; a run would be bound to no commit",
+            dir.display()
+        ))
+        .hint(how.to_owned()));
+    }
+    Ok(())
 }
 
 /// The refusal when no test command is configured; `unaccepted`: the subtask's own, which a
@@ -433,29 +457,20 @@ pub fn test_integration(
 ) -> Result<Tested, WorkError> {
     let flow = &entry.flow;
     let branch = &flow.integration_branch;
-    let Some(dir) = checkout_of(repo, branch) else {
-        return Err(
-            WorkError::refused(format!("{branch} is not checked out in any work tree")).hint(
-                format!(
-                    "check it out to test it: `git worktree add ../{} {branch}`",
-                    flow.slug
-                ),
-            ),
-        );
-    };
-    let wrepo = crate::git::open(&dir)?;
+    let (dir, wrepo) = checked_out(
+        repo,
+        branch,
+        &format!(
+            "check it out to test it: `git worktree add ../{} {branch}`",
+            flow.slug
+        ),
+    )?;
     let integ = integration_tip(&wrepo, entry)?;
     // The whole branch: no subtask's own command applies.
     let Some(command) = TestCommand::resolve(&wrepo, Some(integ), options, None)?.command else {
         return Err(no_command(None));
     };
-    if crate::git::cli::is_dirty(&dir)? {
-        return Err(WorkError::refused(format!(
-            "the work tree {} has changes that are not committed; a run would be bound to no commit",
-            dir.display()
-        ))
-        .hint("commit or stash them, then test again"));
-    }
+    clean(&dir, "commit or stash them, then test again")?;
     let stamp = crate::git::committer_stamp(&wrepo)?;
     let run = run(
         &command,
