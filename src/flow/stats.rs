@@ -718,6 +718,69 @@ mod tests {
         assert!(removed.is_empty());
     }
 
+    fn flow(planned: bool, total: Option<i64>, rework: u64) -> FlowStats {
+        FlowStats {
+            slug: "f".into(),
+            title: "F".into(),
+            status: "finished".into(),
+            planned,
+            created: None,
+            finished: None,
+            phases: Phases {
+                total,
+                ..Phases::default()
+            },
+            subtasks: Vec::new(),
+            plan: PlanChurn::default(),
+            questions: QuestionCounts::default(),
+            rework: Rework {
+                lines: rework,
+                ..Rework::default()
+            },
+            reviews: ReviewStats::default(),
+            tests: TestStats::default(),
+            model: ModelStats::default(),
+        }
+    }
+
+    /// Medians side by side, each with the flows it rests on, and none below three.
+    #[test]
+    fn planned_and_unplanned_flows_compared() {
+        let all = [
+            flow(true, Some(100), 1),
+            flow(true, Some(300), 5),
+            flow(true, None, 2),
+            flow(true, Some(200), 9),
+            flow(false, Some(50), 0),
+            flow(false, Some(70), 4),
+        ];
+        let c = compare(&all);
+        assert_eq!((c.planned.flows, c.unplanned.flows), (4, 2));
+        let get = |g: &Group, name: &str| {
+            g.medians
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, m)| *m)
+                .expect("figure")
+        };
+        assert_eq!(
+            get(&c.planned, "total_s"),
+            Median {
+                n: 3,
+                median: Some(200)
+            }
+        );
+        assert_eq!(
+            get(&c.planned, "rework_lines"),
+            Median {
+                n: 4,
+                median: Some(3)
+            }
+        );
+        assert_eq!(get(&c.unplanned, "total_s"), Median { n: 2, median: None });
+        assert_eq!(get(&c.planned, "latency_s"), Median { n: 0, median: None });
+    }
+
     #[test]
     fn medians() {
         assert_eq!(median(&[]), None);
