@@ -6,6 +6,7 @@ use crate::flow::stats::{Comparison, FlowStats, Group, Phases, SubtaskTimes};
 use crate::store::{FlowEntry, Snapshot};
 use serde_json::{Value, json};
 use std::io::Write;
+use std::path::PathBuf;
 
 /// Time per phase, plan churn, rework, reviews, tests and model use, per flow and across flows.
 #[derive(Debug, clap::Args)]
@@ -18,6 +19,9 @@ pub struct StatsArgs {
     /// Print JSON (fields documented in the README).
     #[arg(long)]
     pub json: bool,
+    /// Also draw the flow's timeline into FILE as a standalone SVG (one flow only).
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
 }
 
 /// `--since` as seconds since 1970.
@@ -52,6 +56,15 @@ pub fn stats(ctx: &mut Ctx, args: &StatsArgs) -> Result<(), CliError> {
         entries.retain(|e| crate::flow::epoch(&e.flow.created_at).is_some_and(|c| c >= floor));
     }
     let report = crate::work::stats::stats(&repo, &snapshot, &entries)?;
+    if let Some(path) = &args.svg {
+        let [one] = report.flows.as_slice() else {
+            return Err(CliError::usage(format!(
+                "--svg draws one flow, and {} are selected; name it: git aiflow stats <slug> --svg FILE",
+                report.flows.len()
+            )));
+        };
+        std::fs::write(ctx.resolve(path), svg(one))?;
+    }
     if args.json {
         let flows: Vec<Value> = report.flows.iter().map(flow_json).collect();
         ctx.json(&json!({
@@ -301,4 +314,132 @@ fn comparison_text(out: &mut impl Write, c: &Comparison) -> std::io::Result<()> 
         writeln!(out, "  {name:14}{:>22}{:>22}", cell(a), cell(b))?;
     }
     Ok(())
+}
+
+/// `&`, `<`, `>` and quotes as XML entities; control characters dropped.
+fn xml(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The flow's timeline as a standalone SVG: the phases as bands on the first row, then each
+/// subtask as a bar from its start to its approval (grey while unapproved), with its reviews as
+/// marks (green: approved, red: changes requested) and its merge as a tick.
+pub fn svg(f: &FlowStats) -> String {
+    const LEFT: f64 = 140.0;
+    const WIDTH: f64 = 640.0;
+    const ROW: f64 = 28.0;
+    let mut times: Vec<i64> = f.created.into_iter().chain(f.finished).collect();
+    for b in &f.bands {
+        times.extend([b.1, b.2]);
+    }
+    for s in &f.subtasks {
+        times.extend(s.started.iter().chain(&s.approved).chain(&s.merged));
+        times.extend(s.reviews.iter().map(|r| r.0));
+    }
+    let t0 = times.iter().copied().min().unwrap_or(0);
+    let t1 = times.iter().copied().max().unwrap_or(0).max(t0 + 1);
+    let x = |t: i64| LEFT + (t - t0) as f64 / (t1 - t0) as f64 * WIDTH;
+    let height = ROW * (f.subtasks.len() as f64 + 3.0);
+    let mut o = String::new();
+    let mut line = |s: String| {
+        o.push_str(&s);
+        o.push('\n');
+    };
+    line(format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{height}\" viewBox=\"0 0 {w} {height}\" font-family=\"sans-serif\" font-size=\"12\">",
+        w = LEFT + WIDTH + 20.0
+    ));
+    line(format!(
+        "<title>{}: {}</title>",
+        xml(&f.slug),
+        xml(&f.title)
+    ));
+    line("<rect x=\"0\" y=\"0\" width=\"100%\" height=\"100%\" fill=\"white\"/>".to_owned());
+    line(format!(
+        "<text x=\"4\" y=\"16\" font-weight=\"bold\">{} ({})</text>",
+        xml(&f.slug),
+        duration(f.phases.total)
+    ));
+    let colours = ["#c6dbef", "#fdd0a2", "#c7e9c0", "#dadaeb", "#fcbba1"];
+    let y = ROW;
+    line(format!("<text x=\"4\" y=\"{}\">phases</text>", y + 16.0));
+    for (i, (name, a, b)) in f.bands.iter().enumerate() {
+        let (xa, xb) = (x(*a), x(*b));
+        line(format!(
+            "<rect x=\"{xa:.1}\" y=\"{y}\" width=\"{:.1}\" height=\"{}\" fill=\"{}\"><title>{name}: {}</title></rect>",
+            (xb - xa).max(1.0),
+            ROW - 6.0,
+            colours[i % colours.len()],
+            duration(Some(b - a))
+        ));
+        line(format!(
+            "<text x=\"{:.1}\" y=\"{}\" font-size=\"10\">{name}</text>",
+            xa + 2.0,
+            y + 14.0
+        ));
+    }
+    for (row, s) in f.subtasks.iter().enumerate() {
+        let y = ROW * (row as f64 + 2.0);
+        line(format!(
+            "<text x=\"4\" y=\"{}\">{}</text>",
+            y + 16.0,
+            xml(&s.id)
+        ));
+        if let Some(start) = s.started {
+            let end = s
+                .approved
+                .or(s.reviews.last().map(|r| r.0))
+                .unwrap_or(start);
+            let fill = if s.approved.is_some() {
+                "#6baed6"
+            } else {
+                "#bdbdbd"
+            };
+            line(format!(
+                "<rect x=\"{:.1}\" y=\"{}\" width=\"{:.1}\" height=\"{}\" fill=\"{fill}\"><title>{}: working {}, waiting for review {}</title></rect>",
+                x(start),
+                y + 4.0,
+                (x(end) - x(start)).max(1.0),
+                ROW - 12.0,
+                xml(&s.id),
+                duration(s.working_s),
+                duration(s.waiting_s)
+            ));
+        }
+        for (at, approved) in &s.reviews {
+            let colour = if *approved { "#31a354" } else { "#de2d26" };
+            line(format!(
+                "<circle cx=\"{:.1}\" cy=\"{}\" r=\"5\" fill=\"{colour}\"><title>{}</title></circle>",
+                x(*at),
+                y + ROW / 2.0 - 2.0,
+                if *approved {
+                    "approved"
+                } else {
+                    "changes requested"
+                }
+            ));
+        }
+        if let Some(m) = s.merged {
+            line(format!(
+                "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"{1}\" y2=\"{2}\" stroke=\"black\" stroke-width=\"2\"><title>merged</title></line>",
+                x(m),
+                y + 2.0,
+                y + ROW - 6.0
+            ));
+        }
+    }
+    line("</svg>".to_owned());
+    o
 }

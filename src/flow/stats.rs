@@ -200,6 +200,8 @@ pub struct FlowStats {
     pub finished: Option<i64>,
     /// Time per phase.
     pub phases: Phases,
+    /// The phases on the calendar, for the timeline: name, start and end, in phase order.
+    pub bands: Vec<(&'static str, i64, i64)>,
     /// Per subtask of the current plan (dropped ones aside).
     pub subtasks: Vec<SubtaskTimes>,
     /// Plan churn.
@@ -265,6 +267,29 @@ pub fn compute(flow: &Flow, facts: &Facts) -> FlowStats {
         (Some(a), Some(e)) if all_approved => Some(e - a),
         _ => None,
     };
+    let asked = flow.questions_asked.as_ref().and_then(|q| t(&q.at));
+    let bands = [
+        ("spec", created, first_request),
+        ("questions", asked, asked.zip(questions).map(|(a, q)| a + q)),
+        (
+            "planning",
+            before_start.first().copied(),
+            before_start.last().copied(),
+        ),
+        (
+            "execution",
+            first_start,
+            last_approval.filter(|_| all_approved),
+        ),
+        (
+            "integration",
+            last_approval.filter(|_| all_approved),
+            finished.or(last_merge),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(name, a, b)| Some((name, a?, b?)))
+    .collect();
     let phases = Phases {
         spec: created.zip(first_request).map(|(c, r)| r - c),
         questions,
@@ -287,6 +312,7 @@ pub fn compute(flow: &Flow, facts: &Facts) -> FlowStats {
         created,
         finished,
         phases,
+        bands,
         plan: churn(&flow.plans),
         questions,
         rework: facts.rework,
@@ -730,6 +756,7 @@ mod tests {
                 total,
                 ..Phases::default()
             },
+            bands: Vec::new(),
             subtasks: Vec::new(),
             plan: PlanChurn::default(),
             questions: QuestionCounts::default(),

@@ -239,3 +239,60 @@ fn a_bare_copy_and_a_fresh_clone_after_sync_show_the_same_figures() {
     Run::of(repo.command_in(BIN, &fresh).args(["sync"])).ok();
     assert_eq!(stats_json(&fresh, &repo)["flows"], mine["flows"]);
 }
+
+/// `--svg` draws the timeline as a standalone SVG that librsvg renders.
+#[test]
+fn the_timeline_is_a_standalone_svg() {
+    let repo = scripted();
+    let file = repo.sibling("timeline.svg");
+    let path = file.to_str().expect("utf-8");
+    repo.aiflow(&["stats", "rate-limit", "--svg", path]).ok();
+    let svg = std::fs::read_to_string(&file).expect("the SVG is written");
+    assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+    assert!(svg.trim_end().ends_with("</svg>"));
+    for mark in [
+        "<title>spec: 3m00s</title>",
+        "<title>execution: 11m00s</title>",
+        "<title>a1: working 2m00s, waiting for review 3m00s</title>",
+        "<title>changes requested</title>",
+        "<title>approved</title>",
+        "<title>merged</title>",
+    ] {
+        assert_has(&svg, mark);
+    }
+    // One flow only.
+    assert_has(
+        &repo
+            .aiflow(&["stats", "--svg", path, "rate-limit", "rate-limit"])
+            .fails(2),
+        "--svg draws one flow, and 2 are selected",
+    );
+
+    let Ok(rsvg) = which("rsvg-convert") else {
+        eprintln!("SKIPPED the rendering check: rsvg-convert (librsvg2-bin) is not installed");
+        return;
+    };
+    let png = repo.sibling("timeline.png");
+    let out = std::process::Command::new(rsvg)
+        .args(["-o", png.to_str().expect("utf-8"), path])
+        .output()
+        .expect("run rsvg-convert");
+    assert!(
+        out.status.success(),
+        "rsvg-convert failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&png).expect("the image is produced");
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    assert!(bytes.len() > 1000, "a nearly empty image");
+}
+
+/// A program on the PATH.
+fn which(program: &str) -> Result<std::path::PathBuf, ()> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+        .ok_or(())
+}
