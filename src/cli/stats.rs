@@ -41,9 +41,12 @@ fn since(text: &str) -> Result<i64, CliError> {
 
 pub fn stats(ctx: &mut Ctx, args: &StatsArgs) -> Result<(), CliError> {
     let floor = args.since.as_deref().map(since).transpose()?;
-    let repo = ctx.repo()?.clone();
-    let snapshot = Snapshot::load(&repo)?;
-    let set = snapshot.flows(&repo)?;
+    let mut repo = ctx.repo()?.clone();
+    // Every note and most trees and blobs are read once or twice, mostly as deltas in a pack: a
+    // cache of decoded objects saves re-resolving their delta chains.
+    repo.object_cache_size_if_unset(64 << 20);
+    let notes = crate::work::stats::read_notes(&repo, &Snapshot::load(&repo)?)?;
+    let set = notes.flows.flows(&repo)?;
     let mut entries: Vec<&FlowEntry> = if args.slugs.is_empty() {
         set.flows.iter().collect()
     } else {
@@ -55,7 +58,7 @@ pub fn stats(ctx: &mut Ctx, args: &StatsArgs) -> Result<(), CliError> {
     if let Some(floor) = floor {
         entries.retain(|e| crate::flow::epoch(&e.flow.created_at).is_some_and(|c| c >= floor));
     }
-    let report = crate::work::stats::stats(&repo, &snapshot, &entries)?;
+    let report = crate::work::stats::stats(&repo, &notes, &entries)?;
     if let Some(path) = &args.svg {
         let [one] = report.flows.as_slice() else {
             return Err(CliError::usage(format!(

@@ -29,10 +29,47 @@ struct StepCommit {
     tree: ObjectId,
 }
 
-/// The figures of `entries`' flows, read from `snapshot` (the notes) and the repository.
+/// The notes read once: a snapshot holding only the flow documents' notes (for
+/// [`Snapshot::flows`], which then decodes no step note), and every step note, parsed.
+#[derive(Debug, Clone)]
+pub struct Notes {
+    /// The notes that look like flow documents.
+    pub flows: Snapshot,
+    /// The step notes: the noted commit and the note.
+    pub steps: Vec<(ObjectId, StepNote)>,
+}
+
+/// Split `snapshot`'s notes into flow documents and step notes, reading each once. Other notes
+/// (review and test notes) are left out; `status` and `list` report the unreadable ones.
+pub fn read_notes(repo: &gix::Repository, snapshot: &Snapshot) -> Result<Notes, WorkError> {
+    let mut flows = std::collections::BTreeMap::new();
+    let mut steps = Vec::new();
+    for (object, blobs) in &snapshot.notes {
+        let Some(bytes) = snapshot.note_bytes(repo, object)? else {
+            continue;
+        };
+        if crate::flow::upgrade::looks_like_flow(&bytes) {
+            flows.insert(*object, blobs.clone());
+        } else if contains(&bytes, b"kind = \"step\"")
+            && let Ok(note) = StepNote::parse(&String::from_utf8_lossy(&bytes))
+        {
+            steps.push((*object, note));
+        }
+    }
+    Ok(Notes {
+        flows: Snapshot {
+            tip: snapshot.tip,
+            tree: snapshot.tree,
+            notes: flows,
+        },
+        steps,
+    })
+}
+
+/// The figures of `entries`' flows, from `notes` and the repository.
 pub fn stats(
     repo: &gix::Repository,
-    snapshot: &Snapshot,
+    notes: &Notes,
     entries: &[&FlowEntry],
 ) -> Result<Report, WorkError> {
     let wanted: HashMap<&str, usize> = entries
@@ -41,16 +78,7 @@ pub fn stats(
         .map(|(i, e)| (e.flow.slug.as_str(), i))
         .collect();
     let mut steps: Vec<Vec<StepCommit>> = entries.iter().map(|_| Vec::new()).collect();
-    for object in snapshot.notes.keys() {
-        let Some(bytes) = snapshot.note_bytes(repo, object)? else {
-            continue;
-        };
-        if !contains(&bytes, b"kind = \"step\"") {
-            continue;
-        }
-        let Ok(note) = StepNote::parse(&String::from_utf8_lossy(&bytes)) else {
-            continue;
-        };
+    for (object, note) in &notes.steps {
         let Some(&i) = wanted.get(note.flow.as_str()) else {
             continue;
         };
