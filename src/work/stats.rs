@@ -11,6 +11,7 @@ use crate::git::trailers;
 use crate::store::{FlowEntry, Snapshot};
 use gix::ObjectId;
 use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 
 /// The figures of the flows asked for, and their comparison.
 #[derive(Debug, Clone)]
@@ -174,7 +175,8 @@ fn integration_tip(repo: &gix::Repository, flow: &Flow) -> Option<ObjectId> {
 }
 
 /// Subtask -> the committer date of its merge on the integration branch (the latest, if it was
-/// merged twice): merge commits after the anchor carrying `Aiflow-Flow` and `Aiflow-Subtask`.
+/// merged twice): merge commits on the first-parent line from the tip to the anchor carrying
+/// `Aiflow-Flow` and `Aiflow-Subtask`.
 fn merges(
     repo: &gix::Repository,
     entry: &FlowEntry,
@@ -184,14 +186,21 @@ fn merges(
     let Some(tip) = integration_tip(repo, &entry.flow) else {
         return out;
     };
-    let Ok(walk) = repo.rev_walk([tip]).with_hidden([entry.anchor]).all() else {
-        return out;
-    };
-    for info in walk.filter_map(Result::ok) {
-        if info.parent_ids.len() < 2 {
+    // `integrate` merges onto the integration branch, so its merges are on the first-parent
+    // line from the tip down to the anchor.
+    let mut next = Some(tip);
+    let mut budget = 1_000_000u32;
+    while let Some(id) = next.take() {
+        budget = budget.saturating_sub(1);
+        if id == entry.anchor || budget == 0 {
+            break;
+        }
+        let Ok(c) = repo.find_commit(id) else { break };
+        let mut parents = c.parent_ids();
+        next = parents.next().map(|p| p.detach());
+        if parents.next().is_none() {
             continue;
         }
-        let Ok(c) = info.object() else { continue };
         let pairs = trailers::parse_commit(c.message_raw_sloppy(), rules);
         let value = |key: &str| {
             pairs
@@ -219,9 +228,13 @@ type BlobChange = (Vec<u8>, Option<ObjectId>, Option<ObjectId>);
 fn rework(repo: &gix::Repository, steps: &[StepCommit]) -> Result<Rework, WorkError> {
     let mut origins: HashMap<ObjectId, Vec<Option<usize>>> = HashMap::new();
     let mut r = Rework::default();
+    let mut seen = Seen::default();
     let empty = ObjectId::empty_tree(repo.object_hash());
+    // A step's parent is mostly the step before, whose tree is known.
+    let trees: HashMap<ObjectId, ObjectId> = steps.iter().map(|s| (s.id, s.tree)).collect();
     for (i, s) in steps.iter().enumerate() {
         let parent_tree = match s.parent {
+            Some(p) if trees.contains_key(&p) => trees[&p],
             Some(p) => match repo.find_commit(p).ok().and_then(|c| c.tree_id().ok()) {
                 Some(t) => t.detach(),
                 None => continue,
@@ -235,10 +248,11 @@ fn rework(repo: &gix::Repository, steps: &[StepCommit]) -> Result<Rework, WorkEr
             Some(s.tree),
             &mut Vec::new(),
             &mut changes,
+            &mut seen,
         )?;
         for (_, old, new) in changes {
-            let old_data = blob(repo, old)?;
-            let new_data = blob(repo, new)?;
+            let old_data = blob(repo, old, &mut seen)?;
+            let new_data = blob(repo, new, &mut seen)?;
             if is_binary(&old_data) || is_binary(&new_data) {
                 continue;
             }
@@ -263,14 +277,24 @@ fn rework(repo: &gix::Repository, steps: &[StepCommit]) -> Result<Rework, WorkEr
     Ok(r)
 }
 
-fn blob(repo: &gix::Repository, id: Option<ObjectId>) -> Result<Vec<u8>, WorkError> {
-    match id {
-        None => Ok(Vec::new()),
-        Some(id) => Ok(repo
-            .find_blob(id)
-            .map_err(|e| WorkError::Store(crate::store::StoreError::Read(e)))?
-            .take_data()),
+fn blob(
+    repo: &gix::Repository,
+    id: Option<ObjectId>,
+    seen: &mut Seen,
+) -> Result<Rc<Vec<u8>>, WorkError> {
+    let Some(id) = id else {
+        return Ok(Rc::default());
+    };
+    if let Some(b) = seen.blobs.get(&id) {
+        return Ok(Rc::clone(b));
     }
+    let data = Rc::new(
+        repo.find_blob(id)
+            .map_err(|e| WorkError::Store(crate::store::StoreError::Read(e)))?
+            .take_data(),
+    );
+    seen.blobs.insert(id, Rc::clone(&data));
+    Ok(data)
 }
 
 /// Git's rule: a NUL in the first 8000 bytes makes a file binary.
@@ -278,13 +302,30 @@ fn is_binary(data: &[u8]) -> bool {
     data.iter().take(8000).any(|b| *b == 0)
 }
 
-/// The entries of tree `id` by name: (blob or tree id, whether a tree); submodules aside.
+/// A tree's entries by name: (blob or tree id, whether a tree).
+type Entries = BTreeMap<Vec<u8>, (ObjectId, bool)>;
+
+/// What one flow's diffs have read: trees' entries and blobs, by id (a step's old side is
+/// mostly the step before's new side).
+#[derive(Default)]
+struct Seen {
+    trees: HashMap<ObjectId, Rc<Entries>>,
+    blobs: HashMap<ObjectId, Rc<Vec<u8>>>,
+}
+
+/// The entries of tree `id` (none for `None`), submodules aside; read once per flow.
 fn entries(
     repo: &gix::Repository,
     id: Option<ObjectId>,
-) -> Result<BTreeMap<Vec<u8>, (ObjectId, bool)>, WorkError> {
+    seen: &mut Seen,
+) -> Result<Rc<Entries>, WorkError> {
+    let Some(id) = id else {
+        return Ok(Rc::default());
+    };
+    if let Some(e) = seen.trees.get(&id) {
+        return Ok(Rc::clone(e));
+    }
     let mut out = BTreeMap::new();
-    let Some(id) = id else { return Ok(out) };
     let read = |e: gix::Error| WorkError::Store(crate::store::StoreError::Read(e));
     let tree = repo.find_tree(id).map_err(read)?;
     let decoded = tree.decode().map_err(|e| read(gix::Error::from_error(e)))?;
@@ -294,6 +335,8 @@ fn entries(
         }
         out.insert(e.filename.to_vec(), (e.oid.into(), e.mode.is_tree()));
     }
+    let out = Rc::new(out);
+    seen.trees.insert(id, Rc::clone(&out));
     Ok(out)
 }
 
@@ -304,11 +347,12 @@ fn diff_trees(
     new: Option<ObjectId>,
     prefix: &mut Vec<u8>,
     out: &mut Vec<BlobChange>,
+    seen: &mut Seen,
 ) -> Result<(), WorkError> {
     if old == new {
         return Ok(());
     }
-    let (a, b) = (entries(repo, old)?, entries(repo, new)?);
+    let (a, b) = (entries(repo, old, seen)?, entries(repo, new, seen)?);
     let mut names: Vec<&Vec<u8>> = a.keys().chain(b.keys()).collect();
     names.sort();
     names.dedup();
@@ -323,7 +367,7 @@ fn diff_trees(
         let file = |e: Option<&(ObjectId, bool)>| e.filter(|e| !e.1).map(|e| e.0);
         if tree(x).is_some() || tree(y).is_some() {
             prefix.push(b'/');
-            diff_trees(repo, tree(x), tree(y), prefix, out)?;
+            diff_trees(repo, tree(x), tree(y), prefix, out, seen)?;
             prefix.truncate(len + name.len());
         }
         if file(x) != file(y) {
