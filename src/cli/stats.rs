@@ -42,9 +42,7 @@ fn since(text: &str) -> Result<i64, CliError> {
 pub fn stats(ctx: &mut Ctx, args: &StatsArgs) -> Result<(), CliError> {
     let floor = args.since.as_deref().map(since).transpose()?;
     let mut repo = ctx.repo()?.clone();
-    // Every note and most trees and blobs are read once or twice, mostly as deltas in a pack: a
-    // cache of decoded objects saves re-resolving their delta chains.
-    repo.object_cache_size_if_unset(64 << 20);
+    crate::work::stats::tune(&mut repo);
     let notes = crate::work::stats::read_notes(&repo, &Snapshot::load(&repo)?)?;
     let set = notes.flows.flows(&repo)?;
     let mut entries: Vec<&FlowEntry> = if args.slugs.is_empty() {

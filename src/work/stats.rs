@@ -30,6 +30,58 @@ struct StepCommit {
     tree: ObjectId,
 }
 
+/// Give `repo` the caches a read of every note and many diffs wants: decoded objects, and
+/// decoded pack entries (notes and blobs are mostly deltas against each other in a pack; without
+/// a cache each read inflates its whole delta chain again).
+pub fn tune(repo: &mut gix::Repository) {
+    repo.object_cache_size_if_unset(64 << 20);
+    repo.objects
+        .set_pack_cache(|| Box::new(DeltaCache::default()) as Box<gix::odb::cache::PackCache>);
+}
+
+/// A pack-entry cache of up to 64 MiB, emptied when full (gix's own LRU caches are features this
+/// build leaves out).
+#[derive(Default)]
+struct DeltaCache {
+    entries: HashMap<(u32, u64), (gix::objs::Kind, usize, Vec<u8>)>,
+    bytes: usize,
+}
+
+impl gix::odb::pack::cache::DecodeEntry for DeltaCache {
+    fn put(
+        &mut self,
+        pack_id: u32,
+        offset: u64,
+        data: &[u8],
+        kind: gix::objs::Kind,
+        compressed_size: usize,
+    ) {
+        const CAP: usize = 64 << 20;
+        if data.len() > CAP / 16 {
+            return;
+        }
+        if self.bytes + data.len() > CAP {
+            self.entries.clear();
+            self.bytes = 0;
+        }
+        self.bytes += data.len();
+        self.entries
+            .insert((pack_id, offset), (kind, compressed_size, data.to_vec()));
+    }
+
+    fn get(
+        &mut self,
+        pack_id: u32,
+        offset: u64,
+        out: &mut Vec<u8>,
+    ) -> Option<(gix::objs::Kind, usize)> {
+        let (kind, size, data) = self.entries.get(&(pack_id, offset))?;
+        out.clear();
+        out.extend_from_slice(data);
+        Some((*kind, *size))
+    }
+}
+
 /// The notes read once: a snapshot holding only the flow documents' notes (for
 /// [`Snapshot::flows`], which then decodes no step note), and every step note, parsed.
 #[derive(Debug, Clone)]
@@ -153,7 +205,11 @@ pub fn stats(
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+    let Some(&first) = needle.first() else {
+        return true;
+    };
+    hay.windows(needle.len())
+        .any(|w| w[0] == first && w == needle)
 }
 
 /// The flow's integration tip: its branch, a remote-tracking copy of it (a fresh clone after
