@@ -19,6 +19,7 @@ mod new;
 mod plan;
 mod review;
 mod spec;
+mod stats;
 mod status;
 mod sync;
 mod test;
@@ -101,6 +102,8 @@ pub enum Command {
     List(status::ListArgs),
     /// Show a flow's dashboard.
     Status(status::StatusArgs),
+    /// Figures per flow and across flows: time per phase, churn, rework, reviews, tests, models.
+    Stats(stats::StatsArgs),
     /// The review gate: report commits in a range that lack a valid review.
     Check(check::CheckArgs),
     /// Share flows and their branches with a remote: fetch, merge, push; nothing lost.
@@ -247,6 +250,7 @@ fn dispatch(ctx: &mut Ctx, command: &Command) -> Result<(), CliError> {
         Command::Finish(args) => merge::finish(ctx, args),
         Command::List(args) => status::list(ctx, args),
         Command::Status(args) => status::status(ctx, args),
+        Command::Stats(args) => stats::stats(ctx, args),
         Command::Check(args) => check::run(ctx, args),
         Command::Sync(args) => sync::run(ctx, args),
         Command::Hooks(cmd) => hooks::run(ctx, cmd),

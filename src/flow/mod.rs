@@ -14,6 +14,7 @@ pub mod plan;
 pub mod review;
 pub mod slug;
 pub mod spec;
+pub mod stats;
 pub mod upgrade;
 pub mod vocab;
 

@@ -376,6 +376,8 @@ fn sync(repos: &Repos, next: &str) -> Script {
     ]));
     s.run(aiflow(&["plan", "log", "rate-limit"]));
     s.run(aiflow(&["status", "rate-limit"]));
+    s.say("\n# The workflow's own numbers, from git alone: time per phase, plan churn, rework,\n# reviews, tests and model use");
+    s.run(aiflow(&["stats", "rate-limit"]));
     s
 }
 

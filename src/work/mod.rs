@@ -22,6 +22,7 @@ pub mod plan;
 pub mod review;
 pub mod spec;
 pub mod start;
+pub mod stats;
 pub mod status;
 pub mod step;
 pub mod steps;

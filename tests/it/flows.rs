@@ -609,6 +609,10 @@ fn demo_walks_a_flow_offline() {
         "medium   open      limiter.py:11  take(n) accepts a negative or zero n",
         "accepted (was open)",
         "audits     1, 1 finding, 0 open",
+        // The demo ends with its own numbers.
+        "$ git aiflow stats rate-limit\n",
+        "  tests      2 tested steps, 1 red then green, 1 fix attempts\n",
+        "  questions  3 asked, 3 answered\n",
     ] {
         assert!(out.contains(line), "no {line:?} in:\n{out}");
     }

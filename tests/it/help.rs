@@ -160,6 +160,7 @@ fn man_prints_roff_for_every_command() {
             "git-aiflow-review.1",
             "git-aiflow-spec.1",
             "git-aiflow-start.1",
+            "git-aiflow-stats.1",
             "git-aiflow-status.1",
             "git-aiflow-step.1",
             "git-aiflow-sync.1",

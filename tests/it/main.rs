@@ -22,6 +22,7 @@ mod openai_compat;
 mod planning;
 mod prompts;
 mod signed;
+mod stats;
 mod sync;
 mod test_loop;
 mod trailers;

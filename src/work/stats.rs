@@ -1,0 +1,435 @@
+//! `stats`: read what the figures of `flow::stats` need from git alone (the notes, the step
+//! commits they annotate, their diffs, the integration branch's merges), so that it works in a
+//! fresh clone after `sync` and in a bare repository.
+
+use super::WorkError;
+use crate::flow::names::{FLOW_KEY, SUBTASK_KEY};
+use crate::flow::stats::{self, Comparison, Facts, FlowStats, Rework, StepFact};
+use crate::flow::vocab::StepAuthor;
+use crate::flow::{Flow, StepNote};
+use crate::git::trailers;
+use crate::store::{FlowEntry, Snapshot};
+use gix::ObjectId;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+/// The figures of the flows asked for, and their comparison.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Per flow, in the order given.
+    pub flows: Vec<FlowStats>,
+    /// Planned against unplanned flows.
+    pub comparison: Comparison,
+}
+
+/// A step commit as read from git: its facts, parent and tree.
+struct StepCommit {
+    fact: StepFact,
+    id: ObjectId,
+    parent: Option<ObjectId>,
+    tree: ObjectId,
+}
+
+/// Give `repo` the caches a read of every note and many diffs wants: decoded objects, and
+/// decoded pack entries (notes and blobs are mostly deltas against each other in a pack; without
+/// a cache each read inflates its whole delta chain again).
+pub fn tune(repo: &mut gix::Repository) {
+    repo.object_cache_size_if_unset(64 << 20);
+    repo.objects
+        .set_pack_cache(|| Box::new(DeltaCache::default()) as Box<gix::odb::cache::PackCache>);
+}
+
+/// A pack-entry cache of up to 64 MiB, emptied when full (gix's own LRU caches are features this
+/// build leaves out).
+#[derive(Default)]
+struct DeltaCache {
+    entries: HashMap<(u32, u64), (gix::objs::Kind, usize, Vec<u8>)>,
+    bytes: usize,
+}
+
+impl gix::odb::pack::cache::DecodeEntry for DeltaCache {
+    fn put(
+        &mut self,
+        pack_id: u32,
+        offset: u64,
+        data: &[u8],
+        kind: gix::objs::Kind,
+        compressed_size: usize,
+    ) {
+        const CAP: usize = 64 << 20;
+        if data.len() > CAP / 16 {
+            return;
+        }
+        if self.bytes + data.len() > CAP {
+            self.entries.clear();
+            self.bytes = 0;
+        }
+        self.bytes += data.len();
+        self.entries
+            .insert((pack_id, offset), (kind, compressed_size, data.to_vec()));
+    }
+
+    fn get(
+        &mut self,
+        pack_id: u32,
+        offset: u64,
+        out: &mut Vec<u8>,
+    ) -> Option<(gix::objs::Kind, usize)> {
+        let (kind, size, data) = self.entries.get(&(pack_id, offset))?;
+        out.clear();
+        out.extend_from_slice(data);
+        Some((*kind, *size))
+    }
+}
+
+/// The notes read once: a snapshot holding only the flow documents' notes (for
+/// [`Snapshot::flows`], which then decodes no step note), and every step note, parsed.
+#[derive(Debug, Clone)]
+pub struct Notes {
+    /// The notes that look like flow documents.
+    pub flows: Snapshot,
+    /// The step notes: the noted commit and the note.
+    pub steps: Vec<(ObjectId, StepNote)>,
+}
+
+/// Split `snapshot`'s notes into flow documents and step notes, reading each once. Other notes
+/// (review and test notes) are left out; `status` and `list` report the unreadable ones.
+pub fn read_notes(repo: &gix::Repository, snapshot: &Snapshot) -> Result<Notes, WorkError> {
+    let mut flows = std::collections::BTreeMap::new();
+    let mut steps = Vec::new();
+    for (object, blobs) in &snapshot.notes {
+        let Some(bytes) = snapshot.note_bytes(repo, object)? else {
+            continue;
+        };
+        if crate::flow::upgrade::looks_like_flow(&bytes) {
+            flows.insert(*object, blobs.clone());
+        } else if contains(&bytes, b"kind = \"step\"")
+            && let Ok(note) = StepNote::parse(&String::from_utf8_lossy(&bytes))
+        {
+            steps.push((*object, note));
+        }
+    }
+    Ok(Notes {
+        flows: Snapshot {
+            tip: snapshot.tip,
+            tree: snapshot.tree,
+            notes: flows,
+        },
+        steps,
+    })
+}
+
+/// The figures of `entries`' flows, from `notes` and the repository.
+pub fn stats(
+    repo: &gix::Repository,
+    notes: &Notes,
+    entries: &[&FlowEntry],
+) -> Result<Report, WorkError> {
+    let wanted: HashMap<&str, usize> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.flow.slug.as_str(), i))
+        .collect();
+    let mut steps: Vec<Vec<StepCommit>> = entries.iter().map(|_| Vec::new()).collect();
+    for (object, note) in &notes.steps {
+        let Some(&i) = wanted.get(note.flow.as_str()) else {
+            continue;
+        };
+        // A noted object that is not here (a clone without the branch) is left out.
+        let Ok(commit) = repo.find_commit(*object) else {
+            continue;
+        };
+        let Ok(tree) = commit.tree_id() else { continue };
+        let tree = tree.detach();
+        // The note's `at`; else the author date, which approval keeps when it rewrites the
+        // commit (the committer date becomes the approval's).
+        let author = commit.author().ok().and_then(|a| a.time().ok());
+        let Some(time) = crate::flow::epoch(&note.at).or(author.map(|t| t.seconds)) else {
+            continue;
+        };
+        let parent = commit.parent_ids().next().map(|p| p.detach());
+        let test = note
+            .test
+            .as_ref()
+            .filter(|t| ObjectId::from_hex(t.tree.as_bytes()).ok() == Some(tree))
+            .map(|t| t.passed());
+        steps[i].push(StepCommit {
+            fact: StepFact {
+                commit: object.to_string(),
+                subtask: note.subtask.clone(),
+                step: note.step,
+                by: note.by.clone(),
+                time,
+                test,
+            },
+            id: *object,
+            parent,
+            tree,
+        });
+    }
+    // Approval rewrites step commits and copies their notes, so a step can be noted on its
+    // original and its rewritten commit: same subtask, number and tree. Keep one of each.
+    for list in &mut steps {
+        list.sort_by(|a, b| {
+            (&a.fact.subtask, a.fact.step, a.tree, a.id).cmp(&(
+                &b.fact.subtask,
+                b.fact.step,
+                b.tree,
+                b.id,
+            ))
+        });
+        list.dedup_by(|a, b| {
+            a.fact.subtask == b.fact.subtask && a.fact.step == b.fact.step && a.tree == b.tree
+        });
+    }
+    let rules = trailers::Rules::from_config(&repo.config_snapshot());
+    let mut flows = Vec::with_capacity(entries.len());
+    for (entry, mut list) in entries.iter().zip(steps) {
+        list.sort_by(|a, b| {
+            (a.fact.time, &a.fact.subtask, a.fact.step, a.id).cmp(&(
+                b.fact.time,
+                &b.fact.subtask,
+                b.fact.step,
+                b.id,
+            ))
+        });
+        let facts = Facts {
+            rework: rework(repo, &list)?,
+            merges: merges(repo, entry, &rules),
+            steps: list.into_iter().map(|s| s.fact).collect(),
+        };
+        flows.push(stats::compute(&entry.flow, &facts));
+    }
+    let comparison = stats::compare(&flows);
+    Ok(Report { flows, comparison })
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    let Some(&first) = needle.first() else {
+        return true;
+    };
+    hay.windows(needle.len())
+        .any(|w| w[0] == first && w == needle)
+}
+
+/// The flow's integration tip: its branch, a remote-tracking copy of it (a fresh clone after
+/// `sync`), or the second parent of its finish merge.
+fn integration_tip(repo: &gix::Repository, flow: &Flow) -> Option<ObjectId> {
+    let branch = &flow.integration_branch;
+    if let Some(tip) = crate::git::branch_tip(repo, branch) {
+        return Some(tip);
+    }
+    for remote in repo.remote_names() {
+        let name = format!("refs/remotes/{remote}/{branch}");
+        if let Ok(Some(tip)) = crate::git::ref_id(repo, &name) {
+            return Some(tip);
+        }
+    }
+    let finish = ObjectId::from_hex(flow.finished.as_ref()?.commit.as_bytes()).ok()?;
+    let commit = repo.find_commit(finish).ok()?;
+    commit.parent_ids().nth(1).map(|p| p.detach())
+}
+
+/// Subtask -> the committer date of its merge on the integration branch (the latest, if it was
+/// merged twice): merge commits on the first-parent line from the tip to the anchor carrying
+/// `Aiflow-Flow` and `Aiflow-Subtask`.
+fn merges(
+    repo: &gix::Repository,
+    entry: &FlowEntry,
+    rules: &trailers::Rules,
+) -> BTreeMap<String, i64> {
+    let mut out = BTreeMap::new();
+    let Some(tip) = integration_tip(repo, &entry.flow) else {
+        return out;
+    };
+    // `integrate` merges onto the integration branch, so its merges are on the first-parent
+    // line from the tip down to the anchor.
+    let mut next = Some(tip);
+    let mut budget = 1_000_000u32;
+    while let Some(id) = next.take() {
+        budget = budget.saturating_sub(1);
+        if id == entry.anchor || budget == 0 {
+            break;
+        }
+        let Ok(c) = repo.find_commit(id) else { break };
+        let mut parents = c.parent_ids();
+        next = parents.next().map(|p| p.detach());
+        if parents.next().is_none() {
+            continue;
+        }
+        let pairs = trailers::parse_commit(c.message_raw_sloppy(), rules);
+        let value = |key: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key.as_bytes()))
+                .map(|(_, v)| String::from_utf8_lossy(v.trim_ascii()).into_owned())
+        };
+        if value(FLOW_KEY).as_deref() != Some(entry.flow.slug.as_str()) {
+            continue;
+        }
+        let (Some(id), Ok(time)) = (value(SUBTASK_KEY), c.time()) else {
+            continue;
+        };
+        let t = out.entry(id).or_insert(time.seconds);
+        *t = (*t).max(time.seconds);
+    }
+    out
+}
+
+/// A file's change between two trees: its path and its blob before and after.
+type BlobChange = (Vec<u8>, Option<ObjectId>, Option<ObjectId>);
+
+/// Rework: walk the steps in order, diff each against its first parent, and follow the lines
+/// each step added (keyed by the blob that holds them) until a later step removes them.
+fn rework(repo: &gix::Repository, steps: &[StepCommit]) -> Result<Rework, WorkError> {
+    let mut origins: HashMap<ObjectId, Vec<Option<usize>>> = HashMap::new();
+    let mut r = Rework::default();
+    let mut seen = Seen::default();
+    let empty = ObjectId::empty_tree(repo.object_hash());
+    // A step's parent is mostly the step before, whose tree is known.
+    let trees: HashMap<ObjectId, ObjectId> = steps.iter().map(|s| (s.id, s.tree)).collect();
+    for (i, s) in steps.iter().enumerate() {
+        let parent_tree = match s.parent {
+            Some(p) if trees.contains_key(&p) => trees[&p],
+            Some(p) => match repo.find_commit(p).ok().and_then(|c| c.tree_id().ok()) {
+                Some(t) => t.detach(),
+                None => continue,
+            },
+            None => empty,
+        };
+        let mut changes = Vec::new();
+        diff_trees(
+            repo,
+            Some(parent_tree),
+            Some(s.tree),
+            &mut Vec::new(),
+            &mut changes,
+            &mut seen,
+        )?;
+        for (_, old, new) in changes {
+            let old_data = blob(repo, old, &mut seen)?;
+            let new_data = blob(repo, new, &mut seen)?;
+            if is_binary(&old_data) || is_binary(&new_data) {
+                continue;
+            }
+            let a: Vec<&[u8]> = old_data.split_inclusive(|b| *b == b'\n').collect();
+            let b: Vec<&[u8]> = new_data.split_inclusive(|b| *b == b'\n').collect();
+            let known = old.and_then(|o| origins.get(&o));
+            let (lines, added, removed) =
+                stats::track_lines(known.map_or(&[][..], Vec::as_slice), &a, &b, i);
+            r.written += added;
+            for j in removed.into_iter().filter(|j| *j != i) {
+                r.lines += 1;
+                match steps[j].fact.by {
+                    StepAuthor::Agent => r.by_agent += 1,
+                    _ => r.by_person += 1,
+                }
+            }
+            if let Some(n) = new {
+                origins.insert(n, lines);
+            }
+        }
+    }
+    Ok(r)
+}
+
+fn blob(
+    repo: &gix::Repository,
+    id: Option<ObjectId>,
+    seen: &mut Seen,
+) -> Result<Rc<Vec<u8>>, WorkError> {
+    let Some(id) = id else {
+        return Ok(Rc::default());
+    };
+    if let Some(b) = seen.blobs.get(&id) {
+        return Ok(Rc::clone(b));
+    }
+    let data = Rc::new(
+        repo.find_blob(id)
+            .map_err(|e| WorkError::Store(crate::store::StoreError::Read(e)))?
+            .take_data(),
+    );
+    seen.blobs.insert(id, Rc::clone(&data));
+    Ok(data)
+}
+
+/// Git's rule: a NUL in the first 8000 bytes makes a file binary.
+fn is_binary(data: &[u8]) -> bool {
+    data.iter().take(8000).any(|b| *b == 0)
+}
+
+/// A tree's entries by name: (blob or tree id, whether a tree).
+type Entries = BTreeMap<Vec<u8>, (ObjectId, bool)>;
+
+/// What one flow's diffs have read: trees' entries and blobs, by id (a step's old side is
+/// mostly the step before's new side).
+#[derive(Default)]
+struct Seen {
+    trees: HashMap<ObjectId, Rc<Entries>>,
+    blobs: HashMap<ObjectId, Rc<Vec<u8>>>,
+}
+
+/// The entries of tree `id` (none for `None`), submodules aside; read once per flow.
+fn entries(
+    repo: &gix::Repository,
+    id: Option<ObjectId>,
+    seen: &mut Seen,
+) -> Result<Rc<Entries>, WorkError> {
+    let Some(id) = id else {
+        return Ok(Rc::default());
+    };
+    if let Some(e) = seen.trees.get(&id) {
+        return Ok(Rc::clone(e));
+    }
+    let mut out = BTreeMap::new();
+    let read = |e: gix::Error| WorkError::Store(crate::store::StoreError::Read(e));
+    let tree = repo.find_tree(id).map_err(read)?;
+    let decoded = tree.decode().map_err(|e| read(gix::Error::from_error(e)))?;
+    for e in &decoded.entries {
+        if e.mode.is_commit() {
+            continue;
+        }
+        out.insert(e.filename.to_vec(), (e.oid.into(), e.mode.is_tree()));
+    }
+    let out = Rc::new(out);
+    seen.trees.insert(id, Rc::clone(&out));
+    Ok(out)
+}
+
+/// Every blob that differs between trees `old` and `new`, under `prefix`.
+fn diff_trees(
+    repo: &gix::Repository,
+    old: Option<ObjectId>,
+    new: Option<ObjectId>,
+    prefix: &mut Vec<u8>,
+    out: &mut Vec<BlobChange>,
+    seen: &mut Seen,
+) -> Result<(), WorkError> {
+    if old == new {
+        return Ok(());
+    }
+    let (a, b) = (entries(repo, old, seen)?, entries(repo, new, seen)?);
+    let mut names: Vec<&Vec<u8>> = a.keys().chain(b.keys()).collect();
+    names.sort();
+    names.dedup();
+    for name in names {
+        let (x, y) = (a.get(name), b.get(name));
+        if x == y {
+            continue;
+        }
+        let len = prefix.len();
+        prefix.extend_from_slice(name);
+        let tree = |e: Option<&(ObjectId, bool)>| e.filter(|e| e.1).map(|e| e.0);
+        let file = |e: Option<&(ObjectId, bool)>| e.filter(|e| !e.1).map(|e| e.0);
+        if tree(x).is_some() || tree(y).is_some() {
+            prefix.push(b'/');
+            diff_trees(repo, tree(x), tree(y), prefix, out, seen)?;
+            prefix.truncate(len + name.len());
+        }
+        if file(x) != file(y) {
+            out.push((prefix.clone(), file(x), file(y)));
+        }
+        prefix.truncate(len);
+    }
+    Ok(())
+}
