@@ -502,14 +502,7 @@ fn deviations_from_the_plan_are_shown_and_recorded_with_the_approval() {
         "plan-files.toml",
         b"[[subtask]]\nid = \"a1\"\ntitle = \"Limiter\"\nphase = \"core\"\nfiles = [\"src/limiter.rs\", \"docs/\", \"README.md\"]\n",
     );
-    repo.aiflow(&[
-        "plan",
-        "edit",
-        "rate-limit",
-        "-F",
-        plan.to_str().expect("utf-8"),
-    ])
-    .ok();
+    edit_plan(&repo, &plan).ok();
     repo.aiflow(&["start", "a1"]).ok();
     repo.write("src/limiter.rs", "fn limit() {}\n");
     repo.write("docs/limits.md", "# Limits\n");
@@ -745,15 +738,7 @@ fn a_test_a_person_kept_in_a_plan_edit_runs_after_each_step() {
     // Applied again (on the new revision), it changes nothing: the test is accepted already.
     let text = repo.aiflow(&["plan", "show", "rate-limit", "--toml"]).ok();
     let file = repo.outside("again.toml", text.as_bytes());
-    let again = repo
-        .aiflow(&[
-            "plan",
-            "edit",
-            "rate-limit",
-            "-F",
-            file.to_str().expect("utf-8"),
-        ])
-        .ok();
+    let again = edit_plan(&repo, &file).ok();
     assert_has(&again, "is unchanged (revision 2)");
     let v = repo
         .aiflow(&["plan", "show", "rate-limit", "--json"])
@@ -795,15 +780,7 @@ fn a_test_a_person_kept_in_a_plan_edit_runs_after_each_step() {
     let text = repo.aiflow(&["plan", "show", "rate-limit", "--toml"]).ok();
     let changed = with_test_line(&text, &format!("test = \"{own}\""));
     let file = repo.outside("own.toml", changed.as_bytes());
-    let edited = repo
-        .aiflow(&[
-            "plan",
-            "edit",
-            "rate-limit",
-            "-F",
-            file.to_str().expect("utf-8"),
-        ])
-        .ok();
+    let edited = edit_plan(&repo, &file).ok();
     assert_lacks(&edited, "accepted the test command");
     let diff = repo
         .aiflow(&["plan", "diff", "rate-limit", "--color", "never"])
@@ -829,6 +806,17 @@ fn a_test_a_person_kept_in_a_plan_edit_runs_after_each_step() {
     repo.fsck();
 }
 
+/// `plan edit -F <file>` on the rate-limit flow.
+fn edit_plan(repo: &TestRepo, file: &std::path::Path) -> crate::harness::Run {
+    repo.aiflow(&[
+        "plan",
+        "edit",
+        "rate-limit",
+        "-F",
+        file.to_str().expect("utf-8"),
+    ])
+}
+
 /// `text`, a plan edit with one `test = ` line, with `line` in its place.
 fn with_test_line(text: &str, line: &str) -> String {
     let old = text
@@ -848,15 +836,7 @@ fn a_plan_edit_with_a_test_of_two_lines_is_refused_and_writes_nothing() {
         "test = \"\"\"\ntrue\nrm -rf ~\"\"\"".to_owned(),
     ] {
         let file = repo.outside("bad.toml", with_test_line(&text, &bad).as_bytes());
-        let err = repo
-            .aiflow(&[
-                "plan",
-                "edit",
-                "rate-limit",
-                "-F",
-                file.to_str().expect("utf-8"),
-            ])
-            .fails(2);
+        let err = edit_plan(&repo, &file).fails(2);
         assert_has(&err, "the edited plan is not valid");
         assert_has(
             &err,
