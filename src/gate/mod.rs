@@ -397,7 +397,19 @@ pub fn check(
     }
 
     if policy.tests_required {
-        tests_required(objects, &mut seen, &in_scope, &mut exempt, rules, binder)?;
+        let brought = Brought {
+            tips: &range.tips,
+            scope,
+        };
+        tests_required(
+            objects,
+            &mut seen,
+            &in_scope,
+            &mut exempt,
+            rules,
+            &brought,
+            binder,
+        )?;
     }
 
     // Bind reviews to recorded approvals.
@@ -558,44 +570,62 @@ fn failure_of(
 /// How far down a side's first parents [`tests_required`] looks past merges without trailers.
 const MAX_FIRST_PARENTS: usize = 64;
 
+/// What an update brings without a merge of its own: the range's tips, and the scope they are
+/// judged in (a fast-forward is the one way to bring flow work with no merge to judge).
+struct Brought<'a> {
+    tips: &'a [ObjectId],
+    scope: Scope,
+}
+
 /// Under `tests = "required"`: every merge in scope that brings flow work needs a passing run of
 /// the test command recorded on what it brings, on that commit's exact tree. Flow work is a side
 /// that carries `Aiflow-Flow` or `Aiflow-Subtask` (or, when it is a merge without trailers, whose
 /// first parents lead to one that does), and every side of a merge that carries them itself
-/// (the merges `integrate` and `finish` make). A merge that fails this is not
-/// exempt, however clean; a failure it has already (it is not clean, say) is kept.
+/// (the merges `integrate` and `finish` make). A fast-forward brings its tip with no merge: a
+/// tip that carries `Aiflow-Subtask` needs the run itself, unless it is a merge `integrate` made
+/// on the integration branch being checked (its sides are judged as above). A commit that fails
+/// this is not exempt, however clean; a failure it has already (it is not clean, say) is kept.
 fn tests_required(
     objects: &mut dyn Objects,
     seen: &mut [Seen],
     in_scope: &[bool],
     exempt: &mut [bool],
     rules: &Rules,
+    brought: &Brought<'_>,
     binder: &mut dyn Binder,
 ) -> Result<(), CheckError> {
     let mut buf = Vec::new();
     let mut parents = Vec::new();
-    // Whether a raw commit carries `Aiflow-Flow` or `Aiflow-Subtask`.
-    let of_flow = |buf: &[u8], parents: &mut Vec<ObjectId>, id: ObjectId| {
-        let c = parse_commit(buf, parents).ok_or(WalkError::Malformed(id))?;
-        let block = Block::find_in_commit(c.message, rules);
-        let flow = block.trailers(rules).any(|t| {
-            let key = t.key(rules);
-            key.eq_ignore_ascii_case(FLOW_TRAILER) || key.eq_ignore_ascii_case(SUBTASK_TRAILER)
-        });
-        let tree = ObjectId::from_hex(c.tree).map_err(|_| WalkError::Malformed(id))?;
-        Ok::<_, CheckError>((flow, tree))
-    };
+    let mut fails: Vec<(usize, Reason)> = Vec::new();
     for i in 0..seen.len() {
-        if !in_scope[i] || !seen[i].merge {
+        if !in_scope[i] {
             continue;
         }
         let id = seen[i].id;
+        // A merge `integrate` made on the integration branch is judged by its sides, below.
+        if brought.tips.contains(&id) && (!seen[i].merge || brought.scope != Scope::Integration) {
+            // A fast-forward: the tip itself is what the update brings.
+            objects.commit(&id, &mut buf)?;
+            parents.clear();
+            let t = flow_trailers(&buf, &mut parents, id, rules)?;
+            if t.subtask
+                && let Some(reason) = judge_run(binder, id, t.tree, "the subtask tip")
+            {
+                fails.push((i, reason));
+                continue;
+            }
+        }
+        if !seen[i].merge {
+            continue;
+        }
         objects.commit(&id, &mut buf)?;
-        let (merge_of_flow, _) = of_flow(&buf, &mut parents, id)?;
+        parents.clear();
+        let merge_of_flow = flow_trailers(&buf, &mut parents, id, rules)?.any;
         for p in seen[i].parents.clone().iter().skip(1) {
             objects.commit(p, &mut buf)?;
             parents.clear();
-            let (mut side_of_flow, tree) = of_flow(&buf, &mut parents, *p)?;
+            let side = flow_trailers(&buf, &mut parents, *p, rules)?;
+            let mut side_of_flow = side.any;
             let side_is_merge = parents.len() > 1;
             // A merge made by hand on a subtask branch carries no trailers: the branch's own
             // history, down its first parents, says whose it is.
@@ -606,7 +636,7 @@ fn tests_required(
                 };
                 objects.commit(&next, &mut buf)?;
                 parents.clear();
-                side_of_flow = of_flow(&buf, &mut parents, next)?.0;
+                side_of_flow = flow_trailers(&buf, &mut parents, next, rules)?.any;
                 down = parents.first().copied().filter(|_| parents.len() > 1);
             }
             if !(merge_of_flow || side_of_flow) {
@@ -617,29 +647,72 @@ fn tests_required(
             } else {
                 "the subtask tip"
             };
-            let reason = match binder.test_run(*p) {
-                Err(reason) => Some(reason),
-                Ok(Some(run)) if run.tree.parse::<ObjectId>().ok() == Some(tree) => (!run.passed())
-                    .then(|| Reason::TestFailed {
-                        tip: *p,
-                        what: what.into(),
-                        verdict: run.verdict(),
-                    }),
-                Ok(_) => Some(Reason::Untested {
-                    tip: *p,
-                    what: what.into(),
-                }),
-            };
-            if let Some(reason) = reason {
-                // A clean merge was exempt from review: the test is what it now lacks. A merge
-                // that needs a review of its own keeps that failure until it has one.
-                if std::mem::replace(&mut exempt[i], false) || seen[i].failure.is_none() {
-                    seen[i].failure = Some(failure_of(objects, id, reason, &mut buf)?);
-                }
+            if let Some(reason) = judge_run(binder, *p, side.tree, what) {
+                fails.push((i, reason));
+                break;
             }
         }
     }
+    for (i, reason) in fails {
+        // A clean merge was exempt from review: the test is what it now lacks. A commit that
+        // needs a review of its own keeps that failure until it has one.
+        if std::mem::replace(&mut exempt[i], false) || seen[i].failure.is_none() {
+            let id = seen[i].id;
+            seen[i].failure = Some(failure_of(objects, id, reason, &mut buf)?);
+        }
+    }
     Ok(())
+}
+
+/// The flow trailers of a raw commit, and its tree.
+struct FlowTrailers {
+    /// `Aiflow-Flow` or `Aiflow-Subtask`.
+    any: bool,
+    /// `Aiflow-Subtask`.
+    subtask: bool,
+    tree: ObjectId,
+}
+
+/// Read `raw` (commit `id`, its parents into `parents`) for [`FlowTrailers`].
+fn flow_trailers(
+    raw: &[u8],
+    parents: &mut Vec<ObjectId>,
+    id: ObjectId,
+    rules: &Rules,
+) -> Result<FlowTrailers, CheckError> {
+    let c = parse_commit(raw, parents).ok_or(WalkError::Malformed(id))?;
+    let block = Block::find_in_commit(c.message, rules);
+    let (mut flow, mut subtask) = (false, false);
+    for t in block.trailers(rules) {
+        let key = t.key(rules);
+        subtask |= key.eq_ignore_ascii_case(SUBTASK_TRAILER);
+        flow |= key.eq_ignore_ascii_case(FLOW_TRAILER);
+    }
+    let tree = ObjectId::from_hex(c.tree).map_err(|_| WalkError::Malformed(id))?;
+    Ok(FlowTrailers {
+        any: flow || subtask,
+        subtask,
+        tree,
+    })
+}
+
+/// The reason `tip` (`what`, for people) fails under `tests = "required"`: no passing run of
+/// the test command recorded on it, on `tree`; a note that cannot be read fails too.
+fn judge_run(binder: &mut dyn Binder, tip: ObjectId, tree: ObjectId, what: &str) -> Option<Reason> {
+    match binder.test_run(tip) {
+        Err(reason) => Some(reason),
+        Ok(Some(run)) if run.tree.parse::<ObjectId>().ok() == Some(tree) => {
+            (!run.passed()).then(|| Reason::TestFailed {
+                tip,
+                what: what.into(),
+                verdict: run.verdict(),
+            })
+        }
+        Ok(_) => Some(Reason::Untested {
+            tip,
+            what: what.into(),
+        }),
+    }
 }
 
 /// Judge one commit from its raw bytes.

@@ -174,13 +174,7 @@ pub fn integrate(repo: &gix::Repository, found: &Found) -> Result<Integrated, Wo
     let merged = if already {
         None
     } else {
-        gate(
-            repo,
-            &format!("refs/heads/{integration}"),
-            integ,
-            tip,
-            &format!("subtask {} cannot be integrated", s.id),
-        )?;
+        // The test first: its refusal says what to run; the gate's would only name a code.
         super::test::require_passed(
             repo,
             &Policy::load(repo, Some(integ))?,
@@ -190,6 +184,13 @@ pub fn integrate(repo: &gix::Repository, found: &Found) -> Result<Integrated, Wo
                 "run the test where {branch} is checked out: `git aiflow test {}`",
                 s.id
             ),
+        )?;
+        gate(
+            repo,
+            &format!("refs/heads/{integration}"),
+            integ,
+            tip,
+            &format!("subtask {} cannot be integrated", s.id),
         )?;
         let message = merge_message(
             format!("Merge subtask {}: {}", s.id, s.title),
@@ -304,14 +305,6 @@ pub fn finish(repo: &gix::Repository, entry: &FlowEntry) -> Result<Finish, WorkE
     let merged = if already {
         None
     } else {
-        // The policy names protected branches by their full ref: the base as recorded.
-        gate(
-            repo,
-            &base_ref,
-            base_tip,
-            integ,
-            &format!("flow {slug} cannot be merged into {base_short}"),
-        )?;
         super::test::require_passed(
             repo,
             &Policy::load(repo, Some(base_tip))?,
@@ -321,6 +314,14 @@ pub fn finish(repo: &gix::Repository, entry: &FlowEntry) -> Result<Finish, WorkE
                 "check it out and test it: `git worktree add ../{slug}-tested {}`, then `git aiflow test --integration --flow {slug}` there",
                 flow.integration_branch
             ),
+        )?;
+        // The policy names protected branches by their full ref: the base as recorded.
+        gate(
+            repo,
+            &base_ref,
+            base_tip,
+            integ,
+            &format!("flow {slug} cannot be merged into {base_short}"),
         )?;
         let message = merge_message(
             format!("Merge flow {slug}: {}", flow.title),

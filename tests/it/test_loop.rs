@@ -435,6 +435,35 @@ fn under_tests_required_integrate_and_finish_refuse_until_the_exact_tree_is_gree
     repo.aiflow_env(&["approve", "b2"], AS_GRACE).ok();
     let b2 = repo.git(&["rev-parse", "HEAD"]);
     repo.git(&["switch", "-q", "aiflow/rate-limit"]);
+    // A fast-forward brings b2 with no merge to judge: its tip itself needs the run.
+    let before_ff = repo.git(&["rev-parse", "HEAD"]);
+    repo.git(&[
+        "-c",
+        "core.hooksPath=/dev/null",
+        "merge",
+        "-q",
+        "--ff-only",
+        "aiflow/rate-limit--b2-wiring",
+    ]);
+    let ff = repo.aiflow(&["check", "--json", &format!("{}..HEAD", before_ff.trim())]);
+    assert_eq!(ff.code, 1, "{}{}", ff.stdout, ff.stderr);
+    let v: Value = serde_json::from_str(&ff.stdout).expect("json");
+    let reasons: Vec<&str> = v["failures"]
+        .as_array()
+        .expect("failures")
+        .iter()
+        .map(|f| f["reason"].as_str().expect("reason"))
+        .collect();
+    assert_eq!(reasons, ["untested"], "{v:#}");
+    assert_eq!(v["failures"][0]["commit"].as_str(), Some(b2.trim()));
+    repo.git(&[
+        "-c",
+        "core.hooksPath=/dev/null",
+        "reset",
+        "-q",
+        "--hard",
+        before_ff.trim(),
+    ]);
     repo.git(&[
         "-c",
         "core.hooksPath=/dev/null",
