@@ -5,7 +5,7 @@
 //! writes into commit messages is cleaned of review and step trailers before anything is kept.
 
 use super::steps::{STEP_KEYS, record_steps, review_keys, steps_of, with_step_trailers};
-use super::test::{Target, TestCommand, TestOptions, tree_of};
+use super::test::{TestCommand, TestOptions};
 use super::tree::commit_all;
 use super::{Found, WorkError, branch_edit, integration_tip, signing};
 use crate::ai::prompt::{Rendered, Templates};
@@ -195,15 +195,12 @@ pub fn prepare(repo: &gix::Repository, found: &Found) -> Result<Prepared, WorkEr
 
 /// The failed test run recorded on the tip of `found`'s branch, on the tip's own tree.
 fn red_tip(repo: &gix::Repository, found: &Found) -> Result<Option<TestRun>, WorkError> {
-    use crate::gate::Binder;
     let Some(tip) = crate::git::branch_tip(repo, &found.branch()) else {
         return Ok(None);
     };
-    let tree = tree_of(repo, tip)?;
-    let run = crate::gate::bind::NotesBinder::for_repo(repo)
-        .test_run(tip)
-        .unwrap_or(None);
-    Ok(run.filter(|r| !r.passed() && r.tree.parse::<ObjectId>().ok() == Some(tree)))
+    // A note that cannot be read hands the agent no failure; the gate still refuses the tip.
+    let run = super::test::run_on(repo, tip).ok().flatten();
+    Ok(run.filter(|(r, same)| *same && !r.passed()).map(|(r, _)| r))
 }
 
 /// [`prepare`], with the test run the agent is asked to fix (the prompt's `test_failure`).
@@ -383,22 +380,12 @@ fn test_last_step(
     command: &TestCommand,
     executed: &Executed,
 ) -> Result<TestRun, WorkError> {
-    let wrepo = crate::git::open(dir)?;
     let last = executed
         .steps
         .last()
         .map(|s| s.commit)
         .ok_or_else(|| WorkError::invalid("the agent's run recorded no step"))?;
-    let stamp = crate::git::committer_stamp(&wrepo)?;
-    let target = Target {
-        dir,
-        flow: &found.flow().slug,
-        subtask: &found.subtask().id,
-        tree: tree_of(&wrepo, last)?,
-    };
-    let run = super::test::run(command, &target, &stamp)?;
-    let _ = super::test::record(&wrepo, target.flow, target.subtask, last, &run)?;
-    Ok(run)
+    super::test::test_step(&crate::git::open(dir)?, dir, found, command, last)
 }
 
 /// One run of the agent, recorded as steps; `failure` is the test run it is asked to fix.

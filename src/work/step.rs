@@ -1,7 +1,7 @@
 //! `step`: commit what is in the work tree of the current subtask as its next step, by hand.
 
 use super::steps::{STEP_KEYS, record_steps, review_keys, steps_of, with_step_trailers};
-use super::test::{Target, TestCommand, TestOptions, record, run, tree_of};
+use super::test::{TestCommand, TestOptions, test_step};
 use super::tree::{commit_all, workdir};
 use super::{Found, WorkError, integration_tip};
 use crate::flow::StepNote;
@@ -92,7 +92,10 @@ pub fn step(
         None => (None, None),
         Some(r) => {
             let test = match r.command {
-                Some(command) => Some(test_step(&repo, &dir, found, command, commit)?),
+                Some(command) => {
+                    let run = test_step(&repo, &dir, found, &command, commit)?;
+                    Some((command, run))
+                }
                 None => None,
             };
             (test, r.unaccepted)
@@ -107,28 +110,6 @@ pub fn step(
         test,
         unaccepted,
     })
-}
-
-/// Run `command` on step `commit` in `dir`, and record the run in its note.
-fn test_step(
-    repo: &gix::Repository,
-    dir: &std::path::Path,
-    found: &Found,
-    command: TestCommand,
-    commit: ObjectId,
-) -> Result<(TestCommand, crate::flow::TestRun), WorkError> {
-    let (slug, id) = (&found.flow().slug, &found.subtask().id);
-    let stamp = crate::git::committer_stamp(repo)?;
-    let target = Target {
-        dir,
-        flow: slug,
-        subtask: id,
-        tree: tree_of(repo, commit)?,
-    };
-    let run = run(&command, &target, &stamp)?;
-    // The step's note was just written, so the run has a note to go in.
-    let _ = record(repo, slug, id, commit, &run)?;
-    Ok((command, run))
 }
 
 /// The commit HEAD points to.

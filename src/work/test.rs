@@ -363,6 +363,28 @@ pub fn no_command(unaccepted: Option<&Unaccepted>) -> WorkError {
     )
 }
 
+/// Run `command` on step `commit` of `found`'s subtask, checked out in `dir` (`repo` is its
+/// repository), and record the run in the step's note, just written by the caller.
+pub fn test_step(
+    repo: &gix::Repository,
+    dir: &Path,
+    found: &Found,
+    command: &TestCommand,
+    commit: ObjectId,
+) -> Result<TestRun, WorkError> {
+    let (slug, id) = (&found.flow().slug, &found.subtask().id);
+    let stamp = crate::git::committer_stamp(repo)?;
+    let target = Target {
+        dir,
+        flow: slug,
+        subtask: id,
+        tree: tree_of(repo, commit)?,
+    };
+    let run = run(command, &target, &stamp)?;
+    let _ = record(repo, slug, id, commit, &run)?;
+    Ok(run)
+}
+
 /// The tree of `commit`.
 pub fn tree_of(repo: &gix::Repository, commit: ObjectId) -> Result<ObjectId, WorkError> {
     repo.find_commit(commit)
@@ -522,29 +544,42 @@ pub fn require_passed(
 
 /// Whether `tip` has a recorded passing run on its tree: `Ok(Err(why))` when not, in words.
 pub fn passed(repo: &gix::Repository, tip: ObjectId) -> Result<Result<(), String>, WorkError> {
-    use crate::gate::Binder;
     let short = tip.to_hex_with_len(7);
-    let run = crate::gate::bind::NotesBinder::for_repo(repo)
-        .test_run(tip)
-        .map_err(|r| match r {
-            crate::gate::Reason::Unverifiable { what, hint } => WorkError::invalid(what).hint(hint),
-            other => WorkError::invalid(format!(
-                "the test run on {short} cannot be read ({})",
-                other.code()
-            )),
-        })?;
-    let tree = tree_of(repo, tip)?;
-    Ok(match run {
+    Ok(match run_on(repo, tip)? {
         None => Err(format!("has no test run recorded on its tip {short}")),
-        Some(run) if run.tree.parse::<ObjectId>().ok() != Some(tree) => Err(format!(
+        Some((_, false)) => Err(format!(
             "has no test run on the tree of its tip {short} (the run recorded there was on another tree)"
         )),
-        Some(run) if !run.passed() => Err(format!(
+        Some((run, true)) if !run.passed() => Err(format!(
             "has a test run on its tip {short} that {}",
             run.verdict()
         )),
         Some(_) => Ok(()),
     })
+}
+
+/// The test run recorded on `commit` (as the gate reads it), and whether it ran on `commit`'s
+/// own tree; an error when the note cannot be read.
+pub fn run_on(
+    repo: &gix::Repository,
+    commit: ObjectId,
+) -> Result<Option<(TestRun, bool)>, WorkError> {
+    use crate::gate::Binder;
+    let run = crate::gate::bind::NotesBinder::for_repo(repo)
+        .test_run(commit)
+        .map_err(|r| match r {
+            crate::gate::Reason::Unverifiable { what, hint } => WorkError::invalid(what).hint(hint),
+            other => WorkError::invalid(format!(
+                "the test run on {} cannot be read ({})",
+                commit.to_hex_with_len(7),
+                other.code()
+            )),
+        })?;
+    let Some(run) = run else {
+        return Ok(None);
+    };
+    let same = run.tree.parse::<ObjectId>().ok() == Some(tree_of(repo, commit)?);
+    Ok(Some((run, same)))
 }
 
 #[cfg(test)]
