@@ -26,7 +26,18 @@ pub struct ManArgs {
 pub struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]
-    pub shell: clap_complete::Shell,
+    pub shell: Shell,
+}
+
+/// The shells there are completions for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shell {
+    /// bash, for `git-aiflow` and, through git's completion, `git aiflow`.
+    Bash,
+    /// zsh, for `git-aiflow` and, through zsh's `_git`, `git aiflow`.
+    Zsh,
+    /// fish.
+    Fish,
 }
 
 /// Every page: (file name, roff text).
@@ -92,7 +103,112 @@ pub fn man(ctx: &mut Ctx, args: &ManArgs) -> Result<(), CliError> {
 }
 
 pub fn completions(ctx: &mut Ctx, args: &CompletionsArgs) -> Result<(), CliError> {
-    let mut cmd = Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "git-aiflow", &mut ctx.out);
+    let script = match args.shell {
+        Shell::Bash => BASH,
+        Shell::Zsh => ZSH,
+        Shell::Fish => FISH,
+    };
+    ctx.out.write_all(script.as_bytes())?;
     Ok(())
 }
+
+/// bash: `git-aiflow <TAB>`, and `git aiflow <TAB>` through git's own completion, which calls
+/// `_git_aiflow` with its `words`, `cword` and `__git_cmd_idx` set (and `-o nospace`). Install as
+/// `git-aiflow` in bash-completion's completions directory, or source it from ~/.bashrc.
+const BASH: &str = r#"# bash completion for git-aiflow: `git-aiflow <TAB>` and `git aiflow <TAB>`.
+# The candidates come from `git-aiflow __complete <words>`.
+
+# Print the candidates for the words "$@" (the words after the program's name).
+__git_aiflow_candidates() {
+    local prog="$1"
+    shift
+    if [ "$prog" = git ] && declare -F __git >/dev/null; then
+        __git aiflow __complete -- "$@"
+    else
+        command "$prog" __complete -- "$@" 2>/dev/null
+    fi
+}
+
+# Set COMPREPLY from the candidates; $1 is "git" or the program, $2 a suffix to add.
+__git_aiflow_reply() {
+    local prog="$1" suffix="$2" IFS=$'
+' c
+    shift 2
+    local -a found
+    found=($(__git_aiflow_candidates "$prog" "$@"))
+    COMPREPLY=()
+    if [ "${found[0]-}" = :files ]; then
+        compopt -o default 2>/dev/null
+        return 0
+    fi
+    for c in "${found[@]}"; do
+        # bash completes only what follows `=` in `--opt=value`.
+        COMPREPLY+=("${c#--*=}$suffix")
+    done
+}
+
+# `git aiflow …`, called by git's completion.
+_git_aiflow() {
+    local idx="${__git_cmd_idx:-1}"
+    __git_aiflow_reply git " " "${words[@]:idx+1:cword-idx}"
+}
+
+# `git-aiflow …`.
+_git_aiflow_command() {
+    compopt +o default 2>/dev/null
+    __git_aiflow_reply "${COMP_WORDS[0]}" "" "${COMP_WORDS[@]:1:COMP_CWORD}"
+}
+
+complete -F _git_aiflow_command git-aiflow
+"#;
+
+/// zsh: `git-aiflow <TAB>`, and `git aiflow <TAB>` through zsh's `_git`, which calls
+/// `_git-aiflow`. Install as `_git-aiflow` in a directory on `$fpath`, or source it.
+const ZSH: &str = r#"#compdef git-aiflow
+# zsh completion for git-aiflow: `git-aiflow <TAB>` and `git aiflow <TAB>`.
+# The candidates come from `git-aiflow __complete <words>`.
+
+_git-aiflow() {
+    local -a found
+    found=("${(@f)$(git-aiflow __complete -- "${(@)words[2,CURRENT]}" 2>/dev/null)}")
+    found=("${(@)found:#}")
+    if [[ "${found[1]-}" == :files ]]; then
+        _files
+        return
+    fi
+    (( ${#found} )) || return 1
+    compadd -Q -- "${(@)found}"
+}
+
+if [[ "${funcstack[1]-}" == _git-aiflow ]]; then
+    _git-aiflow "$@"
+elif (( $+functions[compdef] )); then
+    compdef _git-aiflow git-aiflow
+fi
+"#;
+
+/// fish: `git-aiflow <TAB>` and `git aiflow <TAB>`.
+const FISH: &str = r#"# fish completion for git-aiflow: `git-aiflow <TAB>` and `git aiflow <TAB>`.
+# The candidates come from `git-aiflow __complete <words>`.
+
+function __git_aiflow_complete
+    set -l words (commandline -opc)
+    # Drop the program: `git-aiflow`, or `git … aiflow`.
+    set -l at (contains -i -- aiflow $words)
+    if test "$words[1]" = git -a -n "$at"
+        set -e words[1..$at]
+    else
+        set -e words[1]
+    end
+    set -l found (git-aiflow __complete -- $words (commandline -ct) 2>/dev/null)
+    if test "$found[1]" = :files
+        __fish_complete_path (commandline -ct)
+    else
+        printf '%s
+' $found
+    end
+end
+
+complete -c git-aiflow -f -a '(__git_aiflow_complete)'
+complete -c git -f -n '__fish_seen_subcommand_from aiflow' -a '(__git_aiflow_complete)'
+"#;

@@ -6,6 +6,7 @@ mod answer;
 mod ask;
 pub(crate) mod audit;
 mod check;
+mod complete;
 mod context;
 pub mod demo;
 mod docs;
@@ -120,6 +121,9 @@ pub enum Command {
     Man(docs::ManArgs),
     /// Print shell completions.
     Completions(docs::CompletionsArgs),
+    /// The candidates for the last word of a command line, for the completion scripts.
+    #[command(name = "__complete", hide = true)]
+    Complete(complete::CompleteArgs),
 }
 
 /// Run the program with the process's arguments and return its exit code.
@@ -258,6 +262,7 @@ fn dispatch(ctx: &mut Ctx, command: &Command) -> Result<(), CliError> {
         Command::Demo(args) => demo::run(ctx, args),
         Command::Man(args) => docs::man(ctx, args),
         Command::Completions(args) => docs::completions(ctx, args),
+        Command::Complete(args) => complete::run(ctx, args),
     }
 }
 

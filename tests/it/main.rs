@@ -4,6 +4,7 @@ mod harness;
 
 mod audit;
 mod bad_input;
+mod completion;
 mod concurrency;
 mod exec_guard;
 mod execution;

@@ -1,0 +1,245 @@
+//! Shell completion, driven in the real shells: bash with git's own completion loaded (for
+//! `git aiflow <TAB>`) and ours, zsh and fish.
+
+use crate::harness::TestRepo;
+use std::path::{Path, PathBuf};
+
+/// git's bash completion, as the `git` package installs it (`.ci/run` installs it if missing).
+const GIT_COMPLETION: &str = "/usr/share/bash-completion/completions/git";
+
+/// A repository with two flows: `rate-limit`, planned (revisions 1 and 2, subtasks `limiter`
+/// and `headers`), and `docs`, not planned.
+fn repo_with_flows() -> TestRepo {
+    let repo = TestRepo::new();
+    repo.new_rate_limit();
+    repo.plan_subtasks(&[("limiter", "Limiter"), ("headers", "Headers")]);
+    repo.aiflow(&["new", "docs", "-m", "Write the docs", "--base", "main"])
+        .ok();
+    repo.git(&["checkout", "-q", "main"]);
+    repo
+}
+
+/// Each case: the command `complete -p` is asked about, then the words (`COMP_WORDS`), the
+/// last one being completed. Returns `COMPREPLY` for each case, the words joined by spaces.
+fn bash_complete(repo: &TestRepo, dir: &Path, cases: &[(&str, &[&str])]) -> Vec<Vec<String>> {
+    assert!(
+        Path::new(GIT_COMPLETION).is_file(),
+        "{GIT_COMPLETION} is missing: install git's bash completion (.ci/run does)"
+    );
+    let ours = repo.write(
+        "../completion.bash",
+        &repo.aiflow(&["completions", "bash"]).ok(),
+    );
+    let mut script = format!(
+        r#"source {GIT_COMPLETION}
+source {ours}
+run() {{
+    local cmd=$1
+    shift
+    COMP_WORDS=("$@")
+    COMP_CWORD=$(( $# - 1 ))
+    COMP_LINE="$*"
+    COMP_POINT=${{#COMP_LINE}}
+    local spec fn
+    spec=$(complete -p "$cmd") || {{ echo "no completion for $cmd"; return; }}
+    fn=${{spec##*-F }}
+    fn=${{fn%% *}}
+    COMPREPLY=()
+    "$fn" "$cmd" "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}"
+    printf '%s|' "${{COMPREPLY[@]}}"
+    echo
+}}
+"#,
+        ours = ours.display()
+    );
+    for (cmd, words) in cases {
+        let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+        script.push_str(&format!("run {cmd} {}\n", quoted.join(" ")));
+    }
+    let out = repo
+        .command_in("bash", dir)
+        .args(["--norc", "--noprofile", "-c", &script])
+        .output()
+        .expect("run bash");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Vec<String>> = stdout
+        .lines()
+        .map(|l| {
+            l.split('|')
+                .filter(|c| !c.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .collect();
+    assert_eq!(lines.len(), cases.len(), "{stdout}");
+    lines
+}
+
+#[test]
+fn bash_completes_both_spellings_at_every_depth_with_values_from_the_repository() {
+    let repo = repo_with_flows();
+    let cases: &[(&str, &[&str])] = &[
+        ("git-aiflow", &["git-aiflow", "pl"]),
+        ("git-aiflow", &["git-aiflow", "plan", "sh"]),
+        ("git-aiflow", &["git-aiflow", "plan", ""]),
+        ("git-aiflow", &["git-aiflow", "hooks", ""]),
+        ("git-aiflow", &["git-aiflow", "new", "--ti"]),
+        ("git-aiflow", &["git-aiflow", "status", ""]),
+        (
+            "git-aiflow",
+            &["git-aiflow", "start", "--flow", "rate-limit", ""],
+        ),
+        (
+            "git-aiflow",
+            &["git-aiflow", "plan", "show", "rate-limit", "--revision", ""],
+        ),
+        (
+            "git-aiflow",
+            &["git-aiflow", "plan", "--provider", "=", "an"],
+        ),
+        ("git-aiflow", &["git-aiflow", "ho"]),
+        // git's completion calls `_git_aiflow` for `git aiflow …`.
+        ("git", &["git", "aiflow", "pl"]),
+        ("git", &["git", "aiflow", "plan", "sh"]),
+        ("git", &["git", "aiflow", "status", "rate"]),
+        (
+            "git",
+            &["git", "aiflow", "approve", "--flow", "rate-limit", "h"],
+        ),
+        ("git", &["git", "aiflow", "plan", "diff", "rate-limit", ""]),
+        ("git", &["git", "aiflow", "new", "--"]),
+        ("git", &["git", "aiflow", "exec", "--provider", "co"]),
+    ];
+    let got = bash_complete(&repo, &repo.path, cases);
+    let want: &[&[&str]] = &[
+        &["plan"],
+        &["show"],
+        &["show", "edit", "log", "diff", "docs", "rate-limit"],
+        &["install", "uninstall", "status"],
+        &["--title"],
+        &["docs", "rate-limit"],
+        &["limiter", "headers"],
+        &["1", "2"],
+        &["anthropic"],
+        // The hidden `hook` is never offered.
+        &["hooks"],
+        // git's completion has `-o nospace`: each word carries its space.
+        &["plan "],
+        &["show "],
+        &["rate-limit "],
+        &["headers "],
+        &["1 ", "2 "],
+        &[
+            "--message ",
+            "--file ",
+            "--base ",
+            "--title ",
+            "--json ",
+            "--help ",
+        ],
+        &[],
+    ];
+    for (((cmd, words), got), want) in cases.iter().zip(&got).zip(want) {
+        assert_eq!(got, want, "{cmd}: {words:?}");
+    }
+}
+
+/// `git -C <dir> aiflow …` and `git-aiflow -C <dir> …` read the flows of that repository.
+#[test]
+fn bash_completion_follows_dash_c() {
+    let repo = repo_with_flows();
+    let elsewhere = repo.sibling("elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("mkdir");
+    let path = repo.path.to_str().expect("utf-8");
+    let cases: &[(&str, &[&str])] = &[
+        ("git", &["git", "-C", path, "aiflow", "status", ""]),
+        ("git-aiflow", &["git-aiflow", "-C", path, "status", ""]),
+        // Outside a repository: no candidates, no error.
+        ("git-aiflow", &["git-aiflow", "status", ""]),
+    ];
+    let got = bash_complete(&repo, &elsewhere, cases);
+    assert_eq!(got[0], ["docs ", "rate-limit "]);
+    assert_eq!(got[1], ["docs", "rate-limit"]);
+    assert!(got[2].is_empty(), "{:?}", got[2]);
+}
+
+/// The zsh script loads under compinit, registers `_git-aiflow` (the function zsh's `_git`
+/// calls for `git aiflow`) and offers what `__complete` says.
+#[test]
+fn zsh_script_loads_and_completes() {
+    let repo = repo_with_flows();
+    let script = repo.write("../_git-aiflow", &repo.aiflow(&["completions", "zsh"]).ok());
+    let out = repo
+        .command("zsh")
+        .args([
+            "-fc",
+            &format!(
+                r#"autoload -Uz compinit && compinit -u -D && source {s} || exit 3
+print -r -- "registered: ${{_comps[git-aiflow]}}"
+compadd() {{ shift 2; print -r -- "offered: $*"; }}
+words=(git-aiflow plan sh); CURRENT=3; _git-aiflow
+words=(aiflow status ""); CURRENT=3; _git-aiflow"#,
+                s = script.display()
+            ),
+        ])
+        .output()
+        .expect("run zsh (.ci/run installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    assert_eq!(
+        stdout,
+        "registered: _git-aiflow\noffered: show\noffered: docs rate-limit\n"
+    );
+}
+
+/// The fish script parses, and `complete -C` (what fish runs on TAB) offers the candidates,
+/// for `git-aiflow` and for `git aiflow`.
+#[test]
+fn fish_script_loads_and_completes() {
+    let repo = repo_with_flows();
+    let script: PathBuf = repo.write(
+        "../git-aiflow.fish",
+        &repo.aiflow(&["completions", "fish"]).ok(),
+    );
+    let syntax = repo
+        .command("fish")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .expect("run fish (.ci/run installs it)");
+    assert!(
+        syntax.status.success(),
+        "{}",
+        String::from_utf8_lossy(&syntax.stderr)
+    );
+    let out = repo
+        .command("fish")
+        .args([
+            "--no-config",
+            "-c",
+            &format!(
+                r#"source {s}
+complete -C "git-aiflow pl"
+complete -C "git-aiflow plan sh"
+complete -C "git aiflow status r"
+complete -C "git-aiflow start --flow rate-limit l""#,
+                s = script.display()
+            ),
+        ])
+        .output()
+        .expect("run fish");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout, "plan\nshow\nrate-limit\nlimiter\n");
+}
