@@ -161,22 +161,29 @@ trait Values {
     fn remotes(&mut self) -> Vec<String>;
 }
 
-/// The candidates for the last of `words` (the words after the program's name).
-fn candidates<V: Values>(
-    top: &Command,
-    words: &[String],
-    open: &mut dyn FnMut(&Walk) -> V,
-) -> Vec<String> {
-    let words = merge_equals(words);
-    let (current, before) = match words.split_last() {
-        Some((c, b)) => (c.as_str(), b),
-        None => ("", &[][..]),
-    };
+/// Where a walk over the words before the current one ended.
+struct Walked<'a> {
+    /// The innermost command named.
+    cmd: &'a Command,
+    walk: Walk,
+    /// The option whose value the next word is.
+    pending: Option<&'a Arg>,
+    /// After `--`.
+    only_positionals: bool,
+    /// The index of a `help` word where a subcommand could be.
+    help_at: Option<usize>,
+}
+
+/// Follow `words` from the top command: subcommands, options and their values, positionals.
+/// Stops at a `help` word where a subcommand could be.
+fn walk<'a, S: AsRef<str>>(top: &'a Command, words: &[S]) -> Walked<'a> {
     let mut cmd = top;
     let mut walk = Walk::default();
     let mut pending: Option<&Arg> = None;
     let mut only_positionals = false;
-    for w in before {
+    let mut help_at = None;
+    for (n, w) in words.iter().enumerate() {
+        let w = w.as_ref();
         if let Some(arg) = pending.take() {
             record(&mut walk, arg, w);
             continue;
@@ -219,26 +226,101 @@ fn candidates<V: Values>(
             }
             continue;
         }
-        if !only_positionals
+        let subcommand_here = !only_positionals
             && walk.positionals.is_empty()
-            && let Some(sub) = visible_subcommand(cmd, w)
-        {
+            && cmd.get_subcommands().any(|s| !s.is_hide_set());
+        if subcommand_here && let Some(sub) = visible_subcommand(cmd, w) {
             cmd = sub;
             walk.path.push(sub.get_name().to_string());
             walk.given.clear();
             continue;
         }
+        if subcommand_here && w == "help" {
+            help_at = Some(n);
+            break;
+        }
         if let Some(arg) = positional_for(cmd, walk.positionals.len()) {
             record(&mut walk, arg, w);
         }
-        walk.positionals.push(w.clone());
+        walk.positionals.push(w.to_string());
     }
+    Walked {
+        cmd,
+        walk,
+        pending,
+        only_positionals,
+        help_at,
+    }
+}
+
+/// `help` where a subcommand could be, as in `plan help`, `plan help show` or `help plan`,
+/// means `--help` for what follows it: the arguments (the program's name first) with that
+/// word moved to the end as `--help`. Other arguments are returned as they are.
+pub fn help_words(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let words: Vec<String> = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if !words.iter().any(|w| w == "help") {
+        return args;
+    }
+    let mut top = Cli::command();
+    top.build();
+    let Some(at) = walk(&top, &words).help_at else {
+        return args;
+    };
+    let mut out = args;
+    out.remove(at + 1);
+    out.push("--help".into());
+    out
+}
+
+/// The subcommands `args` (the program's name first) name, from the top: `["plan", "show"]`.
+pub fn command_path(args: &[std::ffi::OsString]) -> Vec<String> {
+    let words: Vec<String> = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut top = Cli::command();
+    top.build();
+    walk(&top, &words).walk.path
+}
+
+/// The candidates for the last of `words` (the words after the program's name).
+fn candidates<V: Values>(
+    top: &Command,
+    words: &[String],
+    open: &mut dyn FnMut(&Walk) -> V,
+) -> Vec<String> {
+    let words = merge_equals(words);
+    let (current, before) = match words.split_last() {
+        Some((c, b)) => (c.as_str(), b),
+        None => ("", &[][..]),
+    };
+    let Walked {
+        cmd,
+        walk,
+        pending,
+        only_positionals,
+        help_at,
+    } = walk(top, before);
     if walk
         .path
         .first()
         .is_some_and(|p| p == "hook" || p == "__complete")
     {
         return Vec::new();
+    }
+    if help_at.is_some() {
+        // `plan help <TAB>`: the subcommands it can tell about.
+        return cmd
+            .get_subcommands()
+            .filter(|s| !s.is_hide_set())
+            .map(|s| s.get_name().to_string())
+            .filter(|n| n.starts_with(current))
+            .collect();
     }
 
     // An option's value: `--flow <TAB>`, `-m<TAB>` is not one; `--flow=<TAB>`.
@@ -525,5 +607,34 @@ mod tests {
         assert_eq!(complete("new -F "), [FILES]);
         assert_eq!(complete("new -m "), Vec::<String>::new());
         assert_eq!(complete("hook "), Vec::<String>::new());
+        assert_eq!(complete("plan help s"), ["show"]);
+    }
+
+    fn rewritten(line: &str) -> String {
+        let args = std::iter::once("git-aiflow")
+            .chain(line.split(' '))
+            .map(std::ffi::OsString::from)
+            .collect();
+        let out: Vec<String> = help_words(args)
+            .iter()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        out.join(" ")
+    }
+
+    #[test]
+    fn help_where_a_subcommand_could_be_is_dash_dash_help() {
+        assert_eq!(rewritten("plan help"), "plan --help");
+        assert_eq!(rewritten("plan help show"), "plan show --help");
+        assert_eq!(rewritten("help plan"), "plan --help");
+        assert_eq!(rewritten("help"), "--help");
+        assert_eq!(rewritten("hooks help install"), "hooks install --help");
+        assert_eq!(rewritten("-C help plan help"), "-C help plan --help");
+        // Where a slug or a message is: left alone.
+        assert_eq!(rewritten("status help"), "status help");
+        assert_eq!(rewritten("plan x help"), "plan x help");
+        assert_eq!(rewritten("new -m help"), "new -m help");
+        assert_eq!(rewritten("plan -- help"), "plan -- help");
     }
 }

@@ -133,9 +133,18 @@ pub fn run() -> ExitCode {
 
 /// Run the program with `args` (the first is the program name).
 fn run_with(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitCode {
-    let cli = match Cli::try_parse_from(args) {
+    let args = complete::help_words(args.into_iter().map(Into::into).collect());
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
+            // `--help` opens the command's manual page, as git's `<cmd> --help` does; `-h`,
+            // or a page that is not installed, prints clap's help.
+            if e.kind() == clap::error::ErrorKind::DisplayHelp
+                && args.iter().any(|a| a == "--help")
+                && let Some(code) = docs::open_manual(&complete::command_path(&args))
+            {
+                return code;
+            }
             let _ = e.print();
             return ExitCode::from(parse_exit(&e) as u8);
         }
@@ -163,6 +172,7 @@ pub fn run_in(
     mut out: Box<dyn Write>,
     mut err: Box<dyn Write>,
 ) -> Exit {
+    let args = complete::help_words(args.into_iter().map(Into::into).collect());
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
