@@ -199,6 +199,55 @@ words=(aiflow status ""); CURRENT=3; _git-aiflow"#,
     );
 }
 
+/// In an interactive zsh with compinit and zsh's own `_git`, TAB completes `git aiflow …` and
+/// `git-aiflow …` with the script installed as `_git-aiflow` on `$fpath`: the line is then
+/// echoed, to read what TAB made of it.
+#[test]
+fn zsh_tab_completes_both_spellings() {
+    let repo = repo_with_flows();
+    let fpath = repo.sibling("zfunc");
+    std::fs::create_dir_all(&fpath).expect("mkdir");
+    std::fs::write(
+        fpath.join("_git-aiflow"),
+        repo.aiflow(&["completions", "zsh"]).ok(),
+    )
+    .expect("write");
+    let mut script = format!(
+        "zmodload zsh/zpty\nzpty z 'zsh -f -i'\nzpty -w z 'PS1=\"> \"; fpath=({} $fpath); \
+         autoload -Uz compinit; compinit -u -D'\n",
+        fpath.display()
+    );
+    let lines = [
+        "git aiflow plan sh",
+        "git-aiflow pl",
+        "git aiflow status rate",
+        "git aiflow start --flow rate-limit li",
+    ];
+    for line in lines {
+        script.push_str(&format!(
+            "zpty -w -n z $'{line}\\t\\C-aecho LINE:\\n'\nzpty -r z out $'*\\nLINE:*\\n' || exit 4\n\
+             print -r -- \"${{${{out##*$'\\n'LINE:}}%%$'\\r'*}}\"\n"
+        ));
+    }
+    script.push_str("zpty -d z\n");
+    let out = repo
+        .command("timeout")
+        .args(["60", "zsh", "-f", "-c", &script])
+        .output()
+        .expect("run zsh (.ci/run installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout,
+        "git aiflow plan show\ngit-aiflow plan\ngit aiflow status rate-limit\n\
+         git aiflow start --flow rate-limit limiter\n"
+    );
+}
+
 /// The fish script parses, and `complete -C` (what fish runs on TAB) offers the candidates,
 /// for `git-aiflow` and for `git aiflow`.
 #[test]
