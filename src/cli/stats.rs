@@ -22,6 +22,10 @@ pub struct StatsArgs {
     /// Also draw the flow's timeline into FILE as a standalone SVG (one flow only).
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
+    /// Also count rework after each finished flow: its lines removed or rewritten on its base
+    /// branch within DAYS after the finish merge.
+    #[arg(long, value_name = "DAYS")]
+    pub rework_days: Option<u32>,
 }
 
 /// `--since` as seconds since 1970.
@@ -56,7 +60,10 @@ pub fn stats(ctx: &mut Ctx, args: &StatsArgs) -> Result<(), CliError> {
     if let Some(floor) = floor {
         entries.retain(|e| crate::flow::epoch(&e.flow.created_at).is_some_and(|c| c >= floor));
     }
-    let report = crate::work::stats::stats(&repo, &notes, &entries)?;
+    let options = crate::work::stats::Options {
+        rework_days: args.rework_days,
+    };
+    let report = crate::work::stats::stats(&repo, &notes, &entries, &options)?;
     if let Some(path) = &args.svg {
         let [one] = report.flows.as_slice() else {
             return Err(CliError::usage(format!(
@@ -186,6 +193,14 @@ pub fn duration(s: Option<i64>) -> String {
     }
 }
 
+/// `count` and the noun, singular for one: `1 step`, `2 steps`.
+fn n(count: impl Into<u64>, one: &str, many: &str) -> String {
+    match count.into() {
+        1 => format!("1 {one}"),
+        c => format!("{c} {many}"),
+    }
+}
+
 fn flow_text(out: &mut impl Write, f: &FlowStats) -> std::io::Result<()> {
     let kind = if f.planned { "planned" } else { "unplanned" };
     writeln!(out, "{}  {}  ({kind})  {}", f.slug, f.status, f.title)?;
@@ -203,20 +218,24 @@ fn flow_text(out: &mut impl Write, f: &FlowStats) -> std::io::Result<()> {
     for s in &f.subtasks {
         writeln!(
             out,
-            "  subtask    {}: working {}, waiting for review {}, to merge {}, {} steps, {} rejected",
+            "  subtask    {}: working {}, waiting for review {}, to merge {}, {}, {} rejected",
             s.id,
             duration(s.working_s),
             duration(s.waiting_s),
             duration(s.integration_s),
-            s.steps,
+            n(s.steps as u64, "step", "steps"),
             s.rejections
         )?;
     }
     let c = &f.plan;
     writeln!(
         out,
-        "  plan       {} revisions, {} subtasks added, {} dropped; changes by a person {}, by a model {}",
-        c.revisions, c.added, c.dropped, c.changed_by_human, c.changed_by_model
+        "  plan       {}, {} added, {} dropped; changes by a person {}, by a model {}",
+        n(c.revisions as u64, "revision", "revisions"),
+        n(c.added as u64, "subtask", "subtasks"),
+        c.dropped,
+        c.changed_by_human,
+        c.changed_by_model
     )?;
     writeln!(
         out,
@@ -226,46 +245,77 @@ fn flow_text(out: &mut impl Write, f: &FlowStats) -> std::io::Result<()> {
     let r = &f.rework;
     writeln!(
         out,
-        "  rework     {} of {} lines written were removed or rewritten later (written by the agent {}, by a person {})",
-        r.lines, r.written, r.by_agent, r.by_person
+        "  rework     {} of {} written {} removed or rewritten later (written by the agent {}, by a person {})",
+        r.lines,
+        n(r.written, "line", "lines"),
+        if r.lines == 1 { "was" } else { "were" },
+        r.by_agent,
+        r.by_person
     )?;
+    if let Some(a) = &r.after_finish {
+        writeln!(
+            out,
+            "             after the finish: {} removed or rewritten within {} on the base branch, by {} (written by the agent {}, by a person {})",
+            n(a.lines, "line", "lines"),
+            n(a.days, "day", "days"),
+            n(a.commits, "commit", "commits"),
+            a.by_agent,
+            a.by_person
+        )?;
+    }
     let v = &f.reviews;
     writeln!(
         out,
-        "  reviews    {} approved, {} rejected ({} steps after a rejection); latency {} (median); {} commits per review; {} deviations accepted",
+        "  reviews    {} approved, {} rejected ({} after a rejection); latency {} (median); {} per review; {} accepted",
         v.approvals,
         v.rejections,
-        v.steps_after_rejection,
+        n(v.steps_after_rejection as u64, "step", "steps"),
         duration(v.latency_s),
-        v.commits_per_review
-            .map_or_else(|| "-".to_owned(), |c| format!("{c:.2}")),
-        v.deviations_accepted
+        match v.commits_per_review {
+            Some(1.0) => "1 commit".to_owned(),
+            Some(c) => format!("{c:.2} commits"),
+            None => "- commits".to_owned(),
+        },
+        n(v.deviations_accepted as u64, "deviation", "deviations")
     )?;
+    if v.self_review_refusals + v.reviewer_refusals > 0 {
+        writeln!(
+            out,
+            "             refused: {} as self-review, {} from a reviewer not allowed",
+            n(v.self_review_refusals as u64, "approval", "approvals"),
+            v.reviewer_refusals
+        )?;
+    }
     if !v.reviewers.is_empty() {
         writeln!(out, "  reviewers  {}", v.reviewers.join(", "))?;
     }
     let t = &f.tests;
     writeln!(
         out,
-        "  tests      {} tested steps, {} red then green, {} fix attempts",
-        t.tested_steps, t.red_then_green, t.fix_attempts
+        "  tests      {} tested, {} red then green, {}",
+        n(t.tested_steps as u64, "step", "steps"),
+        t.red_then_green,
+        n(t.fix_attempts as u64, "fix attempt", "fix attempts")
     )?;
     let m = &f.model;
     writeln!(
         out,
-        "  model      {} calls, {} tokens in, {} out, {:.1}s",
-        m.calls, m.tokens_in, m.tokens_out, m.seconds
+        "  model      {}, {} tokens in, {} out, {:.1}s",
+        n(m.calls as u64, "call", "calls"),
+        m.tokens_in,
+        m.tokens_out,
+        m.seconds
     )?;
     for u in &m.by {
         writeln!(
             out,
-            "             {}{}: {} calls, {} tokens in, {} out, {:.1}s",
+            "             {}{}: {}, {} tokens in, {} out, {:.1}s",
             u.provider,
             u.model
                 .as_deref()
                 .map(|m| format!(" {m}"))
                 .unwrap_or_default(),
-            u.calls,
+            n(u.calls as u64, "call", "calls"),
             u.tokens_in,
             u.tokens_out,
             u.seconds
@@ -278,13 +328,13 @@ fn totals_text(out: &mut impl Write, all: &[FlowStats]) -> std::io::Result<()> {
     let sum = |g: &dyn Fn(&FlowStats) -> u64| all.iter().map(g).sum::<u64>();
     writeln!(
         out,
-        "all {} flows: rework {} of {} lines; {} approved, {} rejected; model {} calls, {} tokens in, {} out",
-        all.len(),
+        "all {}: rework {} of {}; {} approved, {} rejected; model {}, {} tokens in, {} out",
+        n(all.len() as u64, "flow", "flows"),
         sum(&|f| f.rework.lines),
-        sum(&|f| f.rework.written),
+        n(sum(&|f| f.rework.written), "line", "lines"),
         sum(&|f| f.reviews.approvals as u64),
         sum(&|f| f.reviews.rejections as u64),
-        sum(&|f| f.model.calls as u64),
+        n(sum(&|f| f.model.calls as u64), "call", "calls"),
         sum(&|f| f.model.tokens_in),
         sum(&|f| f.model.tokens_out),
     )?;

@@ -140,6 +140,9 @@ pub fn merge_flows(base: Option<&Flow>, ours: &Flow, theirs: &Flow, who: &str, a
         questions_asked: None,
         plans: Vec::new(),
         reviews: union_reviews(&ours.reviews, &theirs.reviews),
+        refused_approvals: union_by_time(&ours.refused_approvals, &theirs.refused_approvals, |r| {
+            &r.at
+        }),
         audits: super::audit::union(&ours.audits, &theirs.audits),
         finished: match (&ours.finished, &theirs.finished) {
             (Some(o), Some(t)) if o != t => {
@@ -726,13 +729,22 @@ fn status_rank(s: SubtaskStatus) -> u8 {
 
 /// Both sides' reviews, each once, ordered by time (ours first on a tie).
 fn union_reviews(ours: &[Review], theirs: &[Review]) -> Vec<Review> {
-    let mut out: Vec<Review> = ours.to_vec();
+    union_by_time(ours, theirs, |r| &r.at)
+}
+
+/// Both sides' records, each once, ordered by time (a stable sort: ours first at equal times).
+fn union_by_time<T: Clone + PartialEq>(
+    ours: &[T],
+    theirs: &[T],
+    at: impl Fn(&T) -> &str,
+) -> Vec<T> {
+    let mut out: Vec<T> = ours.to_vec();
     for r in theirs {
         if !out.contains(r) {
             out.push(r.clone());
         }
     }
-    out.sort_by_key(|r| epoch(&r.at));
+    out.sort_by_key(|r| epoch(at(r)));
     out
 }
 
@@ -813,6 +825,7 @@ mod tests {
             questions_asked: None,
             plans: vec![rev(1, "2026-01-01T00:00:00Z", &["aaaaaa", "bbbbbb"])],
             reviews: vec![],
+            refused_approvals: vec![],
             audits: vec![],
             finished: None,
         }

@@ -21,7 +21,7 @@ pub mod vocab;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-pub use review::{Approvals, Review, ReviewNote, ReviewedCommit, Standing};
+pub use review::{Approvals, RefusedApproval, Review, ReviewNote, ReviewedCommit, Standing};
 pub use slug::{SlugError, slugify, validate_slug};
 pub use spec::Spec;
 
@@ -178,6 +178,10 @@ pub struct Flow {
     /// Review records, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reviews: Vec<Review>,
+    /// Approvals refused because of who asked (self-review, a reviewer not allowed), oldest
+    /// first: counted by `stats`, never read by the gate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused_approvals: Vec<review::RefusedApproval>,
     /// Security audits and their findings, oldest first: advice, never a review.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audits: Vec<audit::Audit>,
@@ -760,6 +764,9 @@ impl Flow {
         for (i, r) in self.reviews.iter().enumerate() {
             r.validate(&format!("reviews[{i}]"))?;
         }
+        for (i, r) in self.refused_approvals.iter().enumerate() {
+            r.validate(&format!("refused_approvals[{i}]"))?;
+        }
         for (i, a) in self.audits.iter().enumerate() {
             a.validate(&format!("audits[{i}]"))?;
         }
@@ -1208,6 +1215,7 @@ pub(crate) mod tests_support {
                 }],
                 ..Review::default()
             }],
+            refused_approvals: vec![],
             audits: vec![],
             finished: None,
         }

@@ -56,6 +56,48 @@ pub struct Review {
     pub extra: Extra,
 }
 
+/// An approval `approve` refused because of who asked: kept in the flow's note so that `stats`
+/// can count them (git records nothing else of a refusal). It changes nothing the gate reads.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct RefusedApproval {
+    /// The subtask whose approval was refused.
+    pub subtask: String,
+    /// Who asked to approve (`Name <email>`).
+    pub reviewer: String,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Why: `self-review` (the reviewer wrote some of the commits) or `reviewer-not-allowed`
+    /// (not on the policy's list of reviewers).
+    pub reason: String,
+    /// The commits the reason names (for `self-review`, those the reviewer wrote).
+    #[serde(default)]
+    pub commits: usize,
+    /// Keys this build does not know, from a newer git-aiflow: kept, and written back as they
+    /// were (the compatibility rule of `docs/SCHEMA.md`).
+    #[serde(flatten, default, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
+}
+
+impl RefusedApproval {
+    /// The reason for a reviewer outside the policy's list.
+    pub const NOT_ALLOWED: &str = "reviewer-not-allowed";
+    /// The reason for a reviewer who wrote some of the commits.
+    pub const SELF_REVIEW: &str = "self-review";
+
+    /// Check a record's invariants; `key` names it in errors (`refused_approvals[0]`).
+    pub fn validate(&self, key: &str) -> Result<(), Invalid> {
+        if self.subtask.trim().is_empty() {
+            return Err(invalid(
+                format!("{key}.subtask"),
+                "the subtask is empty",
+                "name the subtask, or remove the entry",
+            ));
+        }
+        validate_identity(&format!("{key}.reviewer"), &self.reviewer)?;
+        validate_time(&format!("{key}.at"), &self.at)
+    }
+}
+
 /// One commit covered by a review.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct ReviewedCommit {

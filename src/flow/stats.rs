@@ -6,7 +6,7 @@
 //! README, "Stats".
 
 use super::vocab::{RevisionSource, StepAuthor, Verdict};
-use super::{Flow, PlanRevision, Provenance, SubtaskStatus, epoch};
+use super::{Flow, PlanRevision, Provenance, RefusedApproval, SubtaskStatus, epoch};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -33,6 +33,26 @@ pub struct Rework {
     /// Lines the flow's steps added.
     pub written: u64,
     /// Lines written by a step and removed or rewritten by a later step of the same flow.
+    pub lines: u64,
+    /// Of those, lines an agent step had written.
+    pub by_agent: u64,
+    /// Of those, lines a hand step had written.
+    pub by_person: u64,
+    /// Lines of the flow removed or rewritten on its base branch after it finished, when asked
+    /// for (`stats --rework-days N`) and the flow is finished.
+    pub after_finish: Option<ReworkAfter>,
+}
+
+/// The flow's lines that commits on its base branch removed or rewrote within some days after
+/// the flow's finish merge.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ReworkAfter {
+    /// The window, in days after the finish merge.
+    pub days: u32,
+    /// The base branch's commits in the window (first-parent line).
+    pub commits: u64,
+    /// Lines written by the flow's steps, present at the finish merge, and removed or rewritten
+    /// by those commits.
     pub lines: u64,
     /// Of those, lines an agent step had written.
     pub by_agent: u64,
@@ -138,6 +158,10 @@ pub struct ReviewStats {
     pub commits_per_review: Option<f64>,
     /// Files accepted at approval as deviations from the plan (outside it, or untouched).
     pub deviations_accepted: usize,
+    /// Approvals refused because the reviewer wrote some of the commits.
+    pub self_review_refusals: usize,
+    /// Approvals refused because the reviewer is not on the policy's list.
+    pub reviewer_refusals: usize,
 }
 
 /// Tests.
@@ -472,6 +496,12 @@ fn review_stats(flow: &Flow, facts: &Facts, subtasks: &[SubtaskTimes]) -> Review
         })
         .count();
     let commits: usize = approvals.iter().map(|r| r.commits.len()).sum();
+    let refused = |reason: &str| {
+        flow.refused_approvals
+            .iter()
+            .filter(|r| r.reason == reason)
+            .count()
+    };
     ReviewStats {
         latency_s: median(&latencies),
         approvals: approvals.len(),
@@ -494,6 +524,8 @@ fn review_stats(flow: &Flow, facts: &Facts, subtasks: &[SubtaskTimes]) -> Review
             .filter_map(|r| r.deviations.as_ref())
             .map(|d| d.outside_plan.len() + d.untouched.len())
             .sum(),
+        self_review_refusals: refused(RefusedApproval::SELF_REVIEW),
+        reviewer_refusals: refused(RefusedApproval::NOT_ALLOWED),
     }
 }
 
@@ -681,13 +713,14 @@ pub fn compare(all: &[FlowStats]) -> Comparison {
 
 /// Follow the origin of each line through one step's change of a file: `origins` says which
 /// step wrote each line of `old` (`None`: not a step of this flow). Returns the origins of
-/// `new`, where lines the step added are `step`'s, the number of lines added, and the steps
-/// whose lines it removed or rewrote (one entry per line).
+/// `new`, where lines the change added are `step`'s (`None` for a commit that is not a step),
+/// the number of lines added, and the steps whose lines it removed or rewrote (one entry per
+/// line).
 pub fn track_lines<T: std::hash::Hash + Eq>(
     origins: &[Option<usize>],
     old: &[T],
     new: &[T],
-    step: usize,
+    step: Option<usize>,
 ) -> (Vec<Option<usize>>, u64, Vec<usize>) {
     use similar::DiffOp;
     let origin = |i: usize| origins.get(i).copied().flatten();
@@ -703,7 +736,7 @@ pub fn track_lines<T: std::hash::Hash + Eq>(
                 old_index, old_len, ..
             } => removed.extend((old_index..old_index + old_len).filter_map(origin)),
             DiffOp::Insert { new_len, .. } => {
-                out.extend(std::iter::repeat_n(Some(step), new_len));
+                out.extend(std::iter::repeat_n(step, new_len));
                 added += new_len as u64;
             }
             DiffOp::Replace {
@@ -713,7 +746,7 @@ pub fn track_lines<T: std::hash::Hash + Eq>(
                 ..
             } => {
                 removed.extend((old_index..old_index + old_len).filter_map(origin));
-                out.extend(std::iter::repeat_n(Some(step), new_len));
+                out.extend(std::iter::repeat_n(step, new_len));
                 added += new_len as u64;
             }
         }
@@ -729,18 +762,18 @@ mod tests {
     fn lines_are_followed_through_steps() {
         let v0: Vec<&str> = vec![];
         let v1 = vec!["a", "b", "c"];
-        let (o1, added, removed) = track_lines(&[], &v0, &v1, 0);
+        let (o1, added, removed) = track_lines(&[], &v0, &v1, Some(0));
         assert_eq!((o1.clone(), added, removed), (vec![Some(0); 3], 3, vec![]));
         let v2 = vec!["a", "B", "c", "d"];
-        let (o2, added, removed) = track_lines(&o1, &v1, &v2, 1);
+        let (o2, added, removed) = track_lines(&o1, &v1, &v2, Some(1));
         assert_eq!(o2, vec![Some(0), Some(1), Some(0), Some(1)]);
         assert_eq!((added, removed), (2, vec![0]));
         let v3 = vec!["d"];
-        let (o3, added, removed) = track_lines(&o2, &v2, &v3, 2);
+        let (o3, added, removed) = track_lines(&o2, &v2, &v3, Some(2));
         assert_eq!(o3, vec![Some(1)]);
         assert_eq!((added, removed), (0, vec![0, 1, 0]));
         // Lines of unknown origin are not rework.
-        let (_, _, removed) = track_lines(&[None, None], &["x", "y"], &["z"], 3);
+        let (_, _, removed) = track_lines(&[None, None], &["x", "y"], &["z"], Some(3));
         assert!(removed.is_empty());
     }
 

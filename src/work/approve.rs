@@ -209,6 +209,61 @@ fn may_approve(
     Err(e.hint("ask someone else to review and run `git aiflow approve`"))
 }
 
+/// Record in the flow's note that `me` was refused as the reviewer of `commits` (for `stats`),
+/// and return the refusal `e`, with a word when the record could not be written. Errors other
+/// than a refusal (an unreadable commit) are returned as they are, unrecorded.
+fn record_refusal(
+    repo: &gix::Repository,
+    found: &Found,
+    me: &Reviewer,
+    policy: &Policy,
+    commits: &[ObjectId],
+    e: WorkError,
+) -> WorkError {
+    if !matches!(e, WorkError::Refused { .. }) {
+        return e;
+    }
+    let (reason, count) = if !policy.accepts_reviewer(&me.email) {
+        (review::RefusedApproval::NOT_ALLOWED, commits.len())
+    } else {
+        let own = commits
+            .iter()
+            .filter_map(|id| repo.find_commit(*id).ok())
+            .filter(|c| {
+                c.author()
+                    .is_ok_and(|a| policy.forbids_self_review(&me.email, &a.email.to_string()))
+            })
+            .count();
+        (review::RefusedApproval::SELF_REVIEW, own)
+    };
+    let record = review::RefusedApproval {
+        subtask: found.id.clone(),
+        reviewer: me.who().to_owned(),
+        at: me.stamp.at.clone(),
+        reason: reason.to_owned(),
+        commits: count,
+        ..Default::default()
+    };
+    let slug = &found.flow().slug;
+    let written = crate::store::update_flow(
+        repo,
+        slug,
+        &format!(
+            "aiflow: approval of {} of {slug} refused ({reason})",
+            found.id
+        ),
+        &me.stamp,
+        |flow| -> Result<bool, WorkError> {
+            flow.refused_approvals.push(record.clone());
+            Ok(true)
+        },
+    );
+    match written {
+        Ok(_) => e,
+        Err(w) => e.hint(format!("(the refusal could not be recorded: {w})")),
+    }
+}
+
 /// `msg` with the trailers an approval adds: the review trailer `key: reviewer`, and `extra`
 /// where a trailer of that key is missing; `None` when it has them all.
 fn approved_message(
@@ -370,7 +425,9 @@ pub fn approve(
     // Who reviews, and may they?
     let me = Reviewer::now(repo)?;
     let policy = Policy::load(repo, Some(w.integration_tip))?;
-    me.may_approve(repo, &policy, &selected)?;
+    if let Err(e) = me.may_approve(repo, &policy, &selected) {
+        return Err(record_refusal(repo, found, &me, &policy, &selected, e));
+    }
 
     // Already done?
     let approvals = found.flow().approvals(&s.id);

@@ -204,6 +204,7 @@ fn new_flow(slug: String, title: String, start: &Start, spec: flow::Spec) -> Flo
         questions_asked: None,
         plans: vec![],
         reviews: vec![],
+        refused_approvals: vec![],
         audits: vec![],
         finished: None,
     }

@@ -4,7 +4,7 @@
 
 use super::WorkError;
 use crate::flow::names::{FLOW_KEY, SUBTASK_KEY};
-use crate::flow::stats::{self, Comparison, Facts, FlowStats, Rework, StepFact};
+use crate::flow::stats::{self, Comparison, Facts, FlowStats, Rework, ReworkAfter, StepFact};
 use crate::flow::vocab::StepAuthor;
 use crate::flow::{Flow, StepNote};
 use crate::git::trailers;
@@ -20,6 +20,14 @@ pub struct Report {
     pub flows: Vec<FlowStats>,
     /// Planned against unplanned flows.
     pub comparison: Comparison,
+}
+
+/// What to count besides the defaults.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Follow each finished flow's lines on its base branch for this many days after its
+    /// finish merge ([`ReworkAfter`]).
+    pub rework_days: Option<u32>,
 }
 
 /// A step commit as read from git: its facts, parent and tree.
@@ -86,14 +94,15 @@ impl gix::odb::pack::cache::DecodeEntry for DeltaCache {
 /// [`Snapshot::flows`], which then decodes no step note), and every step note, parsed.
 #[derive(Debug, Clone)]
 pub struct Notes {
-    /// The notes that look like flow documents.
+    /// Every note but the step notes: the flow documents, our other documents and the notes
+    /// that cannot be read (which [`Snapshot::flows`] reports).
     pub flows: Snapshot,
     /// The step notes: the noted commit and the note.
     pub steps: Vec<(ObjectId, StepNote)>,
 }
 
-/// Split `snapshot`'s notes into flow documents and step notes, reading each once. Other notes
-/// (review and test notes) are left out; `status` and `list` report the unreadable ones.
+/// Split `snapshot`'s notes into step notes, parsed, and the rest (flow documents, our other
+/// documents, unreadable notes), reading each once.
 pub fn read_notes(repo: &gix::Repository, snapshot: &Snapshot) -> Result<Notes, WorkError> {
     let mut flows = std::collections::BTreeMap::new();
     let mut steps = Vec::new();
@@ -101,12 +110,16 @@ pub fn read_notes(repo: &gix::Repository, snapshot: &Snapshot) -> Result<Notes, 
         let Some(bytes) = snapshot.note_bytes(repo, object)? else {
             continue;
         };
-        if crate::flow::upgrade::looks_like_flow(&bytes) {
-            flows.insert(*object, blobs.clone());
-        } else if contains(&bytes, b"kind = \"step\"")
+        if blobs.len() == 1
+            && !crate::flow::upgrade::looks_like_flow(&bytes)
+            && contains(&bytes, b"kind = \"step\"")
             && let Ok(note) = StepNote::parse(&String::from_utf8_lossy(&bytes))
         {
             steps.push((*object, note));
+        } else {
+            // Flow documents, and everything else for [`Snapshot::flows`] to judge: our other
+            // documents pass, an unreadable note is reported as `list` and `status` report it.
+            flows.insert(*object, blobs.clone());
         }
     }
     Ok(Notes {
@@ -124,6 +137,7 @@ pub fn stats(
     repo: &gix::Repository,
     notes: &Notes,
     entries: &[&FlowEntry],
+    options: &Options,
 ) -> Result<Report, WorkError> {
     let wanted: HashMap<&str, usize> = entries
         .iter()
@@ -193,8 +207,13 @@ pub fn stats(
                 b.id,
             ))
         });
+        let mut seen = Seen::default();
+        let (mut rework, tracked) = rework(repo, &list, &mut seen)?;
+        if let Some(days) = options.rework_days {
+            rework.after_finish = rework_after(repo, &entry.flow, &list, tracked, days, &mut seen)?;
+        }
         let facts = Facts {
-            rework: rework(repo, &list)?,
+            rework,
             merges: merges(repo, entry, &rules),
             steps: list.into_iter().map(|s| s.fact).collect(),
         };
@@ -279,12 +298,23 @@ fn merges(
 /// A file's change between two trees: its path and its blob before and after.
 type BlobChange = (Vec<u8>, Option<ObjectId>, Option<ObjectId>);
 
+/// What the rework walk leaves behind for [`rework_after`]: per path the steps changed, the
+/// last blob a step gave it; and per blob a step wrote, the origin of each line.
+#[derive(Default)]
+struct Tracked {
+    last: HashMap<Vec<u8>, Option<ObjectId>>,
+    origins: HashMap<ObjectId, Vec<Option<usize>>>,
+}
+
 /// Rework: walk the steps in order, diff each against its first parent, and follow the lines
 /// each step added (keyed by the blob that holds them) until a later step removes them.
-fn rework(repo: &gix::Repository, steps: &[StepCommit]) -> Result<Rework, WorkError> {
-    let mut origins: HashMap<ObjectId, Vec<Option<usize>>> = HashMap::new();
+fn rework(
+    repo: &gix::Repository,
+    steps: &[StepCommit],
+    seen: &mut Seen,
+) -> Result<(Rework, Tracked), WorkError> {
+    let mut t = Tracked::default();
     let mut r = Rework::default();
-    let mut seen = Seen::default();
     let empty = ObjectId::empty_tree(repo.object_hash());
     // A step's parent is mostly the step before, whose tree is known.
     let trees: HashMap<ObjectId, ObjectId> = steps.iter().map(|s| (s.id, s.tree)).collect();
@@ -304,33 +334,226 @@ fn rework(repo: &gix::Repository, steps: &[StepCommit]) -> Result<Rework, WorkEr
             Some(s.tree),
             &mut Vec::new(),
             &mut changes,
-            &mut seen,
+            seen,
         )?;
-        for (_, old, new) in changes {
-            let old_data = blob(repo, old, &mut seen)?;
-            let new_data = blob(repo, new, &mut seen)?;
-            if is_binary(&old_data) || is_binary(&new_data) {
+        for (path, old, new) in changes {
+            let Some((lines, added, removed)) = follow(
+                repo,
+                seen,
+                old.and_then(|o| t.origins.get(&o)),
+                old,
+                new,
+                Some(i),
+            )?
+            else {
                 continue;
-            }
-            let a: Vec<&[u8]> = old_data.split_inclusive(|b| *b == b'\n').collect();
-            let b: Vec<&[u8]> = new_data.split_inclusive(|b| *b == b'\n').collect();
-            let known = old.and_then(|o| origins.get(&o));
-            let (lines, added, removed) =
-                stats::track_lines(known.map_or(&[][..], Vec::as_slice), &a, &b, i);
+            };
             r.written += added;
             for j in removed.into_iter().filter(|j| *j != i) {
-                r.lines += 1;
-                match steps[j].fact.by {
-                    StepAuthor::Agent => r.by_agent += 1,
-                    _ => r.by_person += 1,
-                }
+                count(&mut r.lines, &mut r.by_agent, &mut r.by_person, &steps[j]);
             }
             if let Some(n) = new {
-                origins.insert(n, lines);
+                t.origins.insert(n, lines);
+            }
+            t.last.insert(path, new);
+        }
+    }
+    Ok((r, t))
+}
+
+/// Count one reworked line written by `step`.
+fn count(lines: &mut u64, by_agent: &mut u64, by_person: &mut u64, step: &StepCommit) {
+    *lines += 1;
+    match step.fact.by {
+        StepAuthor::Agent => *by_agent += 1,
+        _ => *by_person += 1,
+    }
+}
+
+/// One file's change from blob `old` to `new` (either absent), `known` giving the origins of
+/// `old`'s lines: the origins of `new`'s lines, the lines added, and the origins of the lines
+/// removed. `None` for a binary file.
+#[allow(clippy::type_complexity)]
+fn follow(
+    repo: &gix::Repository,
+    seen: &mut Seen,
+    known: Option<&Vec<Option<usize>>>,
+    old: Option<ObjectId>,
+    new: Option<ObjectId>,
+    step: Option<usize>,
+) -> Result<Option<(Vec<Option<usize>>, u64, Vec<usize>)>, WorkError> {
+    let old_data = blob(repo, old, seen)?;
+    let new_data = blob(repo, new, seen)?;
+    if is_binary(&old_data) || is_binary(&new_data) {
+        return Ok(None);
+    }
+    let a: Vec<&[u8]> = old_data.split_inclusive(|b| *b == b'\n').collect();
+    let b: Vec<&[u8]> = new_data.split_inclusive(|b| *b == b'\n').collect();
+    Ok(Some(stats::track_lines(
+        known.map_or(&[][..], Vec::as_slice),
+        &a,
+        &b,
+        step,
+    )))
+}
+
+/// Rework after the finish: the lines of the flow's steps that are in the finish merge's tree,
+/// followed along the base branch's first-parent line through the commits made within `days`
+/// after the finish merge. `None` when the flow is not finished, or its finish merge is not on
+/// the base branch's first-parent line (nothing to follow it by).
+fn rework_after(
+    repo: &gix::Repository,
+    flow: &Flow,
+    steps: &[StepCommit],
+    tracked: Tracked,
+    days: u32,
+    seen: &mut Seen,
+) -> Result<Option<ReworkAfter>, WorkError> {
+    let Some(finish) = flow
+        .finished
+        .as_ref()
+        .and_then(|f| ObjectId::from_hex(f.commit.as_bytes()).ok())
+    else {
+        return Ok(None);
+    };
+    let Some(tip) = base_tip(repo, flow) else {
+        return Ok(None);
+    };
+    let Ok(finish_commit) = repo.find_commit(finish) else {
+        return Ok(None);
+    };
+    let Ok(finish_time) = finish_commit.time() else {
+        return Ok(None);
+    };
+    let end = finish_time.seconds + i64::from(days) * 86_400;
+    // The first-parent line from the tip down to the finish merge: (commit, tree), newest first.
+    let mut line = Vec::new();
+    let mut next = Some(tip);
+    let mut found = false;
+    while let Some(id) = next.take() {
+        if id == finish {
+            found = true;
+            break;
+        }
+        let Ok(c) = repo.find_commit(id) else { break };
+        let (Ok(tree), Ok(time)) = (c.tree_id(), c.time()) else {
+            break;
+        };
+        next = c.parent_ids().next().map(|p| p.detach());
+        line.push((tree.detach(), time.seconds));
+    }
+    if !found {
+        return Ok(None);
+    }
+    let mut after = ReworkAfter {
+        days,
+        ..ReworkAfter::default()
+    };
+    // The flow's lines as the finish merge holds them: per path the steps changed, the blob
+    // there, with the origins of its lines (through a diff from the last step's blob where the
+    // integration changed the file further).
+    let mut tree = finish_commit
+        .tree_id()
+        .map_err(|e| WorkError::Store(crate::store::StoreError::Read(e)))?
+        .detach();
+    let mut state: HashMap<Vec<u8>, (ObjectId, Vec<Option<usize>>)> = HashMap::new();
+    for (path, last) in &tracked.last {
+        let Some(at_finish) = blob_at(repo, tree, path, seen)? else {
+            continue;
+        };
+        let origins = match tracked.origins.get(&at_finish) {
+            Some(o) => o.clone(),
+            None => {
+                let known = last.and_then(|l| tracked.origins.get(&l));
+                match follow(repo, seen, known, *last, Some(at_finish), None)? {
+                    Some((origins, _, _)) => origins,
+                    None => continue,
+                }
+            }
+        };
+        if origins.iter().any(Option::is_some) {
+            state.insert(path.clone(), (at_finish, origins));
+        }
+    }
+    for (next_tree, time) in line.into_iter().rev() {
+        if time > end {
+            break;
+        }
+        after.commits += 1;
+        let mut changes = Vec::new();
+        diff_trees(
+            repo,
+            Some(tree),
+            Some(next_tree),
+            &mut Vec::new(),
+            &mut changes,
+            seen,
+        )?;
+        tree = next_tree;
+        for (path, old, new) in changes {
+            let Some((blob_id, origins)) = state.remove(&path) else {
+                continue;
+            };
+            if old != Some(blob_id) {
+                continue;
+            }
+            let Some((lines, _, removed)) = follow(repo, seen, Some(&origins), old, new, None)?
+            else {
+                continue;
+            };
+            for j in removed {
+                count(
+                    &mut after.lines,
+                    &mut after.by_agent,
+                    &mut after.by_person,
+                    &steps[j],
+                );
+            }
+            if let Some(n) = new
+                && lines.iter().any(Option::is_some)
+            {
+                state.insert(path, (n, lines));
             }
         }
     }
-    Ok(r)
+    Ok(Some(after))
+}
+
+/// The tip of the branch `flow` started from: the local branch, else a remote-tracking copy.
+fn base_tip(repo: &gix::Repository, flow: &Flow) -> Option<ObjectId> {
+    let full = flow.base_ref.as_deref()?;
+    if let Ok(Some(tip)) = crate::git::ref_id(repo, full) {
+        return Some(tip);
+    }
+    let short = full.strip_prefix("refs/heads/")?;
+    repo.remote_names().into_iter().find_map(|remote| {
+        crate::git::ref_id(repo, &format!("refs/remotes/{remote}/{short}"))
+            .ok()
+            .flatten()
+    })
+}
+
+/// The blob at `path` (`a/b/c`) in `tree`, if it is a file there.
+fn blob_at(
+    repo: &gix::Repository,
+    tree: ObjectId,
+    path: &[u8],
+    seen: &mut Seen,
+) -> Result<Option<ObjectId>, WorkError> {
+    let mut tree = tree;
+    let mut parts = path.split(|b| *b == b'/').peekable();
+    while let Some(name) = parts.next() {
+        let e = entries(repo, Some(tree), seen)?;
+        let Some(&(id, is_tree)) = e.get(name) else {
+            return Ok(None);
+        };
+        match (parts.peek().is_some(), is_tree) {
+            (true, true) => tree = id,
+            (false, false) => return Ok(Some(id)),
+            _ => return Ok(None),
+        }
+    }
+    Ok(None)
 }
 
 fn blob(

@@ -583,7 +583,35 @@ fn approve_refuses_self_review() {
         "the refusal does not say why:\n{err}"
     );
     assert_error(&err, "");
-    assert_unchanged(&repo, &before);
+    // Nothing moves but the notes, which record the refusal (for `stats`) in one commit.
+    let without_notes = |refs: &str| -> String {
+        refs.lines()
+            .filter(|l| !l.starts_with(NOTES))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    assert_eq!(without_notes(&repo.refs()), without_notes(&before.refs));
+    let notes_before = before.notes.clone().expect("the flow has notes");
+    assert_eq!(
+        repo.rev(&format!("{NOTES}^")).as_deref(),
+        Some(notes_before.as_str())
+    );
+    assert_eq!(
+        repo.git(&["log", "-1", "--format=%s", NOTES]).trim(),
+        format!(
+            "aiflow: approval of {} of rate-limit refused (self-review)",
+            sub.id
+        )
+    );
+    let note: toml::Table = repo
+        .git(&["notes", "--ref=aiflow", "show", "aiflow/rate-limit"])
+        .parse()
+        .expect("the flow note is TOML");
+    let refused = note["refused_approvals"].as_array().expect("recorded");
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0]["subtask"].as_str(), Some(sub.id.as_str()));
+    assert_eq!(refused[0]["reason"].as_str(), Some("self-review"));
+    assert_eq!(refused[0]["commits"].as_integer(), Some(2));
     assert_eq!(subtask_status(&repo, &sub.id), "active");
     for c in &old {
         assert!(values(&repo, c, "Reviewed-by").is_empty());

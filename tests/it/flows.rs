@@ -611,7 +611,7 @@ fn demo_walks_a_flow_offline() {
         "audits     1, 1 finding, 0 open",
         // The demo ends with its own numbers.
         "$ git aiflow stats rate-limit\n",
-        "  tests      2 tested steps, 1 red then green, 1 fix attempts\n",
+        "  tests      2 steps tested, 1 red then green, 1 fix attempt\n",
         "  questions  3 asked, 3 answered\n",
     ] {
         assert!(out.contains(line), "no {line:?} in:\n{out}");

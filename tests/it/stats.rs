@@ -36,20 +36,22 @@ fn scripted() -> TestRepo {
     // Rewrites `two` and removes `three`: two lines step 2 (by hand) wrote.
     repo.write("work/a1.txt", "one\nTWO\n");
     repo.aiflow(&["step", "-m", "Rework"]).ok(); // 22
-    repo.aiflow_env(&["approve", "a1"], AS_GRACE).ok(); // 23
-    repo.aiflow(&["integrate", "a1"]).ok(); // 24
-    repo.aiflow(&["start", "b2"]).ok(); // 25
-    repo.aiflow(&["exec", "b2"]).ok(); // 26: the agent adds a line
-    repo.aiflow(&["exec", "b2"]).ok(); // 27: and another
+    // Ada wrote the steps: refused as self-review, and recorded.
+    repo.aiflow(&["approve", "a1"]).fails(1); // 23
+    repo.aiflow_env(&["approve", "a1"], AS_GRACE).ok(); // 24
+    repo.aiflow(&["integrate", "a1"]).ok(); // 25
+    repo.aiflow(&["start", "b2"]).ok(); // 26
+    repo.aiflow(&["exec", "b2"]).ok(); // 27: the agent adds a line
+    repo.aiflow(&["exec", "b2"]).ok(); // 28: and another
     // Removes the agent's first line.
     let text = std::fs::read_to_string(repo.path.join("work/b2.txt")).expect("read");
     let second = text.lines().nth(1).expect("two lines").to_owned();
     repo.write("work/b2.txt", &format!("{second}\n"));
-    repo.aiflow(&["step", "-m", "Trim"]).ok(); // 28
-    repo.aiflow_env(&["approve", "b2"], AS_GRACE).ok(); // 29
-    repo.aiflow(&["integrate", "b2"]).ok(); // 30
-    repo.git(&["switch", "-q", "main"]); // 31
-    repo.aiflow(&["finish", "rate-limit"]).ok(); // 32
+    repo.aiflow(&["step", "-m", "Trim"]).ok(); // 29
+    repo.aiflow_env(&["approve", "b2"], AS_GRACE).ok(); // 30
+    repo.aiflow(&["integrate", "b2"]).ok(); // 31
+    repo.git(&["switch", "-q", "main"]); // 32
+    repo.aiflow(&["finish", "rate-limit"]).ok(); // 33
     repo
 }
 
@@ -63,16 +65,16 @@ fn expected() -> Value {
             "spec": 3 * MIN,
             "questions": 0,
             "planning": MIN,
-            "execution": 11 * MIN,
+            "execution": 12 * MIN,
             "integration": 3 * MIN,
-            "total": 25 * MIN,
+            "total": 26 * MIN,
         },
         "subtasks": [
             {
                 "id": "a1",
                 "started": null, "approved": null, "merged": null,
                 "working_s": 2 * MIN,
-                "waiting_s": 3 * MIN,
+                "waiting_s": 4 * MIN,
                 "integration_s": MIN,
                 "steps": 3,
                 "rejections": 1,
@@ -95,9 +97,11 @@ fn expected() -> Value {
             "changed_by_model": 0,
         },
         "questions": { "asked": 0, "answered": 0 },
-        "rework": { "written": 6, "lines": 3, "by_agent": 1, "by_person": 2 },
+        "rework": {
+            "written": 6, "lines": 3, "by_agent": 1, "by_person": 2, "after_finish": null,
+        },
         "reviews": {
-            "latency_s": MIN,
+            "latency_s": 90,
             "approvals": 2,
             "rejections": 1,
             "steps_after_rejection": 1,
@@ -105,6 +109,8 @@ fn expected() -> Value {
             "commits_reviewed": 6,
             "commits_per_review": 3.0,
             "deviations_accepted": 0,
+            "self_review_refusals": 1,
+            "reviewer_refusals": 0,
         },
         "tests": { "tested_steps": 6, "red_then_green": 1, "fix_attempts": 1 },
     })
@@ -143,11 +149,11 @@ fn every_figure_of_a_scripted_flow() {
     assert_eq!(comparable(flow), expected(), "{flow:#}");
     let subs = &flow["subtasks"];
     assert_eq!(subs[0]["started"], at(18));
-    assert_eq!(subs[0]["approved"], at(23));
-    assert_eq!(subs[0]["merged"], at(24));
-    assert_eq!(subs[1]["started"], at(26));
-    assert_eq!(subs[1]["approved"], at(29));
-    assert_eq!(subs[1]["merged"], at(30));
+    assert_eq!(subs[0]["approved"], at(24));
+    assert_eq!(subs[0]["merged"], at(25));
+    assert_eq!(subs[1]["started"], at(27));
+    assert_eq!(subs[1]["approved"], at(30));
+    assert_eq!(subs[1]["merged"], at(31));
 
     // Model use: the questions and the first plan, from the `command` provider; the time is
     // the requests' recorded milliseconds.
@@ -178,11 +184,15 @@ fn every_figure_of_a_scripted_flow() {
     let text = repo.aiflow(&["stats"]).ok();
     assert_has(
         &text,
-        "  phases     spec 3m00s, questions 0s, planning 1m00s, execution 11m00s, integration 3m00s, total 25m00s",
+        "  phases     spec 3m00s, questions 0s, planning 1m00s, execution 12m00s, integration 3m00s, total 26m00s",
     );
     assert_has(
         &text,
-        "  subtask    a1: working 2m00s, waiting for review 3m00s, to merge 1m00s, 3 steps, 1 rejected",
+        "  subtask    a1: working 2m00s, waiting for review 4m00s, to merge 1m00s, 3 steps, 1 rejected",
+    );
+    assert_has(
+        &text,
+        "  plan       2 revisions, 2 subtasks added, 1 dropped; changes by a person 3, by a model 0",
     );
     assert_has(
         &text,
@@ -190,12 +200,17 @@ fn every_figure_of_a_scripted_flow() {
     );
     assert_has(
         &text,
-        "  reviews    2 approved, 1 rejected (1 steps after a rejection); latency 1m00s (median); 3.00 commits per review; 0 deviations accepted",
+        "  reviews    2 approved, 1 rejected (1 step after a rejection); latency 1m30s (median); 3.00 commits per review; 0 deviations accepted",
     );
     assert_has(
         &text,
-        "  tests      6 tested steps, 1 red then green, 1 fix attempts",
+        "             refused: 1 approval as self-review, 0 from a reviewer not allowed",
     );
+    assert_has(
+        &text,
+        "  tests      6 steps tested, 1 red then green, 1 fix attempt",
+    );
+    assert_has(&text, "  model      2 calls, 0 tokens in, 0 out, ");
     assert_has(
         &text,
         "  total_s                      - (n=1)               - (n=0)",
@@ -252,8 +267,8 @@ fn the_timeline_is_a_standalone_svg() {
     assert!(svg.trim_end().ends_with("</svg>"));
     for mark in [
         "<title>spec: 3m00s</title>",
-        "<title>execution: 11m00s</title>",
-        "<title>a1: working 2m00s, waiting for review 3m00s</title>",
+        "<title>execution: 12m00s</title>",
+        "<title>a1: working 2m00s, waiting for review 4m00s</title>",
         "<title>changes requested</title>",
         "<title>approved</title>",
         "<title>merged</title>",
@@ -295,4 +310,85 @@ fn which(program: &str) -> Result<std::path::PathBuf, ()> {
         .map(|d| d.join(program))
         .find(|p| p.is_file())
         .ok_or(())
+}
+
+/// `--rework-days N`: the flow's lines removed or rewritten on the base branch within N days
+/// after the finish merge, by the kind of step that wrote them; later commits are outside.
+#[test]
+fn rework_after_the_finish_within_n_days() {
+    let repo = scripted();
+    // At finish, work/a1.txt is `one` (hand step 1) and `TWO` (hand step 3); work/b2.txt is the
+    // agent's second line. A commit on main removes `TWO` and the agent's line, and adds one.
+    repo.write("work/a1.txt", "one\nthree\n");
+    repo.git(&["rm", "-q", "work/b2.txt"]);
+    repo.git(&["commit", "-qam", "Rewrite after the finish"]); // 35-36
+    // Three days later, `one` goes too.
+    let later = format!("{} +0000", at(36) + 3 * 86_400);
+    repo.write("work/a1.txt", "three\n");
+    repo.git_env(
+        &["commit", "-qam", "Much later"],
+        &[("GIT_COMMITTER_DATE", &later), ("GIT_AUTHOR_DATE", &later)],
+    );
+    let after = |days: &str| {
+        let v = repo
+            .aiflow(&["stats", "--json", "--rework-days", days, "rate-limit"])
+            .json();
+        v["flows"][0]["rework"]["after_finish"].clone()
+    };
+    assert_eq!(
+        after("0"),
+        json!({"days": 0, "commits": 0, "lines": 0, "by_agent": 0, "by_person": 0})
+    );
+    assert_eq!(
+        after("1"),
+        json!({"days": 1, "commits": 1, "lines": 2, "by_agent": 1, "by_person": 1})
+    );
+    assert_eq!(
+        after("7"),
+        json!({"days": 7, "commits": 2, "lines": 3, "by_agent": 1, "by_person": 2})
+    );
+    // The rework within the flow is unchanged by what came after it.
+    let v = repo
+        .aiflow(&["stats", "--json", "--rework-days", "7", "rate-limit"])
+        .json();
+    assert_eq!(v["flows"][0]["rework"]["lines"], 3);
+    assert_has(
+        &repo.aiflow(&["stats", "--rework-days", "1"]).ok(),
+        "             after the finish: 2 lines removed or rewritten within 1 day on the base branch, by 1 commit (written by the agent 1, by a person 1)",
+    );
+    // Without the flag, nothing is followed; an unfinished flow has nothing to follow.
+    let v = repo.aiflow(&["stats", "--json"]).json();
+    assert_eq!(v["flows"][0]["rework"]["after_finish"], Value::Null);
+    assert_has(
+        &repo.aiflow(&["stats", "--rework-days", "soon"]).fails(2),
+        "soon",
+    );
+}
+
+/// A note that cannot be read is reported as `list` reports it (and hides no flow), whether it
+/// looks like a step note or not.
+#[test]
+fn unreadable_notes_are_reported_as_list_reports_them() {
+    let repo = TestRepo::new();
+    repo.new_rate_limit();
+    for (i, text) in ["kind = \"step\"\nflow = [broken\n", "just some text\n"]
+        .iter()
+        .enumerate()
+    {
+        let blob = repo.git_stdin(&["hash-object", "-w", "--stdin"], &format!("object {i}\n"));
+        repo.git(&["notes", "--ref=aiflow", "add", "-m", text, blob.trim()]);
+    }
+    let warnings = |run: Run| -> Vec<String> {
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.stderr
+            .lines()
+            .filter(|l| l.starts_with("warning: ") || l.starts_with("hint: "))
+            .map(str::to_owned)
+            .collect()
+    };
+    let list = warnings(repo.aiflow(&["list"]));
+    assert_eq!(list.len(), 4, "{list:?}");
+    assert_eq!(warnings(repo.aiflow(&["stats"])), list);
+    let v = repo.aiflow(&["stats", "--json"]).json();
+    assert_eq!(v["flows"][0]["slug"], "rate-limit");
 }
