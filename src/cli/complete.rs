@@ -3,8 +3,8 @@
 //!
 //! Subcommands and flags come from the clap definitions, at every depth; values from the
 //! repository (flow slugs, subtask ids, plan revisions), read-only. Completion never fails
-//! loudly: whatever cannot be read gives no candidates. The line `:files` alone asks the shell to
-//! complete file names instead.
+//! loudly: whatever cannot be read gives no candidates. A subcommand or flag is followed by a tab
+//! and its description. The line `:files` alone asks the shell to complete file names instead.
 
 use super::{Cli, CliError, Ctx};
 use crate::ai::config::ProviderKind;
@@ -315,12 +315,7 @@ fn candidates<V: Values>(
     }
     if help_at.is_some() {
         // `plan help <TAB>`: the subcommands it can tell about.
-        return cmd
-            .get_subcommands()
-            .filter(|s| !s.is_hide_set())
-            .map(|s| s.get_name().to_string())
-            .filter(|n| n.starts_with(current))
-            .collect();
+        return subcommands(cmd, current);
     }
 
     // An option's value: `--flow <TAB>`, `-m<TAB>` is not one; `--flow=<TAB>`.
@@ -338,12 +333,7 @@ fn candidates<V: Values>(
     } else {
         let mut out = Vec::new();
         if !only_positionals && walk.positionals.is_empty() {
-            out.extend(
-                cmd.get_subcommands()
-                    .filter(|s| !s.is_hide_set())
-                    .map(|s| s.get_name().to_string())
-                    .filter(|n| n.starts_with(current)),
-            );
+            out.extend(subcommands(cmd, current));
         }
         let arg = positional_for(cmd, walk.positionals.len());
         if let Some(arg) = arg {
@@ -378,6 +368,23 @@ fn record(walk: &mut Walk, arg: &Arg, value: &str) {
     }
 }
 
+/// `text` with its description after a tab, for the shells that show one (bash drops it).
+fn described(text: String, help: Option<&clap::builder::StyledStr>) -> String {
+    let help = help.map(|h| h.to_string()).unwrap_or_default();
+    match help.lines().next().map(str::trim) {
+        Some(first) if !first.is_empty() => format!("{text}\t{first}"),
+        _ => text,
+    }
+}
+
+/// The visible subcommands of `cmd` that start with `current`.
+fn subcommands(cmd: &Command, current: &str) -> Vec<String> {
+    cmd.get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name().starts_with(current))
+        .map(|s| described(s.get_name().to_string(), s.get_about()))
+        .collect()
+}
+
 fn flags(cmd: &Command, walk: &Walk, current: &str) -> Vec<String> {
     let mut out = Vec::new();
     for arg in cmd.get_arguments() {
@@ -391,13 +398,15 @@ fn flags(cmd: &Command, walk: &Walk, current: &str) -> Vec<String> {
         if !repeats && walk.given.iter().any(|g| g == arg.get_id().as_str()) {
             continue;
         }
-        match (arg.get_long(), arg.get_short()) {
-            (Some(long), _) => out.push(format!("--{long}")),
-            (None, Some(short)) => out.push(format!("-{short}")),
-            (None, None) => {}
+        let flag = match (arg.get_long(), arg.get_short()) {
+            (Some(long), _) => format!("--{long}"),
+            (None, Some(short)) => format!("-{short}"),
+            (None, None) => continue,
+        };
+        if flag.starts_with(current) {
+            out.push(described(flag, arg.get_help()));
         }
     }
-    out.retain(|f| f.starts_with(current));
     out
 }
 
@@ -564,6 +573,9 @@ mod tests {
         let mut cmd = Cli::command();
         cmd.build();
         candidates(&cmd, &words, &mut |_| Fixed)
+            .into_iter()
+            .map(|c| c.split('\t').next().unwrap_or_default().to_string())
+            .collect()
     }
 
     #[test]
@@ -608,6 +620,10 @@ mod tests {
         assert_eq!(complete("new -m "), Vec::<String>::new());
         assert_eq!(complete("hook "), Vec::<String>::new());
         assert_eq!(complete("plan help s"), ["show"]);
+        let mut cmd = Cli::command();
+        cmd.build();
+        let described = candidates(&cmd, &["plan".into(), "sh".into()], &mut |_| Fixed);
+        assert_eq!(described, ["show\tShow the current plan (or --revision N)"]);
     }
 
     fn rewritten(line: &str) -> String {

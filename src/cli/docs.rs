@@ -586,7 +586,9 @@ __git_aiflow_reply() {
         return 0
     fi
     for c in "${found[@]}"; do
-        # bash completes only what follows `=` in `--opt=value`.
+        # Without the description after the tab; bash completes only what follows `=` in
+        # `--opt=value`.
+        c="${c%%$'\t'*}"
         COMPREPLY+=("${c#--*=}$suffix")
     done
 }
@@ -621,7 +623,17 @@ _git-aiflow() {
         return
     fi
     (( ${#found} )) || return 1
-    compadd -Q -- "${(@)found}"
+    local -a values shown
+    local c
+    for c in "${found[@]}"; do
+        values+=("${c%%$'\t'*}")
+        if [[ "$c" == *$'\t'* ]]; then
+            shown+=("${c%%$'\t'*} -- ${c#*$'\t'}")
+        else
+            shown+=("$c")
+        fi
+    done
+    compadd -Q -l -d shown -- "${(@)values}"
 }
 
 if [[ "${funcstack[1]-}" == _git-aiflow ]]; then

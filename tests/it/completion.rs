@@ -181,7 +181,7 @@ fn zsh_script_loads_and_completes() {
             &format!(
                 r#"autoload -Uz compinit && compinit -u -D && source {s} || exit 3
 print -r -- "registered: ${{_comps[git-aiflow]}}"
-compadd() {{ shift 2; print -r -- "offered: $*"; }}
+compadd() {{ print -r -- "shown: ${{(j:|:)shown}}"; shift 5; print -r -- "offered: $*"; }}
 words=(git-aiflow plan sh); CURRENT=3; _git-aiflow
 words=(aiflow status ""); CURRENT=3; _git-aiflow"#,
                 s = script.display()
@@ -195,7 +195,8 @@ words=(aiflow status ""); CURRENT=3; _git-aiflow"#,
     assert!(stderr.is_empty(), "{stderr}");
     assert_eq!(
         stdout,
-        "registered: _git-aiflow\noffered: show\noffered: docs rate-limit\n"
+        "registered: _git-aiflow\nshown: show -- Show the current plan (or --revision N)\n\
+         offered: show\nshown: docs|rate-limit\noffered: docs rate-limit\n"
     );
 }
 
@@ -290,5 +291,9 @@ complete -C "git-aiflow start --flow rate-limit l""#,
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(stdout, "plan\nshow\nrate-limit\nlimiter\n");
+    assert_eq!(
+        stdout,
+        "plan\tAsk for clarifying questions, then for a plan; show, edit, log or diff the plan\n\
+         show\tShow the current plan (or --revision N)\nrate-limit\nlimiter\n"
+    );
 }
