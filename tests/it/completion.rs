@@ -113,7 +113,9 @@ fn bash_completes_both_spellings_at_every_depth_with_values_from_the_repository(
         ),
         ("git", &["git", "aiflow", "plan", "diff", "rate-limit", ""]),
         ("git", &["git", "aiflow", "new", "--"]),
-        ("git", &["git", "aiflow", "exec", "--provider", "co"]),
+        ("git", &["git", "aiflow", "audit", "--provider", "co"]),
+        // git's completion offers `aiflow` among the commands: it is on PATH.
+        ("git", &["git", "aif"]),
     ];
     let got = bash_complete(&repo, &repo.path, cases);
     let want: &[&[&str]] = &[
@@ -142,11 +144,67 @@ fn bash_completes_both_spellings_at_every_depth_with_values_from_the_repository(
             "--json ",
             "--help ",
         ],
-        &[],
+        &["command "],
+        &["aiflow "],
     ];
     for (((cmd, words), got), want) in cases.iter().zip(&got).zip(want) {
         assert_eq!(got, want, "{cmd}: {words:?}");
     }
+}
+
+/// Installed as the README says (`git-aiflow` in bash-completion's user directory), the script
+/// is loaded on demand by bash-completion for both spellings: for `git aiflow`, git's completion
+/// asks the loader for `git-aiflow` when it has no `_git_aiflow`.
+#[test]
+fn bash_completion_loads_the_installed_script_for_both_spellings() {
+    const LOADER: &str = "/usr/share/bash-completion/bash_completion";
+    assert!(
+        Path::new(LOADER).is_file(),
+        "{LOADER} is missing: install bash-completion (.ci/run does)"
+    );
+    let repo = repo_with_flows();
+    let user_dir = repo.sibling("bash-completion");
+    std::fs::create_dir_all(user_dir.join("completions")).expect("mkdir");
+    std::fs::write(
+        user_dir.join("completions/git-aiflow"),
+        repo.aiflow(&["completions", "bash"]).ok(),
+    )
+    .expect("write");
+    let script = format!(
+        r#"source {LOADER}
+run() {{
+    local cmd=$1
+    shift
+    COMP_WORDS=("$@")
+    COMP_CWORD=$(( $# - 1 ))
+    COMP_LINE="$*"
+    COMP_POINT=${{#COMP_LINE}}
+    local spec fn
+    spec=$(complete -p "$cmd" 2>/dev/null) || {{ _completion_loader "$cmd"; spec=$(complete -p "$cmd"); }}
+    fn=${{spec##*-F }}
+    fn=${{fn%% *}}
+    COMPREPLY=()
+    "$fn" "$cmd" "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}"
+    printf '%s|' "${{COMPREPLY[@]}}"
+    echo
+}}
+run git git aiflow plan sh
+run git-aiflow git-aiflow status r
+"#
+    );
+    let out = repo
+        .command("bash")
+        .args(["--norc", "--noprofile", "-c", &script])
+        .env("BASH_COMPLETION_USER_DIR", &user_dir)
+        .output()
+        .expect("run bash");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout, "show |\nrate-limit|\n");
 }
 
 /// `git -C <dir> aiflow …` and `git-aiflow -C <dir> …` read the flows of that repository.
