@@ -35,6 +35,10 @@ enum Kind {
     SlugOrRevision,
     Provider,
     Remote,
+    /// A branch or another revision (`--base`, `--upto`, `--branch`).
+    Branch,
+    /// `A..B` or a revision (`check`, `approve --range`): branches on either side of `..`.
+    Range,
     Files,
     Choices,
     Nothing,
@@ -142,6 +146,8 @@ fn kind_of(arg: &Arg) -> Kind {
         (_, "subtask") => Kind::Subtask,
         (_, "subtask|flow") => Kind::SubtaskOrSlug,
         (_, "slug|rev") => Kind::SlugOrRevision,
+        (_, "rev" | "NAME") => Kind::Branch,
+        (_, "rev-range" | "A..B") => Kind::Range,
         _ => match arg.get_value_hint() {
             clap::ValueHint::AnyPath | clap::ValueHint::FilePath | clap::ValueHint::DirPath => {
                 Kind::Files
@@ -159,6 +165,8 @@ trait Values {
     /// Revision numbers of `flow`, else of the current branch's flow.
     fn revisions(&mut self, flow: Option<&str>) -> Vec<String>;
     fn remotes(&mut self) -> Vec<String>;
+    /// Local branches, then remote-tracking ones, by short name.
+    fn branches(&mut self) -> Vec<String>;
 }
 
 /// Where a walk over the words before the current one ended.
@@ -456,6 +464,25 @@ fn values<V: Values>(
             v
         }
         Kind::Remote => open(walk).remotes(),
+        Kind::Branch => open(walk).branches(),
+        Kind::Range => {
+            // After `A..` (or `A...`), the branches with `A..` before them.
+            let (left, right) = match prefix.rfind("..") {
+                Some(at) => {
+                    let end = at + 2 + usize::from(prefix[at + 2..].starts_with('.'));
+                    (&prefix[..end], &prefix[end..])
+                }
+                None => ("", prefix),
+            };
+            let mut v: Vec<String> = open(walk)
+                .branches()
+                .into_iter()
+                .filter(|b| b.starts_with(right))
+                .map(|b| format!("{left}{b}"))
+                .collect();
+            v.dedup();
+            return v;
+        }
     };
     out.retain(|v| v.starts_with(prefix));
     let mut seen = std::collections::HashSet::new();
@@ -535,6 +562,28 @@ impl Values for Repo {
             .map(|r| r.remote_names().iter().map(|n| n.to_string()).collect())
             .unwrap_or_default()
     }
+
+    fn branches(&mut self) -> Vec<String> {
+        let Some(repo) = &self.repo else {
+            return Vec::new();
+        };
+        let Ok(platform) = repo.references() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if let Ok(local) = platform.local_branches() {
+            out.extend(local.flatten().map(|r| r.name().shorten().to_string()));
+        }
+        if let Ok(remote) = platform.remote_branches() {
+            out.extend(
+                remote
+                    .flatten()
+                    .map(|r| r.name().shorten().to_string())
+                    .filter(|n| !n.ends_with("/HEAD")),
+            );
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -562,6 +611,9 @@ mod tests {
         }
         fn remotes(&mut self) -> Vec<String> {
             vec!["origin".into()]
+        }
+        fn branches(&mut self) -> Vec<String> {
+            vec!["main".into(), "aiflow/alpha".into(), "origin/main".into()]
         }
     }
 
@@ -620,6 +672,10 @@ mod tests {
         assert_eq!(complete("new -m "), Vec::<String>::new());
         assert_eq!(complete("hook "), Vec::<String>::new());
         assert_eq!(complete("plan help s"), ["show"]);
+        assert_eq!(complete("new --base ma"), ["main"]);
+        assert_eq!(complete("check main..ai"), ["main..aiflow/alpha"]);
+        assert_eq!(complete("check origin/main...m"), ["origin/main...main"]);
+        assert_eq!(complete("approve --range=or"), ["--range=origin/main"]);
         let mut cmd = Cli::command();
         cmd.build();
         let described = candidates(&cmd, &["plan".into(), "sh".into()], &mut |_| Fixed);

@@ -116,6 +116,8 @@ fn bash_completes_both_spellings_at_every_depth_with_values_from_the_repository(
         ("git", &["git", "aiflow", "audit", "--provider", "co"]),
         // git's completion offers `aiflow` among the commands: it is on PATH.
         ("git", &["git", "aif"]),
+        ("git-aiflow", &["git-aiflow", "new", "--base", "ma"]),
+        ("git-aiflow", &["git-aiflow", "check", "main..aiflow/r"]),
     ];
     let got = bash_complete(&repo, &repo.path, cases);
     let want: &[&[&str]] = &[
@@ -146,6 +148,8 @@ fn bash_completes_both_spellings_at_every_depth_with_values_from_the_repository(
         ],
         &["command "],
         &["aiflow "],
+        &["main"],
+        &["main..aiflow/rate-limit"],
     ];
     for (((cmd, words), got), want) in cases.iter().zip(&got).zip(want) {
         assert_eq!(got, want, "{cmd}: {words:?}");
