@@ -5,6 +5,9 @@
 //! repository (flow slugs, subtask ids, plan revisions), read-only. Completion never fails
 //! loudly: whatever cannot be read gives no candidates. A subcommand or flag is followed by a tab
 //! and its description. The line `:files` alone asks the shell to complete file names instead.
+//!
+//! The same walk over the words finds `help` where a subcommand could be (`plan help show`),
+//! which [`help_words`] turns into `--help`.
 
 use super::{Cli, CliError, Ctx};
 use crate::ai::config::ProviderKind;
@@ -20,7 +23,7 @@ pub struct CompleteArgs {
     pub words: Vec<String>,
 }
 
-/// What the shell should offer.
+/// The line that asks the shell to complete file names.
 pub const FILES: &str = ":files";
 
 /// The kinds of value completion knows where to find.
@@ -91,7 +94,8 @@ fn merge_equals(words: &[String]) -> Vec<String> {
     out
 }
 
-fn visible_subcommand<'a>(cmd: &'a Command, name: &str) -> Option<&'a Command> {
+/// The subcommand `name` names, hidden ones included (their words get no candidates).
+fn subcommand_named<'a>(cmd: &'a Command, name: &str) -> Option<&'a Command> {
     cmd.get_subcommands()
         .find(|s| s.get_name() == name || s.get_all_aliases().any(|a| a == name))
 }
@@ -237,7 +241,7 @@ fn walk<'a, S: AsRef<str>>(top: &'a Command, words: &[S]) -> Walked<'a> {
         let subcommand_here = !only_positionals
             && walk.positionals.is_empty()
             && cmd.get_subcommands().any(|s| !s.is_hide_set());
-        if subcommand_here && let Some(sub) = visible_subcommand(cmd, w) {
+        if subcommand_here && let Some(sub) = subcommand_named(cmd, w) {
             cmd = sub;
             walk.path.push(sub.get_name().to_string());
             walk.given.clear();
