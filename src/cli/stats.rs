@@ -48,7 +48,7 @@ pub fn stats(ctx: &mut Ctx, args: &StatsArgs) -> Result<(), CliError> {
     let mut repo = ctx.repo()?.clone();
     crate::work::stats::tune(&mut repo);
     let notes = crate::work::stats::read_notes(&repo, &Snapshot::load(&repo)?)?;
-    let set = notes.flows.flows(&repo)?;
+    let set = notes.flow_set(&repo)?;
     let mut entries: Vec<&FlowEntry> = if args.slugs.is_empty() {
         set.flows.iter().collect()
     } else {

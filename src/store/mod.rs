@@ -255,10 +255,20 @@ impl Snapshot {
 
     /// Decode every flow; a note that fails to decode becomes a problem.
     pub fn flows(&self, repo: &gix::Repository) -> Result<FlowSet, StoreError> {
+        self.flows_read(repo, |object| self.note_bytes(repo, object))
+    }
+
+    /// [`Snapshot::flows`], with each note's text from `read` (a caller that has read the notes
+    /// already hands their text in rather than have them read again).
+    pub fn flows_read(
+        &self,
+        repo: &gix::Repository,
+        mut read: impl FnMut(&ObjectId) -> Result<Option<Vec<u8>>, StoreError>,
+    ) -> Result<FlowSet, StoreError> {
         let mut set = FlowSet::default();
         let mut by_slug: BTreeMap<String, FlowEntry> = BTreeMap::new();
         for (object, blobs) in &self.notes {
-            let bytes = self.note_bytes(repo, object)?.unwrap_or_default();
+            let bytes = read(object)?.unwrap_or_default();
             if blobs.len() > 1 {
                 set.problems.push(Problem {
                     object: *object,

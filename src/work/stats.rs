@@ -42,7 +42,6 @@ struct StepCommit {
 /// decoded pack entries (notes and blobs are mostly deltas against each other in a pack; without
 /// a cache each read inflates its whole delta chain again).
 pub fn tune(repo: &mut gix::Repository) {
-    repo.object_cache_size_if_unset(64 << 20);
     repo.objects
         .set_pack_cache(|| Box::new(DeltaCache::default()) as Box<gix::odb::cache::PackCache>);
 }
@@ -97,6 +96,8 @@ pub struct Notes {
     /// Every note but the step notes: the flow documents, our other documents and the notes
     /// that cannot be read (which [`Snapshot::flows`] reports).
     pub flows: Snapshot,
+    /// The text of those notes, read once.
+    texts: HashMap<ObjectId, Vec<u8>>,
     /// The step notes: the noted commit and the note.
     pub steps: Vec<(ObjectId, StepNote)>,
 }
@@ -105,6 +106,7 @@ pub struct Notes {
 /// documents, unreadable notes), reading each once.
 pub fn read_notes(repo: &gix::Repository, snapshot: &Snapshot) -> Result<Notes, WorkError> {
     let mut flows = std::collections::BTreeMap::new();
+    let mut texts = HashMap::new();
     let mut steps = Vec::new();
     for (object, blobs) in &snapshot.notes {
         let Some(bytes) = snapshot.note_bytes(repo, object)? else {
@@ -120,6 +122,7 @@ pub fn read_notes(repo: &gix::Repository, snapshot: &Snapshot) -> Result<Notes, 
             // Flow documents, and everything else for [`Snapshot::flows`] to judge: our other
             // documents pass, an unreadable note is reported as `list` and `status` report it.
             flows.insert(*object, blobs.clone());
+            texts.insert(*object, bytes);
         }
     }
     Ok(Notes {
@@ -128,8 +131,18 @@ pub fn read_notes(repo: &gix::Repository, snapshot: &Snapshot) -> Result<Notes, 
             tree: snapshot.tree,
             notes: flows,
         },
+        texts,
         steps,
     })
+}
+
+impl Notes {
+    /// The flows of [`Notes::flows`] and its problems, decoded from the text read already.
+    pub fn flow_set(&self, repo: &gix::Repository) -> Result<crate::store::FlowSet, WorkError> {
+        Ok(self
+            .flows
+            .flows_read(repo, |object| Ok(self.texts.get(object).cloned()))?)
+    }
 }
 
 /// The figures of `entries`' flows, from `notes` and the repository.
