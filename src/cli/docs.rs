@@ -37,6 +37,7 @@ pub fn pages() -> Result<Vec<(String, Vec<u8>)>, std::io::Error> {
     clap_mangen::Man::new(cmd.clone())
         .title("git-aiflow")
         .render(&mut buf)?;
+    buf.extend_from_slice(crate::config_keys::man_section().as_bytes());
     pages.push(("git-aiflow.1".to_string(), buf));
     for sub in cmd.get_subcommands() {
         if sub.is_hide_set() {
@@ -93,6 +94,9 @@ pub fn man(ctx: &mut Ctx, args: &ManArgs) -> Result<(), CliError> {
 
 pub fn completions(ctx: &mut Ctx, args: &CompletionsArgs) -> Result<(), CliError> {
     let mut cmd = Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "git-aiflow", &mut ctx.out);
+    // Into memory first: clap_complete panics on a failed write (a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "git-aiflow", &mut script);
+    ctx.out.write_all(&script)?;
     Ok(())
 }

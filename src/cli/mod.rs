@@ -6,6 +6,7 @@ mod answer;
 mod ask;
 pub(crate) mod audit;
 mod check;
+mod config;
 mod context;
 pub mod demo;
 mod docs;
@@ -28,7 +29,7 @@ mod work;
 pub use context::Ctx;
 pub use error::{CliError, Exit};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
@@ -120,6 +121,8 @@ pub enum Command {
     Man(docs::ManArgs),
     /// Print shell completions.
     Completions(docs::CompletionsArgs),
+    /// List the aiflow.* configuration: effective values, where each came from, defaults.
+    Config(config::ConfigArgs),
 }
 
 /// Run the program with the process's arguments and return its exit code.
@@ -129,7 +132,16 @@ pub fn run() -> ExitCode {
 
 /// Run the program with `args` (the first is the program name).
 fn run_with(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitCode {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let parse = |color| {
+        Cli::command()
+            .color(color)
+            .try_get_matches_from(&args)
+            .and_then(|mut m| Cli::from_arg_matches_mut(&mut m))
+    };
+    // Colour matters only when clap prints (help, a usage error): only then is config read.
+    let parsed = parse(clap::ColorChoice::Never).or_else(|_| parse(help_color()));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -146,6 +158,19 @@ fn run_with(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> Exit
     }
     absolute_git_dir();
     ExitCode::from(execute(Ctx::default(), &cli.command) as u8)
+}
+
+/// How clap colours help and usage errors: by `color.ui`, as git colours; clap's auto also
+/// honours `NO_COLOR` and `TERM=dumb`, and colours on a terminal only.
+fn help_color() -> clap::ColorChoice {
+    let Ok(repo) = crate::git::open(std::path::Path::new(".")) else {
+        return clap::ColorChoice::Auto;
+    };
+    match crate::term::when(None, &repo.config_snapshot(), "color.ui") {
+        crate::term::ColorWhen::Always => clap::ColorChoice::Always,
+        crate::term::ColorWhen::Never => clap::ColorChoice::Never,
+        crate::term::ColorWhen::Auto => clap::ColorChoice::Auto,
+    }
 }
 
 /// Run a command in-process: `args` (the first is the program name) as the binary takes them,
@@ -258,13 +283,13 @@ fn dispatch(ctx: &mut Ctx, command: &Command) -> Result<(), CliError> {
         Command::Demo(args) => demo::run(ctx, args),
         Command::Man(args) => docs::man(ctx, args),
         Command::Completions(args) => docs::completions(ctx, args),
+        Command::Config(args) => config::run(ctx, args),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn verify_cli() {
