@@ -238,19 +238,33 @@ fn execute(mut ctx: Ctx, command: &Command) -> Exit {
     }
 }
 
-/// Make a relative `GIT_DIR` absolute, as git resolves it against the current directory. gix
-/// cannot open `GIT_DIR=.`, which is what `git receive-pack` gives hooks (reference-transaction
-/// during a push into a repository with a work tree).
+/// The variables naming paths that git resolves against the directory it starts in.
+const PATH_VARS: [&str; 5] = [
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_COMMON_DIR",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+];
+
+/// Make relative `GIT_DIR`, `GIT_WORK_TREE` and the other [`PATH_VARS`] absolute, as git resolves
+/// them against the current directory: git-aiflow runs its own git commands in the work tree,
+/// where a relative `GIT_WORK_TREE=..` (what `git --work-tree=.. aiflow` passes from a
+/// subdirectory) would name another directory, and gix cannot open `GIT_DIR=.`, which is what
+/// `git receive-pack` gives hooks.
 fn absolute_git_dir() {
-    let Some(dir) = std::env::var_os("GIT_DIR").map(PathBuf::from) else {
-        return;
-    };
-    if dir.is_absolute() {
-        return;
-    }
-    if let Ok(abs) = std::fs::canonicalize(&dir) {
-        // SAFETY: called at the start of the program, before any thread exists.
-        unsafe { std::env::set_var("GIT_DIR", abs) };
+    for var in PATH_VARS {
+        let Some(path) = std::env::var_os(var).map(PathBuf::from) else {
+            continue;
+        };
+        if path.as_os_str().is_empty() || path.is_absolute() {
+            continue;
+        }
+        let abs = std::fs::canonicalize(&path).or_else(|_| std::path::absolute(&path));
+        if let Ok(abs) = abs {
+            // SAFETY: called at the start of the program, before any thread exists.
+            unsafe { std::env::set_var(var, abs) };
+        }
     }
 }
 

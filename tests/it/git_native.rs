@@ -649,6 +649,32 @@ fn git_dir_work_tree_and_common_dir_choose_the_repository() {
         run(&["log", "-1", "--format=%s", "HEAD"], &env).ok().trim(),
         "Add b"
     );
+    // Relative, as `git --git-dir=… --work-tree=…` passes them on: from elsewhere, and from a
+    // directory inside the work tree, where git-aiflow's own git commands run elsewhere.
+    let sub = repo.path.join("sub");
+    std::fs::create_dir_all(&sub).expect("mkdir");
+    for (dir, git_dir, work, file) in [
+        (&elsewhere, "../repo/.git", "../repo", "c.txt"),
+        (&sub, "../.git", "..", "d.txt"),
+    ] {
+        repo.write(file, "c\n");
+        let flags = [
+            &format!("--git-dir={git_dir}")[..],
+            &format!("--work-tree={work}"),
+        ];
+        let r = Run::of(repo.command_in("git", dir).args(flags).args([
+            "aiflow",
+            "step",
+            "-m",
+            &format!("Add {file}"),
+        ]));
+        assert_eq!(r.code, 0, "{r:?}");
+        assert_eq!(repo.git(&["status", "--porcelain"]), "", "{file}");
+        assert_eq!(
+            repo.git(&["log", "-1", "--format=%s"]).trim(),
+            format!("Add {file}")
+        );
+    }
     // A linked worktree's git dir with the common dir: the same flows.
     let linked = repo.sibling("linked");
     repo.git(&[
