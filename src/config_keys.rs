@@ -7,7 +7,9 @@
 //! (`GIT_CONFIG_PARAMETERS`), `GIT_CONFIG_COUNT`/`_KEY_n`/`_VALUE_n`, `GIT_CONFIG_GLOBAL`,
 //! `GIT_CONFIG_SYSTEM` and `GIT_CONFIG_NOSYSTEM`. The gate's keys apply over `.aiflow.toml` only
 //! where the file allows it (`allow-config = true`, or no policy file), in a work repository; in
-//! a server's `pre-receive` the server's own config always applies.
+//! a server's `pre-receive` the server's own config always applies. What the gate ignores on
+//! purpose (replacement objects, grafts, diff settings that hide a change) stays ignored whatever
+//! config or `git -c` says.
 
 /// One key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -339,7 +339,7 @@ fn progress_every() -> Duration {
         .unwrap_or(PROGRESS_EVERY)
 }
 
-/// Progress on stderr while waiting for a model: on a terminal, a spinner with the elapsed time
+/// Progress on stderr while waiting for a model: on a terminal (not `TERM=dumb`), a spinner with the elapsed time
 /// that clears its line when dropped; otherwise (scripts, CI, a log file) a line every
 /// [`PROGRESS_EVERY`], as git reports progress there (`waiting for openai (gpt-4o): 20 s`), so
 /// that a long call is never silent. Nothing in an in-process run ([`crate::term::detach`]).
@@ -356,7 +356,9 @@ impl Spinner {
             return Spinner { stop, thread: None };
         }
         let flag = stop.clone();
-        let thread = if crate::term::stderr() {
+        // A dumb terminal cannot redraw a line: it gets the lines a log gets.
+        let redraw = crate::term::stderr() && std::env::var_os("TERM").is_none_or(|t| t != "dumb");
+        let thread = if redraw {
             std::thread::spawn(move || spin(&label, &flag))
         } else {
             let every = progress_every();

@@ -697,10 +697,10 @@ fn git_dir_work_tree_and_common_dir_choose_the_repository() {
     assert_eq!(listed, repo.aiflow(&["list"]).ok());
 }
 
-/// A slow model: without a terminal, a progress line on stderr at each interval (ten seconds;
+/// A slow model: on a terminal a spinner; without one, a progress line on stderr at each interval (ten seconds;
 /// shortened here), in git's style; the answer is used as usual.
 #[test]
-fn a_slow_model_reports_progress_without_a_terminal() {
+fn a_slow_model_reports_progress_on_a_terminal_and_without_one() {
     use crate::llm_server::{LlmServer, Step};
     let server = LlmServer::start(vec![Step::Late(
         std::time::Duration::from_millis(1500),
@@ -739,6 +739,27 @@ fn a_slow_model_reports_progress_without_a_terminal() {
         !r.stderr.contains('\x1b') && !r.stderr.contains('\r'),
         "{r:?}"
     );
+
+    // On a terminal: a spinner redrawn in place, then its line cleared.
+    if have_script() {
+        let server = LlmServer::start(vec![Step::Late(
+            std::time::Duration::from_millis(800),
+            Box::new(Step::openai(r#"{"findings": []}"#)),
+        )]);
+        let line = format!(
+            "git -c aiflow.provider=openai -c aiflow.model=slow-1 -c aiflow.baseUrl={}/v1 aiflow audit s1",
+            server.url()
+        );
+        let out = sh(
+            &repo,
+            &line,
+            true,
+            &[("TERM", "xterm"), ("OPENAI_API_KEY", "sk-test")],
+        );
+        assert!(out.contains("\r\x1b[2K"), "{out:?}");
+        assert!(out.contains(" waiting for openai (slow-1) "), "{out:?}");
+        assert!(!out.contains("waiting for openai (slow-1): "), "{out:?}");
+    }
 
     // The command provider too.
     let r = Run::of(
