@@ -508,7 +508,13 @@ mod tests {
         s.set_read_timeout(Some(Duration::from_millis(200)))
             .expect("timeout");
         let mut buf = [0; 16];
-        let r = s.read(&mut buf);
+        // A signal to this (shared, many-threaded) test process may interrupt the read.
+        let r = loop {
+            match s.read(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => break r,
+            }
+        };
         assert!(
             matches!(&r, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
             "{r:?}"
