@@ -1,5 +1,6 @@
-//! `git aiflow config`: every `aiflow.*` key with its effective value and where it came from,
-//! as `git config --show-scope --show-origin` shows them, and the keys' defaults.
+//! `git aiflow config`: who you are to git-aiflow, then every `aiflow.*` key with its effective
+//! value and where it came from, as `git config --show-scope --show-origin` shows them, and the
+//! keys' defaults.
 
 use super::{Ctx, error::CliError};
 use crate::config_keys::{self, Setting};
@@ -8,8 +9,8 @@ use std::io::Write;
 /// List the `aiflow.*` configuration: effective values, where each came from, defaults.
 #[derive(Debug, clap::Args)]
 pub struct ConfigArgs {
-    /// Print JSON: every key with its values, their scopes and origins, type, default, the
-    /// commands that read it and what in .aiflow.toml sets the same thing.
+    /// Print JSON: the identity, and every key with its values, their scopes and origins, type,
+    /// default, the commands that read it and what in .aiflow.toml sets the same thing.
     #[arg(long)]
     pub json: bool,
 }
@@ -18,11 +19,26 @@ pub struct ConfigArgs {
 pub fn run(ctx: &mut Ctx, args: &ConfigArgs) -> Result<(), CliError> {
     let dir = ctx.resolve(std::path::Path::new("."));
     let settings = config_keys::effective(&dir)?;
+    // Who approvals and notes are recorded as: the committer git would use now (none outside a
+    // repository, or when git has no identity either).
+    let identity = ctx
+        .repo()
+        .ok()
+        .and_then(|repo| crate::git::committer_stamp(repo).ok())
+        .map(|s| s.who);
     if args.json {
         let keys: Vec<serde_json::Value> = settings.iter().map(json).collect();
-        return ctx.json(&serde_json::json!({ "keys": keys }));
+        return ctx.json(&serde_json::json!({ "identity": identity, "keys": keys }));
     }
     let width = settings.iter().map(|s| s.key.len()).max().unwrap_or(0);
+    let shown = identity
+        .as_deref()
+        .unwrap_or("(none: set user.name and user.email)");
+    writeln!(
+        ctx.out,
+        "{:width$}  {shown}  (git var GIT_COMMITTER_IDENT)",
+        "identity"
+    )?;
     for s in &settings {
         if s.values.is_empty() {
             let default = s.known.map(|k| k.default).unwrap_or("");

@@ -395,6 +395,13 @@ fn who(
         // Drop the date: `Name <email> 1767225600 +0000`.
         line.rsplitn(3, ' ').nth(2).expect("ident").to_owned()
     });
+    // `config` says who you are, as git does.
+    let shown = command(&["aiflow", "config", "--json"]).json()["identity"].clone();
+    assert_eq!(
+        shown.as_str().map(str::to_owned),
+        git,
+        "config --json, {slug}"
+    );
     let made = command(&["aiflow", "new", slug, "-F", spec.to_str().expect("utf-8")]);
     let ours = (made.code == 0).then(|| {
         let v = repo.aiflow(&["status", slug, "--json"]).json();
