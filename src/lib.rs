@@ -7,6 +7,7 @@
 
 pub mod ai;
 pub mod cli;
+pub mod config_keys;
 pub mod flow;
 pub mod gate;
 pub mod git;

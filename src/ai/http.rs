@@ -1,6 +1,6 @@
 //! HTTP for the network providers: one client per request with both timeouts, retries with
 //! backoff on 429 and 5xx honouring `Retry-After`, errors that name the provider, URL and model
-//! (never the key), and a spinner on a terminal while waiting.
+//! (never the key), and progress on stderr while waiting (a spinner on a terminal).
 
 use super::{AiError, ErrorKind, Settings};
 use std::io::Write;
@@ -325,42 +325,45 @@ fn parse_http_date(s: &str) -> Option<i64> {
     Some(days * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms[2])
 }
 
-/// A spinner with the elapsed time on stderr, only when stderr is a terminal. It stops and
-/// clears its line when dropped.
+/// How often a progress line is printed while waiting with standard error not a terminal.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+/// The progress interval: [`PROGRESS_EVERY`], or `AIFLOW_PROGRESS_INTERVAL_MS` (undocumented, so
+/// that tests need not wait ten seconds).
+fn progress_every() -> Duration {
+    std::env::var("AIFLOW_PROGRESS_INTERVAL_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&ms| ms > 0)
+        .map(Duration::from_millis)
+        .unwrap_or(PROGRESS_EVERY)
+}
+
+/// Progress on stderr while waiting for a model: on a terminal (not `TERM=dumb`), a spinner with the elapsed time
+/// that clears its line when dropped; otherwise (scripts, CI, a log file) a line every
+/// [`PROGRESS_EVERY`], as git reports progress there (`waiting for openai (gpt-4o): 20 s`), so
+/// that a long call is never silent. Nothing in an in-process run ([`crate::term::detach`]).
 pub(crate) struct Spinner {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Spinner {
-    /// Start spinning with `label`.
+    /// Start showing progress with `label`.
     pub(crate) fn start(label: String) -> Spinner {
         let stop = Arc::new(AtomicBool::new(false));
-        if !crate::term::stderr() {
+        if !crate::term::attached() {
             return Spinner { stop, thread: None };
         }
         let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
-            let start = Instant::now();
-            let mut i = 0;
-            while !flag.load(Ordering::Relaxed) {
-                let secs = start.elapsed().as_secs_f64();
-                let mut err = std::io::stderr().lock();
-                let _ = write!(
-                    err,
-                    "\r\x1b[2K{} {label} {secs:.1}s",
-                    frames[i % frames.len()]
-                );
-                let _ = err.flush();
-                drop(err);
-                i += 1;
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r\x1b[2K");
-            let _ = err.flush();
-        });
+        // A dumb terminal cannot redraw a line: it gets the lines a log gets.
+        let redraw = crate::term::stderr() && std::env::var_os("TERM").is_none_or(|t| t != "dumb");
+        let thread = if redraw {
+            std::thread::spawn(move || spin(&label, &flag))
+        } else {
+            let every = progress_every();
+            std::thread::spawn(move || report(&label, &flag, every))
+        };
         Spinner {
             stop,
             thread: Some(thread),
@@ -368,10 +371,60 @@ impl Spinner {
     }
 }
 
+/// The terminal spinner, redrawn every 100 ms until `stop`.
+fn spin(label: &str, stop: &AtomicBool) {
+    let frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+    let start = Instant::now();
+    let mut i = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let secs = start.elapsed().as_secs_f64();
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\r\x1b[2K{} {label} {secs:.1}s",
+            frames[i % frames.len()]
+        );
+        let _ = err.flush();
+        drop(err);
+        i += 1;
+        std::thread::park_timeout(Duration::from_millis(100));
+    }
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "\r\x1b[2K");
+    let _ = err.flush();
+}
+
+/// A line every `every` until `stop`: `label: N s`.
+fn report(label: &str, stop: &AtomicBool, every: Duration) {
+    let start = Instant::now();
+    let mut next = every;
+    loop {
+        let now = start.elapsed();
+        if now < next {
+            std::thread::park_timeout(next - now);
+        }
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        if start.elapsed() < next {
+            continue; // woken early, not stopped
+        }
+        let shown = if every >= Duration::from_secs(1) {
+            format!("{} s", start.elapsed().as_secs())
+        } else {
+            format!("{:.1} s", start.elapsed().as_secs_f64())
+        };
+        // Never a panic on a closed stderr.
+        let _ = writeln!(std::io::stderr(), "{label}: {shown}");
+        next += every;
+    }
+}
+
 impl Drop for Spinner {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
+            t.thread().unpark();
             let _ = t.join();
         }
     }

@@ -3,7 +3,7 @@
 //! standard input, or in the editor when standard input is a terminal.
 
 use super::{AiError, ErrorKind, Place, Provider, Reply, Request};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::time::Instant;
 
 /// Everything from this line on is dropped from the editor's text.
@@ -93,13 +93,16 @@ impl Provider for Manual {
                     "pipe the answer in instead: `pbpaste | git aiflow plan`, or set GIT_EDITOR",
                 )
             })?;
-            eprintln!(
+            // Not `eprintln!`, which panics when standard error is a closed pipe.
+            let _ = writeln!(
+                std::io::stderr(),
                 "The prompt is in {} (also below the scissors line in the editor).\nPaste it into any chat model, then paste the model's answer into the editor.",
                 path.display()
             );
             self.read_editor(&prompt, &editor)?
         } else {
-            eprintln!(
+            let _ = writeln!(
+                std::io::stderr(),
                 "The prompt is in {}; reading the model's answer from standard input.",
                 path.display()
             );

@@ -255,7 +255,7 @@ fn page(cmd: &clap::Command, path: &[String]) -> Result<Vec<u8>, std::io::Error>
         }
     }
     if top {
-        text.push_str(&format!(".SH CONFIGURATION\n{}\n", configuration_section()));
+        text.push_str(&configuration_section());
         text.push_str(&format!(".SH ENVIRONMENT\n{}\n", environment_section()));
     }
     text.push_str(&format!(".SH \"EXIT STATUS\"\n{}\n", exit_status_section()));
@@ -286,18 +286,10 @@ fn page(cmd: &clap::Command, path: &[String]) -> Result<Vec<u8>, std::io::Error>
     Ok(out.into_bytes())
 }
 
-/// The CONFIGURATION section's roff text.
-///
-/// A placeholder until the single table of `aiflow.*` keys is wired in: it says where the keys
-/// are read from and where to see them.
+/// The CONFIGURATION section: every `aiflow.*` key, from the one table of them
+/// ([`crate::config_keys`]).
 pub fn configuration_section() -> String {
-    roff(
-        "git-aiflow reads its settings from git config, under aiflow.*: the repository's, the \
-         user's and the system's files, and git -c key=value, as git reads them (git config \
-         aiflow.provider openai). A repository's .aiflow.toml may set the gate's policy. \
-         git aiflow config lists the effective values and where each comes from; the README \
-         lists every key with its type, default and the commands that read it.",
-    )
+    crate::config_keys::man_section()
 }
 
 fn environment_section() -> String {

@@ -7,6 +7,7 @@ mod ask;
 pub(crate) mod audit;
 mod check;
 mod complete;
+mod config;
 mod context;
 pub mod demo;
 mod docs;
@@ -29,7 +30,7 @@ mod work;
 pub use context::Ctx;
 pub use error::{CliError, Exit};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
@@ -124,6 +125,8 @@ pub enum Command {
     /// The candidates for the last word of a command line, for the completion scripts.
     #[command(name = "__complete", hide = true)]
     Complete(complete::CompleteArgs),
+    /// List the aiflow.* configuration: effective values, where each came from, defaults.
+    Config(config::ConfigArgs),
 }
 
 /// Run the program with the process's arguments and return its exit code.
@@ -134,7 +137,15 @@ pub fn run() -> ExitCode {
 /// Run the program with `args` (the first is the program name).
 fn run_with(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitCode {
     let args = complete::help_words(args.into_iter().map(Into::into).collect());
-    let cli = match Cli::try_parse_from(&args) {
+    let parse = |color| {
+        Cli::command()
+            .color(color)
+            .try_get_matches_from(&args)
+            .and_then(|mut m| Cli::from_arg_matches_mut(&mut m))
+    };
+    // Colour matters only when clap prints (help, a usage error): only then is config read.
+    let parsed = parse(clap::ColorChoice::Never).or_else(|_| parse(help_color()));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             // `--help` opens the command's manual page, as git's `<cmd> --help` does; `-h`,
@@ -159,6 +170,19 @@ fn run_with(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> Exit
     }
     absolute_git_dir();
     ExitCode::from(execute(Ctx::default(), &cli.command) as u8)
+}
+
+/// How clap colours help and usage errors: by `color.ui`, as git colours; clap's auto also
+/// honours `NO_COLOR` and `TERM=dumb`, and colours on a terminal only.
+fn help_color() -> clap::ColorChoice {
+    let Ok(repo) = crate::git::open(std::path::Path::new(".")) else {
+        return clap::ColorChoice::Auto;
+    };
+    match crate::term::when(None, &repo.config_snapshot(), "color.ui") {
+        crate::term::ColorWhen::Always => clap::ColorChoice::Always,
+        crate::term::ColorWhen::Never => clap::ColorChoice::Never,
+        crate::term::ColorWhen::Auto => clap::ColorChoice::Auto,
+    }
 }
 
 /// Run a command in-process: `args` (the first is the program name) as the binary takes them,
@@ -227,19 +251,33 @@ fn execute(mut ctx: Ctx, command: &Command) -> Exit {
     }
 }
 
-/// Make a relative `GIT_DIR` absolute, as git resolves it against the current directory. gix
-/// cannot open `GIT_DIR=.`, which is what `git receive-pack` gives hooks (reference-transaction
-/// during a push into a repository with a work tree).
+/// The variables naming paths that git resolves against the directory it starts in.
+const PATH_VARS: [&str; 5] = [
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_COMMON_DIR",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+];
+
+/// Make relative `GIT_DIR`, `GIT_WORK_TREE` and the other [`PATH_VARS`] absolute, as git resolves
+/// them against the current directory: git-aiflow runs its own git commands in the work tree,
+/// where a relative `GIT_WORK_TREE=..` (what `git --work-tree=.. aiflow` passes from a
+/// subdirectory) would name another directory, and gix cannot open `GIT_DIR=.`, which is what
+/// `git receive-pack` gives hooks.
 fn absolute_git_dir() {
-    let Some(dir) = std::env::var_os("GIT_DIR").map(PathBuf::from) else {
-        return;
-    };
-    if dir.is_absolute() {
-        return;
-    }
-    if let Ok(abs) = std::fs::canonicalize(&dir) {
-        // SAFETY: called at the start of the program, before any thread exists.
-        unsafe { std::env::set_var("GIT_DIR", abs) };
+    for var in PATH_VARS {
+        let Some(path) = std::env::var_os(var).map(PathBuf::from) else {
+            continue;
+        };
+        if path.as_os_str().is_empty() || path.is_absolute() {
+            continue;
+        }
+        let abs = std::fs::canonicalize(&path).or_else(|_| std::path::absolute(&path));
+        if let Ok(abs) = abs {
+            // SAFETY: called at the start of the program, before any thread exists.
+            unsafe { std::env::set_var(var, abs) };
+        }
     }
 }
 
@@ -273,13 +311,13 @@ fn dispatch(ctx: &mut Ctx, command: &Command) -> Result<(), CliError> {
         Command::Man(args) => docs::man(ctx, args),
         Command::Completions(args) => docs::completions(ctx, args),
         Command::Complete(args) => complete::run(ctx, args),
+        Command::Config(args) => config::run(ctx, args),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn verify_cli() {

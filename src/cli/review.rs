@@ -23,6 +23,10 @@ pub struct ReviewArgs {
     /// Print JSON: the commits, their files and review state, and the reviews.
     #[arg(long)]
     pub json: bool,
+    /// Colour the diffs: always (the default of a bare --color), never, or auto (on a terminal,
+    /// unless NO_COLOR is set); without it, color.diff and color.ui decide, as for git log.
+    #[arg(long, value_enum, value_name = "when", num_args = 0..=1, default_missing_value = "always")]
+    pub color: Option<crate::term::ColorWhen>,
 }
 
 /// Arguments of `approve`.
@@ -300,8 +304,9 @@ pub fn review(ctx: &mut Ctx, args: &ReviewArgs) -> Result<(), CliError> {
         return review_json(ctx, &found, &seen);
     }
     let tty = crate::term::stdout();
+    let color = crate::term::color(args.color, &repo.config_snapshot(), "color.diff");
     let mut text = review_head(&found, &seen).into_bytes();
-    text.extend_from_slice(&seen.patches(&repo, tty)?);
+    text.extend_from_slice(&seen.patches(&repo, color)?);
     if tty {
         crate::git::pager::page(&crate::git::run_dir(&repo), &text, &mut ctx.out)?;
     } else {

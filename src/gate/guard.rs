@@ -1151,7 +1151,7 @@ fn effective_config(
 
 /// Parse `git config --list -z --show-scope --show-origin`: `scope NUL origin NUL key LF value
 /// NUL` per entry (no `LF value` for a key written without `=`).
-fn parse_config_list(out: &[u8]) -> Vec<(String, ConfigValue)> {
+pub(crate) fn parse_config_list(out: &[u8]) -> Vec<(String, ConfigValue)> {
     let mut fields = out.split(|&b| b == 0);
     let mut list = Vec::new();
     // The output ends with NUL, so the last field is empty.

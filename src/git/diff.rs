@@ -66,17 +66,6 @@ fn parse_numstat(out: &[u8]) -> HashMap<ObjectId, Vec<FileStat>> {
     map
 }
 
-/// Whether git would colour a diff written to a terminal here (`color.diff`, `color.ui`).
-pub fn colors_diff(dir: &Path) -> Result<bool, GitError> {
-    Ok(git::run(
-        dir,
-        &["config", "--get-colorbool", "color.diff", "true"],
-        &[],
-        None,
-    )?
-    .ok())
-}
-
 /// The commits of `range`, oldest first, as a reviewer reads them: headers, stat and patch.
 pub fn review_log(dir: &Path, range: &str, color: bool) -> Result<Vec<u8>, GitError> {
     git::checked(

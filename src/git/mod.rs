@@ -144,6 +144,7 @@ pub fn open(dir: &Path) -> Result<gix::Repository, OpenError> {
         }
     };
     let repo = with_command_line_config(repo)?;
+    let repo = with_git_identity(repo);
     let is_reftable = repo
         .config_snapshot()
         .string("extensions.refStorage")
@@ -177,6 +178,62 @@ fn with_command_line_config(mut repo: gix::Repository) -> Result<gix::Repository
         .commit()
         .map_err(|e| OpenError::ApplyParams { source: e })?;
     Ok(repo)
+}
+
+/// Fill in an identity gix finds no name or email for, as git does: git falls back to the
+/// account's name (from the password database) and to `EMAIL`, and refuses only when that fails
+/// too. `git var GIT_COMMITTER_IDENT` (and `GIT_AUTHOR_IDENT`) is the reference, and is asked
+/// only when gix has no identity, so a configured user costs nothing. What git gives is set as
+/// `committer.*`/`author.*` over the configuration. When git refuses too, nothing changes: the command that needs an identity says so.
+fn with_git_identity(mut repo: gix::Repository) -> gix::Repository {
+    let complete = |sig: Option<Result<gix::actor::SignatureRef<'_>, _>>| matches!(sig, Some(Ok(s)) if !s.name.trim().is_empty() && !s.email.trim().is_empty());
+    let need_committer = !complete(repo.committer());
+    let need_author = !complete(repo.author());
+    if !need_committer && !need_author {
+        return repo;
+    }
+    let dir = run_dir(&repo);
+    let mut settings = Vec::new();
+    for (need, var, section) in [
+        (need_committer, "GIT_COMMITTER_IDENT", "committer"),
+        (need_author, "GIT_AUTHOR_IDENT", "author"),
+    ] {
+        let Some((name, email)) = need
+            .then(|| cli::checked(&dir, &["var", var], &[], None).ok())
+            .flatten()
+            .and_then(|out| parse_ident_line(&String::from_utf8_lossy(&out)))
+        else {
+            continue;
+        };
+        settings.push((format!("{section}.name").into(), Some(name.into())));
+        settings.push((format!("{section}.email").into(), Some(email.into())));
+    }
+    if settings.is_empty() {
+        return repo;
+    }
+    let Ok(mut file) = params::as_config(&settings) else {
+        return repo;
+    };
+    // git's answer already includes what `git -c` and the environment gave.
+    file.set_meta(gix::config::file::Metadata::from(gix::config::Source::Api));
+    {
+        let mut config = repo.config_snapshot_mut();
+        if config.append(file).is_ok() {
+            let _ = config.commit();
+        }
+    }
+    repo
+}
+
+/// `Name <email> 1767225600 +0000` (what `git var GIT_COMMITTER_IDENT` prints): the name and
+/// the email.
+fn parse_ident_line(line: &str) -> Option<(String, String)> {
+    let line = line.trim_end();
+    let open = line.find(" <")?;
+    let close = open + line[open..].find('>')?;
+    let name = line[..open].trim();
+    let email = line[open + 2..close].trim();
+    (!name.is_empty() && !email.is_empty()).then(|| (name.to_owned(), email.to_owned()))
 }
 
 /// Find a reftable repository that gix refused to open, by looking for its `reftable` directory.

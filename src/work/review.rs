@@ -403,10 +403,9 @@ impl Inspection {
     }
 
     /// The commits' headers, stats and patches, oldest first, for a reader; coloured when
-    /// `terminal` (the output is one) and git's config colours diffs.
-    pub fn patches(&self, repo: &gix::Repository, terminal: bool) -> Result<Vec<u8>, WorkError> {
+    /// `color` ([`crate::term::color`] decides).
+    pub fn patches(&self, repo: &gix::Repository, color: bool) -> Result<Vec<u8>, WorkError> {
         let dir = crate::git::run_dir(repo);
-        let color = terminal && diff::colors_diff(&dir)?;
         Ok(diff::review_log(&dir, &self.range, color)?)
     }
 }

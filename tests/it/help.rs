@@ -393,6 +393,7 @@ fn man_prints_roff_for_every_command() {
             "git-aiflow-audit.1",
             "git-aiflow-check.1",
             "git-aiflow-completions.1",
+            "git-aiflow-config.1",
             "git-aiflow-demo.1",
             "git-aiflow-exec.1",
             "git-aiflow-finish.1",

@@ -25,6 +25,8 @@ pub enum Step {
     },
     /// Read the request, send nothing for this long (or until the server stops), then close.
     Hang(Duration),
+    /// Wait this long (a slow model), then do the step.
+    Late(Duration, Box<Step>),
     /// Read the request line and headers only, record the request with an empty body, and close
     /// with the body still unread: the kernel answers with a TCP reset.
     Reset,
@@ -307,6 +309,16 @@ fn head(status: u16, headers: &[(String, String)], len: usize) -> String {
 }
 
 fn respond(mut stream: TcpStream, step: Step, stop: &AtomicBool) {
+    let step = match step {
+        Step::Late(d, then) => {
+            let until = Instant::now() + d;
+            while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            *then
+        }
+        other => other,
+    };
     match step {
         Step::Reply {
             status,
@@ -328,6 +340,7 @@ fn respond(mut stream: TcpStream, step: Step, stop: &AtomicBool) {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
+        Step::Late(..) => {}
         Step::Truncated {
             status,
             body_prefix,
@@ -495,7 +508,13 @@ mod tests {
         s.set_read_timeout(Some(Duration::from_millis(200)))
             .expect("timeout");
         let mut buf = [0; 16];
-        let r = s.read(&mut buf);
+        // A signal to this (shared, many-threaded) test process may interrupt the read.
+        let r = loop {
+            match s.read(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => break r,
+            }
+        };
         assert!(
             matches!(&r, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
             "{r:?}"

@@ -11,6 +11,7 @@ mod execution;
 mod flows;
 mod gate_bypass;
 mod gate_cli;
+mod git_native;
 mod help;
 mod in_process;
 mod interop;

@@ -6,6 +6,7 @@ use crate::flow::names::subtask_branch;
 use crate::flow::plan::{self as fplan, Difference, phase_name};
 use crate::flow::vocab::RevisionSource;
 use crate::flow::{Flow, PlanRevision};
+use crate::term::ColorWhen;
 use crate::work::plan::view::{self as pview, LogEntry, PlanDiff, Revisions, Summary, revision};
 use std::io::Write;
 
@@ -36,17 +37,6 @@ pub struct LogArgs {
     pub json: bool,
 }
 
-/// When to colour output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Color {
-    /// On a terminal, unless NO_COLOR is set.
-    Auto,
-    /// Always.
-    Always,
-    /// Never.
-    Never,
-}
-
 /// Arguments of `plan diff`.
 #[derive(Debug, clap::Args)]
 pub struct DiffArgs {
@@ -57,9 +47,10 @@ pub struct DiffArgs {
     /// Print the differences as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Colour the output: auto (on a terminal, unless NO_COLOR is set), always, never.
-    #[arg(long, value_enum, default_value = "auto", value_name = "when")]
-    pub color: Color,
+    /// Colour the output: always (the default of a bare --color), never, or auto (on a terminal,
+    /// unless NO_COLOR is set); without it, color.diff and color.ui decide, as for git diff.
+    #[arg(long, value_enum, value_name = "when", num_args = 0..=1, default_missing_value = "always")]
+    pub color: Option<ColorWhen>,
 }
 
 /// `openai (gpt-4o-mini)`, `manual`.
@@ -379,13 +370,11 @@ pub fn diff(ctx: &mut Ctx, args: &DiffArgs) -> Result<(), CliError> {
             "changes": d.changes,
         }));
     }
-    let paint = Paint(match args.color {
-        Color::Always => true,
-        Color::Never => false,
-        Color::Auto => {
-            crate::term::stdout() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
-    });
+    let paint = Paint(crate::term::color(
+        args.color,
+        &ctx.repo()?.config_snapshot(),
+        "color.diff",
+    ));
     diff_text(&mut ctx.out, &paint, &flow.slug, &d)?;
     Ok(())
 }
