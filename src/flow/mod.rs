@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod merge;
 pub mod names;
 pub mod plan;
+mod quick;
 pub mod review;
 pub mod slug;
 pub mod spec;
@@ -301,6 +302,9 @@ impl StepNote {
     /// Read a step note. A note that git's `concatenate` rewrite mode joined from two step notes
     /// (a squash) is read as its last document, the later step.
     pub fn parse(text: &str) -> Result<StepNote, toml::de::Error> {
+        if let Some(note) = quick::step_note(text) {
+            return Ok(note);
+        }
         match toml::from_str::<StepNote>(text) {
             Ok(note) => Ok(note),
             Err(e) => {
