@@ -162,7 +162,7 @@ impl Ctx {
             let (set, entry) = self.flow_in(set, None)?;
             return Ok((set.problems, entry));
         };
-        let index = FlowIndex::load(self.repo()?, keep)?;
+        let index = FlowIndex::for_slug(self.repo()?, slug, keep)?;
         let summary = index.find(slug)?;
         match index.entry(self.repo()?, summary)? {
             Some(entry) => Ok((index.problems, entry)),

@@ -214,6 +214,52 @@ impl FlowIndex {
         Ok(self)
     }
 
+    /// [`FlowIndex::load`] for a command about the flow `slug` alone (`status <slug>`): when
+    /// the cache file was written at the notes ref's tip, only its lines about the notes that
+    /// claim `slug` are read, and the notes it does not summarise (every unusable note is
+    /// among them, and is read and reported as always). The index then holds those flows and
+    /// notes only. Anything else (no such file, another tip, no flow of that name) loads all.
+    pub fn for_slug(repo: &gix::Repository, slug: &str, keep: bool) -> Result<Self, StoreError> {
+        let tip = super::tip(repo, super::NOTES_REF)?;
+        let text = std::fs::read_to_string(cache_path(repo)).unwrap_or_default();
+        let hex_len = repo.object_hash().len_in_hex();
+        let Some((tree, found, unsummarised, lean)) = lines_for(&text, hex_len, tip, slug) else {
+            return Self::load(repo, keep);
+        };
+        let mut snapshot = Snapshot {
+            tip,
+            tree,
+            notes: found
+                .iter()
+                .map(|(s, blobs)| (s.anchor, blobs.clone()))
+                .collect(),
+        };
+        snapshot.notes.extend(unsummarised.iter().cloned());
+        let mut problems = Vec::new();
+        let mut flows: Vec<Summary> = found.into_iter().map(|(s, _)| s).collect();
+        for (object, blobs) in &unsummarised {
+            let bytes = snapshot.note_bytes(repo, object)?.unwrap_or_default();
+            let entry = super::read_note(repo, object, blobs, &bytes, &mut problems);
+            flows.extend(entry.as_ref().map(Summary::of).filter(|s| s.slug == slug));
+        }
+        if flows.is_empty() && !problems.iter().any(|p| p.slug.as_deref() == Some(slug)) {
+            return Self::load(repo, keep);
+        }
+        let (flows, stale) = super::resolve(repo, flows, |s| super::Claim {
+            slug: &s.slug,
+            anchor: s.anchor,
+            integration_branch: &s.integration_branch,
+            updated_at: &s.updated_at,
+        });
+        problems.extend(stale);
+        Ok(FlowIndex {
+            snapshot,
+            flows,
+            problems,
+            lean,
+        })
+    }
+
     /// The flow named `slug` in brief, or why there is none (as [`super::FlowSet::find`]).
     pub fn find(&self, slug: &str) -> Result<&Summary, LookupError> {
         super::lookup(
@@ -275,6 +321,109 @@ fn status_of(s: &str) -> Option<FlowStatus> {
         .find(|v| v.as_str() == s)
 }
 
+/// From a cache file written at `tip` (else `None`): its tree, the flows of the `f` lines for
+/// `slug` with their notes (`n` lines with those blobs), the notes of the `u` lines, and which
+/// titles [`lean_title`] gives. Only those lines are parsed; the file must end in its `end` line.
+#[allow(clippy::type_complexity)]
+fn lines_for(
+    text: &str,
+    hex_len: usize,
+    tip: Option<ObjectId>,
+    slug: &str,
+) -> Option<(
+    ObjectId,
+    Vec<(Summary, Vec<ObjectId>)>,
+    Vec<(ObjectId, Vec<ObjectId>)>,
+    BTreeMap<ObjectId, bool>,
+)> {
+    let id = |s: &str| (s.len() == hex_len).then(|| ObjectId::from_hex(s.as_bytes()).ok())?;
+    let (header, rest) = text.split_once('\n')?;
+    let (head, _) = rest.split_once('\n')?;
+    let mut h = head.split('\t');
+    let c_tip = match (h.next()?, h.next()?) {
+        ("tip", "-") => None,
+        ("tip", t) => Some(id(t)?),
+        _ => return None,
+    };
+    let tree = id(h.next()?)?;
+    let last = text.trim_end_matches('\n').rsplit('\n').next()?;
+    if header != HEADER || c_tip != tip || !last.starts_with("end\t") || !text.ends_with('\n') {
+        return None;
+    }
+    // The whole line holding byte `at`.
+    let line_at = |at: usize| {
+        let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+        &text[start..end]
+    };
+    let blobs_of = |object: &ObjectId| -> Option<Vec<ObjectId>> {
+        let needle = format!("\nn\t{object}\t");
+        let at = text.find(&needle)?;
+        let line = line_at(at + 1);
+        line.split('\t').skip(2).map(id).collect()
+    };
+    let mut found = Vec::new();
+    let mut lean = BTreeMap::new();
+    let needle = format!("\t{}\t", quote(slug));
+    for (at, _) in text.match_indices(&needle) {
+        let line = line_at(at);
+        let f: Vec<&str> = line.split('\t').collect();
+        let [
+            "f",
+            blob,
+            documents,
+            subtasks,
+            merged,
+            l,
+            status,
+            s_slug,
+            branch,
+            updated,
+        ] = f[..]
+        else {
+            continue;
+        };
+        if unquote(s_slug)? != slug {
+            continue;
+        }
+        let blob = id(blob)?;
+        let summary = Summary {
+            anchor: blob,
+            slug: slug.to_owned(),
+            title: String::new(),
+            status: status_of(status)?,
+            integration_branch: unquote(branch)?,
+            updated_at: unquote(updated)?,
+            subtasks: subtasks.parse().ok()?,
+            merged: merged.parse().ok()?,
+            documents: documents.parse().ok()?,
+        };
+        let l = match l {
+            "0" => false,
+            "1" => true,
+            _ => return None,
+        };
+        // Every note whose one blob this is (a note copied to another object is the same blob).
+        for (at, _) in text.match_indices(&format!("\t{blob}\n")) {
+            let n: Vec<&str> = line_at(at).split('\t').collect();
+            if let ["n", object, b] = n[..]
+                && id(b) == Some(blob)
+            {
+                let mut s = summary.clone();
+                s.anchor = id(object)?;
+                lean.insert(s.anchor, l);
+                found.push((s, vec![blob]));
+            }
+        }
+    }
+    let mut unsummarised = Vec::new();
+    for (at, _) in text.match_indices("\nu\t") {
+        let object = id(line_at(at + 1).strip_prefix("u\t")?)?;
+        unsummarised.push((object, blobs_of(&object)?));
+    }
+    Some((tree, found, unsummarised, lean))
+}
+
 /// The file's text:
 ///
 /// ```text
@@ -282,8 +431,9 @@ fn status_of(s: &str) -> Option<FlowStatus> {
 /// tip <notes commit or ->  <notes tree>
 /// n <object> <blob>                      (one line per note of that tree)
 /// f <blob> <documents> <subtasks> <merged> <lean 0|1> <status> "<slug>" "<branch>" "<updated>"
+/// u <object>                             (a note of that tree no line below summarises)
 /// o <blob>                               (another valid document)
-/// end <notes> <blobs>                    (how many of each: the file is whole)
+/// end <notes> <blobs> <u lines>          (how many of each: the file is whole)
 /// ```
 ///
 /// Fields are separated by tabs.
@@ -302,6 +452,13 @@ fn render(index: &FlowIndex, known: &BTreeMap<ObjectId, Known>) -> String {
         }
         out.push('\n');
     }
+    let mut unsummarised = 0;
+    for (object, blobs) in &snap.notes {
+        if !matches!(&blobs[..], [b] if known.contains_key(b)) {
+            out.push_str(&format!("u\t{object}\n"));
+            unsummarised += 1;
+        }
+    }
     for (blob, k) in known {
         match k {
             Known::Other => out.push_str(&format!("o\t{blob}\n")),
@@ -318,7 +475,11 @@ fn render(index: &FlowIndex, known: &BTreeMap<ObjectId, Known>) -> String {
             )),
         }
     }
-    out.push_str(&format!("end\t{}\t{}\n", snap.notes.len(), known.len()));
+    out.push_str(&format!(
+        "end\t{}\t{}\t{unsummarised}\n",
+        snap.notes.len(),
+        known.len()
+    ));
     out
 }
 
@@ -350,6 +511,7 @@ fn parse(
     let mut notes = BTreeMap::new();
     let mut known = BTreeMap::new();
     let mut end = None;
+    let mut unsummarised = 0;
     for line in lines {
         if end.is_some() {
             return None;
@@ -359,7 +521,12 @@ fn parse(
             "end" => {
                 let n: usize = f.next()?.parse().ok()?;
                 let k: usize = f.next()?.parse().ok()?;
-                end = Some((n, k));
+                let u: usize = f.next()?.parse().ok()?;
+                end = Some((n, k, u));
+            }
+            "u" => {
+                id(f.next()?)?;
+                unsummarised += 1;
             }
             "n" => {
                 let object = id(f.next()?)?;
@@ -402,7 +569,7 @@ fn parse(
             _ => return None,
         }
     }
-    (end? == (notes.len(), known.len())).then_some((tip, tree, notes, known))
+    (end? == (notes.len(), known.len(), unsummarised)).then_some((tip, tree, notes, known))
 }
 
 /// Write the file (through a temporary file and a rename, so that a reader sees the old or the

@@ -1179,5 +1179,14 @@ fn the_flow_cache_sees_notes_changed_behind_its_back() {
         (&first.0.stdout, &first.0.stderr, first.0.code)
     );
     std::fs::remove_dir(&cache).expect("remove directory");
+
+    // The same note blob on two objects (`git notes copy`): one is a stale copy, found through
+    // the cache's lines for the slug as without them.
+    let main = repo.rev("main").expect("main");
+    repo.git(&["notes", NOTES, "copy", &anchor, &main]);
+    let copied = fresh(&repo);
+    assert_eq!(problems(&copied.1).len(), 1, "{:#}", copied.1);
+    assert!(copied.2.stderr.contains(&main), "{}", copied.2.stderr);
+    same(&copied, &cached(&repo));
     repo.fsck();
 }
