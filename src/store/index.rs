@@ -106,6 +106,14 @@ fn lean_title(bytes: &[u8]) -> Option<String> {
         .lines()
         .take_while(|l| !l.trim_start().starts_with('['))
         .find(|l| l.starts_with("title"))?;
+    // `title = "…"` with nothing to unescape is the text between the quotes; else TOML decides.
+    if let Some(plain) = line
+        .strip_prefix("title = \"")
+        .and_then(|r| r.strip_suffix('"'))
+        .filter(|p| !p.contains(['"', '\\']))
+    {
+        return Some(plain.to_owned());
+    }
     toml::from_str::<Title>(line).ok().map(|t| t.title)
 }
 
@@ -190,7 +198,9 @@ impl FlowIndex {
     /// parse where the cache says that gives the title, else a decode).
     pub fn with_titles(mut self, repo: &gix::Repository) -> Result<Self, StoreError> {
         let mut repo = repo.clone();
-        repo.object_cache_size_if_unset(64 << 20);
+        // Note blobs are deltas of one another in a packed notes ref: keep their bases.
+        repo.objects
+            .set_pack_cache(|| Box::new(DeltaBases::with_capacity(64 << 20)));
         for s in &mut self.flows {
             let Some(lean) = self.lean.get(&s.anchor) else {
                 continue; // decoded just now: it has its title
@@ -294,6 +304,52 @@ impl FlowIndex {
             s == *summary
         };
         Ok(entry.filter(|e| problems.is_empty() && same(e)))
+    }
+}
+
+/// A cache of decoded pack entries (delta bases) up to a size, emptied when full: reading every
+/// note blob of a packed notes ref otherwise decodes each delta chain again (gix keeps none
+/// without its `pack-cache-lru-*` features).
+struct DeltaBases {
+    entries: std::collections::HashMap<(u32, u64), (Vec<u8>, gix::object::Kind, usize)>,
+    bytes: usize,
+    capacity: usize,
+}
+
+impl DeltaBases {
+    fn with_capacity(capacity: usize) -> Self {
+        DeltaBases {
+            entries: Default::default(),
+            bytes: 0,
+            capacity,
+        }
+    }
+}
+
+impl gix::odb::pack::cache::DecodeEntry for DeltaBases {
+    fn put(&mut self, pack: u32, offset: u64, data: &[u8], kind: gix::object::Kind, size: usize) {
+        if data.len() > self.capacity {
+            return;
+        }
+        if self.bytes + data.len() > self.capacity {
+            self.entries.clear();
+            self.bytes = 0;
+        }
+        self.bytes += data.len();
+        self.entries
+            .insert((pack, offset), (data.to_vec(), kind, size));
+    }
+
+    fn get(
+        &mut self,
+        pack: u32,
+        offset: u64,
+        out: &mut Vec<u8>,
+    ) -> Option<(gix::object::Kind, usize)> {
+        let (data, kind, size) = self.entries.get(&(pack, offset))?;
+        out.clear();
+        out.extend_from_slice(data);
+        Some((*kind, *size))
     }
 }
 
