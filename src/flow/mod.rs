@@ -654,6 +654,21 @@ pub(crate) fn invalid(
 }
 
 impl Flow {
+    /// Subtasks of the current plan that are not dropped, and how many of them are merged.
+    pub fn progress(&self) -> (usize, usize) {
+        self.current_plan()
+            .map(|p| {
+                let live = p
+                    .subtasks
+                    .iter()
+                    .filter(|s| s.status != SubtaskStatus::Dropped);
+                let total = live.clone().count();
+                let merged = live.filter(|s| s.status == SubtaskStatus::Merged).count();
+                (total, merged)
+            })
+            .unwrap_or((0, 0))
+    }
+
     /// The current plan revision, if any.
     pub fn current_plan(&self) -> Option<&PlanRevision> {
         self.plans.last()
