@@ -1063,6 +1063,60 @@ mod tests {
         assert!(m.conflicts.is_empty(), "{:?}", m.conflicts);
     }
 
+    /// Both sides made a revision with the same decisions; one side also started a subtask.
+    /// No `merge` revision is recorded (progress is not a decision), the later revision stays
+    /// current with the progress, and the document's revisions are written as decided.
+    #[test]
+    fn progress_alone_never_makes_a_merge_revision() {
+        let base = flow();
+        let mut ours = base.clone();
+        ours.plans.push(rev(2, &at(2), &["bbbbbb", "aaaaaa"]));
+        ours.plans[1].subtasks[0].status = SubtaskStatus::Active;
+        ours.plans[1].subtasks[0].branch = Some("aiflow/rate-limit--bbbbbb-do".into());
+        ours.updated_at = at(4);
+        let mut theirs = base.clone();
+        theirs.plans.push(rev(2, &at(3), &["bbbbbb", "aaaaaa"]));
+        theirs.updated_at = at(3);
+        let m = merge_flows(Some(&base), &ours, &theirs, "Me <me@x>", &at(6));
+        let revs: Vec<_> = m.flow.plans.iter().map(|p| p.source.clone()).collect();
+        assert!(
+            !revs.contains(&crate::flow::vocab::RevisionSource::Merge),
+            "{revs:?}"
+        );
+        let cur = m.flow.current_plan().unwrap();
+        assert_eq!(cur.created_at, at(3), "the later revision is current");
+        assert_eq!(cur.subtasks[0].status, SubtaskStatus::Active);
+        let text = m.flow.to_toml();
+        let doc: toml::Table = toml::from_str(&text).unwrap();
+        assert_eq!(doc["progress"].as_array().map(Vec::len), Some(1), "{text}");
+        for p in doc["plans"].as_array().unwrap() {
+            for s in p["subtasks"].as_array().unwrap() {
+                assert!(
+                    s.get("status").is_none() && s.get("branch").is_none(),
+                    "{text}"
+                );
+            }
+        }
+    }
+
+    /// Progress kept for subtasks outside the current plan merges by subtask, forward.
+    #[test]
+    fn progress_outside_the_plan_moves_forward() {
+        let base = flow();
+        let entry = |status| Progress {
+            subtask: "gone01".into(),
+            status,
+            branch: Some("aiflow/rate-limit--gone01-x".into()),
+            extra: Default::default(),
+        };
+        let (mut ours, mut theirs) = (base.clone(), base.clone());
+        ours.progress = vec![entry(SubtaskStatus::Approved)];
+        theirs.progress = vec![entry(SubtaskStatus::Merged)];
+        let m = merge_flows(Some(&base), &ours, &theirs, "Me <me@x>", &at(6));
+        assert_eq!(m.flow.progress, vec![entry(SubtaskStatus::Merged)]);
+        assert_eq!(m.conflicts.len(), 1, "{:?}", m.conflicts);
+    }
+
     fn question(id: u32, text: &str) -> Question {
         Question {
             extra: Default::default(),

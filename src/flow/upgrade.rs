@@ -158,6 +158,10 @@ fn decode_one(text: &str) -> Result<Flow, DecodeError> {
                 refuse_progress_in_revisions(&flow)?;
             }
             flow.schema = FLOW_SCHEMA;
+            // Checked as written: absorbing keeps only the entries the current plan cannot hold.
+            for (i, p) in flow.progress.iter().enumerate() {
+                p.validate(&format!("progress[{i}]"))?;
+            }
             flow.absorb_progress();
             flow.validate()?;
             Ok(flow)
@@ -350,6 +354,26 @@ mod tests {
         let d = decode(old.as_bytes()).expect("decodes schema 1");
         assert_eq!(d.flows[0].schema, FLOW_SCHEMA);
         assert!(d.flows[0].reviews[0].commits[0].patch_id.is_some());
+    }
+
+    /// A schema 3 revision holds no progress, and progress holds no decision: both refused,
+    /// naming the key.
+    #[test]
+    fn schema_3_keeps_decisions_and_progress_apart() {
+        let text = sample().to_toml();
+        assert!(text.contains("[[progress]]"), "{text}");
+        let in_revision = text.replacen("phase = ", "status = \"merged\"\nphase = ", 1);
+        let e = decode(in_revision.as_bytes()).unwrap_err().to_string();
+        assert!(e.contains("plans[0].subtasks[0].status"), "{e}");
+        let dropped = text.replace("status = \"approved\"", "status = \"dropped\"");
+        let e = decode(dropped.as_bytes()).unwrap_err().to_string();
+        assert!(e.contains("progress[0].status"), "{e}");
+        let bad_branch = text.replace(
+            "branch = \"aiflow/rate-limit--k3f9-bucket\"",
+            "branch = \"bad..name\"",
+        );
+        let e = decode(bad_branch.as_bytes()).unwrap_err().to_string();
+        assert!(e.contains("progress[0].branch"), "{e}");
     }
 
     #[test]
