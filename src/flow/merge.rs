@@ -167,6 +167,11 @@ pub fn merge_flows(base: Option<&Flow>, ours: &Flow, theirs: &Flow, who: &str, a
         who,
         at,
     );
+    // Revisions before the current one hold their decisions only, as when read.
+    let older = flow.plans.len().saturating_sub(1);
+    for p in flow.plans.iter_mut().take(older) {
+        *p = p.decided();
+    }
     Merged {
         flow,
         conflicts: m.conflicts,
