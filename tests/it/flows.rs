@@ -51,7 +51,7 @@ fn new_flow_in_a_fresh_repository() {
     );
     assert!(log.contains("    Edge cases:\n"), "{log}");
     assert!(
-        log.contains("Notes (aiflow):\n    schema = 2\n    kind = \"flow\"\n"),
+        log.contains("Notes (aiflow):\n    schema = 3\n    kind = \"flow\"\n"),
         "{log}"
     );
 
@@ -70,7 +70,7 @@ fn new_flow_in_a_fresh_repository() {
     // The note, as git shows it, is TOML with the whole document.
     let note = repo.git(&["notes", "--ref", "aiflow", "show", "aiflow/rate-limit"]);
     let table: toml::Table = toml::from_str(&note).expect("the note is TOML");
-    assert_eq!(table["schema"].as_integer(), Some(2));
+    assert_eq!(table["schema"].as_integer(), Some(3));
     assert_eq!(table["slug"].as_str(), Some("rate-limit"));
     assert_eq!(table["status"].as_str(), Some("spec"));
     assert_eq!(
@@ -168,7 +168,7 @@ fn init_is_idempotent_and_leaves_push_and_fetch_alone() {
         "amended anchor\n\nAiflow-Flow: rate-limit",
     ]);
     let note = repo.git(&["notes", "--ref=aiflow", "show", "HEAD"]);
-    assert!(note.starts_with("schema = 2\n"), "{note}");
+    assert!(note.starts_with("schema = 3\n"), "{note}");
 }
 
 impl TestRepo {
@@ -502,7 +502,7 @@ fn demo_walks_a_flow_offline() {
         out.contains("$ git aiflow new rate-limit -F rate-limit.md\nCreated flow rate-limit"),
         "{out}"
     );
-    assert!(out.contains("Notes (aiflow):\n    schema = 2"), "{out}");
+    assert!(out.contains("Notes (aiflow):\n    schema = 3"), "{out}");
     assert!(
         out.contains("Flow rate-limit: Rate limiting for the public API"),
         "{out}"

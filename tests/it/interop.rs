@@ -140,7 +140,7 @@ fn git_reads_what_git_aiflow_writes() {
     let text = note(&repo, "aiflow/rate-limit");
     let table: toml::Table =
         toml::from_str(&text).unwrap_or_else(|e| panic!("not TOML ({e}):\n{text}"));
-    assert_eq!(table["schema"].as_integer(), Some(2), "{text}");
+    assert_eq!(table["schema"].as_integer(), Some(3), "{text}");
     assert_eq!(table["kind"].as_str(), Some("flow"), "{text}");
     assert_eq!(table["slug"].as_str(), Some("rate-limit"), "{text}");
     assert_eq!(
@@ -148,7 +148,7 @@ fn git_reads_what_git_aiflow_writes() {
         Some("aiflow/rate-limit"),
         "{text}"
     );
-    assert!(text.starts_with("schema = 2\n"), "{text}");
+    assert!(text.starts_with("schema = 3\n"), "{text}");
     assert_eq!(documents(&text), 1);
     // The bytes git stores are exactly what it shows.
     assert_eq!(
