@@ -81,9 +81,12 @@ fn ask(ctx: &mut Ctx, args: &PlanArgs) -> Result<(), CliError> {
     // Fail on a missing identity before spending a request.
     let stamp = crate::git::committer_stamp(&repo)?;
     let label = format!("{}-{}", flow.slug, prepared.mode.kind());
-    let asker = args
-        .provider
-        .asker(&repo, prepared.templates.clone(), &label)?;
+    let asker = args.provider.asker(
+        &repo,
+        prepared.templates.clone(),
+        &label,
+        format!("git aiflow plan {}", flow.slug),
+    )?;
     match plan::ask(&repo, &flow, prepared, &asker, &stamp, &mut ctx.err)? {
         Asked::Questions {
             questions,
