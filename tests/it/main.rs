@@ -24,6 +24,7 @@ mod model_output;
 mod openai_compat;
 mod planning;
 mod prompts;
+mod recipes;
 mod signed;
 mod stats;
 mod sync;
