@@ -117,7 +117,7 @@ fn every_hint_and_next_line_runs_as_printed() {
         &[],
     );
     // `start`: then exec or step (an agent that writes a file).
-    t.git(&["config", "aiflow.agent", "echo agent > agent.txt"]);
+    t.git(&["config", "aiflow.agent", "echo agent >> agent.txt"]);
     t.git(&["switch", "-q", "main"]);
     provoke_and_follow(&t, "after start", &["start", "a1"], &[]);
     // `step` off a subtask branch names the subtask to switch to, in a form `step` takes.
@@ -127,19 +127,32 @@ fn every_hint_and_next_line_runs_as_printed() {
         cmds.iter().any(|c| c.starts_with("git aiflow start a1")),
         "{cmds:?}"
     );
-    assert_eq!(
-        t.git(&["branch", "--show-current"]).trim(),
-        "aiflow/rate-limit--a1-first-part"
+    let a1 = "aiflow/rate-limit--a1-first-part";
+    assert_eq!(t.git(&["branch", "--show-current"]).trim(), a1);
+    // `exec`: review, then approve (the agent wrote the steps, so you may approve them).
+    provoke_and_follow(&t, "after exec", &["exec"], &[]);
+    // `reject`: exec again, or edit and step.
+    provoke_and_follow(
+        &t,
+        "after reject",
+        &["reject", "a1", "-m", "Not yet"],
+        AS_GRACE,
     );
+    // `integrate` before the approval: review, then approve.
+    provoke_and_follow(&t, "integrate unapproved", &["integrate", "a1"], &[]);
+    // `integrate` of a subtask not started: start it (that switches to a2's branch).
+    provoke_and_follow(&t, "integrate not started", &["integrate", "a2"], &[]);
+    t.git(&["switch", "-q", a1]);
     // A red test run.
     work(&t, "b.txt");
     t.git(&["config", "aiflow.test", "false"]);
     t.write("c.txt", "more\n");
     provoke_and_follow(&t, "red step", &["step", "-m", "Red"], &[]);
     t.git(&["config", "--unset", "aiflow.test"]);
-    // Integrate a1: next is a2; then a2: next is finish.
+    // Integrate a1 (a2 is under way already), then a2: next is finish.
     t.aiflow_env(&["approve", "a1"], AS_GRACE).ok();
-    provoke_and_follow(&t, "integrate, more to start", &["integrate", "a1"], &[]);
+    t.aiflow(&["integrate", "a1"]).ok();
+    t.git(&["switch", "-q", "aiflow/rate-limit--a2-second-part"]);
     work(&t, "d.txt");
     t.aiflow_env(&["approve", "a2"], AS_GRACE).ok();
     let r = t.aiflow_bin(&["integrate", "a2"]);
@@ -399,4 +412,23 @@ fn status_cuts_long_titles_with_an_ellipsis() {
     let line = out.lines().find(|l| l.contains(" a1 ")).expect("a1 row");
     assert_has(line, "A very long subtask title that goes on and on w…");
     assert_lacks(&out, long);
+}
+
+#[test]
+fn the_answer_hint_for_open_questions_runs_as_printed() {
+    let t = TestRepo::new();
+    t.new_rate_limit();
+    t.use_scripted_provider();
+    t.aiflow(&["plan", "rate-limit"]).ok();
+    let cmds = provoke_and_follow(
+        &t,
+        "questions still open",
+        &["answer", "rate-limit", "--answer", "1=Redis"],
+        &[],
+    );
+    assert!(
+        cmds.iter()
+            .any(|c| c.starts_with("git aiflow answer rate-limit --answer 2=")),
+        "{cmds:?}"
+    );
 }

@@ -97,7 +97,10 @@ fn the_hook_manager_recipes_run_the_gate_hooks() {
             .unwrap_or_else(|| panic!("lefthook {hook}: no run: {lefthook}"));
         assert!(run.starts_with(&format!("git aiflow hook {hook}")), "{run}");
     }
-    assert_eq!(lefthook["pre-push"]["commands"]["aiflow"]["use_stdin"], true);
+    assert_eq!(
+        lefthook["pre-push"]["commands"]["aiflow"]["use_stdin"],
+        true
+    );
     // pre-commit: no `rev` that names a release that does not exist; the hook is the one the
     // repository's .pre-commit-hooks.yaml describes.
     let precommit = parsed
@@ -106,14 +109,24 @@ fn the_hook_manager_recipes_run_the_gate_hooks() {
         .expect("the pre-commit recipe");
     let shipped = yaml(
         0,
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.pre-commit-hooks.yaml"))
-            .expect(".pre-commit-hooks.yaml"),
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/.pre-commit-hooks.yaml"
+        ))
+        .expect(".pre-commit-hooks.yaml"),
     );
     let repo = &precommit["repos"][0];
     assert_eq!(repo["repo"], "local", "{precommit}");
     assert!(repo.get("rev").is_none());
     let hook = &repo["hooks"][0];
-    for key in ["id", "entry", "language", "stages", "pass_filenames", "always_run"] {
+    for key in [
+        "id",
+        "entry",
+        "language",
+        "stages",
+        "pass_filenames",
+        "always_run",
+    ] {
         assert_eq!(hook[key], shipped[0][key], "{key}");
     }
 }
