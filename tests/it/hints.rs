@@ -419,6 +419,21 @@ fn the_answer_hint_for_open_questions_runs_as_printed() {
     let t = TestRepo::new();
     t.new_rate_limit();
     t.use_scripted_provider();
+    // The questions: answer in the editor (it fails here: exit 1), on the command line, or skip.
+    // Followed in that order, the skip comes last; `answer` takes answers after a skip.
+    let cmds = provoke_and_follow(&t, "questions asked", &["plan", "rate-limit"], &[]);
+    assert_eq!(
+        cmds,
+        [
+            "git aiflow answer rate-limit",
+            "git aiflow answer rate-limit --answer 1=TEXT",
+            "git aiflow answer rate-limit --skip"
+        ]
+    );
+    // Some answered, the rest open (in a flow not skipped).
+    let t = TestRepo::new();
+    t.new_rate_limit();
+    t.use_scripted_provider();
     t.aiflow(&["plan", "rate-limit"]).ok();
     let cmds = provoke_and_follow(
         &t,
@@ -431,4 +446,81 @@ fn the_answer_hint_for_open_questions_runs_as_printed() {
             .any(|c| c.starts_with("git aiflow answer rate-limit --answer 2=")),
         "{cmds:?}"
     );
+}
+
+#[test]
+fn every_command_that_prints_state_takes_json() {
+    let t = TestRepo::new();
+    // Every leaf command, from the commands `-h` lists; demo, man and completions print no state.
+    let mut leaves = Vec::new();
+    let mut queue: Vec<Vec<String>> = vec![vec![]];
+    while let Some(path) = queue.pop() {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("-h");
+        let help = t.aiflow_bin(&args).ok();
+        let subs: Vec<String> = help
+            .split("Commands:\n")
+            .nth(1)
+            .map(|rest| {
+                rest.lines()
+                    .take_while(|l| l.starts_with("  "))
+                    // A wrapped description goes on deeper.
+                    .filter(|l| !l.starts_with("   "))
+                    .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if subs.is_empty() || help.contains("[subtask|flow]") {
+            leaves.push((path.join(" "), help.clone()));
+        }
+        for s in subs {
+            let mut p = path.clone();
+            p.push(s);
+            queue.push(p);
+        }
+    }
+    assert!(leaves.len() > 30, "{}", leaves.len());
+    let missing: Vec<&str> = leaves
+        .iter()
+        .filter(|(name, help)| {
+            !["demo", "man", "completions"].contains(&name.as_str()) && !help.contains("--json")
+        })
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert!(missing.is_empty(), "no --json: {missing:?}");
+}
+
+#[test]
+fn spec_and_plan_edits_take_json() {
+    let t = TestRepo::new();
+    t.new_rate_limit();
+    let v = t
+        .aiflow_bin(&[
+            "spec",
+            "edit",
+            "rate-limit",
+            "-m",
+            "Limit the rate\n\nPer client.",
+            "--json",
+        ])
+        .json();
+    assert_eq!(v["flow"], "rate-limit");
+    assert_eq!(v["changed"], true);
+    t.plan_subtasks(&[("a1", "First part")]);
+    let file = t.outside(
+        "edit.toml",
+        b"[[subtask]]\nid = \"a1\"\ntitle = \"First part\"\nphase = \"core\"\n\n[[subtask]]\nid = \"a2\"\ntitle = \"Second\"\nphase = \"core\"\n",
+    );
+    let v = t
+        .aiflow_bin(&[
+            "plan",
+            "edit",
+            "rate-limit",
+            "-F",
+            file.to_str().unwrap(),
+            "--json",
+        ])
+        .json();
+    assert_eq!(v["changed"], true, "{v}");
+    assert!(v["revision"].as_u64().unwrap() >= 2, "{v}");
 }
