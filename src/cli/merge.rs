@@ -94,7 +94,11 @@ pub fn integrate(ctx: &mut Ctx, args: &IntegrateArgs) -> Result<(), CliError> {
             "  next: every subtask is in; `git aiflow finish {}`",
             done.flow
         )?,
-        NextAfter::Nothing => {}
+        NextAfter::Nothing => writeln!(
+            ctx.out,
+            "  next: nothing can start yet; `git aiflow status {}` shows what is under way",
+            done.flow
+        )?,
     }
     Ok(())
 }

@@ -151,7 +151,13 @@ fn every_hint_and_next_line_runs_as_printed() {
     t.git(&["config", "--unset", "aiflow.test"]);
     // Integrate a1 (a2 is under way already), then a2: next is finish.
     t.aiflow_env(&["approve", "a1"], AS_GRACE).ok();
-    t.aiflow(&["integrate", "a1"]).ok();
+    let cmds = provoke_and_follow(
+        &t,
+        "integrate, the rest under way",
+        &["integrate", "a1"],
+        &[],
+    );
+    assert_eq!(cmds, ["git aiflow status rate-limit"]);
     t.git(&["switch", "-q", "aiflow/rate-limit--a2-second-part"]);
     work(&t, "d.txt");
     t.aiflow_env(&["approve", "a2"], AS_GRACE).ok();
