@@ -29,6 +29,8 @@ pub struct Place {
     pub save_dir: PathBuf,
     /// The editor command git would use, for the manual provider on a terminal.
     pub editor: Option<String>,
+    /// The command that asks again (`git aiflow plan rate-limit`), for the manual provider's hints.
+    pub again: String,
 }
 
 /// A provider ready to be asked, with what provenance needs.
@@ -85,6 +87,7 @@ impl Asker {
                 .unwrap_or_else(|| repo.git_dir().to_owned()),
             label: place.label.clone(),
             editor: place.editor,
+            again: place.again,
         };
         let provider = super::provider(&settings, &ai_place)?;
         Ok(Asker {

@@ -89,9 +89,10 @@ impl Provider for Manual {
         let start = Instant::now();
         let text = if self.interactive {
             let editor = self.place.editor.clone().ok_or_else(|| {
-                AiError::new(ErrorKind::Config, "no editor to paste the answer into").hint(
-                    "pipe the answer in instead: `pbpaste | git aiflow plan`, or set GIT_EDITOR",
-                )
+                AiError::new(ErrorKind::Config, "no editor to paste the answer into").hint(format!(
+                    "pipe the answer in instead: `{} < answer.txt`, or set GIT_EDITOR",
+                    self.place.again
+                ))
             })?;
             // Not `eprintln!`, which panics when standard error is a closed pipe.
             let _ = writeln!(
@@ -122,8 +123,9 @@ impl Provider for Manual {
                 "no answer was given; nothing was changed",
             )
             .hint(format!(
-                "paste the prompt from {} into a chat model, then pipe its answer in: `git aiflow plan < answer.txt`",
-                path.display()
+                "paste the prompt from {} into a chat model, then pipe its answer in: `{} < answer.txt`",
+                path.display(),
+                self.place.again
             ))
             .hint("or configure a provider: `git config aiflow.provider openai` (see `git aiflow plan -h`)"));
         }

@@ -228,6 +228,8 @@ pub struct Place {
     pub label: String,
     /// The editor command git would use, for the manual provider on a terminal.
     pub editor: Option<String>,
+    /// The command that asks again (`git aiflow plan rate-limit`), for the manual provider's hints.
+    pub again: String,
 }
 
 impl Place {

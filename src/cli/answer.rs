@@ -27,6 +27,9 @@ pub struct AnswerArgs {
     /// Plan without answering (the rest of) the questions.
     #[arg(long)]
     pub skip: bool,
+    /// Print JSON: {"flow", "changed", "questions": [{"id", "answered"}], "skipped", "open", "next"}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(ctx: &mut Ctx, args: &AnswerArgs) -> Result<(), CliError> {
@@ -72,7 +75,39 @@ pub fn run(ctx: &mut Ctx, args: &AnswerArgs) -> Result<(), CliError> {
     if let Some(src) = &source {
         input::clean_drafts(&repo, &draft_name, src);
     }
+    if args.json {
+        return report_json(ctx, &applied);
+    }
     report(ctx, flow.questions.len(), &applied)
+}
+
+/// What `answer --json` prints.
+fn report_json(ctx: &mut Ctx, applied: &Applied) -> Result<(), CliError> {
+    let now = &applied.flow;
+    let slug = &now.slug;
+    let open = crate::work::plan::unanswered(now);
+    let next = if !open.is_empty() && !now.questions_skipped {
+        None
+    } else if now.plans.is_empty() {
+        Some(format!("git aiflow plan {slug}"))
+    } else if applied.changed > 0 {
+        Some(format!("git aiflow plan {slug} --again"))
+    } else {
+        None
+    };
+    let questions: Vec<serde_json::Value> = now
+        .questions
+        .iter()
+        .map(|q| serde_json::json!({"id": q.id, "answered": q.answer.is_some()}))
+        .collect();
+    ctx.json(&serde_json::json!({
+        "flow": slug,
+        "changed": applied.changed,
+        "questions": questions,
+        "skipped": now.questions_skipped,
+        "open": open,
+        "next": next,
+    }))
 }
 
 /// The answers given: --answer, -F, the editor, or none with a bare --skip.

@@ -39,14 +39,17 @@ impl ProviderArgs {
     }
 
     /// The provider these flags choose over `repo`'s config, ready to be asked. `label` names
-    /// prompt and answer files (`rate-limit-plan`), kept in the draft directory.
+    /// prompt and answer files (`rate-limit-plan`), kept in the draft directory; `again` is
+    /// the command that asks again (`git aiflow plan rate-limit`), for hints.
     pub fn asker(
         &self,
         repo: &crate::git::Repository,
         templates: Templates,
         label: &str,
+        again: String,
     ) -> Result<Asker, CliError> {
         let place = Place {
+            again,
             label: label.to_string(),
             save_dir: input::draft_dir(repo),
             editor: input::editor_command(repo).ok(),

@@ -106,13 +106,16 @@ pub fn audit(ctx: &mut Ctx, args: &AuditArgs) -> Result<(), CliError> {
         return Ok(());
     }
     let slug = prepared.flow.slug.clone();
-    let label = match prepared.subtask.as_str() {
-        "" => format!("{slug}-audit"),
-        s => format!("{slug}-{s}-audit"),
+    let (label, again) = match prepared.subtask.as_str() {
+        "" => (format!("{slug}-audit"), format!("git aiflow audit {slug}")),
+        s => (
+            format!("{slug}-{s}-audit"),
+            format!("git aiflow audit {s} --flow {slug}"),
+        ),
     };
     let asker = args
         .provider
-        .asker(&repo, prepared.templates.clone(), &label)?;
+        .asker(&repo, prepared.templates.clone(), &label, again)?;
     let stamp = crate::git::committer_stamp(&repo)?;
     let done = audit::ask(&repo, prepared, &asker, &stamp, &mut ctx.err)?;
     if args.json {

@@ -20,6 +20,8 @@ pub struct Ctx {
     /// `out` and `err` are the process's own standard output and error.
     process_streams: bool,
     repo: Option<Repository>,
+    /// A JSON document was written to `out`: an error after it is not written as JSON too.
+    pub(super) json_written: bool,
 }
 
 /// Where a command's output goes, for a child process whose output is the command's.
@@ -58,6 +60,7 @@ impl Ctx {
             dir,
             process_streams: false,
             repo: None,
+            json_written: false,
         }
     }
 
@@ -125,6 +128,7 @@ impl Ctx {
     /// can push them): serde_json escapes C0 controls, and [`crate::ai::sanitize::SafeJson`]
     /// the C1 controls, DEL, bidi controls and tag characters.
     pub fn json(&mut self, value: &serde_json::Value) -> Result<(), CliError> {
+        self.json_written = true;
         crate::ai::sanitize::write_json_pretty(&mut self.out, value)
             .map_err(std::io::Error::from)?;
         writeln!(self.out)?;

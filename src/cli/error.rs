@@ -78,26 +78,53 @@ impl CliError {
         self
     }
 
-    /// Print to `err` in git's style.
-    pub fn print(&self, err: &mut dyn Write) {
-        if self.message.is_empty() && self.source.is_none() && self.hints.is_empty() {
-            return;
-        }
-        let _ = writeln!(err, "error: {}", self.message);
+    /// Nothing to print: the message was printed already.
+    pub fn is_silent(&self) -> bool {
+        self.message.is_empty() && self.source.is_none() && self.hints.is_empty()
+    }
+
+    /// The `caused by:` lines, outermost first, each printed once.
+    fn causes(&self) -> Vec<String> {
+        let mut out = Vec::new();
         let mut cause: Option<&(dyn StdError + 'static)> = self.source.as_deref().map(|e| e as _);
         let mut last = self.message.clone();
         while let Some(c) = cause {
             let text = c.to_string();
             // thiserror's `transparent` and our own wrapping can repeat a message; print it once.
             if text != last && !last.ends_with(&text) {
-                let _ = writeln!(err, "caused by: {text}");
+                out.push(text.clone());
             }
             last = text;
             cause = c.source();
         }
+        out
+    }
+
+    /// Print to `err` in git's style.
+    pub fn print(&self, err: &mut dyn Write) {
+        if self.is_silent() {
+            return;
+        }
+        let _ = writeln!(err, "error: {}", self.message);
+        for c in self.causes() {
+            let _ = writeln!(err, "caused by: {c}");
+        }
         for h in &self.hints {
             let _ = writeln!(err, "hint: {h}");
         }
+    }
+
+    /// The error as `--json` prints it on stdout:
+    /// `{"error": {"message", "causes": [..], "hints": [..], "exit"}}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "error": {
+                "message": self.message,
+                "causes": self.causes(),
+                "hints": self.hints,
+                "exit": self.exit as u8,
+            }
+        })
     }
 }
 

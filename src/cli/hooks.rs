@@ -20,15 +20,20 @@ pub enum HooksCommand {
 /// Arguments of `hooks install|uninstall`.
 #[derive(Debug, clap::Args)]
 pub struct HooksArgs {
-    /// The server hook (pre-receive) instead of the work-repository hooks.
+    /// The server hook (pre-receive) instead of the work-repository hooks (the default in a
+    /// bare repository).
     #[arg(long)]
     pub server: bool,
+    /// Print JSON: {"dir", "hooks": [{"name", "path", "result"}]}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `hooks status`.
 #[derive(Debug, clap::Args)]
 pub struct HooksStatusArgs {
-    /// The server hook (pre-receive) instead of the work-repository hooks.
+    /// The server hook (pre-receive) instead of the work-repository hooks (the default in a
+    /// bare repository).
     #[arg(long)]
     pub server: bool,
     /// Print JSON.
@@ -53,29 +58,60 @@ pub struct HookArgs {
 /// Run a `hooks` subcommand.
 pub fn run(ctx: &mut Ctx, cmd: &HooksCommand) -> Result<(), CliError> {
     let repo = ctx.repo()?;
+    // A bare repository has no work-repository hooks to speak of: it is a server.
+    let bare = repo.workdir().is_none();
     let dir = install::hooks_dir(repo)?;
     let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
     match cmd {
-        HooksCommand::Install(a) => install(ctx, &dir, a.server),
-        HooksCommand::Uninstall(a) => uninstall(ctx, &dir, a.server),
-        HooksCommand::Status(a) => status(ctx, &dir, a),
+        HooksCommand::Install(a) => install(ctx, &dir, a.server || bare, a.json),
+        HooksCommand::Uninstall(a) => uninstall(ctx, &dir, a.server || bare, a.json),
+        HooksCommand::Status(a) => {
+            let a = HooksStatusArgs {
+                server: a.server || bare,
+                json: a.json,
+            };
+            status(ctx, &dir, &a)
+        }
     }
 }
 
-fn install(ctx: &mut Ctx, dir: &Path, server: bool) -> Result<(), CliError> {
+/// What `hooks install|uninstall --json` prints: each hook and what became of it.
+fn hooks_json(ctx: &mut Ctx, dir: &Path, done: &[(&str, &str)]) -> Result<(), CliError> {
+    let hooks: Vec<serde_json::Value> = done
+        .iter()
+        .map(|(name, result)| {
+            serde_json::json!({
+                "name": name,
+                "path": dir.join(name).display().to_string(),
+                "result": result,
+            })
+        })
+        .collect();
+    ctx.json(&serde_json::json!({"dir": dir.display().to_string(), "hooks": hooks}))
+}
+
+fn install(ctx: &mut Ctx, dir: &Path, server: bool, json: bool) -> Result<(), CliError> {
     install::prepare(dir, server)?;
+    let mut done = Vec::new();
     for name in install::names(server) {
-        let path = dir.join(name);
-        let verb = match install::install(dir, name)? {
-            Installed::UpToDate => {
-                writeln!(ctx.out, "{name}: up to date ({})", path.display())?;
-                continue;
-            }
+        let result = match install::install(dir, name)? {
+            Installed::UpToDate => "up-to-date",
             Installed::New => "installed",
             Installed::Updated => "updated",
-            Installed::Chained => "installed, chaining to the existing hook",
+            Installed::Chained => "chained",
         };
-        writeln!(ctx.out, "{name}: {verb} ({})", path.display())?;
+        done.push((*name, result));
+    }
+    if json {
+        return hooks_json(ctx, dir, &done);
+    }
+    for (name, result) in &done {
+        let verb = match *result {
+            "up-to-date" => "up to date",
+            "chained" => "installed, chaining to the existing hook",
+            other => other,
+        };
+        writeln!(ctx.out, "{name}: {verb} ({})", dir.join(name).display())?;
     }
     if !server {
         writeln!(
@@ -90,13 +126,26 @@ fn install(ctx: &mut Ctx, dir: &Path, server: bool) -> Result<(), CliError> {
     Ok(())
 }
 
-fn uninstall(ctx: &mut Ctx, dir: &Path, server: bool) -> Result<(), CliError> {
+fn uninstall(ctx: &mut Ctx, dir: &Path, server: bool, json: bool) -> Result<(), CliError> {
+    let mut done = Vec::new();
     for name in install::names(server) {
-        let what = match install::uninstall(dir, name)? {
-            Removed::NotInstalled => "not installed",
-            Removed::Foreign => "not git-aiflow's, left alone",
-            Removed::Restored => "removed; the previous hook is back",
+        let result = match install::uninstall(dir, name)? {
+            Removed::NotInstalled => "not-installed",
+            Removed::Foreign => "foreign",
+            Removed::Restored => "restored",
             Removed::Removed => "removed",
+        };
+        done.push((*name, result));
+    }
+    if json {
+        return hooks_json(ctx, dir, &done);
+    }
+    for (name, result) in &done {
+        let what = match *result {
+            "not-installed" => "not installed",
+            "foreign" => "not git-aiflow's, left alone",
+            "restored" => "removed; the previous hook is back",
+            other => other,
         };
         writeln!(ctx.out, "{name}: {what}")?;
     }

@@ -12,7 +12,11 @@ use std::io::Write;
 /// `git commit --amend` and `git rebase` carry notes along) to refs/notes/aiflow in the
 /// repository's config. Changes nothing about what `git push` or `git fetch` do.
 #[derive(Debug, clap::Args)]
-pub struct InitArgs {}
+pub struct InitArgs {
+    /// Print JSON: {"config", "changed", "keys": [{"key", "added"}], "has_remote"}.
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// Why `init` sets a `notes.*` key.
 fn why(key: &str) -> &'static str {
@@ -22,8 +26,21 @@ fn why(key: &str) -> &'static str {
     }
 }
 
-pub fn run(ctx: &mut Ctx, _args: &InitArgs) -> Result<(), CliError> {
+pub fn run(ctx: &mut Ctx, args: &InitArgs) -> Result<(), CliError> {
     let setup = crate::git::setup::notes_refs(ctx.repo()?)?;
+    if args.json {
+        let keys: Vec<serde_json::Value> = setup
+            .keys
+            .iter()
+            .map(|(k, added)| serde_json::json!({"key": format!("notes.{k}"), "added": added}))
+            .collect();
+        return ctx.json(&serde_json::json!({
+            "config": setup.path.display().to_string(),
+            "changed": setup.changed(),
+            "keys": keys,
+            "has_remote": setup.has_remote,
+        }));
+    }
     let out = &mut ctx.out;
     for (key, added) in &setup.keys {
         if *added {

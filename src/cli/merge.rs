@@ -4,6 +4,7 @@
 use super::work::{self, Which};
 use super::{CliError, Ctx};
 use crate::work::integrate::{self, Finish, Integrated, Merge, NextAfter};
+use crate::work::prune::{self, Pruned, Returned};
 use serde_json::json;
 use std::io::Write;
 
@@ -22,7 +23,24 @@ pub struct IntegrateArgs {
 pub struct FinishArgs {
     /// The flow (default: the current branch's flow).
     pub slug: Option<String>,
-    /// Print JSON: {"flow", "into", "merge", "via"}.
+    /// Then delete the flow's branches that are in the base (integration and subtask branches).
+    #[arg(long)]
+    pub delete_branches: bool,
+    /// Print JSON: {"flow", "into", "merge", "via", "switched_to", "branches"}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `prune`.
+#[derive(Debug, clap::Args)]
+pub struct PruneArgs {
+    /// The finished flows whose branches to delete (default: every finished flow).
+    #[arg(value_name = "slug")]
+    pub slugs: Vec<String>,
+    /// Only say which branches would be deleted.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Print JSON: {"flows": [{"flow", "branches": [{"branch", "tip", "outcome", "reason"}]}]}.
     #[arg(long)]
     pub json: bool,
 }
@@ -76,7 +94,11 @@ pub fn integrate(ctx: &mut Ctx, args: &IntegrateArgs) -> Result<(), CliError> {
             "  next: every subtask is in; `git aiflow finish {}`",
             done.flow
         )?,
-        NextAfter::Nothing => {}
+        NextAfter::Nothing => writeln!(
+            ctx.out,
+            "  next: nothing can start yet; `git aiflow status {}` shows what is under way",
+            done.flow
+        )?,
     }
     Ok(())
 }
@@ -87,14 +109,24 @@ pub fn finish(ctx: &mut Ctx, args: &FinishArgs) -> Result<(), CliError> {
     let repo = ctx.repo()?.clone();
     let done = match integrate::finish(&repo, &entry)? {
         Finish::Already { flow, finished } => {
+            let pruned = match args.delete_branches {
+                true => prune::prune(&repo, &entry.flow, false)?,
+                false => Vec::new(),
+            };
             if args.json {
-                ctx.json(&json!({"flow": flow, "into": finished.as_ref().map(|f| &f.into), "merge": finished.as_ref().map(|f| &f.commit), "via": null, "already": true}))?;
+                ctx.json(&json!({"flow": flow, "into": finished.as_ref().map(|f| &f.into), "merge": finished.as_ref().map(|f| &f.commit), "via": null, "already": true, "branches": pruned}))?;
             } else {
                 writeln!(ctx.out, "flow {flow} is finished already")?;
+                print_pruned(ctx, &pruned)?;
             }
             return Ok(());
         }
         Finish::Done(done) => done,
+    };
+    let returned = prune::return_to_base(&repo, &entry.flow, &done.into_short)?;
+    let pruned = match args.delete_branches {
+        true => prune::prune(&repo, &entry.flow, false)?,
+        false => Vec::new(),
     };
     if args.json {
         return ctx.json(&json!({
@@ -102,6 +134,11 @@ pub fn finish(ctx: &mut Ctx, args: &FinishArgs) -> Result<(), CliError> {
             "into": done.into,
             "merge": done.commit.to_string(),
             "via": done.merge.map(|m| m.via.as_str()),
+            "switched_to": match &returned {
+                Returned::Switched(b) => Some(b),
+                _ => None,
+            },
+            "branches": pruned,
         }));
     }
     writeln!(
@@ -115,5 +152,88 @@ pub fn finish(ctx: &mut Ctx, args: &FinishArgs) -> Result<(), CliError> {
             .map(|m: &Merge| format!("{}, merge {}", m.via.as_str(), m.commit.to_hex_with_len(7)))
             .unwrap_or_else(|| "it was there already".into())
     )?;
+    match &returned {
+        Returned::Switched(b) => writeln!(ctx.out, "Switched to branch '{b}'")?,
+        Returned::Kept { branch, why } => {
+            writeln!(ctx.out, "still on {branch}: {why}")?;
+            ctx.hint(format!(
+                "go back to the base when you are ready: `git switch {}`",
+                done.into_short
+            ));
+        }
+        Returned::Stayed => {}
+    }
+    if args.delete_branches {
+        print_pruned(ctx, &pruned)?;
+    } else {
+        writeln!(
+            ctx.out,
+            "  next: delete its merged branches with `git aiflow prune {}`",
+            done.flow
+        )?;
+    }
+    Ok(())
+}
+
+/// One line per branch `prune` acted on, in `git branch -d`'s words.
+fn print_pruned(ctx: &mut Ctx, pruned: &[Pruned]) -> Result<(), CliError> {
+    for p in pruned {
+        let tip = &p.tip[..7.min(p.tip.len())];
+        match p.outcome {
+            "deleted" => writeln!(ctx.out, "Deleted branch {} (was {tip}).", p.branch)?,
+            "would-delete" => writeln!(ctx.out, "Would delete branch {} (was {tip}).", p.branch)?,
+            _ => ctx.warn(format!(
+                "kept {}: {}",
+                p.branch,
+                p.reason.as_deref().unwrap_or(p.outcome)
+            )),
+        }
+    }
+    Ok(())
+}
+
+/// `git aiflow prune`.
+pub fn prune(ctx: &mut Ctx, args: &PruneArgs) -> Result<(), CliError> {
+    let set = ctx.flows()?;
+    let repo = ctx.repo()?.clone();
+    let flows: Vec<crate::flow::Flow> = if args.slugs.is_empty() {
+        set.flows
+            .iter()
+            .filter(|e| prune::is_finished(&e.flow))
+            .map(|e| e.flow.clone())
+            .collect()
+    } else {
+        let mut out = Vec::new();
+        for slug in &args.slugs {
+            let flow = set.find(slug)?.flow.clone();
+            if !prune::is_finished(&flow) {
+                return Err(CliError::refused(format!(
+                    "flow {slug} is not finished; its branches are still in use"
+                ))
+                .hint(format!("finish it first: `git aiflow finish {slug}`")));
+            }
+            out.push(flow);
+        }
+        out
+    };
+    let mut done = Vec::new();
+    for flow in &flows {
+        done.push((flow.slug.clone(), prune::prune(&repo, flow, args.dry_run)?));
+    }
+    if args.json {
+        let flows: Vec<serde_json::Value> = done
+            .iter()
+            .map(|(slug, b)| json!({"flow": slug, "branches": b}))
+            .collect();
+        return ctx.json(&json!({ "dry_run": args.dry_run, "flows": flows }));
+    }
+    let mut any = false;
+    for (_, pruned) in &done {
+        any |= !pruned.is_empty();
+        print_pruned(ctx, pruned)?;
+    }
+    if !any {
+        writeln!(ctx.out, "no finished flow has branches left")?;
+    }
     Ok(())
 }

@@ -49,14 +49,16 @@ use std::process::ExitCode;
     after_help = "Exit status: 0 success; 1 refused (the gate failed, or you must act first); 2 usage, input or environment error.\nSee `git aiflow --help` for the manual (man git-aiflow)."
 )]
 pub struct Cli {
-    /// Run as if started in the given directory, as `git -C` does.
+    /// Run as if started in the given directory, as `git -C` does; repeated, each relative one
+    /// is taken from the one before.
     #[arg(
         short = 'C',
         value_name = "path",
         global = true,
+        action = clap::ArgAction::Append,
         help = "Run as if started in <path>"
     )]
-    pub chdir: Option<PathBuf>,
+    pub chdir: Vec<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -100,6 +102,8 @@ pub enum Command {
     Integrate(merge::IntegrateArgs),
     /// Merge a complete flow's integration branch into its base (--no-ff).
     Finish(merge::FinishArgs),
+    /// Delete finished flows' branches that are merged into their base (-n: only say which).
+    Prune(merge::PruneArgs),
     /// List every flow, a line each.
     List(status::ListArgs),
     /// Show a flow's dashboard.
@@ -140,7 +144,7 @@ fn run_with(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> Exit
     if let Some(hook) = hooks::shim_args(&args) {
         // What the shims run, on every ref update: clap's parser is not built for it.
         absolute_git_dir();
-        return ExitCode::from(execute(Ctx::default(), &Command::Hook(hook)) as u8);
+        return ExitCode::from(execute(Ctx::default(), &Command::Hook(hook), false) as u8);
     }
     let args = complete::help_words(args);
     let parse = |color| {
@@ -163,19 +167,26 @@ fn run_with(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> Exit
                 return code;
             }
             let _ = e.print();
-            return ExitCode::from(parse_exit(&e) as u8);
+            let exit = parse_exit(&e);
+            json_parse_error(&args, &e, exit, &mut std::io::stdout());
+            return ExitCode::from(exit as u8);
         }
     };
     // As `git -C`: change directory first, so relative paths (-F FILE) mean the same thing.
-    if let Some(dir) = &cli.chdir
-        && let Err(e) = std::env::set_current_dir(dir)
-    {
-        let err = CliError::usage(format!("cannot change to '{}': {e}", dir.display()));
-        err.print(&mut std::io::stderr().lock());
-        return ExitCode::from(Exit::Usage as u8);
+    for dir in &cli.chdir {
+        // `-C ''` leaves the directory as it is, as in git.
+        if dir.as_os_str().is_empty() {
+            continue;
+        }
+        if let Err(e) = std::env::set_current_dir(dir) {
+            let err = CliError::usage(format!("cannot change to '{}': {e}", dir.display()));
+            err.print(&mut std::io::stderr().lock());
+            return ExitCode::from(Exit::Usage as u8);
+        }
     }
     absolute_git_dir();
-    ExitCode::from(execute(Ctx::default(), &cli.command) as u8)
+    let json = wants_json(&args);
+    ExitCode::from(execute(Ctx::default(), &cli.command, json) as u8)
 }
 
 /// How clap colours help and usage errors: by `color.ui`, as git colours; clap's auto also
@@ -203,34 +214,65 @@ pub fn run_in(
     mut err: Box<dyn Write>,
 ) -> Exit {
     let args = complete::help_words(args.into_iter().map(Into::into).collect());
-    let cli = match Cli::try_parse_from(args) {
+    let json = wants_json(&args);
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
             let to = if e.use_stderr() { &mut err } else { &mut out };
             let _ = write!(to, "{}", e.render());
-            return parse_exit(&e);
+            let exit = parse_exit(&e);
+            json_parse_error(&args, &e, exit, &mut out);
+            return exit;
         }
     };
-    let dir = match &cli.chdir {
-        Some(c) => dir.join(c),
-        None => dir.to_owned(),
-    };
-    // What `set_current_dir` would say, in the same words.
-    let usable = std::fs::metadata(&dir).and_then(|m| {
-        if m.is_dir() {
-            Ok(())
-        } else {
-            Err(std::io::Error::from_raw_os_error(20)) // ENOTDIR
+    let mut dir = dir.to_owned();
+    for c in cli.chdir.iter().filter(|c| !c.as_os_str().is_empty()) {
+        dir = dir.join(c);
+        // What `set_current_dir` would say, in the same words.
+        let usable = std::fs::metadata(&dir).and_then(|m| {
+            if m.is_dir() {
+                Ok(())
+            } else {
+                Err(std::io::Error::from_raw_os_error(20)) // ENOTDIR
+            }
+        });
+        if let Err(e) = usable {
+            let e = CliError::usage(format!("cannot change to '{}': {e}", c.display()));
+            e.print(&mut err);
+            return Exit::Usage;
         }
-    });
-    if let Err(e) = usable {
-        let shown = cli.chdir.as_deref().unwrap_or(&dir);
-        let e = CliError::usage(format!("cannot change to '{}': {e}", shown.display()));
-        e.print(&mut err);
-        return Exit::Usage;
     }
     let _detached = crate::term::detach();
-    execute(Ctx::new(dir, out, err), &cli.command)
+    execute(Ctx::new(dir, out, err), &cli.command, json)
+}
+
+/// `--json` is on the command line (before any `--`): errors are written as JSON on stdout too.
+fn wants_json(args: &[OsString]) -> bool {
+    args.iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json")
+}
+
+/// With `--json`, a usage error clap found is written as JSON on `out` as well.
+fn json_parse_error(args: &[OsString], e: &clap::Error, exit: Exit, out: &mut dyn Write) {
+    if exit == Exit::Ok || !wants_json(args) {
+        return;
+    }
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or_default();
+    let err = CliError::usage(first.strip_prefix("error: ").unwrap_or(first)).hint(format!(
+        "see `{}`",
+        ["git aiflow"]
+            .into_iter()
+            .chain(complete::command_path(args).iter().map(String::as_str))
+            .chain(["-h"])
+            .collect::<Vec<_>>()
+            .join(" ")
+    ));
+    let mut out = out;
+    let _ = crate::ai::sanitize::write_json_pretty(&mut out, &err.to_json());
+    let _ = writeln!(out);
 }
 
 /// The exit code for arguments clap did not take: help and version are not errors.
@@ -242,13 +284,18 @@ fn parse_exit(e: &clap::Error) -> Exit {
     }
 }
 
-/// Run `command` in `ctx` and print its error, if any; returns the exit code.
-fn execute(mut ctx: Ctx, command: &Command) -> Exit {
+/// Run `command` in `ctx` and print its error, if any; returns the exit code. With `json`, an
+/// error is also written on stdout as [`CliError::to_json`], unless the command wrote its JSON
+/// already (the exit code then tells the rest).
+fn execute(mut ctx: Ctx, command: &Command, json: bool) -> Exit {
     let result = dispatch(&mut ctx, command).and_then(|()| ctx.out.flush().map_err(CliError::from));
     match result {
         Ok(()) => Exit::Ok,
         Err(e) if e.broken_pipe => Exit::Ok,
         Err(e) => {
+            if json && !ctx.json_written && !e.is_silent() {
+                let _ = ctx.json(&e.to_json());
+            }
             let _ = ctx.out.flush();
             e.print(&mut ctx.err);
             let _ = ctx.err.flush();
@@ -306,6 +353,7 @@ fn dispatch(ctx: &mut Ctx, command: &Command) -> Result<(), CliError> {
         Command::Reject(args) => review::reject(ctx, args),
         Command::Integrate(args) => merge::integrate(ctx, args),
         Command::Finish(args) => merge::finish(ctx, args),
+        Command::Prune(args) => merge::prune(ctx, args),
         Command::List(args) => status::list(ctx, args),
         Command::Status(args) => status::status(ctx, args),
         Command::Stats(args) => stats::stats(ctx, args),

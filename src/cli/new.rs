@@ -56,6 +56,7 @@ pub fn run(ctx: &mut Ctx, args: &NewArgs) -> Result<(), CliError> {
     new::check_options(&options)?;
     let repo = ctx.repo()?.clone();
     let start = new::prepare(&repo, &options)?;
+    warn_flow_base(ctx, &start)?;
 
     let (text, source) = match input::from_args(ctx, &args.message, args.file.as_deref(), "spec")? {
         Some(t) => t,
@@ -90,6 +91,30 @@ pub fn run(ctx: &mut Ctx, args: &NewArgs) -> Result<(), CliError> {
         return ctx.json(&value);
     }
     render(ctx, &created, &start)
+}
+
+/// Warn when the base is one of a flow's branches: the new flow would carry that flow's work.
+fn warn_flow_base(ctx: &mut Ctx, start: &Start) -> Result<(), CliError> {
+    let Some(base) = start.base_ref.as_deref() else {
+        return Ok(());
+    };
+    let base = crate::git::short_ref(base).to_string();
+    let set = ctx.flows()?;
+    let Some(slug) = crate::work::flow_of_branch(&set, &base) else {
+        return Ok(());
+    };
+    ctx.warn(format!(
+        "the base {base} is a branch of flow {slug}: the new flow starts from its work"
+    ));
+    if let Some(b) = set
+        .find(&slug)
+        .ok()
+        .and_then(|e| e.flow.base_ref.as_deref())
+        .map(crate::git::short_ref)
+    {
+        ctx.hint(format!("to start from {b} instead, give `--base {b}`"));
+    }
+    Ok(())
 }
 
 /// What `new` made, as text.

@@ -57,6 +57,9 @@ pub struct EditArgs {
     /// Read the new plan (the TOML `plan edit` opens) from a file, or stdin with `-F -`.
     #[arg(short = 'F', long = "file", value_name = "file")]
     pub file: Option<std::path::PathBuf>,
+    /// Print JSON: {"flow", "changed", "revision", "summary", "accepted_tests"}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(ctx: &mut Ctx, args: &PlanArgs) -> Result<(), CliError> {
@@ -81,9 +84,12 @@ fn ask(ctx: &mut Ctx, args: &PlanArgs) -> Result<(), CliError> {
     // Fail on a missing identity before spending a request.
     let stamp = crate::git::committer_stamp(&repo)?;
     let label = format!("{}-{}", flow.slug, prepared.mode.kind());
-    let asker = args
-        .provider
-        .asker(&repo, prepared.templates.clone(), &label)?;
+    let asker = args.provider.asker(
+        &repo,
+        prepared.templates.clone(),
+        &label,
+        format!("git aiflow plan {}", flow.slug),
+    )?;
     match plan::ask(&repo, &flow, prepared, &asker, &stamp, &mut ctx.err)? {
         Asked::Questions {
             questions,
@@ -152,9 +158,10 @@ fn print_questions(
             writeln!(ctx.out, "   choices: {}", clean(&q.choices.join(" | ")))?;
         }
     }
+    writeln!(ctx.out, "\nnext: git aiflow answer {slug}")?;
     writeln!(
         ctx.out,
-        "\nnext: git aiflow answer {slug}   (or --answer 1=TEXT …; --skip to plan without answers)"
+        "  or on the command line: `git aiflow answer {slug} --answer 1=TEXT`; to plan without answers: `git aiflow answer {slug} --skip`"
     )?;
     Ok(())
 }
@@ -182,6 +189,29 @@ fn edit(ctx: &mut Ctx, args: &EditArgs) -> Result<(), CliError> {
     let edited = plan_edit::apply(&repo, &flow, &text, &stamp)
         .map_err(|e| refused_edit(e, &slug, &source, kept))?;
     input::clean_drafts(&repo, &draft_name, &source);
+    if args.json {
+        let (changed, revision, summary, accepted) = match &edited {
+            Edited::Empty => (false, None, None, Vec::new()),
+            Edited::Unchanged { revision } => (false, Some(*revision), None, Vec::new()),
+            Edited::Written {
+                revision,
+                changes,
+                accepted,
+            } => (
+                true,
+                Some(revision.revision),
+                Some(Summary::of(changes).to_string()),
+                accepted.iter().map(|a| a.subtask.clone()).collect(),
+            ),
+        };
+        return ctx.json(&serde_json::json!({
+            "flow": slug,
+            "changed": changed,
+            "revision": revision,
+            "summary": summary,
+            "accepted_tests": accepted,
+        }));
+    }
     match edited {
         Edited::Empty => writeln!(
             ctx.out,

@@ -45,6 +45,9 @@ pub struct EditArgs {
     /// Read the new spec from a file, or from standard input with `-F -`.
     #[arg(short = 'F', long = "file", value_name = "file")]
     pub file: Option<PathBuf>,
+    /// Print JSON: {"flow", "changed", "advice"}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(ctx: &mut Ctx, cmd: &SpecCommand) -> Result<(), CliError> {
@@ -104,6 +107,13 @@ fn edit(ctx: &mut Ctx, args: &EditArgs) -> Result<(), CliError> {
         e => e.into(),
     })?;
     input::clean_drafts(&repo, &draft_name, &source);
+    if args.json {
+        return ctx.json(&serde_json::json!({
+            "flow": slug,
+            "changed": edited.changed,
+            "advice": edited.advice,
+        }));
+    }
     if edited.changed {
         writeln!(ctx.out, "Updated the spec of {slug}.")?;
         for advice in edited.advice {

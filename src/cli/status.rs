@@ -256,6 +256,54 @@ fn questions(q: &Questions) -> String {
     }
 }
 
+/// The widest a title is shown in the subtask table, in terminal columns.
+const TITLE_WIDTH: usize = 48;
+
+/// How many terminal columns `c` takes: 0 for combining marks and zero-width characters, 2 for
+/// East Asian wide and fullwidth characters and emoji, else 1.
+fn char_width(c: char) -> usize {
+    let u = c as u32;
+    if c.is_control()
+        || matches!(u, 0x0300..=0x036F | 0x200B..=0x200F | 0x20D0..=0x20FF | 0xFE00..=0xFE0F | 0xFE20..=0xFE2F)
+    {
+        return 0;
+    }
+    let wide = matches!(u,
+        0x1100..=0x115F | 0x2E80..=0x303E | 0x3041..=0x33FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF
+        | 0xA000..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE30..=0xFE4F | 0xFF00..=0xFF60
+        | 0xFFE0..=0xFFE6 | 0x1F300..=0x1F64F | 0x1F900..=0x1F9FF | 0x20000..=0x3FFFD);
+    if wide { 2 } else { 1 }
+}
+
+/// How many terminal columns `s` takes.
+fn width(s: &str) -> usize {
+    s.chars().map(char_width).sum()
+}
+
+/// `s` cut to at most `max` columns, ending in `…` when it was cut.
+fn fit(s: &str, max: usize) -> String {
+    if width(s) <= max {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = char_width(c);
+        if used + w > max.saturating_sub(1) {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    out.push('…');
+    out
+}
+
+/// `s` padded with spaces to `columns` columns.
+fn pad(s: &str, columns: usize) -> String {
+    format!("{s}{}", " ".repeat(columns.saturating_sub(width(s))))
+}
+
 /// The subtasks, phase by phase, a line each (and their branch once started).
 fn subtask_rows(out: &mut impl Write, rows: &[Row<'_>]) -> std::io::Result<()> {
     if rows.is_empty() {
@@ -263,10 +311,10 @@ fn subtask_rows(out: &mut impl Write, rows: &[Row<'_>]) -> std::io::Result<()> {
     }
     let title_width = rows
         .iter()
-        .map(|r| r.subtask.title.chars().count())
+        .map(|r| width(&r.subtask.title))
         .max()
         .unwrap_or(0)
-        .min(48);
+        .min(TITLE_WIDTH);
     let mut phase = "";
     for r in rows {
         let s = r.subtask;
@@ -276,7 +324,7 @@ fn subtask_rows(out: &mut impl Write, rows: &[Row<'_>]) -> std::io::Result<()> {
             writeln!(out, "  {p}")?;
             phase = p;
         }
-        let title: String = s.title.chars().take(48).collect();
+        let title = pad(&fit(&s.title, TITLE_WIDTH), title_width);
         let mut detail = Vec::new();
         if r.steps > 0 {
             detail.push(format!("{} step{}", r.steps, plural(r.steps)));
@@ -298,7 +346,7 @@ fn subtask_rows(out: &mut impl Write, rows: &[Row<'_>]) -> std::io::Result<()> {
         }
         writeln!(
             out,
-            "    {:9} {}  {:title_width$}  {}",
+            "    {:9} {}  {}  {}",
             s.status.as_str(),
             s.id,
             title,
@@ -419,4 +467,22 @@ fn dashboard_json(d: &Dashboard<'_>) -> Value {
         "next": d.next.as_ref().map(Next::command),
         "sync": d.sync,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_are_cut_by_display_width_with_an_ellipsis() {
+        assert_eq!(fit("short", 10), "short");
+        assert_eq!(fit("exactly ten", 11), "exactly ten");
+        assert_eq!(fit("abcdefghijkl", 10), "abcdefghi…");
+        assert_eq!(width(&fit("abcdefghijkl", 10)), 10);
+        // Wide characters take two columns: five of them fill ten.
+        assert_eq!(fit("日本語のタイトルです", 10), "日本語の…");
+        assert_eq!(width(&fit("日本語のタイトルです", 10)), 9);
+        assert_eq!(width("e\u{301}"), 1);
+        assert_eq!(pad("日本", 6), "日本  ");
+    }
 }

@@ -91,6 +91,14 @@ pub fn next(ctx: &mut Ctx, args: &NextArgs) -> Result<(), CliError> {
             crate::flow::plan::phase_name(s.phase)
         )?;
         writeln!(ctx.out, "  start it: git aiflow start {}", s.id)?;
+    } else if next.complete {
+        let slug = &flow.slug;
+        if flow.status == crate::flow::FlowStatus::Finished {
+            writeln!(ctx.out, "flow {slug} is finished")?;
+        } else {
+            writeln!(ctx.out, "every subtask of {slug} is merged or dropped")?;
+            writeln!(ctx.out, "next: git aiflow finish {slug}")?;
+        }
     }
     let Some(refusal) = next.refusal() else {
         return Ok(());
@@ -186,13 +194,14 @@ pub struct StepArgs {
 
 /// `git aiflow step`.
 pub fn step(ctx: &mut Ctx, args: &StepArgs) -> Result<(), CliError> {
-    let found = find(
-        ctx,
-        &Which {
-            subtask: None,
-            flow: None,
-        },
-    )?;
+    let which = Which {
+        subtask: None,
+        flow: None,
+    };
+    let found = match find(ctx, &which) {
+        Ok(f) => f,
+        Err(e) => return Err(step_hints(ctx, e)),
+    };
     let repo = ctx.repo()?.clone();
     let options = StepOptions {
         message: args.message.clone(),
@@ -211,14 +220,24 @@ pub fn step(ctx: &mut Ctx, args: &StepArgs) -> Result<(), CliError> {
             "test": stepped.test.as_ref().map(|(c, r)| super::test::run_json(c, r)),
         }))?;
     } else {
+        // What `git commit` prints, then which step it is.
+        let subject = repo
+            .find_commit(stepped.commit)
+            .ok()
+            .map(|c| {
+                let raw = c.message_raw_sloppy();
+                let line = raw.split(|&b| b == b'\n').next().unwrap_or_default();
+                String::from_utf8_lossy(line).trim().to_owned()
+            })
+            .unwrap_or_default();
         writeln!(
             ctx.out,
-            "[{} {}] step {} of {}",
+            "[{} {}] {}",
             stepped.branch,
             stepped.commit.to_hex_with_len(7),
-            stepped.step,
-            stepped.subtask
+            crate::ai::sanitize::clean(&subject)
         )?;
+        writeln!(ctx.out, "  step {} of {}", stepped.step, stepped.subtask)?;
         if let Some((command, run)) = &stepped.test {
             super::test::print_run(&mut ctx.out, command, run)?;
         }
@@ -227,4 +246,46 @@ pub fn step(ctx: &mut Ctx, args: &StepArgs) -> Result<(), CliError> {
         Some((_, run)) => super::test::red(run, &stepped.subtask, Some(stepped.step)),
         None => Ok(()),
     }
+}
+
+/// `step` takes no subtask: off a subtask branch, the way on is to switch to one. Name the
+/// started subtasks as commands to run (`start` switches to a started subtask's branch).
+fn step_hints(ctx: &mut Ctx, mut e: CliError) -> CliError {
+    let Ok(set) = ctx.flows() else {
+        return e;
+    };
+    let started: Vec<(String, String)> = set
+        .flows
+        .iter()
+        .flat_map(|entry| {
+            let flow = &entry.flow;
+            flow.current_plan()
+                .into_iter()
+                .flat_map(|p| &p.subtasks)
+                .filter(|s| {
+                    matches!(
+                        s.status,
+                        crate::flow::SubtaskStatus::Active | crate::flow::SubtaskStatus::InReview
+                    )
+                })
+                .map(|s| (flow.slug.clone(), s.id.clone()))
+        })
+        .collect();
+    e.hints = match started.as_slice() {
+        [] => vec![
+            "`git aiflow next` names a subtask to start; `git aiflow start` switches to its branch"
+                .into(),
+        ],
+        [(slug, id)] => vec![format!(
+            "switch to its branch, then step: `git aiflow start {id} --flow {slug}`"
+        )],
+        many => vec![format!(
+            "switch to a subtask's branch, then step: {}",
+            many.iter()
+                .map(|(slug, id)| format!("`git aiflow start {id} --flow {slug}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )],
+    };
+    e
 }

@@ -19,6 +19,7 @@ pub mod integrate;
 pub mod new;
 pub mod next;
 pub mod plan;
+pub mod prune;
 pub mod review;
 pub mod spec;
 pub mod start;
@@ -97,6 +98,16 @@ pub fn flow_of_head(repo: &gix::Repository, set: &FlowSet) -> Result<String, Wor
     let short = head.map(|h| crate::git::short_ref(&h.as_bstr().to_string()).to_string());
     if let Some(slug) = short.as_deref().and_then(|b| flow_of_branch(set, b)) {
         return Ok(slug);
+    }
+    // Off every flow's branches, a repository with one unfinished flow means that one.
+    let mut unfinished = set.flows.iter().filter(|e| {
+        !matches!(
+            e.flow.status,
+            crate::flow::FlowStatus::Finished | crate::flow::FlowStatus::Abandoned
+        )
+    });
+    if let (Some(only), None) = (unfinished.next(), unfinished.next()) {
+        return Ok(only.flow.slug.clone());
     }
     let hint = if set.flows.is_empty() {
         "there are no flows yet; start one with `git aiflow new <slug>`".to_string()

@@ -47,20 +47,13 @@ pub fn next(flow: &Flow) -> Result<Next<'_>, WorkError> {
 }
 
 impl Next<'_> {
-    /// Why nothing can start (`None` when a subtask can): the flow is complete, or its planned
-    /// subtasks wait for others.
+    /// Why nothing can start (`None` when a subtask can, or when the flow is complete: that is
+    /// no error, the next step is `finish`): its planned subtasks wait for others.
     pub fn refusal(&self) -> Option<WorkError> {
-        if self.ready.is_some() {
+        if self.ready.is_some() || self.complete {
             return None;
         }
         let slug = &self.flow.slug;
-        if self.complete {
-            return Some(
-                WorkError::refused(format!("every subtask of {slug} is merged or dropped")).hint(
-                    format!("merge the flow into its base: `git aiflow finish {slug}`"),
-                ),
-            );
-        }
         let mut e = WorkError::refused(format!("no subtask of {slug} can start yet"));
         for (s, deps) in &self.waiting {
             let names: Vec<String> = deps
@@ -120,7 +113,6 @@ mod tests {
         }
         let n = next(&flow).unwrap();
         assert!(n.complete);
-        let (message, _) = hints(n.refusal().unwrap());
-        assert!(message.ends_with("is merged or dropped"));
+        assert!(n.refusal().is_none(), "a complete flow is no refusal");
     }
 }

@@ -428,7 +428,9 @@ fn detached_head() {
     assert!(v["base_ref"].is_null(), "{v}");
     assert_eq!(v["base_commit"], head.as_str());
 
-    // Without a slug, there is no current flow to show.
+    // Without a slug, there is no current flow to show (two flows: neither is the only one).
+    repo.aiflow(&["new", "second", "-m", "Second summary."])
+        .ok();
     let before = repo.refs();
     let err = repo.aiflow(&["status"]).fails(2);
     assert_error(&err, "HEAD is detached");
@@ -442,6 +444,10 @@ fn detached_head() {
 fn branch_without_flow_names_the_flows() {
     let repo = TestRepo::new();
     repo.new_rate_limit();
+    // With one unfinished flow, that flow is the current one from any branch; with two, none is.
+    repo.aiflow(&["status"]).ok();
+    repo.aiflow(&["new", "second", "-m", "Second summary."])
+        .ok();
     let err = repo.aiflow(&["status"]).fails(2);
     assert_error(&err, "the current branch `main` does not belong to a flow");
     assert_hint(&err, "rate-limit");

@@ -271,6 +271,8 @@ fn list_shows_every_flow() {
 fn the_flow_is_found_from_the_current_branch() {
     let repo = TestRepo::new();
     repo.new_rate_limit();
+    repo.aiflow(&["new", "second", "-m", "Second summary."])
+        .ok();
     let err = repo.aiflow(&["status"]).fails(2);
     assert!(
         err.contains("error: the current branch `main` does not belong to a flow"),

@@ -998,7 +998,10 @@ fn invalid_policy_files_are_usage_errors() {
         Some("schema = 1\n[gate]\nreviewer = [\"grace@example.com\"]\n"),
     );
     let run = repo.aiflow(&["check", "main..x", "--json"]);
-    assert_eq!(run.stdout, "", "no report when the policy is invalid");
+    // No report when the policy is invalid: the error, as JSON.
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("a JSON error");
+    assert_eq!(v["error"]["exit"], 2, "{v}");
+    assert!(v.get("ok").is_none(), "no report: {v}");
     let err = run.fails(2);
     assert!(err.contains(".aiflow.toml"), "{err}");
     assert!(err.contains("reviewer"), "{err}");

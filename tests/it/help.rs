@@ -333,7 +333,7 @@ fn manual_pages_read_like_gits() {
         );
     }
     assert!(
-        top.contains("git aiflow [-C <path>] <command> [<args>]"),
+        top.contains("git aiflow [-C <path>...] <command> [<args>]"),
         "{top}"
     );
     let plan = text("git-aiflow-plan.1");
@@ -412,6 +412,7 @@ fn man_prints_roff_for_every_command() {
             "git-aiflow-plan-log.1",
             "git-aiflow-plan-show.1",
             "git-aiflow-plan.1",
+            "git-aiflow-prune.1",
             "git-aiflow-ready.1",
             "git-aiflow-reject.1",
             "git-aiflow-review.1",

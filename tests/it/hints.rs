@@ -1,0 +1,532 @@
+//! Hints and `next:` lines work when followed literally: each situation below provokes one, the
+//! command it prints is parsed from the output and run as printed (with `sh -c`, `git aiflow`
+//! found on PATH), and it must be accepted: no usage error (exit 2), no clap complaint. Also the
+//! output contracts around them: `--json` errors, `finish` back on the base, `prune`, `next` on
+//! a complete flow, `step`'s commit line, one unfinished flow as the current flow, `-C` repeated.
+
+use crate::harness::*;
+
+/// The commands a command's output tells the user to run: every `` `git aiflow …` `` in
+/// backquotes, and unquoted `next: git aiflow …` / `start it: git aiflow …` lines.
+fn suggested(out: &str) -> Vec<String> {
+    let mut cmds = Vec::new();
+    for line in out.lines() {
+        for (i, part) in line.split('`').enumerate() {
+            if i % 2 == 1 && part.starts_with("git aiflow ") {
+                cmds.push(part.to_string());
+            }
+        }
+        let t = line.trim_start();
+        for lead in ["next: git aiflow ", "start it: git aiflow "] {
+            if let Some(rest) = t.strip_prefix(lead) {
+                cmds.push(format!("git aiflow {rest}"));
+            }
+        }
+    }
+    cmds
+}
+
+/// Run `cmd` as printed, in the repository, and assert git-aiflow accepted it.
+#[track_caller]
+fn follow(t: &TestRepo, situation: &str, cmd: &str) {
+    let r = Run::of(t.command("sh").args(["-c", cmd]));
+    let clap = [
+        "Usage:",
+        "unexpected argument",
+        "unrecognized subcommand",
+        "required arguments",
+    ];
+    assert!(
+        r.code != 2 && !clap.iter().any(|m| r.stderr.contains(m)),
+        "{situation}: the suggested `{cmd}` was not accepted (exit {})\nstdout:\n{}\nstderr:\n{}",
+        r.code,
+        r.stdout,
+        r.stderr
+    );
+}
+
+/// Provoke `args`, then follow every command it suggests (at least one); returns them.
+#[track_caller]
+fn provoke_and_follow(
+    t: &TestRepo,
+    situation: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Vec<String> {
+    let r = t.aiflow_bin_env(args, env);
+    let cmds = suggested(&format!("{}\n{}", r.stdout, r.stderr));
+    assert!(
+        !cmds.is_empty(),
+        "{situation}: `git aiflow {}` suggested no command\nstdout:\n{}\nstderr:\n{}",
+        args.join(" "),
+        r.stdout,
+        r.stderr
+    );
+    for c in &cmds {
+        follow(t, situation, c);
+    }
+    cmds
+}
+
+/// A repository with the rate-limit flow planned as a1, a2 (and a second flow, `other`, so
+/// that nothing is the current flow on `main` by default).
+fn two_flows() -> TestRepo {
+    let t = TestRepo::new();
+    t.new_rate_limit();
+    t.plan_subtasks(&[("a1", "First part"), ("a2", "Second part")]);
+    t.aiflow(&["new", "other", "-m", "Another flow\n\nSomething else."])
+        .ok();
+    t.git(&["switch", "-q", "main"]);
+    t
+}
+
+/// Make a change and record it as a step on the current subtask.
+fn work(t: &TestRepo, file: &str) {
+    t.write(file, "work\n");
+    t.aiflow(&["step", "-m", &format!("Write {file}")]).ok();
+}
+
+#[test]
+fn every_hint_and_next_line_runs_as_printed() {
+    // The manual provider, nothing pasted: the hint names the flow.
+    let t = two_flows();
+    t.git(&["config", "aiflow.provider", "manual"]);
+    std::fs::write(t.path.join("answer.txt"), "{\"questions\": []}\n").unwrap();
+    let cmds = provoke_and_follow(&t, "manual provider, empty answer", &["plan", "other"], &[]);
+    assert!(
+        cmds.iter()
+            .any(|c| c == "git aiflow plan other < answer.txt"),
+        "{cmds:?}"
+    );
+    t.git(&["config", "--unset", "aiflow.provider"]);
+    std::fs::remove_file(t.path.join("answer.txt")).unwrap();
+
+    // No current flow on main with two flows: the hint names one.
+    provoke_and_follow(&t, "no current flow", &["status"], &[]);
+    // `next` on a flow without a plan.
+    provoke_and_follow(&t, "no plan yet", &["next", "other"], &[]);
+    // `next` with a subtask to start.
+    provoke_and_follow(&t, "next names a subtask", &["next", "rate-limit"], &[]);
+    // `start` with nothing named.
+    provoke_and_follow(&t, "start without a subtask", &["start"], &[]);
+    // An unknown subtask.
+    provoke_and_follow(
+        &t,
+        "unknown subtask",
+        &["start", "zz", "--flow", "rate-limit"],
+        &[],
+    );
+    // `start`: then exec or step (an agent that writes a file).
+    t.git(&["config", "aiflow.agent", "echo agent >> agent.txt"]);
+    t.git(&["switch", "-q", "main"]);
+    provoke_and_follow(&t, "after start", &["start", "a1"], &[]);
+    // `step` off a subtask branch names the subtask to switch to, in a form `step` takes.
+    t.git(&["switch", "-q", "main"]);
+    let cmds = provoke_and_follow(&t, "step off a subtask branch", &["step", "-m", "x"], &[]);
+    assert!(
+        cmds.iter().any(|c| c.starts_with("git aiflow start a1")),
+        "{cmds:?}"
+    );
+    let a1 = "aiflow/rate-limit--a1-first-part";
+    assert_eq!(t.git(&["branch", "--show-current"]).trim(), a1);
+    // `exec`: review, then approve (the agent wrote the steps, so you may approve them).
+    provoke_and_follow(&t, "after exec", &["exec"], &[]);
+    // `reject`: exec again, or edit and step.
+    provoke_and_follow(
+        &t,
+        "after reject",
+        &["reject", "a1", "-m", "Not yet"],
+        AS_GRACE,
+    );
+    // `integrate` before the approval: review, then approve.
+    provoke_and_follow(&t, "integrate unapproved", &["integrate", "a1"], &[]);
+    // `integrate` of a subtask not started: start it (that switches to a2's branch).
+    provoke_and_follow(&t, "integrate not started", &["integrate", "a2"], &[]);
+    t.git(&["switch", "-q", a1]);
+    // A red test run.
+    work(&t, "b.txt");
+    t.git(&["config", "aiflow.test", "false"]);
+    t.write("c.txt", "more\n");
+    provoke_and_follow(&t, "red step", &["step", "-m", "Red"], &[]);
+    t.git(&["config", "--unset", "aiflow.test"]);
+    // Integrate a1 (a2 is under way already), then a2: next is finish.
+    t.aiflow_env(&["approve", "a1"], AS_GRACE).ok();
+    let cmds = provoke_and_follow(
+        &t,
+        "integrate, the rest under way",
+        &["integrate", "a1"],
+        &[],
+    );
+    assert_eq!(cmds, ["git aiflow status rate-limit"]);
+    t.git(&["switch", "-q", "aiflow/rate-limit--a2-second-part"]);
+    work(&t, "d.txt");
+    t.aiflow_env(&["approve", "a2"], AS_GRACE).ok();
+    let r = t.aiflow_bin(&["integrate", "a2"]);
+    let cmds = suggested(&r.stdout);
+    assert_eq!(cmds, ["git aiflow finish rate-limit"], "{}", r.stdout);
+    // `next` on a complete flow: says to finish, exit 0.
+    let r = t.aiflow_bin(&["next", "rate-limit"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(suggested(&r.stdout), ["git aiflow finish rate-limit"]);
+    // `finish` (the hint `integrate` gave), then the prune it suggests.
+    let cmds = provoke_and_follow(&t, "finish", &["finish", "rate-limit"], &[]);
+    assert_eq!(cmds, ["git aiflow prune rate-limit"]);
+    // Hooks not installed.
+    provoke_and_follow(&t, "hooks not installed", &["hooks", "status"], &[]);
+    // A revision that does not exist.
+    provoke_and_follow(
+        &t,
+        "no such revision",
+        &["plan", "show", "rate-limit", "--revision", "9"],
+        &[],
+    );
+}
+
+#[test]
+fn json_errors_are_an_object_on_stdout_with_the_exit_code() {
+    let t = TestRepo::new();
+    t.aiflow(&["init"]).ok();
+    // A refusal from the library: unknown flow (exit 2).
+    let r = t.aiflow_bin(&["status", "nope", "--json"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON on stdout");
+    assert_eq!(v["error"]["exit"], 2);
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("nope"),
+        "{v}"
+    );
+    assert!(v["error"]["hints"].is_array());
+    assert_has(&r.stderr, "error: ");
+    // A clap usage error with --json: JSON too.
+    let r = t.aiflow_bin(&["list", "--json", "--bogus"]);
+    assert_eq!(r.code, 2);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON on stdout");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("--bogus"),
+        "{v}"
+    );
+    // A refusal (exit 1): a subtask branch missing... next on a flow without a plan.
+    t.aiflow(&["new", "x", "-m", "X\n\nx."]).ok();
+    let r = t.aiflow_bin(&["next", "x", "--json"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON on stdout");
+    assert_eq!(v["error"]["exit"], 1);
+    // Without --json, stdout stays empty.
+    let r = t.aiflow_bin(&["status", "nope"]);
+    assert_eq!(r.stdout, "");
+}
+
+#[test]
+fn init_answer_and_hooks_take_json() {
+    let t = TestRepo::new();
+    let v = t.aiflow_bin(&["init", "--json"]).json();
+    assert_eq!(v["changed"], true);
+    assert_eq!(v["keys"][0]["key"], "notes.displayRef");
+    let v = t.aiflow_bin(&["init", "--json"]).json();
+    assert_eq!(v["changed"], false);
+    let v = t.aiflow_bin(&["hooks", "install", "--json"]).json();
+    assert!(
+        v["hooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["result"] == "installed"),
+        "{v}"
+    );
+    let v = t.aiflow_bin(&["hooks", "uninstall", "--json"]).json();
+    assert!(
+        v["hooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["result"] == "removed"),
+        "{v}"
+    );
+    t.new_rate_limit();
+    t.use_scripted_provider();
+    t.aiflow(&["plan", "rate-limit"]).ok();
+    let mut args: Vec<&str> = ANSWER_RATE_LIMIT.to_vec();
+    args.push("--json");
+    let v = t.aiflow_bin(&args).json();
+    assert_eq!(v["flow"], "rate-limit");
+    assert_eq!(v["next"], "git aiflow plan rate-limit");
+    assert_eq!(v["open"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn hooks_status_in_a_bare_repository_shows_the_server_hook() {
+    let t = TestRepo::new();
+    let bare = t.sibling("bare.git");
+    t.git(&["clone", "-q", "--bare", ".", bare.to_str().unwrap()]);
+    let out = Run::of(t.command_in(BIN, &bare).args(["hooks", "status"])).ok();
+    assert_has(&out, "pre-receive");
+    assert_lacks(&out, "pre-commit");
+}
+
+#[test]
+fn finish_returns_to_the_base_and_prune_deletes_only_merged_branches() {
+    let t = TestRepo::new();
+    t.new_rate_limit();
+    t.plan_subtasks(&[("a1", "First part")]);
+    t.aiflow(&["start", "a1"]).ok();
+    work(&t, "a.txt");
+    t.aiflow_env(&["approve", "a1"], AS_GRACE).ok();
+    t.aiflow(&["integrate", "a1"]).ok();
+    t.git(&["switch", "-q", "aiflow/rate-limit--a1-first-part"]);
+    // A dirty tree: finish says it stays.
+    t.write("scratch.txt", "x\n");
+    let r = t.aiflow_bin(&["finish"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_has(&r.stdout, "still on aiflow/rate-limit--a1-first-part");
+    assert_eq!(
+        t.git(&["branch", "--show-current"]).trim(),
+        "aiflow/rate-limit--a1-first-part"
+    );
+    std::fs::remove_file(t.path.join("scratch.txt")).unwrap();
+    // A branch of the flow with work not in the base is kept by prune.
+    t.git(&["switch", "-q", "aiflow/rate-limit"]);
+    t.git(&["commit", "-q", "--allow-empty", "-m", "after the finish"]);
+    t.git(&["switch", "-q", "main"]);
+    let dry = t.aiflow_bin(&["prune", "-n"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert_has(
+        &dry.stdout,
+        "Would delete branch aiflow/rate-limit--a1-first-part ",
+    );
+    assert_has(
+        &dry.stderr,
+        "warning: kept aiflow/rate-limit: not merged into main",
+    );
+    assert!(
+        t.rev("aiflow/rate-limit--a1-first-part").is_some(),
+        "a dry run deletes nothing"
+    );
+    let v = t.aiflow_bin(&["prune", "--json"]).json();
+    let outcomes: Vec<(String, String)> = v["flows"][0]["branches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["branch"].as_str().unwrap().into(),
+                b["outcome"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("aiflow/rate-limit".to_string(), "unmerged".to_string()),
+            ("aiflow/rate-limit--a1-first-part".into(), "deleted".into())
+        ]
+    );
+    assert!(t.rev("aiflow/rate-limit--a1-first-part").is_none());
+    assert!(t.rev("aiflow/rate-limit").is_some(), "unmerged, kept");
+    // A flow not finished is refused.
+    t.aiflow(&["new", "open", "-m", "Open\n\nstill open."]).ok();
+    let err = t.aiflow_bin(&["prune", "open"]).fails(1);
+    assert_has(&err, "not finished");
+}
+
+#[test]
+fn finish_on_a_clean_subtask_branch_switches_to_the_base_and_can_delete_branches() {
+    let t = TestRepo::new();
+    t.new_rate_limit();
+    t.plan_subtasks(&[("a1", "First part")]);
+    t.aiflow(&["start", "a1"]).ok();
+    work(&t, "a.txt");
+    t.aiflow_env(&["approve", "a1"], AS_GRACE).ok();
+    t.aiflow(&["integrate", "a1"]).ok();
+    let out = t.aiflow_bin(&["finish", "--delete-branches"]).ok();
+    assert_has(&out, "Switched to branch 'main'");
+    assert_eq!(t.git(&["branch", "--show-current"]).trim(), "main");
+    assert_has(&out, "Deleted branch aiflow/rate-limit--a1-first-part");
+    assert!(t.rev("aiflow/rate-limit").is_none());
+    // The work is in main.
+    assert!(t.path.join("a.txt").exists());
+    // `new` from a flow's branch warns.
+    t.aiflow(&["new", "one", "-m", "One\n\nfirst."]).ok();
+    t.git(&["switch", "-q", "aiflow/one"]);
+    let r = t.aiflow_bin(&["new", "two", "-m", "Two\n\nsecond."]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_has(
+        &r.stderr,
+        "warning: the base aiflow/one is a branch of flow one",
+    );
+    assert_has(&r.stderr, "--base main");
+}
+
+#[test]
+fn step_prints_what_git_commit_prints_and_the_step_number() {
+    let t = TestRepo::new();
+    t.new_rate_limit();
+    t.plan_subtasks(&[("a1", "First part")]);
+    t.aiflow(&["start", "a1"]).ok();
+    t.write("a.txt", "x\n");
+    let out = t.aiflow_bin(&["step", "-m", "Add the bucket"]).ok();
+    let short = t.git(&["rev-parse", "--short=7", "HEAD"]);
+    assert_eq!(
+        out.lines().next().unwrap(),
+        format!(
+            "[aiflow/rate-limit--a1-first-part {}] Add the bucket",
+            short.trim()
+        )
+    );
+    assert_has(&out, "step 1 of a1");
+}
+
+#[test]
+fn one_unfinished_flow_is_the_current_flow_from_any_branch() {
+    let t = TestRepo::new();
+    t.new_rate_limit();
+    t.git(&["switch", "-q", "main"]);
+    let v = t.aiflow_bin(&["status", "--json"]).json();
+    assert_eq!(v["slug"], "rate-limit", "{v}");
+    t.aiflow(&["new", "other", "-m", "Other\n\nother."]).ok();
+    t.git(&["switch", "-q", "main"]);
+    let err = t.aiflow_bin(&["status"]).fails(2);
+    assert_has(&err, "does not belong to a flow");
+}
+
+#[test]
+fn dash_c_may_be_repeated_and_relative_ones_combine() {
+    let t = TestRepo::new();
+    std::fs::create_dir_all(t.path.join("sub/deeper")).unwrap();
+    let parent = t.path.parent().unwrap();
+    let out = Run::of(
+        t.command_in(BIN, parent)
+            .args(["-C", "repo", "-C", "sub", "-C", "deeper", "init"]),
+    )
+    .ok();
+    assert_has(&out, "git-aiflow is set up");
+    let err = Run::of(
+        t.command_in(BIN, parent)
+            .args(["-C", "repo", "-C", "nowhere", "list"]),
+    )
+    .fails(2);
+    assert_has(&err, "cannot change to 'nowhere'");
+    // In-process, the same.
+}
+
+#[test]
+fn status_cuts_long_titles_with_an_ellipsis() {
+    let t = TestRepo::new();
+    t.new_rate_limit();
+    let long = "A very long subtask title that goes on and on well past the column";
+    t.plan_subtasks(&[("a1", long), ("a2", "Short")]);
+    let out = t.aiflow(&["status", "rate-limit"]).ok();
+    let line = out.lines().find(|l| l.contains(" a1 ")).expect("a1 row");
+    assert_has(line, "A very long subtask title that goes on and on w…");
+    assert_lacks(&out, long);
+}
+
+#[test]
+fn the_answer_hint_for_open_questions_runs_as_printed() {
+    let t = TestRepo::new();
+    t.new_rate_limit();
+    t.use_scripted_provider();
+    // The questions: answer in the editor (it fails here: exit 1), on the command line, or skip.
+    // Followed in that order, the skip comes last; `answer` takes answers after a skip.
+    let cmds = provoke_and_follow(&t, "questions asked", &["plan", "rate-limit"], &[]);
+    assert_eq!(
+        cmds,
+        [
+            "git aiflow answer rate-limit",
+            "git aiflow answer rate-limit --answer 1=TEXT",
+            "git aiflow answer rate-limit --skip"
+        ]
+    );
+    // Some answered, the rest open (in a flow not skipped).
+    let t = TestRepo::new();
+    t.new_rate_limit();
+    t.use_scripted_provider();
+    t.aiflow(&["plan", "rate-limit"]).ok();
+    let cmds = provoke_and_follow(
+        &t,
+        "questions still open",
+        &["answer", "rate-limit", "--answer", "1=Redis"],
+        &[],
+    );
+    assert!(
+        cmds.iter()
+            .any(|c| c.starts_with("git aiflow answer rate-limit --answer 2=")),
+        "{cmds:?}"
+    );
+}
+
+#[test]
+fn every_command_that_prints_state_takes_json() {
+    let t = TestRepo::new();
+    // Every leaf command, from the commands `-h` lists; demo, man and completions print no state.
+    let mut leaves = Vec::new();
+    let mut queue: Vec<Vec<String>> = vec![vec![]];
+    while let Some(path) = queue.pop() {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("-h");
+        let help = t.aiflow_bin(&args).ok();
+        let subs: Vec<String> = help
+            .split("Commands:\n")
+            .nth(1)
+            .map(|rest| {
+                rest.lines()
+                    .take_while(|l| l.starts_with("  "))
+                    // A wrapped description goes on deeper.
+                    .filter(|l| !l.starts_with("   "))
+                    .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if subs.is_empty() || help.contains("[subtask|flow]") {
+            leaves.push((path.join(" "), help.clone()));
+        }
+        for s in subs {
+            let mut p = path.clone();
+            p.push(s);
+            queue.push(p);
+        }
+    }
+    assert!(leaves.len() > 30, "{}", leaves.len());
+    let missing: Vec<&str> = leaves
+        .iter()
+        .filter(|(name, help)| {
+            !["demo", "man", "completions"].contains(&name.as_str()) && !help.contains("--json")
+        })
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert!(missing.is_empty(), "no --json: {missing:?}");
+}
+
+#[test]
+fn spec_and_plan_edits_take_json() {
+    let t = TestRepo::new();
+    t.new_rate_limit();
+    let v = t
+        .aiflow_bin(&[
+            "spec",
+            "edit",
+            "rate-limit",
+            "-m",
+            "Limit the rate\n\nPer client.",
+            "--json",
+        ])
+        .json();
+    assert_eq!(v["flow"], "rate-limit");
+    assert_eq!(v["changed"], true);
+    t.plan_subtasks(&[("a1", "First part")]);
+    let file = t.outside(
+        "edit.toml",
+        b"[[subtask]]\nid = \"a1\"\ntitle = \"First part\"\nphase = \"core\"\n\n[[subtask]]\nid = \"a2\"\ntitle = \"Second\"\nphase = \"core\"\n",
+    );
+    let v = t
+        .aiflow_bin(&[
+            "plan",
+            "edit",
+            "rate-limit",
+            "-F",
+            file.to_str().unwrap(),
+            "--json",
+        ])
+        .json();
+    assert_eq!(v["changed"], true, "{v}");
+    assert!(v["revision"].as_u64().unwrap() >= 2, "{v}");
+}
