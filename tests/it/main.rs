@@ -23,6 +23,7 @@ mod model_output;
 mod openai_compat;
 mod planning;
 mod prompts;
+mod readable;
 mod signed;
 mod stats;
 mod sync;
