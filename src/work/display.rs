@@ -13,8 +13,12 @@
 //! - never pushed or fetched: every clone derives its own, so `sync` has nothing to merge.
 
 use crate::flow::summary::summarize;
-use crate::store::{self, NOTES_REF, Snapshot, StoreError};
+use crate::store::{self, NOTES_REF, StoreError};
 use gix::ObjectId;
+use std::collections::BTreeMap;
+
+/// Annotated object -> its note blobs (more than one when git left it at two fanouts).
+type Notes = BTreeMap<ObjectId, Vec<ObjectId>>;
 
 /// The notes ref `git log` shows.
 pub const DISPLAY_REF: &str = "refs/notes/aiflow-log";
@@ -67,26 +71,32 @@ fn refresh_once(repo: &gix::Repository) -> Result<Option<Option<ObjectId>>, Stor
     if derived.is_some_and(|(_, from)| from == source) {
         return Ok(Some(None));
     }
-    let new = Snapshot::at(repo, Some(source))?;
-    // An unreadable source commit (pruned) means starting again from an empty tree.
-    let (base_tree, old) = match derived.and_then(|(tree, from)| {
-        Snapshot::at(repo, Some(from))
-            .ok()
-            .map(|snap| (tree, snap.notes))
-    }) {
-        Some(found) => found,
-        None => (ObjectId::empty_tree(repo.object_hash()), Default::default()),
-    };
+    let new_tree = repo
+        .find_commit(source)
+        .map_err(StoreError::Read)?
+        .tree_id()
+        .map_err(StoreError::Read)?
+        .detach();
+    let empty = ObjectId::empty_tree(repo.object_hash());
+    // The display tree to edit and the documents tree it shows; an unreadable source commit
+    // (pruned) means starting again from an empty tree.
+    let (base_tree, old_tree) = derived
+        .and_then(|(tree, from)| {
+            let old = repo.find_commit(from).ok()?.tree_id().ok()?.detach();
+            Some((tree, old))
+        })
+        .unwrap_or((empty, empty));
+    let (old, new) = changed_notes(repo, old_tree, new_tree)?;
     let mut changes = Vec::new();
-    for (object, blobs) in &new.notes {
+    for (object, blobs) in &new {
         if old.get(object) == Some(blobs) {
-            continue;
+            continue; // the same note, moved to another fanout
         }
-        let text = new.note_bytes(repo, object)?.unwrap_or_default();
+        let text = join_blobs(repo, blobs)?;
         let summary = summarize(&object.to_string(), &String::from_utf8_lossy(&text));
         changes.push((*object, Some(summary.into_bytes())));
     }
-    for object in old.keys().filter(|o| !new.notes.contains_key(*o)) {
+    for object in old.keys().filter(|o| !new.contains_key(*o)) {
         changes.push((*object, None));
     }
     let tree = store::edit_tree(repo, base_tree, &changes)?;
@@ -131,4 +141,119 @@ fn refresh_once(repo: &gix::Repository) -> Result<Option<Option<ObjectId>>, Stor
         Err(e) if store::is_transient(&e) => Ok(None),
         Err(e) => Err(StoreError::Write(e)),
     }
+}
+
+/// The notes that differ between two notes trees, as each tree has them: subtrees with the same id
+/// on both sides are skipped, so the cost follows the change, not the number of notes. A note that
+/// only moved to another fanout is in both, with the same blobs.
+fn changed_notes(
+    repo: &gix::Repository,
+    old: ObjectId,
+    new: ObjectId,
+) -> Result<(Notes, Notes), StoreError> {
+    let (mut before, mut after) = (Notes::new(), Notes::new());
+    let hex_len = repo.object_hash().len_in_hex();
+    diff(
+        repo,
+        Some(old),
+        Some(new),
+        &mut Vec::new(),
+        hex_len,
+        &mut before,
+        &mut after,
+    )?;
+    Ok((before, after))
+}
+
+/// One entry of a notes tree: a note blob or a fanout subtree.
+#[derive(Clone, Copy, PartialEq)]
+enum Entry {
+    Note(ObjectId),
+    Fanout(ObjectId),
+}
+
+/// The note and fanout entries of `tree` (whose path so far is `prefix`), by name.
+fn entries(
+    repo: &gix::Repository,
+    tree: Option<ObjectId>,
+    prefix: usize,
+    hex_len: usize,
+) -> Result<BTreeMap<Vec<u8>, Entry>, StoreError> {
+    let mut out = BTreeMap::new();
+    let Some(tree) = tree else { return Ok(out) };
+    let tree = repo.find_tree(tree).map_err(StoreError::Read)?;
+    let decoded = tree
+        .decode()
+        .map_err(|e| StoreError::Read(gix::Error::from_error(e)))?;
+    for entry in &decoded.entries {
+        let name: &[u8] = entry.filename.as_ref();
+        if !name.iter().all(u8::is_ascii_hexdigit) {
+            continue; // a non-note entry, as git and the store skip them
+        }
+        let len = prefix + name.len();
+        if entry.mode.is_tree() && name.len() == 2 && len < hex_len {
+            out.insert(name.to_vec(), Entry::Fanout(entry.oid.into()));
+        } else if entry.mode.is_blob() && len == hex_len {
+            out.insert(name.to_vec(), Entry::Note(entry.oid.into()));
+        }
+    }
+    Ok(out)
+}
+
+/// Collect into `before` and `after` the notes below `old` and `new` that are not shared.
+fn diff(
+    repo: &gix::Repository,
+    old: Option<ObjectId>,
+    new: Option<ObjectId>,
+    prefix: &mut Vec<u8>,
+    hex_len: usize,
+    before: &mut Notes,
+    after: &mut Notes,
+) -> Result<(), StoreError> {
+    let a = entries(repo, old, prefix.len(), hex_len)?;
+    let b = entries(repo, new, prefix.len(), hex_len)?;
+    let names: std::collections::BTreeSet<&Vec<u8>> = a.keys().chain(b.keys()).collect();
+    for name in names {
+        let (x, y) = (a.get(name).copied(), b.get(name).copied());
+        if x == y {
+            continue;
+        }
+        let sub = |e: Option<Entry>| match e {
+            Some(Entry::Fanout(t)) => Some(t),
+            _ => None,
+        };
+        let (sx, sy) = (sub(x), sub(y));
+        if sx.is_some() || sy.is_some() {
+            prefix.extend_from_slice(name);
+            diff(repo, sx, sy, prefix, hex_len, before, after)?;
+            prefix.truncate(prefix.len() - name.len());
+        }
+        for (entry, out) in [(x, &mut *before), (y, &mut *after)] {
+            if let Some(Entry::Note(blob)) = entry {
+                let mut hex = prefix.clone();
+                hex.extend_from_slice(name);
+                hex.make_ascii_lowercase();
+                if let Ok(id) = ObjectId::from_hex(&hex) {
+                    out.entry(id).or_default().push(blob);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A note's text, notes at two fanouts joined by a blank line as git does.
+fn join_blobs(repo: &gix::Repository, blobs: &[ObjectId]) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::new();
+    for blob in blobs {
+        let data = repo.find_blob(*blob).map_err(StoreError::Read)?.take_data();
+        if !out.is_empty() {
+            while out.last() == Some(&b'\n') {
+                out.pop();
+            }
+            out.extend_from_slice(b"\n\n");
+        }
+        out.extend_from_slice(&data);
+    }
+    Ok(out)
 }
