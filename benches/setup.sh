@@ -2,13 +2,14 @@
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-# find_binary: $AIFLOW_BIN if set (no build), else a release build of this checkout; sets `bin`.
+# find_binary: $AIFLOW_BIN if set (no build), else a release build of this checkout (in
+# $CARGO_TARGET_DIR when set, as cargo does); sets `bin`.
 find_binary() {
     if [ -n "${AIFLOW_BIN:-}" ]; then
         bin=$(cd "$(dirname "$AIFLOW_BIN")" && pwd)/$(basename "$AIFLOW_BIN")
     else
         cargo build --release --locked --quiet --manifest-path "$root/Cargo.toml"
-        bin="$root/target/release/git-aiflow"
+        bin="${CARGO_TARGET_DIR:-$root/target}/release/git-aiflow"
     fi
     [ -x "$bin" ] || { echo "no binary at $bin" >&2; exit 1; }
 }

@@ -13,6 +13,10 @@ pub struct CheckArgs {
     /// base.
     #[arg(value_name = "rev-range")]
     pub revs: Vec<String>,
+    /// Every ref (all of `refs/`, and HEAD) as a tip, as `git log --all`; refs that point to
+    /// trees or blobs are skipped as git skips them. Combines with `^A` to hide commits.
+    #[arg(long)]
+    pub all: bool,
     /// Print JSON (the fields are listed in the README).
     #[arg(long, conflicts_with = "format")]
     pub json: bool,
@@ -40,10 +44,10 @@ pub fn run(ctx: &mut Ctx, args: &CheckArgs) -> Result<(), CliError> {
         args.format.unwrap_or(Format::Human)
     };
     let repo = ctx.repo()?;
-    let plan = if args.revs.is_empty() {
+    let plan = if args.revs.is_empty() && !args.all {
         range::implicit(repo)?
     } else {
-        range::explicit(repo, &args.revs)?
+        range::explicit(repo, &args.revs, args.all)?
     };
     let report = range::run(repo, &plan)?;
     print(ctx, format, &plan, &report)?;

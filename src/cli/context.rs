@@ -3,7 +3,8 @@
 
 use super::error::CliError;
 use crate::git::Repository;
-use crate::store::{FlowEntry, FlowSet, Snapshot};
+use crate::store::index::FlowIndex;
+use crate::store::{FlowEntry, FlowSet, Problem, Snapshot};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -169,10 +170,40 @@ impl Ctx {
         Ok(snap.flows(repo)?)
     }
 
-    /// The flow named `slug`, or the one the current branch belongs to.
-    pub fn flow(&mut self, slug: Option<&str>) -> Result<(FlowSet, FlowEntry), CliError> {
-        let set = self.flows()?;
-        self.flow_in(set, slug)
+    /// Every flow in brief ([`FlowIndex`]: only notes it has not seen are decoded), keeping the
+    /// cache file up to date; titles are filled.
+    pub fn flow_index(&mut self) -> Result<FlowIndex, CliError> {
+        let repo = self.repo()?;
+        Ok(FlowIndex::load(repo, true)?.with_titles(repo)?)
+    }
+
+    /// The flow named `slug` (its note alone is decoded), or the one the current branch belongs
+    /// to; with the notes that are not usable flows. Writes nothing.
+    pub fn flow(&mut self, slug: Option<&str>) -> Result<(Vec<Problem>, FlowEntry), CliError> {
+        self.flow_keeping(slug, false)
+    }
+
+    /// [`Ctx::flow`]; with `keep`, the flow cache file is brought up to date (`status`).
+    pub fn flow_keeping(
+        &mut self,
+        slug: Option<&str>,
+        keep: bool,
+    ) -> Result<(Vec<Problem>, FlowEntry), CliError> {
+        let Some(slug) = slug else {
+            let set = self.flows()?;
+            let (set, entry) = self.flow_in(set, None)?;
+            return Ok((set.problems, entry));
+        };
+        let index = FlowIndex::for_slug(self.repo()?, slug, keep)?;
+        let summary = index.find(slug)?;
+        match index.entry(self.repo()?, summary)? {
+            Some(entry) => Ok((index.problems, entry)),
+            None => {
+                let set = self.flows()?;
+                let (set, entry) = self.flow_in(set, Some(slug))?;
+                Ok((set.problems, entry))
+            }
+        }
     }
 
     /// The flow named `slug` in `set` (already read), or the one the current branch belongs to.
@@ -196,7 +227,12 @@ impl Ctx {
 
 /// Print a warning for each problem note, limited to those of `slug` when given.
 pub fn report_problems(ctx: &mut Ctx, set: &FlowSet, slug: Option<&str>) {
-    for p in &set.problems {
+    report_problem_list(ctx, &set.problems, slug);
+}
+
+/// Print a warning for each of `problems`, limited to those of `slug` when given.
+pub fn report_problem_list(ctx: &mut Ctx, problems: &[Problem], slug: Option<&str>) {
+    for p in problems {
         if slug.is_some() && p.slug.as_deref() != slug {
             continue;
         }

@@ -455,7 +455,9 @@ impl From<crate::gate::range::RangeError> for CliError {
             R::NotARevision { .. } | R::Unsupported { .. } => CliError::usage(text).hint(REVS),
             R::Detached | R::NotAFlowBranch { .. } => CliError::usage(text).hint(NAME),
             R::Unborn { .. } => CliError::usage(text).hint("nothing to check"),
-            R::NotACommit { .. } | R::Head(_) | R::MalformedBase { .. } => CliError::usage(text),
+            R::NotACommit { .. } | R::Head(_) | R::Refs(_) | R::MalformedBase { .. } => {
+                CliError::usage(text)
+            }
         }
     }
 }

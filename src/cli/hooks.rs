@@ -148,6 +148,40 @@ fn status(ctx: &mut Ctx, dir: &Path, args: &HooksStatusArgs) -> Result<(), CliEr
     Ok(())
 }
 
+/// The arguments of `git-aiflow hook <name> <args>…` as the shims pass them (no `-C`, no
+/// `--chain`, a hook name that is not an option), read without building clap's parser: its cost
+/// is paid on every ref update. Anything else is for clap.
+pub fn shim_args(args: &[std::ffi::OsString]) -> Option<HookArgs> {
+    let [_, cmd, name, rest @ ..] = args else {
+        return None;
+    };
+    let name = name.to_str()?;
+    if cmd != "hook" || name.starts_with('-') {
+        return None;
+    }
+    let args = rest
+        .iter()
+        .map(|a| a.to_str().map(str::to_owned))
+        .collect::<Option<Vec<_>>>()?;
+    Some(HookArgs {
+        chain: false,
+        name: name.to_owned(),
+        args,
+    })
+}
+
+/// Whether `reference-transaction` input names a branch (`refs/heads/…`): the gate judges
+/// nothing else (tags, remote-tracking refs, notes, `HEAD`, `ORIG_HEAD`), so a transaction of
+/// those alone is let through without opening the repository. The same reading of the lines as
+/// [`hook::run`]'s.
+fn names_a_branch(stdin: &[u8]) -> bool {
+    String::from_utf8_lossy(stdin).lines().any(|l| {
+        l.split(' ')
+            .nth(2)
+            .is_some_and(|r| r.starts_with("refs/heads/"))
+    })
+}
+
 /// Run `hook`: what the shims exec. Exit 0 lets git go on; anything else refuses.
 pub fn hook(ctx: &mut Ctx, args: &HookArgs) -> Result<(), CliError> {
     let takes_stdin = matches!(
@@ -160,7 +194,8 @@ pub fn hook(ctx: &mut Ctx, args: &HookArgs) -> Result<(), CliError> {
     }
     // Most reference transactions are not `prepared`: leave before opening the repository.
     let prepared = args.args.first().map(String::as_str) == Some("prepared");
-    if args.name == "reference-transaction" && !prepared && !args.chain {
+    if args.name == "reference-transaction" && !args.chain && !(prepared && names_a_branch(&stdin))
+    {
         return Ok(());
     }
     let (repo, err) = ctx.repo_and_err()?;

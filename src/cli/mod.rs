@@ -136,7 +136,13 @@ pub fn run() -> ExitCode {
 
 /// Run the program with `args` (the first is the program name).
 fn run_with(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitCode {
-    let args = complete::help_words(args.into_iter().map(Into::into).collect());
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    if let Some(hook) = hooks::shim_args(&args) {
+        // What the shims run, on every ref update: clap's parser is not built for it.
+        absolute_git_dir();
+        return ExitCode::from(execute(Ctx::default(), &Command::Hook(hook)) as u8);
+    }
+    let args = complete::help_words(args);
     let parse = |color| {
         Cli::command()
             .color(color)

@@ -2,11 +2,11 @@
 //!
 //! Both take `--json`; the fields are documented in the README and are a contract for scripts.
 
-use super::{Ctx, context::report_problems, error::CliError};
+use super::{Ctx, context::report_problem_list, error::CliError};
 use crate::flow::SubtaskStatus;
 use crate::flow::plan::phase_name;
 use crate::store::FlowEntry;
-use crate::work::status::{Dashboard, Next, Questions, Row, progress};
+use crate::work::status::{Dashboard, Next, Questions, Row};
 use serde_json::{Value, json};
 use std::io::Write;
 
@@ -29,26 +29,25 @@ pub struct StatusArgs {
 }
 
 pub fn list(ctx: &mut Ctx, args: &ListArgs) -> Result<(), CliError> {
-    let set = ctx.flows()?;
+    let index = ctx.flow_index()?;
     if args.json {
-        let flows: Vec<Value> = set
+        let flows: Vec<Value> = index
             .flows
             .iter()
-            .map(|e| {
-                let (total, merged) = progress(&e.flow);
+            .map(|s| {
                 json!({
-                    "slug": e.flow.slug,
-                    "title": e.flow.title,
-                    "status": e.flow.status.as_str(),
-                    "integration_branch": e.flow.integration_branch,
-                    "anchor": e.anchor.to_string(),
-                    "updated_at": e.flow.updated_at,
-                    "subtasks": total,
-                    "subtasks_merged": merged,
+                    "slug": s.slug,
+                    "title": s.title,
+                    "status": s.status.as_str(),
+                    "integration_branch": s.integration_branch,
+                    "anchor": s.anchor.to_string(),
+                    "updated_at": s.updated_at,
+                    "subtasks": s.subtasks,
+                    "subtasks_merged": s.merged,
                 })
             })
             .collect();
-        let problems: Vec<Value> = set
+        let problems: Vec<Value> = index
             .problems
             .iter()
             .map(|p| {
@@ -62,37 +61,31 @@ pub fn list(ctx: &mut Ctx, args: &ListArgs) -> Result<(), CliError> {
             .collect();
         return ctx.json(&json!({ "flows": flows, "problems": problems }));
     }
-    let width = set
-        .flows
-        .iter()
-        .map(|e| e.flow.slug.len())
-        .max()
-        .unwrap_or(0);
-    for e in &set.flows {
-        let (total, merged) = progress(&e.flow);
-        let progress = if total == 0 {
+    let width = index.flows.iter().map(|s| s.slug.len()).max().unwrap_or(0);
+    for s in &index.flows {
+        let progress = if s.subtasks == 0 {
             String::from("-")
         } else {
-            format!("{merged}/{total}")
+            format!("{}/{}", s.merged, s.subtasks)
         };
         writeln!(
             ctx.out,
             "{:width$}  {:9}  {:>5}  {}",
-            e.flow.slug,
-            e.flow.status.as_str(),
+            s.slug,
+            s.status.as_str(),
             progress,
-            crate::ai::sanitize::clean(&e.flow.title)
+            crate::ai::sanitize::clean(&s.title)
         )?;
     }
-    if set.flows.is_empty() && set.problems.is_empty() {
+    if index.flows.is_empty() && index.problems.is_empty() {
         ctx.hint("no flows yet; start one with `git aiflow new <slug>`");
     }
-    report_problems(ctx, &set, None);
+    report_problem_list(ctx, &index.problems, None);
     Ok(())
 }
 
 pub fn status(ctx: &mut Ctx, args: &StatusArgs) -> Result<(), CliError> {
-    let (set, entry) = ctx.flow(args.slug.as_deref())?;
+    let (problems, entry) = ctx.flow_keeping(args.slug.as_deref(), true)?;
     let repo = ctx.repo()?.clone();
     let view = crate::work::status::dashboard(&repo, &entry);
     if args.json {
@@ -106,7 +99,7 @@ pub fn status(ctx: &mut Ctx, args: &StatusArgs) -> Result<(), CliError> {
         ctx.out
             .write_all(crate::ai::sanitize::clean(&text).as_bytes())?;
     }
-    report_problems(ctx, &set, Some(&entry.flow.slug));
+    report_problem_list(ctx, &problems, Some(&entry.flow.slug));
     Ok(())
 }
 

@@ -10,15 +10,18 @@
 //! - Review records are a union, ordered by time (a later request for changes revokes earlier
 //!   approvals, so the order matters).
 //! - Statuses only move forward: a flow's and a subtask's status take the further of two
-//!   concurrent changes, and `finished` once recorded stays.
+//!   concurrent changes, and `finished` once recorded stays. A subtask's status is progress (the
+//!   flow's `progress`, carried by the current revision in memory), never a revision's decision:
+//!   both sides' progress is kept whatever revision each side made.
 //! - Concurrent plan revisions are all kept in the plan's history (the earlier side's first). The
 //!   current plan is a merge of both sides' subtasks, recorded as one more revision with
-//!   `source = "merge"` when it differs from the later side's.
+//!   `source = "merge"` when its decisions differ from the later side's (progress alone never
+//!   makes a revision).
 //! - Any other value changed differently on both sides takes the value of the side whose
 //!   document was updated later. Every such choice is reported as a [`Conflict`]; the other value
 //!   stays reachable through the merge commit's other parent.
 
-use super::{Flow, PlanRevision, Question, Review, Subtask, SubtaskStatus, epoch};
+use super::{Flow, PlanRevision, Progress, Question, Review, Subtask, SubtaskStatus, epoch};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -139,6 +142,11 @@ pub fn merge_flows(base: Option<&Flow>, ours: &Flow, theirs: &Flow, who: &str, a
         questions: Vec::new(),
         questions_asked: None,
         plans: Vec::new(),
+        progress: m.progress(
+            b.map(|b| b.progress.as_slice()).unwrap_or(&[]),
+            &ours.progress,
+            &theirs.progress,
+        ),
         reviews: union_reviews(&ours.reviews, &theirs.reviews),
         refused_approvals: union_by_time(&ours.refused_approvals, &theirs.refused_approvals, |r| {
             &r.at
@@ -159,6 +167,11 @@ pub fn merge_flows(base: Option<&Flow>, ours: &Flow, theirs: &Flow, who: &str, a
         who,
         at,
     );
+    // Revisions before the current one hold their decisions only, as when read.
+    let older = flow.plans.len().saturating_sub(1);
+    for p in flow.plans.iter_mut().take(older) {
+        *p = p.decided();
+    }
     Merged {
         flow,
         conflicts: m.conflicts,
@@ -512,19 +525,73 @@ impl Merger {
                         &t_last.subtasks,
                         later,
                     );
-                    if merged != late_last.subtasks {
+                    let decided =
+                        |l: &[Subtask]| l.iter().map(Subtask::decided).collect::<Vec<_>>();
+                    if decided(&merged) != decided(&late_last.subtasks) {
                         out.push(PlanRevision::by_hand(
                             super::vocab::RevisionSource::Merge,
                             who,
                             at,
                             merged,
                         ));
+                    } else {
+                        // The same decisions: the later revision stays current, with the
+                        // progress both sides made.
+                        out.last_mut().expect("not empty").subtasks = merged;
                     }
                 }
             }
         }
         for (i, r) in out.iter_mut().enumerate() {
             r.revision = i as u32 + 1;
+        }
+        out
+    }
+
+    /// Progress kept for subtasks outside the current plan, by subtask: a status moves forward.
+    fn progress(
+        &mut self,
+        base: &[Progress],
+        ours: &[Progress],
+        theirs: &[Progress],
+    ) -> Vec<Progress> {
+        let mut out: Vec<Progress> = Vec::new();
+        for p in ours.iter().chain(theirs) {
+            if out.iter().any(|o| o.subtask == p.subtask) {
+                continue;
+            }
+            let find = |l: &[Progress]| l.iter().find(|x| x.subtask == p.subtask).cloned();
+            let merged = match (find(ours), find(theirs)) {
+                (Some(o), Some(t)) if o != t => {
+                    let b = find(base);
+                    let key = format!("progress[{}]", p.subtask);
+                    Progress {
+                        status: self.forward(
+                            &format!("{key}.status"),
+                            b.as_ref().map(|b| b.status),
+                            o.status,
+                            t.status,
+                            status_rank,
+                        ),
+                        branch: self.pick(
+                            &format!("{key}.branch"),
+                            b.as_ref().map(|b| &b.branch),
+                            &o.branch,
+                            &t.branch,
+                        ),
+                        extra: self.extra(
+                            &format!("{key}."),
+                            b.as_ref().map(|b| &b.extra),
+                            &o.extra,
+                            &t.extra,
+                        ),
+                        ..o
+                    }
+                }
+                (Some(x), _) | (None, Some(x)) => x,
+                (None, None) => unreachable!("found on one side"),
+            };
+            out.push(merged);
         }
         out
     }
@@ -799,7 +866,7 @@ mod tests {
     fn flow() -> Flow {
         Flow {
             extra: Default::default(),
-            schema: crate::flow::SCHEMA,
+            schema: crate::flow::FLOW_SCHEMA,
             kind: DocKind::Flow,
             slug: "rate-limit".into(),
             title: "Rate limit".into(),
@@ -824,6 +891,7 @@ mod tests {
             questions: vec![],
             questions_asked: None,
             plans: vec![rev(1, "2026-01-01T00:00:00Z", &["aaaaaa", "bbbbbb"])],
+            progress: Vec::new(),
             reviews: vec![],
             refused_approvals: vec![],
             audits: vec![],
@@ -998,6 +1066,60 @@ mod tests {
         assert_eq!(cur.subtasks[0].status, SubtaskStatus::Active);
         assert!(cur.subtasks[0].branch.is_some());
         assert!(m.conflicts.is_empty(), "{:?}", m.conflicts);
+    }
+
+    /// Both sides made a revision with the same decisions; one side also started a subtask.
+    /// No `merge` revision is recorded (progress is not a decision), the later revision stays
+    /// current with the progress, and the document's revisions are written as decided.
+    #[test]
+    fn progress_alone_never_makes_a_merge_revision() {
+        let base = flow();
+        let mut ours = base.clone();
+        ours.plans.push(rev(2, &at(2), &["bbbbbb", "aaaaaa"]));
+        ours.plans[1].subtasks[0].status = SubtaskStatus::Active;
+        ours.plans[1].subtasks[0].branch = Some("aiflow/rate-limit--bbbbbb-do".into());
+        ours.updated_at = at(4);
+        let mut theirs = base.clone();
+        theirs.plans.push(rev(2, &at(3), &["bbbbbb", "aaaaaa"]));
+        theirs.updated_at = at(3);
+        let m = merge_flows(Some(&base), &ours, &theirs, "Me <me@x>", &at(6));
+        let revs: Vec<_> = m.flow.plans.iter().map(|p| p.source.clone()).collect();
+        assert!(
+            !revs.contains(&crate::flow::vocab::RevisionSource::Merge),
+            "{revs:?}"
+        );
+        let cur = m.flow.current_plan().unwrap();
+        assert_eq!(cur.created_at, at(3), "the later revision is current");
+        assert_eq!(cur.subtasks[0].status, SubtaskStatus::Active);
+        let text = m.flow.to_toml();
+        let doc: toml::Table = toml::from_str(&text).unwrap();
+        assert_eq!(doc["progress"].as_array().map(Vec::len), Some(1), "{text}");
+        for p in doc["plans"].as_array().unwrap() {
+            for s in p["subtasks"].as_array().unwrap() {
+                assert!(
+                    s.get("status").is_none() && s.get("branch").is_none(),
+                    "{text}"
+                );
+            }
+        }
+    }
+
+    /// Progress kept for subtasks outside the current plan merges by subtask, forward.
+    #[test]
+    fn progress_outside_the_plan_moves_forward() {
+        let base = flow();
+        let entry = |status| Progress {
+            subtask: "gone01".into(),
+            status,
+            branch: Some("aiflow/rate-limit--gone01-x".into()),
+            extra: Default::default(),
+        };
+        let (mut ours, mut theirs) = (base.clone(), base.clone());
+        ours.progress = vec![entry(SubtaskStatus::Approved)];
+        theirs.progress = vec![entry(SubtaskStatus::Merged)];
+        let m = merge_flows(Some(&base), &ours, &theirs, "Me <me@x>", &at(6));
+        assert_eq!(m.flow.progress, vec![entry(SubtaskStatus::Merged)]);
+        assert_eq!(m.conflicts.len(), 1, "{:?}", m.conflicts);
     }
 
     fn question(id: u32, text: &str) -> Question {

@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod merge;
 pub mod names;
 pub mod plan;
+mod quick;
 pub mod review;
 pub mod slug;
 pub mod spec;
@@ -29,10 +30,15 @@ pub use spec::Spec;
 /// The patch id legacy records give a commit without a patch (an empty commit).
 pub const EMPTY_PATCH: &str = "empty";
 
-/// The schema version this build writes. Schema 2 added content ids and signatures to review
-/// records and `kind = "review"` notes; schema 1 documents are read as they are
-/// ([`upgrade`] has the history).
+/// The schema version this build writes for step, test and review notes. Schema 2 added content
+/// ids and signatures to review records and `kind = "review"` notes; schema 1 documents are read
+/// as they are ([`upgrade`] has the history).
 pub const SCHEMA: u32 = 2;
+
+/// The schema version this build writes for flow documents. Schema 3 split the plan's decisions
+/// (the revisions) from the subtasks' progress (`[[progress]]`); schema 1 and 2 flows are
+/// migrated when read ([`upgrade`]).
+pub const FLOW_SCHEMA: u32 = 3;
 
 /// What kind of document a note holds (the `kind` key).
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,10 +99,11 @@ pub enum Phase {
 }
 
 /// The state of one subtask.
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum SubtaskStatus {
     /// In the plan, not started.
+    #[default]
     Planned,
     /// Started: its branch exists and steps are being made.
     Active,
@@ -173,9 +180,18 @@ pub struct Flow {
     /// When and how the questions were asked (also when the model had none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub questions_asked: Option<Provenance>,
-    /// Every plan revision, oldest first; the last one is current.
+    /// Every plan revision, oldest first; the last one is current. Revisions hold decisions
+    /// only and never change once written; in memory the current revision's subtasks also carry
+    /// their progress (status, branch), which the document keeps in `progress`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub plans: Vec<PlanRevision>,
+    /// The subtasks' progress as the lifecycle moves it: in the document, one entry per subtask
+    /// that has moved. In memory the current plan's subtasks carry the live status and branch
+    /// ([`Flow::absorb_progress`]) and writing takes them from there ([`Flow::progress_entries`]);
+    /// this keeps only what they cannot hold: entries with keys a newer version added, and
+    /// entries for subtasks the current plan no longer holds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub progress: Vec<Progress>,
     /// Review records, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reviews: Vec<Review>,
@@ -302,6 +318,9 @@ impl StepNote {
     /// Read a step note. A note that git's `concatenate` rewrite mode joined from two step notes
     /// (a squash) is read as its last document, the later step.
     pub fn parse(text: &str) -> Result<StepNote, toml::de::Error> {
+        if let Some(note) = quick::step_note(text) {
+            return Ok(note);
+        }
         match toml::from_str::<StepNote>(text) {
             Ok(note) => Ok(note),
             Err(e) => {
@@ -593,6 +612,114 @@ pub struct Provenance {
     pub extra: Extra,
 }
 
+/// Where one subtask is: written by `start`, `step`, `ready`, `approve`, `integrate` and `sync`,
+/// never by a plan revision, so that revisions read the same forever.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// The subtask's id.
+    pub subtask: String,
+    /// Its lifecycle status (`dropped` is a decision, kept in the revisions, never here).
+    pub status: SubtaskStatus,
+    /// Its branch, once started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// Keys this build does not know, from a newer git-aiflow: kept, and written back as they
+    /// were (the compatibility rule of `docs/SCHEMA.md`).
+    #[serde(flatten, default, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
+}
+
+impl Progress {
+    /// Check the entry: a subtask id, a lifecycle status, a branch name git accepts.
+    pub fn validate(&self, key: &str) -> Result<(), Invalid> {
+        if self.status == SubtaskStatus::Dropped {
+            return Err(invalid(
+                format!("{key}.status"),
+                "`dropped` is a decision of the plan, not progress",
+                "remove the entry and drop the subtask with `git aiflow plan edit`",
+            ));
+        }
+        let probe = Subtask {
+            id: self.subtask.clone(),
+            title: "x".into(),
+            description: String::new(),
+            files: Vec::new(),
+            phase: Phase::Core,
+            depends_on: Vec::new(),
+            status: self.status,
+            branch: self.branch.clone(),
+            test: None,
+            extra: Extra::new(),
+        };
+        validate_subtasks(key, std::slice::from_ref(&probe)).map_err(|mut e| {
+            e.key = e.key.replacen(
+                &format!("{key}.subtasks[0].id"),
+                &format!("{key}.subtask"),
+                1,
+            );
+            e.key = e
+                .key
+                .replacen(&format!("{key}.subtasks[0]."), &format!("{key}."), 1);
+            e
+        })
+    }
+}
+
+/// The decision a revision records for a subtask's status: `dropped = true`, or nothing.
+mod dropped_flag {
+    use super::SubtaskStatus;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn not_dropped(s: &SubtaskStatus) -> bool {
+        *s != SubtaskStatus::Dropped
+    }
+
+    pub fn serialize<S: Serializer>(s: &SubtaskStatus, ser: S) -> Result<S::Ok, S::Error> {
+        ser.serialize_bool(*s == SubtaskStatus::Dropped)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<SubtaskStatus, D::Error> {
+        Ok(if bool::deserialize(de)? {
+            SubtaskStatus::Dropped
+        } else {
+            SubtaskStatus::Planned
+        })
+    }
+}
+
+impl SubtaskStatus {
+    /// What a plan revision decides about a subtask with this status: `Dropped`, or `Planned`
+    /// for any status the lifecycle set.
+    pub fn decided(self) -> SubtaskStatus {
+        if self == SubtaskStatus::Dropped {
+            SubtaskStatus::Dropped
+        } else {
+            SubtaskStatus::Planned
+        }
+    }
+}
+
+impl Subtask {
+    /// The subtask as its revision decided it: status `planned` or `dropped`, no branch.
+    pub fn decided(&self) -> Subtask {
+        Subtask {
+            status: self.status.decided(),
+            branch: None,
+            ..self.clone()
+        }
+    }
+}
+
+impl PlanRevision {
+    /// The revision as it was written: its subtasks without progress.
+    pub fn decided(&self) -> PlanRevision {
+        PlanRevision {
+            subtasks: self.subtasks.iter().map(Subtask::decided).collect(),
+            ..self.clone()
+        }
+    }
+}
+
 /// One planned unit of work.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Subtask {
@@ -611,10 +738,19 @@ pub struct Subtask {
     /// Ids of the subtasks that must be integrated first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
-    /// The subtask's state.
+    /// The subtask's state. In the document a revision holds only the decision (`dropped =
+    /// true`, or nothing for a planned subtask); the lifecycle's statuses are progress, kept in
+    /// the flow's `progress` and carried here for the current plan only.
+    #[serde(
+        rename = "dropped",
+        default,
+        with = "dropped_flag",
+        skip_serializing_if = "dropped_flag::not_dropped"
+    )]
     pub status: SubtaskStatus,
-    /// The subtask's branch, once started.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The subtask's branch, once started: progress, never written in a revision (see
+    /// [`Progress`]).
+    #[serde(skip)]
     pub branch: Option<String>,
     /// The subtask's own acceptance command: how to tell it is done, for `sh -c`. A model may
     /// propose it; it runs only once a person has accepted it ([`plan::accepted_test`]).
@@ -651,14 +787,97 @@ pub(crate) fn invalid(
 }
 
 impl Flow {
+    /// Subtasks of the current plan that are not dropped, and how many of them are merged.
+    pub fn progress(&self) -> (usize, usize) {
+        self.current_plan()
+            .map(|p| {
+                let live = p
+                    .subtasks
+                    .iter()
+                    .filter(|s| s.status != SubtaskStatus::Dropped);
+                let total = live.clone().count();
+                let merged = live.filter(|s| s.status == SubtaskStatus::Merged).count();
+                (total, merged)
+            })
+            .unwrap_or((0, 0))
+    }
+
     /// The current plan revision, if any.
     pub fn current_plan(&self) -> Option<&PlanRevision> {
         self.plans.last()
     }
 
-    /// Serialize to the canonical TOML text (`schema` first, ending in a newline).
+    /// Carry the document's `progress` into the current plan's subtasks (status, branch), where
+    /// the lifecycle moves it; `progress` keeps only the entries that hold more (keys a newer
+    /// version added, subtasks the current plan no longer holds). Every revision before the
+    /// current one is left as decided. Called once, when a document is read.
+    pub fn absorb_progress(&mut self) {
+        let n = self.plans.len();
+        for p in self.plans.iter_mut().take(n.saturating_sub(1)) {
+            *p = p.decided();
+        }
+        let Some(current) = self.plans.last_mut() else {
+            return;
+        };
+        for s in &mut current.subtasks {
+            *s = s.decided();
+        }
+        self.progress.retain(|p| {
+            let Some(s) = current.subtasks.iter_mut().find(|s| s.id == p.subtask) else {
+                return true;
+            };
+            if s.status != SubtaskStatus::Dropped {
+                s.status = p.status;
+            }
+            s.branch = p.branch.clone();
+            !p.extra.is_empty()
+        });
+    }
+
+    /// The document's `progress`: one entry per subtask of the current plan that has moved or
+    /// has a branch, in the plan's order, then the entries kept for subtasks it no longer holds.
+    pub fn progress_entries(&self) -> Vec<Progress> {
+        let mut out: Vec<Progress> = Vec::new();
+        if let Some(current) = self.plans.last() {
+            for s in &current.subtasks {
+                let status = if s.status == SubtaskStatus::Dropped {
+                    // Dropped is the revision's decision; a branch it had stays as progress.
+                    SubtaskStatus::Planned
+                } else {
+                    s.status
+                };
+                let kept = self.progress.iter().find(|p| p.subtask == s.id);
+                if status != SubtaskStatus::Planned || s.branch.is_some() {
+                    out.push(Progress {
+                        subtask: s.id.clone(),
+                        status,
+                        branch: s.branch.clone(),
+                        extra: kept.map(|p| p.extra.clone()).unwrap_or_default(),
+                    });
+                }
+            }
+        }
+        for p in &self.progress {
+            if !out.iter().any(|o| o.subtask == p.subtask)
+                && !self
+                    .current_plan()
+                    .is_some_and(|c| c.subtasks.iter().any(|s| s.id == p.subtask))
+            {
+                out.push(p.clone());
+            }
+        }
+        out
+    }
+
+    /// Serialize to the canonical TOML text (`schema` first, ending in a newline): the revisions
+    /// as decided, the subtasks' progress in `progress`.
     pub fn to_toml(&self) -> String {
-        let mut out = toml::to_string_pretty(self).expect("flow documents always serialize");
+        let doc = Flow {
+            plans: self.plans.iter().map(PlanRevision::decided).collect(),
+            progress: self.progress_entries(),
+            ..self.clone()
+        };
+        let mut out = toml::to_string_pretty(&doc).expect("flow documents always serialize");
         if !out.ends_with('\n') {
             out.push('\n');
         }
@@ -667,11 +886,14 @@ impl Flow {
 
     /// Check every invariant a reader relies on; the error names the key and the fix.
     pub fn validate(&self) -> Result<(), Invalid> {
-        if self.schema != SCHEMA {
+        if self.schema != FLOW_SCHEMA {
             return Err(invalid(
                 "schema",
-                format!("this build writes schema {SCHEMA}, found {}", self.schema),
-                format!("set `schema = {SCHEMA}`"),
+                format!(
+                    "this build writes schema {FLOW_SCHEMA}, found {}",
+                    self.schema
+                ),
+                format!("set `schema = {FLOW_SCHEMA}`"),
             ));
         }
         if let Err(e) = validate_slug(&self.slug) {
@@ -761,6 +983,9 @@ impl Flow {
                 ));
             }
             validate_subtasks(&key, &plan.subtasks)?;
+        }
+        for (i, p) in self.progress.iter().enumerate() {
+            p.validate(&format!("progress[{i}]"))?;
         }
         for (i, r) in self.reviews.iter().enumerate() {
             r.validate(&format!("reviews[{i}]"))?;
@@ -1117,7 +1342,7 @@ pub(crate) mod tests_support {
     pub(crate) fn sample() -> Flow {
         Flow {
             extra: Default::default(),
-            schema: SCHEMA,
+            schema: FLOW_SCHEMA,
             kind: DocKind::Flow,
             slug: "rate-limit".into(),
             title: "Rate limiting for the public API".into(),
@@ -1216,6 +1441,7 @@ pub(crate) mod tests_support {
                 }],
                 ..Review::default()
             }],
+            progress: vec![],
             refused_approvals: vec![],
             audits: vec![],
             finished: None,
@@ -1264,10 +1490,10 @@ mod tests {
         flow.validate().expect("sample is valid");
         let text = flow.to_toml();
         assert!(
-            text.starts_with("schema = 2\n"),
+            text.starts_with("schema = 3\n"),
             "schema must come first:\n{text}"
         );
-        let back: Flow = toml::from_str(&text).expect("parses");
+        let back = upgrade::decode(text.as_bytes()).expect("parses").newest();
         assert_eq!(back, flow);
         // and once more, byte for byte
         assert_eq!(back.to_toml(), text);
@@ -1323,7 +1549,9 @@ mod tests {
         let spec = doc["spec"].as_table_mut().expect("spec");
         spec.insert("a_table".into(), toml::Value::Table(nested));
         spec.insert("zz_plain".into(), toml::Value::Boolean(true));
-        let read: Flow = toml::from_str(&toml::to_string(&doc).expect("toml")).expect("reads");
+        let read = upgrade::decode(toml::to_string(&doc).expect("toml").as_bytes())
+            .expect("reads")
+            .newest();
         let back: toml::Table = toml::from_str(&read.to_toml()).expect("writes back");
         assert_eq!(back, doc);
     }
@@ -1355,7 +1583,7 @@ mod tests {
         for key in ["spec", "questions_asked", "finished"] {
             future(doc[key].as_table_mut().expect(key), key);
         }
-        for key in ["questions", "plans", "reviews"] {
+        for key in ["questions", "plans", "progress", "reviews"] {
             for t in doc[key].as_array_mut().expect(key) {
                 let t = t.as_table_mut().expect("table");
                 future(t, key);
@@ -1372,7 +1600,9 @@ mod tests {
             }
         }
         let text = toml::to_string(&doc).expect("toml");
-        let read: Flow = toml::from_str(&text).expect("a newer note reads");
+        let read = upgrade::decode(text.as_bytes())
+            .expect("a newer note reads")
+            .newest();
         assert_eq!(read.extra["future_key"].as_str(), Some("kept at the top"));
         let back: toml::Table = toml::from_str(&read.to_toml()).expect("toml");
         assert_eq!(back, doc, "written back as it was");
@@ -1397,6 +1627,9 @@ mod tests {
                 c.extra.clear();
             }
         }
+        // Progress entries are kept in `progress` only for the keys this build does not know.
+        assert!(known.progress.iter().all(|p| !p.extra.is_empty()));
+        known.progress.clear();
         assert_eq!(known, flow);
     }
 

@@ -581,7 +581,8 @@ pub enum Difference {
         id: String,
         /// Its (new) title.
         title: String,
-        /// The field: title, phase, status, branch, depends_on, files, description, test.
+        /// The field: title, phase, status (`planned` or `dropped`: the decision), depends_on,
+        /// files, description, test.
         field: &'static str,
         /// The old value (lists joined with ", ").
         old: String,
@@ -591,7 +592,8 @@ pub enum Difference {
 }
 
 /// The semantic difference from `old` to `new`: removed subtasks first, then the newer revision
-/// in order (added, moved, changed fields).
+/// in order (added, moved, changed fields). Only decisions count: the progress the current
+/// revision carries in memory (a lifecycle status, a branch) never shows.
 pub fn diff(old: &[Subtask], new: &[Subtask]) -> Vec<Difference> {
     let old_pos: BTreeMap<&str, usize> = old
         .iter()
@@ -654,15 +656,19 @@ pub fn diff(old: &[Subtask], new: &[Subtask]) -> Vec<Difference> {
             });
         }
         let opt = |b: &Option<String>| b.clone().unwrap_or_default();
-        let fields: [(&'static str, String, String); 8] = [
+        // Decisions only: a status the lifecycle set and a branch are progress.
+        let fields: [(&'static str, String, String); 7] = [
             ("title", o.title.clone(), s.title.clone()),
             (
                 "phase",
                 phase_name(o.phase).into(),
                 phase_name(s.phase).into(),
             ),
-            ("status", o.status.as_str().into(), s.status.as_str().into()),
-            ("branch", opt(&o.branch), opt(&s.branch)),
+            (
+                "status",
+                o.status.decided().as_str().into(),
+                s.status.decided().as_str().into(),
+            ),
             (
                 "depends_on",
                 o.depends_on.join(", "),

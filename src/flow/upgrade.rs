@@ -7,16 +7,22 @@
 //!   reviewer's signature; `kind = "review"` notes hold reviews of commits outside any flow.
 //!   A schema 1 document reads as schema 2 unchanged: its records keep their patch ids, which
 //!   count only where the policy allows (`legacy-patch-ids`), and bind by commit id otherwise.
+//! - schema 3 (flow documents only): a plan revision holds decisions only (a subtask's `dropped
+//!   = true`, no `status`, no `branch`), and the subtasks' progress is the flow's `[[progress]]`.
+//!   A schema 1 or 2 flow is migrated when read ([`migrate_statuses`]): the current revision's
+//!   `status` and `branch` become its progress, every revision keeps `dropped`, and the statuses
+//!   older revisions held (the progress they had when they stopped being current) are not
+//!   decisions and are not kept. Step, test and review notes stay at schema 2.
 //!
 //! git concatenates notes when it rewrites or squashes noted commits (`notes.rewriteMode`
 //! defaults to `concatenate`) and when one object has notes at two fanouts. Every document starts
 //! with `schema = N`, so a note holding several documents is split at those lines; each part must
 //! parse on its own.
 
-use super::{Flow, Invalid, SCHEMA};
+use super::{FLOW_SCHEMA, Flow, Invalid, SubtaskStatus, invalid};
 
 /// The schema versions this build reads.
-pub const KNOWN_SCHEMAS: [u32; 2] = [1, 2];
+pub const KNOWN_SCHEMAS: [u32; 3] = [1, 2, 3];
 
 /// Why a note's text is not a usable document.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -45,7 +51,7 @@ pub enum DecodeError {
     NoSchema,
     /// A schema this build does not know.
     #[error(
-        "the note uses schema {found}; this build of git-aiflow reads schema {SCHEMA} and older"
+        "the note uses schema {found}; this build of git-aiflow reads schema {FLOW_SCHEMA} and older"
     )]
     UnknownSchema {
         /// The version found.
@@ -146,7 +152,17 @@ fn decode_one(text: &str) -> Result<Flow, DecodeError> {
                 });
             }
             // 1 -> 2: nothing to convert; new fields are optional.
-            flow.schema = SCHEMA;
+            if flow.schema < 3 {
+                migrate_statuses(&mut flow)?;
+            } else {
+                refuse_progress_in_revisions(&flow)?;
+            }
+            flow.schema = FLOW_SCHEMA;
+            // Checked as written: absorbing keeps only the entries the current plan cannot hold.
+            for (i, p) in flow.progress.iter().enumerate() {
+                p.validate(&format!("progress[{i}]"))?;
+            }
+            flow.absorb_progress();
             flow.validate()?;
             Ok(flow)
         }
@@ -182,6 +198,84 @@ fn decode_one(text: &str) -> Result<Flow, DecodeError> {
             })
         }
     }
+}
+
+/// Schema 1 and 2 flows kept each subtask's `status` and `branch` in the plan revisions, and
+/// moved them in the current one: they were read as unknown keys, and become the flow's
+/// `progress` (from the current revision) and `dropped` decisions (in every revision).
+pub fn migrate_statuses(flow: &mut Flow) -> Result<(), Invalid> {
+    let last = flow.plans.len().saturating_sub(1);
+    let mut progress = Vec::new();
+    for (i, plan) in flow.plans.iter_mut().enumerate() {
+        for (j, s) in plan.subtasks.iter_mut().enumerate() {
+            let key = format!("plans[{i}].subtasks[{j}]");
+            let status = match s.extra.remove("status") {
+                None => {
+                    return Err(invalid(
+                        format!("{key}.status"),
+                        "missing (a schema 1 or 2 subtask has a status)",
+                        "add `status = \"planned\"`",
+                    ));
+                }
+                Some(v) => v.clone().try_into::<SubtaskStatus>().map_err(|_| {
+                    invalid(
+                        format!("{key}.status"),
+                        format!("unknown status {v}"),
+                        "use planned, active, in-review, approved, merged or dropped",
+                    )
+                })?,
+            };
+            let branch = match s.extra.remove("branch") {
+                None => None,
+                Some(toml::Value::String(b)) => Some(b),
+                Some(v) => {
+                    return Err(invalid(
+                        format!("{key}.branch"),
+                        format!("{v} is not a branch name"),
+                        "write the branch name as a string",
+                    ));
+                }
+            };
+            s.status = status.decided();
+            s.branch = None;
+            if i == last && (status.decided() != status || branch.is_some()) {
+                progress.push(super::Progress {
+                    subtask: s.id.clone(),
+                    status: if status == SubtaskStatus::Dropped {
+                        SubtaskStatus::Planned
+                    } else {
+                        status
+                    },
+                    branch,
+                    extra: Default::default(),
+                });
+            }
+        }
+    }
+    flow.progress = progress;
+    Ok(())
+}
+
+/// A schema 3 revision holds no progress: a `status` or `branch` in one is a mistake (a hand
+/// edit, or an older layout with the schema number raised), refused rather than kept unread.
+fn refuse_progress_in_revisions(flow: &Flow) -> Result<(), Invalid> {
+    for (i, plan) in flow.plans.iter().enumerate() {
+        for (j, s) in plan.subtasks.iter().enumerate() {
+            for k in ["status", "branch"] {
+                if s.extra.contains_key(k) {
+                    return Err(invalid(
+                        format!("plans[{i}].subtasks[{j}].{k}"),
+                        format!("a schema 3 plan revision holds no `{k}`: it is progress"),
+                        format!(
+                            "move it to a `[[progress]]` entry with `subtask = \"{}\"`, or remove it",
+                            s.id
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Cheap test used by the store to skip notes that cannot be flows without parsing them.
@@ -250,14 +344,36 @@ mod tests {
         let flow = sample();
         let d = decode(flow.to_toml().as_bytes()).expect("decodes");
         assert_eq!(d.flows, vec![flow.clone()]);
-        // A schema 1 document with a legacy record reads as schema 2.
+        // A schema 1 document with a legacy record reads as the current schema (its subtasks
+        // carry their status, as schema 1 and 2 wrote them).
         let old = flow
             .to_toml()
-            .replace("schema = 2", "schema = 1")
-            .replace("content_id = ", "patch_id = ");
+            .replace("schema = 3", "schema = 1")
+            .replace("content_id = ", "patch_id = ")
+            .replace("phase = ", "status = \"planned\"\nphase = ");
         let d = decode(old.as_bytes()).expect("decodes schema 1");
-        assert_eq!(d.flows[0].schema, SCHEMA);
+        assert_eq!(d.flows[0].schema, FLOW_SCHEMA);
         assert!(d.flows[0].reviews[0].commits[0].patch_id.is_some());
+    }
+
+    /// A schema 3 revision holds no progress, and progress holds no decision: both refused,
+    /// naming the key.
+    #[test]
+    fn schema_3_keeps_decisions_and_progress_apart() {
+        let text = sample().to_toml();
+        assert!(text.contains("[[progress]]"), "{text}");
+        let in_revision = text.replacen("phase = ", "status = \"merged\"\nphase = ", 1);
+        let e = decode(in_revision.as_bytes()).unwrap_err().to_string();
+        assert!(e.contains("plans[0].subtasks[0].status"), "{e}");
+        let dropped = text.replace("status = \"approved\"", "status = \"dropped\"");
+        let e = decode(dropped.as_bytes()).unwrap_err().to_string();
+        assert!(e.contains("progress[0].status"), "{e}");
+        let bad_branch = text.replace(
+            "branch = \"aiflow/rate-limit--k3f9-bucket\"",
+            "branch = \"bad..name\"",
+        );
+        let e = decode(bad_branch.as_bytes()).unwrap_err().to_string();
+        assert!(e.contains("progress[0].branch"), "{e}");
     }
 
     #[test]
@@ -293,7 +409,7 @@ mod tests {
         assert!(matches!(e, DecodeError::Toml { .. }), "{e}");
         assert!(e.to_string().contains("line 3"), "{e}");
         assert!(matches!(decode(b"hello = 1\n"), Err(DecodeError::NoSchema)));
-        let future = sample().to_toml().replace("schema = 2", "schema = 7");
+        let future = sample().to_toml().replace("schema = 3", "schema = 7");
         assert!(matches!(
             decode(future.as_bytes()),
             Err(DecodeError::UnknownSchema { found: 7 })

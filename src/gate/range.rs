@@ -56,6 +56,9 @@ pub enum RangeError {
     /// HEAD cannot be read.
     #[error("cannot read HEAD: {0}")]
     Head(String),
+    /// The refs cannot be listed or one of them read (`--all`).
+    #[error("cannot read the refs: {0}")]
+    Refs(String),
     /// No revisions, no merge in progress, and HEAD detached.
     #[error("HEAD is detached and no merge is in progress")]
     Detached,
@@ -104,9 +107,13 @@ pub fn run(repo: &gix::Repository, plan: &Plan) -> Result<Report, CheckError> {
     )
 }
 
-/// The plan for explicit revisions (`A..B`, `^A`, `B`).
-pub fn explicit(repo: &gix::Repository, revs: &[String]) -> Result<Plan, RangeError> {
+/// The plan for explicit revisions (`A..B`, `^A`, `B`), and with `all` every ref as tips, as
+/// `git rev-list --all` takes them.
+pub fn explicit(repo: &gix::Repository, revs: &[String], all: bool) -> Result<Plan, RangeError> {
     let mut range = Range::default();
+    if all {
+        range.tips = all_refs(repo)?;
+    }
     for arg in revs {
         add_revision(repo, arg, &mut range)?;
     }
@@ -125,10 +132,43 @@ pub fn explicit(repo: &gix::Repository, revs: &[String]) -> Result<Plan, RangeEr
     };
     Ok(Plan {
         range,
-        label: revs.join(" "),
+        label: all
+            .then_some("--all")
+            .into_iter()
+            .chain(revs.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" "),
         policy,
         scope,
     })
+}
+
+/// The commits `--all` starts from, as git's: every ref under `refs/` and `HEAD`, peeled; refs
+/// that end at a tree or a blob (tags of them) are skipped, as `git log --all` skips them. A
+/// ref that cannot be read fails the check, as it fails git's walk.
+fn all_refs(repo: &gix::Repository) -> Result<Vec<ObjectId>, RangeError> {
+    let bad = |name: &str, e: &dyn std::fmt::Display| RangeError::Refs(format!("{name}: {e}"));
+    let platform = repo.references().map_err(|e| bad("refs/", &e))?;
+    let mut tips = Vec::new();
+    let mut add = |name: &str, id: ObjectId| -> Result<(), RangeError> {
+        let header = repo.find_header(id).map_err(|e| bad(name, &e))?;
+        if header.kind() == gix::object::Kind::Commit {
+            tips.push(id);
+        }
+        Ok(())
+    };
+    for r in platform.all().map_err(|e| bad("refs/", &e))? {
+        let mut r = r.map_err(|e| bad("refs/", &e))?;
+        let name = r.name().as_bstr().to_string();
+        let id = r.peel_to_id().map_err(|e| bad(&name, &e))?.detach();
+        add(&name, id)?;
+    }
+    if let Some(head) = crate::git::ref_id(repo, "HEAD").map_err(|e| bad("HEAD", &e.source))? {
+        add("HEAD", head)?;
+    }
+    tips.sort();
+    tips.dedup();
+    Ok(tips)
 }
 
 /// Resolve one argument into `range`.

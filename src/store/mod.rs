@@ -21,6 +21,7 @@ use gix::refs::{
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+pub mod index;
 pub mod merge;
 
 /// The notes ref holding every flow.
@@ -179,21 +180,11 @@ pub enum LookupError {
 impl FlowSet {
     /// The flow named `slug`.
     pub fn find(&self, slug: &str) -> Result<&FlowEntry, LookupError> {
-        if let Some(e) = self.flows.iter().find(|e| e.flow.slug == slug) {
-            return Ok(e);
-        }
-        if let Some(p) = self.problems.iter().find(|p| {
-            p.slug.as_deref() == Some(slug) && !matches!(p.error, ProblemKind::Stale { .. })
-        }) {
-            return Err(LookupError::Broken {
-                problem: Box::new(p.clone()),
-                source: p.error.clone(),
-            });
-        }
-        Err(LookupError::NotFound {
-            slug: slug.to_string(),
-            known: self.flows.iter().map(|e| e.flow.slug.clone()).collect(),
-        })
+        lookup(
+            slug,
+            self.flows.iter().map(|e| (e.flow.slug.as_str(), e)),
+            &self.problems,
+        )
     }
 
     /// Whether a flow (readable or not) already claims `slug`.
@@ -204,6 +195,75 @@ impl FlowSet {
                 .iter()
                 .any(|p| p.slug.as_deref() == Some(slug))
     }
+}
+
+/// The flow named `slug` among `flows` (slug, item), else the unusable note that claims it, else
+/// not found (naming the slugs there are).
+fn lookup<'a, T>(
+    slug: &str,
+    flows: impl Iterator<Item = (&'a str, &'a T)> + Clone,
+    problems: &[Problem],
+) -> Result<&'a T, LookupError> {
+    if let Some((_, e)) = flows.clone().find(|(s, _)| *s == slug) {
+        return Ok(e);
+    }
+    if let Some(p) = problems
+        .iter()
+        .find(|p| p.slug.as_deref() == Some(slug) && !matches!(p.error, ProblemKind::Stale { .. }))
+    {
+        return Err(LookupError::Broken {
+            problem: Box::new(p.clone()),
+            source: p.error.clone(),
+        });
+    }
+    Err(LookupError::NotFound {
+        slug: slug.to_string(),
+        known: flows.map(|(s, _)| s.to_owned()).collect(),
+    })
+}
+
+/// What a note claims, for choosing between two notes of one slug.
+pub(crate) struct Claim<'a> {
+    slug: &'a str,
+    anchor: ObjectId,
+    integration_branch: &'a str,
+    updated_at: &'a str,
+}
+
+/// One flow per slug: where two notes claim a slug, [`prefer`] picks one and the other becomes a
+/// stale problem. Returns the flows sorted by slug, and the problems.
+fn resolve<T>(
+    repo: &gix::Repository,
+    found: Vec<T>,
+    claim: impl Fn(&T) -> Claim<'_>,
+) -> (Vec<T>, Vec<Problem>) {
+    let mut problems = Vec::new();
+    let mut by_slug: BTreeMap<String, T> = BTreeMap::new();
+    for entry in found {
+        let slug = claim(&entry).slug.to_owned();
+        match by_slug.remove(&slug) {
+            None => {
+                by_slug.insert(slug, entry);
+            }
+            Some(other) => {
+                let (keep, stale) = if prefer(repo, &claim(&entry), &claim(&other)) {
+                    (entry, other)
+                } else {
+                    (other, entry)
+                };
+                problems.push(Problem {
+                    object: claim(&stale).anchor,
+                    slug: Some(slug.clone()),
+                    error: ProblemKind::Stale {
+                        slug: slug.clone(),
+                        current: claim(&keep).anchor,
+                    },
+                });
+                by_slug.insert(slug, keep);
+            }
+        }
+    }
+    (by_slug.into_values().collect(), problems)
 }
 
 impl Snapshot {
@@ -265,69 +325,68 @@ impl Snapshot {
         repo: &gix::Repository,
         mut read: impl FnMut(&ObjectId) -> Result<Option<Vec<u8>>, StoreError>,
     ) -> Result<FlowSet, StoreError> {
-        let mut set = FlowSet::default();
-        let mut by_slug: BTreeMap<String, FlowEntry> = BTreeMap::new();
+        let mut problems = Vec::new();
+        let mut found = Vec::new();
         for (object, blobs) in &self.notes {
             let bytes = read(object)?.unwrap_or_default();
-            if blobs.len() > 1 {
-                set.problems.push(Problem {
-                    object: *object,
-                    slug: slug_hint(repo, object, &bytes),
-                    error: ProblemKind::DuplicateFanout,
-                });
-            }
-            if !upgrade::looks_like_flow(&bytes) {
-                // Not a flow: fine if it is another document of ours; a problem otherwise.
-                if let Err(e) = check_other_document(&bytes) {
-                    set.problems.push(Problem {
-                        object: *object,
-                        slug: slug_hint(repo, object, &bytes),
-                        error: e.into(),
-                    });
-                }
-                continue;
-            }
-            match upgrade::decode(&bytes) {
-                Ok(decoded) => {
-                    let documents = decoded.flows.len();
-                    let flow = decoded.newest();
-                    let entry = FlowEntry {
-                        anchor: *object,
-                        flow,
-                        documents,
-                    };
-                    let slug = entry.flow.slug.clone();
-                    match by_slug.remove(&slug) {
-                        None => {
-                            by_slug.insert(slug, entry);
-                        }
-                        Some(other) => {
-                            let (keep, stale) = if prefer(repo, &entry, &other) {
-                                (entry, other)
-                            } else {
-                                (other, entry)
-                            };
-                            set.problems.push(Problem {
-                                object: stale.anchor,
-                                slug: Some(slug.clone()),
-                                error: ProblemKind::Stale {
-                                    slug: slug.clone(),
-                                    current: keep.anchor,
-                                },
-                            });
-                            by_slug.insert(slug, keep);
-                        }
-                    }
-                }
-                Err(e) => set.problems.push(Problem {
-                    object: *object,
-                    slug: slug_hint(repo, object, &bytes),
-                    error: e.into(),
-                }),
-            }
+            found.extend(read_note(repo, object, blobs, &bytes, &mut problems));
         }
-        set.flows = by_slug.into_values().collect();
-        Ok(set)
+        let (flows, stale) = resolve(repo, found, |e: &FlowEntry| Claim {
+            slug: &e.flow.slug,
+            anchor: e.anchor,
+            integration_branch: &e.flow.integration_branch,
+            updated_at: &e.flow.updated_at,
+        });
+        problems.extend(stale);
+        Ok(FlowSet { flows, problems })
+    }
+}
+
+/// The note on `object` (stored in `blobs`, reading `bytes`): the flow it holds, if it holds one
+/// that decodes; what is wrong with it goes to `problems` (stored at two fanouts, not decoding, not
+/// one of git-aiflow's documents).
+pub(crate) fn read_note(
+    repo: &gix::Repository,
+    object: &ObjectId,
+    blobs: &[ObjectId],
+    bytes: &[u8],
+    problems: &mut Vec<Problem>,
+) -> Option<FlowEntry> {
+    if blobs.len() > 1 {
+        problems.push(Problem {
+            object: *object,
+            slug: slug_hint(repo, object, bytes),
+            error: ProblemKind::DuplicateFanout,
+        });
+    }
+    if !upgrade::looks_like_flow(bytes) {
+        // Not a flow: fine if it is another document of ours; a problem otherwise.
+        if let Err(e) = check_other_document(bytes) {
+            problems.push(Problem {
+                object: *object,
+                slug: slug_hint(repo, object, bytes),
+                error: e.into(),
+            });
+        }
+        return None;
+    }
+    match upgrade::decode(bytes) {
+        Ok(decoded) => {
+            let documents = decoded.flows.len();
+            Some(FlowEntry {
+                anchor: *object,
+                flow: decoded.newest(),
+                documents,
+            })
+        }
+        Err(e) => {
+            problems.push(Problem {
+                object: *object,
+                slug: slug_hint(repo, object, bytes),
+                error: e.into(),
+            });
+            None
+        }
     }
 }
 
@@ -369,9 +428,9 @@ pub(crate) fn check_other_document(bytes: &[u8]) -> Result<(), DecodeError> {
 /// When two notes claim one slug, whether `a` is the one to use rather than `b`: the note on a
 /// commit of the flow's integration branch wins (after a rebase with `notes.rewriteRef`, git copies
 /// the note to the new anchor and leaves the old one behind), then the newer document.
-fn prefer(repo: &gix::Repository, a: &FlowEntry, b: &FlowEntry) -> bool {
-    let on_branch = |e: &FlowEntry| -> bool {
-        let full = format!("refs/heads/{}", e.flow.integration_branch);
+fn prefer(repo: &gix::Repository, a: &Claim<'_>, b: &Claim<'_>) -> bool {
+    let on_branch = |e: &Claim<'_>| -> bool {
+        let full = format!("refs/heads/{}", e.integration_branch);
         let Ok(Some(tip)) = crate::git::ref_id(repo, &full) else {
             return false;
         };
@@ -385,7 +444,7 @@ fn prefer(repo: &gix::Repository, a: &FlowEntry, b: &FlowEntry) -> bool {
     match (on_branch(a), on_branch(b)) {
         (true, false) => true,
         (false, true) => false,
-        _ => a.flow.updated_at > b.flow.updated_at,
+        _ => a.updated_at > b.updated_at,
     }
 }
 

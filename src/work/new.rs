@@ -6,7 +6,7 @@
 
 use super::WorkError;
 use crate::flow::names::{BRANCH_PREFIX, FLOW_KEY, integration_branch};
-use crate::flow::{self, DocKind, Flow, FlowStatus, SCHEMA, spec};
+use crate::flow::{self, DocKind, Flow, FlowStatus, spec};
 use crate::git::Stamp;
 use crate::store::{self, Change, FlowSet, Snapshot, StoreError};
 use gix::ObjectId;
@@ -186,7 +186,7 @@ pub fn create(
 fn new_flow(slug: String, title: String, start: &Start, spec: flow::Spec) -> Flow {
     Flow {
         extra: Default::default(),
-        schema: SCHEMA,
+        schema: flow::FLOW_SCHEMA,
         kind: DocKind::Flow,
         integration_branch: integration_branch(&slug),
         slug,
@@ -203,6 +203,7 @@ fn new_flow(slug: String, title: String, start: &Start, spec: flow::Spec) -> Flo
         questions: vec![],
         questions_asked: None,
         plans: vec![],
+        progress: Vec::new(),
         reviews: vec![],
         refused_approvals: vec![],
         audits: vec![],

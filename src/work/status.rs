@@ -224,21 +224,6 @@ fn rows<'a>(repo: &gix::Repository, entry: &'a FlowEntry) -> Vec<Row<'a>> {
         .collect()
 }
 
-/// How far a flow is: its subtasks that are not dropped, and how many of them are merged.
-pub fn progress(flow: &Flow) -> (usize, usize) {
-    flow.current_plan()
-        .map(|p| {
-            let live = p
-                .subtasks
-                .iter()
-                .filter(|s| s.status != SubtaskStatus::Dropped);
-            let total = live.clone().count();
-            let merged = live.filter(|s| s.status == SubtaskStatus::Merged).count();
-            (total, merged)
-        })
-        .unwrap_or((0, 0))
-}
-
 /// What the user would do next with this flow: answer or plan it, then the first approved,
 /// in-review or active subtask, then the next one to start, then finish it.
 fn next_step(flow: &Flow) -> Option<Next> {

@@ -59,7 +59,7 @@ fn new_flow_in_a_fresh_repository() {
     );
     let whole = repo.git(&["log", "-1", "--notes=aiflow", "aiflow/rate-limit"]);
     assert!(
-        whole.contains("Notes (aiflow):\n    schema = 2\n    kind = \"flow\"\n"),
+        whole.contains("Notes (aiflow):\n    schema = 3\n    kind = \"flow\"\n"),
         "{whole}"
     );
 
@@ -78,7 +78,7 @@ fn new_flow_in_a_fresh_repository() {
     // The note, as git shows it, is TOML with the whole document.
     let note = repo.git(&["notes", "--ref", "aiflow", "show", "aiflow/rate-limit"]);
     let table: toml::Table = toml::from_str(&note).expect("the note is TOML");
-    assert_eq!(table["schema"].as_integer(), Some(2));
+    assert_eq!(table["schema"].as_integer(), Some(3));
     assert_eq!(table["slug"].as_str(), Some("rate-limit"));
     assert_eq!(table["status"].as_str(), Some("spec"));
     assert_eq!(
@@ -181,7 +181,7 @@ fn init_is_idempotent_and_leaves_push_and_fetch_alone() {
         "amended anchor\n\nAiflow-Flow: rate-limit",
     ]);
     let note = repo.git(&["notes", "--ref=aiflow", "show", "HEAD"]);
-    assert!(note.starts_with("schema = 2\n"), "{note}");
+    assert!(note.starts_with("schema = 3\n"), "{note}");
 }
 
 impl TestRepo {

@@ -304,6 +304,79 @@ fn explicit_ranges_count_what_rev_list_counts() {
     repo.aiflow(&["check", "x..x"]).ok();
 }
 
+/// `check --all` starts from every ref and HEAD, as `git rev-list --all` does, and skips refs
+/// that end at a tree or a blob (lightweight and annotated tags of them, a tag of such a tag)
+/// the way git does: it judges exactly the commits git lists.
+#[test]
+fn all_takes_every_ref_and_skips_non_commits_as_git_does() {
+    let repo = TestRepo::new();
+    let init = repo.rev("main").expect("main");
+    let a1 = commit_tree(&repo, &[&init], &reviewed("a1: on a branch"));
+    let a2 = commit_tree(&repo, &[&a1], &unreviewed("a2: on a branch"));
+    let t1 = commit_tree(&repo, &[&init], &unreviewed("t1: only a tag reaches it"));
+    let h1 = commit_tree(&repo, &[&init], &reviewed("h1: only the detached HEAD"));
+    let r1 = commit_tree(&repo, &[&init], &unreviewed("r1: only an odd ref"));
+    branch(&repo, "x", &a2);
+    repo.git(&["tag", "-a", "-m", "annotated", "v1", &t1]);
+    repo.git(&["update-ref", "refs/odd/place", &r1]);
+    // Refs to non-commits: a blob, a tree, annotated tags of both, a tag of a tag of a tree.
+    let blob = repo.git_stdin(&["hash-object", "-w", "--stdin"], "a blob\n");
+    let blob = blob.trim();
+    repo.git(&["tag", "blob-light", blob]);
+    repo.git(&["tag", "-a", "-m", "tree", "tree-tag", "main^{tree}"]);
+    repo.git(&["tag", "-a", "-m", "blob", "blob-tag", blob]);
+    repo.git(&[
+        "-c",
+        "advice.nestedTag=false",
+        "tag",
+        "-a",
+        "-m",
+        "nested",
+        "nested",
+        "tree-tag",
+    ]);
+    repo.git(&["update-ref", "refs/trees/one", "main^{tree}"]);
+    repo.git(&["checkout", "-q", "--detach", &h1]);
+    let unreviewed_set: BTreeSet<&str> = [init.as_str(), &a2, &t1, &r1].into_iter().collect();
+
+    for args in [&["--all"][..], &["--all", "^x"], &["^main", "--all"]] {
+        let listed = rev_list(&repo, args);
+        assert_eq!(
+            repo.git(&[&["log", "--format=%H"][..], args].concat())
+                .lines()
+                .count(),
+            listed.len(),
+            "{args:?}"
+        );
+        let v = check_json(&repo, args);
+        assert_eq!(count(&v, "commits"), listed.len() as u64, "{args:?}: {v:#}");
+        let expected: BTreeSet<String> = listed
+            .iter()
+            .filter(|c| unreviewed_set.contains(c.as_str()))
+            .cloned()
+            .collect();
+        assert_eq!(
+            failed(&v).into_iter().collect::<BTreeSet<_>>(),
+            expected,
+            "{args:?}: {v:#}"
+        );
+        assert_eq!(
+            count(&v, "reviewed") + failed(&v).len() as u64,
+            count(&v, "commits"),
+            "{args:?}: {v:#}"
+        );
+    }
+    assert_eq!(check_json(&repo, &["--all"])["range"], "--all");
+    assert!(rev_list(&repo, &["--all"]).contains(&h1));
+    // Everything --all reaches is reviewed once the unreviewed refs are gone: exit 0.
+    for r in ["refs/heads/x", "refs/tags/v1", "refs/odd/place"] {
+        repo.git(&["update-ref", "-d", r]);
+    }
+    repo.git(&["update-ref", "refs/heads/main", &a1]);
+    repo.aiflow(&["check", "--all", &format!("^{init}")]).ok();
+    repo.aiflow(&["check", "--all"]).fails(1);
+}
+
 /// "Commits that fail, newest first": in git's order, which is by commit date, also where
 /// a merge brings in a side branch whose commits interleave in time with the first parent's.
 #[test]

@@ -140,7 +140,7 @@ fn git_reads_what_git_aiflow_writes() {
     let text = note(&repo, "aiflow/rate-limit");
     let table: toml::Table =
         toml::from_str(&text).unwrap_or_else(|e| panic!("not TOML ({e}):\n{text}"));
-    assert_eq!(table["schema"].as_integer(), Some(2), "{text}");
+    assert_eq!(table["schema"].as_integer(), Some(3), "{text}");
     assert_eq!(table["kind"].as_str(), Some("flow"), "{text}");
     assert_eq!(table["slug"].as_str(), Some("rate-limit"), "{text}");
     assert_eq!(
@@ -148,7 +148,7 @@ fn git_reads_what_git_aiflow_writes() {
         Some("aiflow/rate-limit"),
         "{text}"
     );
-    assert!(text.starts_with("schema = 2\n"), "{text}");
+    assert!(text.starts_with("schema = 3\n"), "{text}");
     assert_eq!(documents(&text), 1);
     // The bytes git stores are exactly what it shows.
     assert_eq!(
@@ -1061,5 +1061,138 @@ fn a_stale_copy_is_reported_with_a_hint_to_remove_it() {
     repo.git(&["notes", NOTES, "remove", &main]);
     assert_eq!(problems_of(&repo), Vec::<Value>::new());
     assert_eq!(slugs(&list_json(&repo)), ["rate-limit"]);
+    repo.fsck();
+}
+
+// 8. The summary cache (`.git/aiflow/flows.cache`) never makes output wrong.
+
+/// `list` and `status` keep summaries of notes in `.git/aiflow/flows.cache`; every way a note
+/// changes behind the cache's back (a hand edit with `git notes add -f`, a note broken by hand,
+/// the notes ref moved to another commit as a fetch or a sync moves it, a damaged or foreign cache
+/// file) is seen by the next command, which gives what a run with no cache at all gives.
+#[test]
+fn the_flow_cache_sees_notes_changed_behind_its_back() {
+    let repo = TestRepo::new();
+    repo.new_rate_limit();
+    repo.aiflow(&["new", "other", "-m", "Other summary."]).ok();
+    let anchor = anchor(&repo);
+    let cache = repo.path.join(".git/aiflow/flows.cache");
+    // The same output as with no cache file: `list`, `list --json`, `status` and its JSON.
+    let fresh = |repo: &TestRepo| {
+        let _ = std::fs::remove_file(&cache);
+        let out = (
+            repo.aiflow(&["list"]),
+            list_json(repo),
+            repo.aiflow(&["status", "rate-limit"]),
+        );
+        assert!(cache.is_file(), "list writes the cache");
+        out
+    };
+    let cached = |repo: &TestRepo| {
+        assert!(cache.is_file());
+        (
+            repo.aiflow(&["list"]),
+            list_json(repo),
+            repo.aiflow(&["status", "rate-limit"]),
+        )
+    };
+    let same = |a: &(crate::harness::Run, Value, crate::harness::Run),
+                b: &(crate::harness::Run, Value, crate::harness::Run)| {
+        assert_eq!(
+            (&a.0.stdout, &a.0.stderr, a.0.code),
+            (&b.0.stdout, &b.0.stderr, b.0.code)
+        );
+        assert_eq!(a.1, b.1);
+        assert_eq!(
+            (&a.2.stdout, &a.2.stderr, a.2.code),
+            (&b.2.stdout, &b.2.stderr, b.2.code)
+        );
+    };
+    let first = fresh(&repo);
+    assert!(
+        first.0.stdout.contains("Rate limiting"),
+        "{}",
+        first.0.stdout
+    );
+    // The file holds no text from the notes: titles are read from the notes when printed.
+    let text = std::fs::read_to_string(&cache).expect("cache");
+    assert!(!text.contains("Rate limiting"), "{text}");
+    same(&first, &cached(&repo));
+    let tip_before = notes_tip(&repo);
+
+    // A hand edit with git: the new title shows at once, in list and in status.
+    let edited = set_key(&note(&repo, &anchor), "title", "\"Edited by hand\"");
+    replace_note(&repo, &anchor, edited.as_bytes());
+    let after = cached(&repo);
+    assert!(
+        after.0.stdout.contains("Edited by hand"),
+        "{}",
+        after.0.stdout
+    );
+    assert!(
+        !after.0.stdout.contains("Rate limiting"),
+        "{}",
+        after.0.stdout
+    );
+    assert!(
+        after.2.stdout.contains("Edited by hand"),
+        "{}",
+        after.2.stdout
+    );
+    same(&after, &fresh(&repo));
+
+    // A note broken by hand is reported, by list and by status, cache or not.
+    replace_note(&repo, &anchor, b"not a document at all\n");
+    let broken = cached(&repo);
+    assert_eq!(slugs(&broken.1), ["other"]);
+    assert_eq!(problems(&broken.1).len(), 1, "{:#}", broken.1);
+    assert_eq!(broken.2.code, 1, "{:?}", broken.2);
+    same(&broken, &fresh(&repo));
+    // And again from a cache that was written with the broken note in it.
+    same(&broken, &cached(&repo));
+
+    // The notes ref moved back to an older commit, as a fetch or a sync can move it.
+    repo.git(&["update-ref", "refs/notes/aiflow", &tip_before]);
+    let back = cached(&repo);
+    same(&first, &back);
+
+    // A damaged cache file, one from another version, and an empty one are rebuilt.
+    for text in [
+        "garbage\n".to_string(),
+        // Another version's file, whose summaries say something else: not used.
+        {
+            let text = std::fs::read_to_string(&cache).expect("cache");
+            let (header, rest) = text.split_once('\n').expect("a header line");
+            assert!(header.starts_with("aiflow-flows-cache "), "{header}");
+            assert!(rest.contains("\tspec\t"), "{rest}");
+            format!(
+                "{header}-other\n{}",
+                rest.replace("\tspec\t", "\tabandoned\t")
+            )
+        },
+        std::fs::read_to_string(&cache).expect("cache")[..200].to_string(),
+        String::new(),
+    ] {
+        std::fs::write(&cache, text).expect("write cache");
+        same(&first, &cached(&repo));
+    }
+    // A cache that cannot be written (a directory in its place) costs speed, not output.
+    std::fs::remove_file(&cache).expect("remove cache");
+    std::fs::create_dir(&cache).expect("a directory where the cache goes");
+    let run = repo.aiflow(&["list"]);
+    assert_eq!(
+        (&run.stdout, &run.stderr, run.code),
+        (&first.0.stdout, &first.0.stderr, first.0.code)
+    );
+    std::fs::remove_dir(&cache).expect("remove directory");
+
+    // The same note blob on two objects (`git notes copy`): one is a stale copy, found through
+    // the cache's lines for the slug as without them.
+    let main = repo.rev("main").expect("main");
+    repo.git(&["notes", NOTES, "copy", &anchor, &main]);
+    let copied = fresh(&repo);
+    assert_eq!(problems(&copied.1).len(), 1, "{:#}", copied.1);
+    assert!(copied.2.stderr.contains(&main), "{}", copied.2.stderr);
+    same(&copied, &cached(&repo));
     repo.fsck();
 }

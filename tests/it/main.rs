@@ -13,6 +13,7 @@ mod gate_bypass;
 mod gate_cli;
 mod git_native;
 mod help;
+mod history;
 mod in_process;
 mod interop;
 mod lifecycle;

@@ -585,19 +585,22 @@ fn deviations_from_the_plan_are_shown_and_recorded_with_the_approval() {
         review["deviations"]["untouched"][0].as_str(),
         Some("README.md")
     );
-    // The plan's history shows them next to the revision they left.
+    // The plan's history shows them after the revisions (which never change), naming the
+    // revision they left.
     let log = repo.aiflow(&["plan", "log", "rate-limit"]).ok();
     assert_has(
         &log,
-        "a1 left it, accepted by Grace Hopper <grace@example.com> at ",
+        "\ndeviations from the plan accepted in review\n    a1 left revision 3, accepted by Grace Hopper <grace@example.com> at ",
     );
     assert_has(
         &log,
         ": changed outside it: Cargo.toml; untouched: README.md\n",
     );
     let log = repo.aiflow(&["plan", "log", "rate-limit", "--json"]).json();
-    assert_eq!(log["revisions"][0]["deviations"][0]["subtask"], "a1");
-    assert_eq!(log["revisions"][1]["deviations"], serde_json::json!([]));
+    assert_eq!(log["deviations"][0]["subtask"], "a1");
+    assert_eq!(log["deviations"][0]["revision"], 3);
+    assert_eq!(log["deviations"].as_array().map(Vec::len), Some(1));
+    assert!(log["revisions"][0].get("deviations").is_none(), "{log:#}");
     // Once approved, status shows what was recorded.
     let status = repo.aiflow(&["status", "rate-limit", "--json"]).json();
     assert_eq!(

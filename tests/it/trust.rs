@@ -363,7 +363,7 @@ fn unreadable_flow_notes_fail_closed_here_and_on_the_server() {
         ),
         (
             "an unknown schema",
-            good.replace("schema = 2", "schema = 9"),
+            good.replace("schema = 3", "schema = 9"),
             "upgrade git-aiflow",
         ),
         ("too large", huge, "git notes --ref=aiflow edit"),
@@ -394,7 +394,7 @@ fn unreadable_flow_notes_fail_closed_here_and_on_the_server() {
     // On a server: a push that brings a broken note with the branch is refused, and the
     // pusher is told why.
     let (server, _daemon) = served(&repo);
-    set_note(&good.replace("schema = 2", "schema = 9"));
+    set_note(&good.replace("schema = 3", "schema = 9"));
     // (Past this repository's own hooks, which refuse the same.)
     repo.git(&[
         "-c",
@@ -549,6 +549,27 @@ fn legacy_patch_ids_count_only_where_the_policy_allows() {
     let note = repo.git(&["notes", "--ref=aiflow", "show", &anchor]);
     let mut doc: toml::Table = toml::from_str(&note).expect("toml");
     doc.insert("schema".into(), toml::Value::Integer(1));
+    // Schema 1 kept each subtask's status and branch in the plan's revisions.
+    let progress = doc.remove("progress");
+    let progress = progress.as_ref().and_then(|p| p.as_array());
+    for plan in doc["plans"].as_array_mut().expect("plans") {
+        for s in plan["subtasks"].as_array_mut().expect("subtasks") {
+            let s = s.as_table_mut().expect("subtask");
+            let moved = progress
+                .into_iter()
+                .flatten()
+                .find(|p| p["subtask"] == s["id"]);
+            let status = match (s.remove("dropped"), moved) {
+                (Some(_), _) => "dropped".into(),
+                (None, Some(p)) => p["status"].clone(),
+                (None, None) => "planned".into(),
+            };
+            s.insert("status".into(), status);
+            if let Some(b) = moved.and_then(|p| p.get("branch")) {
+                s.insert("branch".into(), b.clone());
+            }
+        }
+    }
     for r in doc["reviews"].as_array_mut().expect("reviews") {
         r.as_table_mut().expect("review").remove("tool");
         for c in r["commits"].as_array_mut().expect("commits") {

@@ -61,8 +61,11 @@ pub fn provider_label(provider: &str, model: Option<&str>) -> String {
     }
 }
 
-/// `revisions`: how many revisions the flow has (`flow.plans` may not hold `rev` yet).
-fn plan_json(flow: &Flow, rev: &PlanRevision, revisions: usize) -> serde_json::Value {
+/// `revisions`: how many revisions the flow has (`flow.plans` may not hold `rev` yet), `None`
+/// for a revision asked for by number: then the revision as it was written (its decisions, the
+/// tests accepted up to it), the same forever.
+fn plan_json(flow: &Flow, rev: &PlanRevision, revisions: Option<usize>) -> serde_json::Value {
+    let history = accepted_history(flow, rev, revisions.is_none());
     let subtasks: Vec<_> = rev
         .subtasks
         .iter()
@@ -80,29 +83,56 @@ fn plan_json(flow: &Flow, rev: &PlanRevision, revisions: usize) -> serde_json::V
                 "branch": s.branch.clone().unwrap_or_else(|| subtask_branch(&flow.integration_branch, &s.id, &s.title)),
                 "branch_exists": s.branch.is_some(),
                 "test": s.test,
-                "test_accepted": s.test.as_deref().map(|t| fplan::test_accepted(&flow.plans, &s.id, t)),
+                "test_accepted": s.test.as_deref().map(|t| fplan::test_accepted(history, &s.id, t)),
             })
         })
         .collect();
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "slug": flow.slug,
         "revision": rev.revision,
-        "revisions": revisions,
         "source": rev.source,
         "created_at": rev.created_at,
         "created_by": rev.created_by,
         "provider": rev.provider,
         "model": rev.model,
         "subtasks": subtasks,
-    })
+    });
+    if let Some(n) = revisions {
+        v["revisions"] = n.into();
+    }
+    v
+}
+
+/// The revisions whose edits count when telling whether `rev` holds an accepted test: all of
+/// them for the current plan, those up to `rev` for a revision shown as written.
+fn accepted_history<'a>(
+    flow: &'a Flow,
+    rev: &PlanRevision,
+    as_written: bool,
+) -> &'a [PlanRevision] {
+    if as_written {
+        let n = (rev.revision as usize).min(flow.plans.len());
+        &flow.plans[..n]
+    } else {
+        &flow.plans
+    }
 }
 
 pub fn show(ctx: &mut Ctx, args: &ShowArgs) -> Result<(), CliError> {
     let (_, entry) = ctx.flow(args.slug.as_deref())?;
     let flow = &entry.flow;
-    let rev = revision(flow, args.revision)?;
+    let current = revision(flow, args.revision)?;
+    // A revision asked for by number is shown as it was written: its decisions, never the
+    // progress the subtasks made since, so that it reads the same forever.
+    let decided = current.decided();
+    let rev = if args.revision.is_some() {
+        &decided
+    } else {
+        current
+    };
     if args.json {
-        return ctx.json(&plan_json(flow, rev, flow.plans.len()));
+        let revisions = args.revision.is_none().then_some(flow.plans.len());
+        return ctx.json(&plan_json(flow, rev, revisions));
     }
     if args.toml {
         // Cleaned value by value: TOML would write a control character as an escape.
@@ -123,19 +153,26 @@ pub fn show(ctx: &mut Ctx, args: &ShowArgs) -> Result<(), CliError> {
     }
     // Written to a buffer and cleaned as a whole: the note may hold anything.
     let mut buf = Vec::new();
-    show_text(&mut buf, flow, rev)?;
+    show_text(&mut buf, flow, rev, args.revision.is_some())?;
     write_clean(&mut ctx.out, &buf)
 }
 
-/// `rev` of `flow`'s plan as text, phase by phase.
-fn show_text(out: &mut Vec<u8>, flow: &Flow, rev: &PlanRevision) -> std::io::Result<()> {
+/// `rev` of `flow`'s plan as text, phase by phase: the current plan with each subtask's
+/// progress, or (`as_written`) a revision as it was written, without progress or later facts.
+fn show_text(
+    out: &mut Vec<u8>,
+    flow: &Flow,
+    rev: &PlanRevision,
+    as_written: bool,
+) -> std::io::Result<()> {
     let latest = flow.plans.len() as u32;
+    let history = accepted_history(flow, rev, as_written);
     writeln!(
         out,
         "Plan of {}, revision {}{} ({}, {})",
         flow.slug,
         rev.revision,
-        if rev.revision == latest {
+        if rev.revision == latest || as_written {
             String::new()
         } else {
             format!(" of {latest}")
@@ -164,18 +201,20 @@ fn show_text(out: &mut Vec<u8>, flow: &Flow, rev: &PlanRevision) -> std::io::Res
             writeln!(out, "      files: {}", s.files.join(", "))?;
         }
         if let Some(t) = &s.test {
-            let how = if fplan::test_accepted(&flow.plans, &s.id, t) {
+            let how = if fplan::test_accepted(history, &s.id, t) {
                 ""
             } else {
                 " (proposed by the model: runs once a person accepts it with `git aiflow plan edit`)"
             };
             writeln!(out, "      test: `{t}`{how}")?;
         }
-        let branch = s
-            .branch
-            .clone()
-            .unwrap_or_else(|| subtask_branch(&flow.integration_branch, &s.id, &s.title));
-        writeln!(out, "      branch: {branch}")?;
+        if !as_written {
+            let branch = s
+                .branch
+                .clone()
+                .unwrap_or_else(|| subtask_branch(&flow.integration_branch, &s.id, &s.title));
+            writeln!(out, "      branch: {branch}")?;
+        }
         for line in clean(&s.description).lines() {
             if line.trim().is_empty() {
                 writeln!(out)?;
@@ -231,14 +270,39 @@ pub fn log(ctx: &mut Ctx, args: &LogArgs) -> Result<(), CliError> {
     let (_, entry) = ctx.flow(args.slug.as_deref())?;
     let flow = &entry.flow;
     let entries = pview::log(flow)?;
+    // Each revision's entry depends on that revision and the one before only, so it reads the
+    // same forever; approvals that deviated from a revision come after all of them.
+    let deviations: Vec<(u32, &crate::flow::Review)> = entries
+        .iter()
+        .rev()
+        .flat_map(|e| e.deviations.iter().map(|r| (e.revision.revision, *r)))
+        .collect();
     if args.json {
         let revs: Vec<_> = entries.iter().map(log_json).collect();
-        return ctx.json(&serde_json::json!({"slug": flow.slug, "revisions": revs}));
+        let devs: Vec<_> = deviations
+            .iter()
+            .map(|(n, d)| {
+                serde_json::json!({
+                    "revision": n,
+                    "subtask": d.subtask,
+                    "reviewer": d.reviewer,
+                    "at": d.at,
+                    "outside_plan": d.deviations.as_ref().map(|x| &x.outside_plan),
+                    "untouched": d.deviations.as_ref().map(|x| &x.untouched),
+                })
+            })
+            .collect();
+        return ctx.json(&serde_json::json!({
+            "slug": flow.slug,
+            "revisions": revs,
+            "deviations": devs,
+        }));
     }
     let mut buf = Vec::new();
     for e in &entries {
         log_text(&mut buf, e)?;
     }
+    deviations_text(&mut buf, &deviations)?;
     write_clean(&mut ctx.out, &buf)
 }
 
@@ -258,13 +322,6 @@ fn log_json(e: &LogEntry<'_>) -> serde_json::Value {
         "duration_ms": r.duration_ms,
         "subtasks": r.subtasks.len(),
         "changes": e.changes.as_deref().map(change_summary),
-        "deviations": e.deviations.iter().map(|d| serde_json::json!({
-            "subtask": d.subtask,
-            "reviewer": d.reviewer,
-            "at": d.at,
-            "outside_plan": d.deviations.as_ref().map(|x| &x.outside_plan),
-            "untouched": d.deviations.as_ref().map(|x| &x.untouched),
-        })).collect::<Vec<_>>(),
     })
 }
 
@@ -306,8 +363,20 @@ fn log_text(out: &mut Vec<u8>, e: &LogEntry<'_>) -> std::io::Result<()> {
         out,
         "    {n} subtask{}{changes}",
         if n == 1 { "" } else { "s" }
-    )?;
-    for review in &e.deviations {
+    )
+}
+
+/// The approvals that accepted deviations from the plan, oldest revision first, after the
+/// revisions (which never change).
+fn deviations_text(
+    out: &mut Vec<u8>,
+    deviations: &[(u32, &crate::flow::Review)],
+) -> std::io::Result<()> {
+    if deviations.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\ndeviations from the plan accepted in review")?;
+    for (n, review) in deviations {
         let Some(d) = &review.deviations else {
             continue;
         };
@@ -320,7 +389,7 @@ fn log_text(out: &mut Vec<u8>, e: &LogEntry<'_>) -> std::io::Result<()> {
         }
         writeln!(
             out,
-            "    {} left it, accepted by {} at {}: {}",
+            "    {} left revision {n}, accepted by {} at {}: {}",
             review.subtask,
             review.reviewer,
             review.at,
@@ -533,7 +602,7 @@ pub fn print_new_revision(
     json: bool,
 ) -> Result<(), CliError> {
     if json {
-        return ctx.json(&plan_json(flow, rev, rev.revision as usize));
+        return ctx.json(&plan_json(flow, rev, Some(rev.revision as usize)));
     }
     let slug = &flow.slug;
     let mut buf = Vec::new();
