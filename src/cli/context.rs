@@ -99,6 +99,43 @@ impl Ctx {
         Ok(self.repo.as_ref().expect("just opened"))
     }
 
+    /// Keep `refs/notes/aiflow-log`, what `git log` shows, in step with `refs/notes/aiflow` after a
+    /// command that opened the repository ([`crate::work::display::refresh`]); `fresh` reopens it
+    /// first, for a command that changed its config. A failure is a warning: the display ref is
+    /// derived, and the next command tries again.
+    pub fn refresh_display(&mut self, fresh: bool) {
+        // In a server's quarantine (a pre-receive hook running a command), a ref written to
+        // objects git may delete would corrupt the repository: write nothing there.
+        if std::env::var_os("GIT_QUARANTINE_PATH").is_some() {
+            return;
+        }
+        let Some(repo) = &self.repo else { return };
+        let reopened;
+        let repo = if fresh {
+            match crate::git::open(&self.dir) {
+                Ok(r) => {
+                    reopened = r;
+                    &reopened
+                }
+                Err(_) => return,
+            }
+        } else {
+            repo
+        };
+        if let Err(e) = crate::work::display::refresh(repo) {
+            let mut message = format!(
+                "could not update {}: {e}",
+                crate::work::display::DISPLAY_REF
+            );
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            self.warn(message);
+        }
+    }
+
     /// The repository and the error stream at once, for a library call that reports on
     /// standard error while it reads the repository (the hooks).
     pub fn repo_and_err(&mut self) -> Result<(&Repository, &mut dyn Write), CliError> {

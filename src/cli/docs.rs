@@ -399,7 +399,7 @@ fn examples(path: &[String]) -> Vec<(&'static str, &'static str)> {
         ],
         ["init"] => vec![(
             "git aiflow init",
-            "Set notes.displayRef and notes.rewriteRef; running it again changes nothing.",
+            "Set notes.displayRef (git log shows a few lines per note) and notes.rewriteRef; running it again changes nothing.",
         )],
         ["new"] => vec![
             (

@@ -289,6 +289,20 @@ fn parse_exit(e: &clap::Error) -> Exit {
 /// already (the exit code then tells the rest).
 fn execute(mut ctx: Ctx, command: &Command, json: bool) -> Exit {
     let result = dispatch(&mut ctx, command).and_then(|()| ctx.out.flush().map_err(CliError::from));
+    // What `git log` shows follows every command that may have written notes (a refused one
+    // too: it may have written before refusing). Hooks must stay fast and never write refs.
+    match command {
+        // The gate reads only: CI and server hooks run it.
+        Command::Hook(_)
+        | Command::Check(_)
+        | Command::Man(_)
+        | Command::Completions(_)
+        | Command::Complete(_)
+        | Command::Demo(_)
+        | Command::Config(_) => {}
+        Command::Init(_) => ctx.refresh_display(true),
+        _ => ctx.refresh_display(false),
+    }
     match result {
         Ok(()) => Exit::Ok,
         Err(e) if e.broken_pipe => Exit::Ok,

@@ -16,6 +16,7 @@ pub mod review;
 pub mod slug;
 pub mod spec;
 pub mod stats;
+pub mod summary;
 pub mod upgrade;
 pub mod vocab;
 

@@ -1,22 +1,31 @@
-//! Setting a repository up for git-aiflow: `notes.displayRef` and `notes.rewriteRef` include
-//! `refs/notes/aiflow` in the repository's own config (the common one, shared by linked
-//! worktrees), each added only if not already there, and nothing that changes what a bare
-//! `git push` or `git fetch` does.
+//! Setting a repository up for git-aiflow, in the repository's own config (the common one, shared
+//! by linked worktrees), each value added only if not already there, and nothing that changes
+//! what a bare `git push` or `git fetch` does:
+//! - `notes.displayRef` includes `refs/notes/aiflow-log`, the few lines per note that `git log`
+//!   shows ([`crate::work::display`]); a `refs/notes/aiflow` value that an older `init` set, which
+//!   made `git log` print whole documents, is removed;
+//! - `notes.rewriteRef` includes `refs/notes/aiflow`, so amend and rebase carry the documents.
 
 use crate::store::NOTES_REF;
+use crate::work::display::DISPLAY_REF;
 use std::error::Error as StdError;
 use std::path::PathBuf;
 
-/// The multi-valued `notes.*` keys set up to include `refs/notes/aiflow`.
-pub const NOTES_KEYS: [&str; 2] = ["displayRef", "rewriteRef"];
+/// The multi-valued `notes.*` keys set up, and the notes ref each must include.
+pub const NOTES_KEYS: [(&str, &str); 2] = [("displayRef", DISPLAY_REF), ("rewriteRef", NOTES_REF)];
 
 /// What [`notes_refs`] found and did.
 #[derive(Debug)]
 pub struct Setup {
     /// The config file.
     pub path: PathBuf,
-    /// Each of [`NOTES_KEYS`], and whether it was added (`false`: it was there already).
-    pub keys: Vec<(&'static str, bool)>,
+    /// Each of [`NOTES_KEYS`] with its ref, and whether it was added (`false`: it was there
+    /// already).
+    pub keys: Vec<(&'static str, &'static str, bool)>,
+    /// Whether `notes.displayRef = refs/notes/aiflow`, set by an older `init`, was removed.
+    pub migrated: bool,
+    /// A `notes.displayRef` value left in place (a glob) that still shows whole documents.
+    pub shows_documents: Option<String>,
     /// The repository has a remote.
     pub has_remote: bool,
 }
@@ -24,7 +33,7 @@ pub struct Setup {
 impl Setup {
     /// Whether the config was changed.
     pub fn changed(&self) -> bool {
-        self.keys.iter().any(|(_, added)| *added)
+        self.migrated || self.keys.iter().any(|(_, _, added)| *added)
     }
 }
 
@@ -75,8 +84,9 @@ impl SetupError {
     }
 }
 
-/// Make `notes.displayRef` and `notes.rewriteRef` include `refs/notes/aiflow` in `repo`'s
-/// config, under the config file's lock (idempotent).
+/// Make `notes.displayRef` include `refs/notes/aiflow-log` (instead of `refs/notes/aiflow`) and
+/// `notes.rewriteRef` include `refs/notes/aiflow` in `repo`'s config, under the config file's lock
+/// (idempotent).
 pub fn notes_refs(repo: &gix::Repository) -> Result<Setup, SetupError> {
     let path = repo.common_dir().join("config");
     let has_remote = !repo.remote_names().is_empty();
@@ -96,23 +106,46 @@ pub fn notes_refs(repo: &gix::Repository) -> Result<Setup, SetupError> {
                 path: path.clone(),
                 source: Box::new(e),
             })?;
+    // What an older `init` set: `git log` printed every document whole.
+    let display = "notes.displayRef";
+    let values: Vec<String> = file
+        .raw_values(display)
+        .map(|vals| vals.iter().map(|v| v.to_string()).collect())
+        .unwrap_or_default();
+    let stale: Vec<usize> = (0..values.len())
+        .filter(|&i| values[i].trim() == NOTES_REF)
+        .collect();
+    if !stale.is_empty() {
+        let mut all = file
+            .raw_values_mut(display)
+            .map_err(|e| SetupError::Edit(Box::new(e)))?;
+        for &i in stale.iter().rev() {
+            all.delete(i);
+        }
+    }
+    let shows_documents = values
+        .iter()
+        .find(|v| v.trim() != NOTES_REF && covers(v, NOTES_REF))
+        .cloned();
     let mut keys = Vec::new();
-    for key in NOTES_KEYS {
+    for (key, target) in NOTES_KEYS {
         let present = file
             .raw_values(format!("notes.{key}").as_str())
-            .map(|vals| vals.iter().any(|v| covers(&v.to_string(), NOTES_REF)))
+            .map(|vals| vals.iter().any(|v| covers(&v.to_string(), target)))
             .unwrap_or(false);
         if !present {
             file.section_mut_or_create_new("notes", None)
                 .map_err(|e| SetupError::Edit(Box::new(e)))?
-                .push(key, Some(gix::bstr::BStr::new(NOTES_REF)))
+                .push(key, Some(gix::bstr::BStr::new(target)))
                 .map_err(|e| SetupError::Edit(Box::new(e)))?;
         }
-        keys.push((key, !present));
+        keys.push((key, target, !present));
     }
     let setup = Setup {
         path,
         keys,
+        migrated: !stale.is_empty(),
+        shows_documents,
         has_remote,
     };
     if setup.changed() {
@@ -130,7 +163,7 @@ pub fn notes_refs(repo: &gix::Repository) -> Result<Setup, SetupError> {
 }
 
 /// Whether a notes ref value (possibly a glob such as `refs/notes/*`) covers `name`.
-fn covers(value: &str, name: &str) -> bool {
+pub(crate) fn covers(value: &str, name: &str) -> bool {
     let value = value.trim();
     if value == name {
         return true;

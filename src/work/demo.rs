@@ -154,7 +154,6 @@ pub fn run(dir: &Path, exe: &Path, out: &mut dyn Write) -> Result<Repos, WorkErr
         "/subtasks/0/branch",
         "the demo plan has no subtasks",
     )?;
-    runner.run(dashboard(dir))?;
     runner.run(execution(dir, &subtask))?;
     runner.run(review(dir, &subtask))?;
     let repos = Repos::beside(dir);
@@ -172,31 +171,35 @@ pub fn run(dir: &Path, exe: &Path, out: &mut dyn Write) -> Result<Repos, WorkErr
 /// A repository with one commit, the flow started from the spec, and its first commit and note.
 fn setup(dir: &Path) -> Script {
     let mut s = Script::new(dir);
-    s.say(format!("# A throwaway repository in {}", dir.display()));
-    s.run(git(&["init", "-q", "-b", "main"]));
-    s.run(git(&["config", "user.name", "Demo User"]));
-    s.run(git(&["config", "user.email", "demo@example.com"]));
+    s.say(format!(
+        "======== A throwaway repository with one commit: {} ========",
+        dir.display()
+    ));
+    s.run(git(&["init", "-q", "-b", "main"]).quiet());
+    s.run(git(&["config", "user.name", "Demo User"]).quiet());
+    s.run(git(&["config", "user.email", "demo@example.com"]).quiet());
     s.write("README.md", "# Demo service\n", REPO);
     s.write("test.sh", DEMO_TEST, REPO);
-    s.run(git(&["add", "README.md", "test.sh"]));
-    s.run(git(&["commit", "-q", "-m", "Initial commit"]));
+    s.run(git(&["add", "README.md", "test.sh"]).quiet());
+    s.run(git(&["commit", "-q", "-m", "Initial commit"]).quiet());
     s.write(
         ".git/rate-limit.md",
         DEMO_SPEC,
         "could not write the demo spec",
     );
-    s.say("\n# Configure the repository, then start a flow from a spec");
-    s.run(aiflow(&["init"]));
+    s.say("# Configure the repository once, then start a flow from a spec (a Markdown file)");
+    s.run(aiflow(&["init"]).only(&["+="]));
     s.run(
         aiflow(&["new", "rate-limit", "-F", ".git/rate-limit.md"])
-            .shown("git aiflow new rate-limit -F rate-limit.md"),
+            .shown("git aiflow new rate-limit -F rate-limit.md")
+            .head(2),
     );
-    s.say("\n# The flow is a branch whose first commit is the spec, with the flow's TOML note");
+    s.say("\n# The flow is a branch whose first commit holds the spec; `git log` shows a short\n# note under it (the whole document: `git log --notes=aiflow`)");
     s.run(git(&[
         "--no-pager",
         "log",
         "-1",
-        "--notes=aiflow",
+        "--format=%h %s%n%N",
         "aiflow/rate-limit",
     ]));
     s
@@ -209,40 +212,37 @@ fn planning(dir: &Path) -> Script {
     for (name, text) in DEMO_ANSWERS {
         s.write(&format!(".git/demo-model/{name}.json"), text, REPO);
     }
-    s.say("\n# Plan with a model. The demo's model is a command that replays recorded answers; a real\n# one is configured the same way (aiflow.provider openai|anthropic|command|manual)");
+    s.say("\n# Plan with a model: here a command replaying recorded answers (or openai, anthropic, manual)");
     s.run(git(&["config", "aiflow.provider", "command"]));
     s.run(git(&[
         "config",
         "aiflow.command",
         "cat \"$(git rev-parse --git-dir)/demo-model/$AIFLOW_TEMPLATE.json\"",
     ]));
-    s.say("\n# First the model asks what the spec leaves open");
-    s.run(aiflow(&["plan", "rate-limit"]));
-    s.run(aiflow(&[
-        "answer",
-        "rate-limit",
-        "--answer",
-        "1=A lower quota: 20 requests per minute per IP",
-        "--answer",
-        "2=Local in-memory fallback",
-        "--answer",
-        "3=Key id from api_keys",
-    ]));
+    s.say("\n# First the model asks what the spec leaves open; you answer");
+    s.run(aiflow(&["plan", "rate-limit"]).starting(&["command", "1. ", "2. ", "3. "]));
+    s.run(
+        aiflow(&[
+            "answer",
+            "rate-limit",
+            "--answer",
+            "1=A lower quota: 20 requests per minute per IP",
+            "--answer",
+            "2=Local in-memory fallback",
+            "--answer",
+            "3=Key id from api_keys",
+        ])
+        .head(1),
+    );
     s.say("\n# With the answers, it returns an ordered plan of small subtasks");
-    s.run(aiflow(&["plan", "rate-limit"]));
+    s.run(aiflow(&["plan", "rate-limit"]).head(8));
     s.say("\n# You review the plan before any code exists: drop the dashboard nobody asked for\n# (your editor opens the plan as TOML; here a script does the edit)");
-    s.run(aiflow(&["plan", "edit", "rate-limit"]).env("GIT_EDITOR", DROP_DASHBOARD));
+    s.run(
+        aiflow(&["plan", "edit", "rate-limit"])
+            .env("GIT_EDITOR", DROP_DASHBOARD)
+            .head(1),
+    );
     s.run(aiflow(&["plan", "diff", "rate-limit"]));
-    s.run(aiflow(&["plan", "log", "rate-limit"]));
-    s
-}
-
-/// The dashboard.
-fn dashboard(dir: &Path) -> Script {
-    let mut s = Script::new(dir);
-    s.say("\n# The dashboard");
-    s.run(aiflow(&["status", "rate-limit"]));
-    s.run(aiflow(&["list"]));
     s
 }
 
@@ -261,38 +261,49 @@ fn execution(dir: &Path, branch: &str) -> Script {
     let id = subtask_id(branch);
     let mut s = Script::new(dir);
     s.say("\n# Install the review gate's hooks");
-    s.run(aiflow(&["hooks", "install"]));
+    s.run(aiflow(&["hooks", "install"]).only(&["The gate now"]));
     s.say("\n# Execute the plan one subtask at a time, each on its own branch");
-    s.run(aiflow(&["next", "rate-limit"]));
-    s.run(aiflow(&["start", id]));
-    s.say("\n# A coding agent does the work (here a script standing in for `claude -p` or `codex exec`);\n# its changes become a step commit authored by the agent");
+    s.run(aiflow(&["next", "rate-limit"]).head(1));
+    s.run(aiflow(&["start", id]).head(1));
+    s.say("\n# A coding agent (here a script; really `claude -p`, `codex exec`) and a test command run per step");
     s.write(".git/demo-model/agent.sh", DEMO_AGENT, REPO);
     s.run(git(&[
         "config",
         "aiflow.agent",
         "sh \"$(git rev-parse --git-common-dir)/demo-model/agent.sh\"",
     ]));
-    s.run(git(&["config", "aiflow.agentName", "Demo Agent"]));
-    s.say("\n# Your test command runs after every step, the agent's too (here the sh check committed\n# with the repository; a real one would be `pytest` or `cargo test`)");
+    s.run(git(&["config", "aiflow.agentName", "Demo Agent"]).quiet());
     s.run(git(&["config", "aiflow.test", "sh test.sh"]));
-    s.say("\n# The agent's first step fails the test; with --fix 1 it runs once more, with the failure\n# in its prompt, and its fix is another step, tested too");
-    s.run(aiflow(&["exec", id, "--fix", "1"]));
-    s.say("\n# Each run is kept in its step's note, bound to the tree it ran on: the red one");
+    s.say("\n# The agent's first step fails the test; --fix 1 runs it again with the failure in its prompt");
+    s.run(aiflow(&["exec", id, "--fix", "1"]).only(&[
+        "recorded step",
+        "test:",
+        "| FAIL: TokenBucket",
+        "demo agent: the test fails",
+    ]));
+    s.say("\n# Each step is a commit; its note keeps the test run, bound to the step's tree");
     s.run(git(&[
         "--no-pager",
-        "notes",
-        "--ref=aiflow",
-        "show",
-        "HEAD~1",
+        "log",
+        "--format=%h %s%n%N",
+        "aiflow/rate-limit..",
     ]));
     s.say("\n# Nobody has reviewed the two steps, so the gate refuses them");
-    s.run(aiflow(&["check"]).refused());
-    s.run(aiflow(&["integrate", id]).refused());
+    s.run(
+        aiflow(&["check"])
+            .refused()
+            .only(&["without a valid review"]),
+    );
+    s.run(aiflow(&["integrate", id]).refused().head(1));
     s.say("\n# Nor can plain git merge it: the hooks run the same gate");
     s.run(git(&["switch", "-q", "aiflow/rate-limit"]));
-    s.run(git(&["merge", "--no-ff", "-q", "--no-edit", branch]).refused());
-    s.run(git(&["merge", "--abort"]));
-    s.run(git(&["switch", "-q", branch]));
+    s.run(
+        git(&["merge", "--no-ff", "-q", "--no-edit", branch])
+            .refused()
+            .only(&["is protected"]),
+    );
+    s.run(git(&["merge", "--abort"]).quiet());
+    s.run(git(&["switch", "-q", branch]).quiet());
     s
 }
 
@@ -301,9 +312,9 @@ fn review(dir: &Path, branch: &str) -> Script {
     let id = subtask_id(branch);
     let mut s = Script::new(dir);
     s.say("\n# You review the agent's work: its steps with their test runs, where it left the plan, the diff");
-    s.run(aiflow(&["review", id]));
-    s.say("\n# Before production, a security audit by the model (the same recorded-answer command);\n# its findings are advice that a person judges, never a review");
-    s.run(aiflow(&["audit", id]));
+    s.run(aiflow(&["review", id]).head(5));
+    s.say("\n# A security audit by the model: findings a person judges, never a review");
+    s.run(aiflow(&["audit", id]).head(2));
     s.run(aiflow(&[
         "audit",
         "accept",
@@ -311,19 +322,17 @@ fn review(dir: &Path, branch: &str) -> Script {
         "-m",
         "real: the middleware subtask validates n before it calls take",
     ]));
-    s.say("\n# You approve it: every commit gets Reviewed-by");
-    s.run(aiflow(&["approve", id]));
+    s.say("\n# You approve it: every commit gets Reviewed-by, and the gate lets it in");
+    s.run(aiflow(&["approve", id]).head(1));
     s.run(aiflow(&["check"]));
-    s.say("\n# Now it may enter the integration branch");
-    s.run(aiflow(&["integrate", id]));
+    s.run(aiflow(&["integrate", id]).head(1));
     s.run(git(&[
         "--no-pager",
         "log",
         "--graph",
-        "--format=%h %s%n%(trailers:key=Aiflow-Step,key=Assisted-by,key=Reviewed-by)",
+        "--format=%h %s  %(trailers:key=Reviewed-by,separator=%x2C )",
         "aiflow/rate-limit",
     ]));
-    s.run(aiflow(&["status", "rate-limit"]));
     s
 }
 
@@ -335,49 +344,54 @@ fn share(repos: &Repos) -> Script {
         repos.teammate.to_string_lossy(),
     );
     let mut s = Script::new(&repos.dir);
-    s.say("\n# Share the flow: a remote, then a teammate's clone (notes need `sync`; `git push` leaves them out)");
+    s.say("\n# Share the flow: a remote (notes travel with `sync`; `git push` leaves them out)");
     s.run(git(&["clone", "-q", "--bare", ".", &o]));
     s.run(git(&["remote", "add", "origin", &o]));
-    s.run(aiflow(&["sync"]));
+    s.run(aiflow(&["sync"]).head(1));
     s.at(repos.teammate.parent().unwrap_or(&repos.dir));
     s.run(git(&["clone", "-q", &o, &t]));
-    s.at(&repos.teammate);
-    s.run(git(&["config", "user.name", "Grace Teammate"]));
-    s.run(git(&["config", "user.email", "grace@example.com"]));
-    s.run(aiflow(&["init"]));
-    s.run(aiflow(&["sync"]));
-    s.say("\n# Both change the plan at once: the teammate adds a subtask, you start the next one");
+    s.enter(&repos.teammate, "The teammate's clone");
+    s.run(git(&["config", "user.name", "Grace Teammate"]).quiet());
+    s.run(git(&["config", "user.email", "grace@example.com"]).quiet());
+    s.run(aiflow(&["init"]).quiet());
+    s.run(aiflow(&["sync"]).head(1));
+    s.say("# While you start the next subtask, the teammate adds one to the plan");
     s.run(
         aiflow(&["plan", "edit", "rate-limit"])
-            .note("the teammate")
-            .env("GIT_EDITOR", ADD_LOAD_TEST),
+            .env("GIT_EDITOR", ADD_LOAD_TEST)
+            .head(1),
     );
-    s.at(&repos.dir);
-    s.run(aiflow(&["next", "rate-limit"]));
+    s.enter(&repos.dir, "Your repository");
     s
 }
 
 /// Both sides sync after the demo user starts subtask `next`: `sync` merges the two changes.
 fn sync(repos: &Repos, next: &str) -> Script {
     let mut s = Script::new(&repos.dir);
-    s.run(aiflow(&["start", next]));
-    s.say("\n# sync merges both sides, flow by flow and subtask by subtask");
-    s.at(&repos.teammate);
-    s.run(aiflow(&["sync"]).note("the teammate"));
-    s.at(&repos.dir);
-    s.run(aiflow(&["sync"]));
-    s.run(git(&[
-        "--no-pager",
-        "log",
-        "--graph",
-        "--format=%h %s",
-        "-6",
-        "refs/notes/aiflow",
+    s.run(aiflow(&["start", next]).head(1));
+    s.enter(&repos.teammate, "The teammate's clone");
+    s.run(aiflow(&["sync"]).head(1));
+    s.enter(&repos.dir, "Your repository");
+    s.say("# sync merges both sides, flow by flow and subtask by subtask");
+    s.run(aiflow(&["sync"]).head(2));
+    s.say("\n# The dashboard");
+    s.run(aiflow(&["status", "rate-limit"]).starting(&[
+        "Flow ",
+        "  status ",
+        "  plan ",
+        "    merged ",
+        "    active ",
+        "    planned ",
+        "  audits ",
     ]));
-    s.run(aiflow(&["plan", "log", "rate-limit"]));
-    s.run(aiflow(&["status", "rate-limit"]));
-    s.say("\n# The workflow's own numbers, from git alone: time per phase, plan churn, rework,\n# reviews, tests and model use");
-    s.run(aiflow(&["stats", "rate-limit"]));
+    s.say("\n# The workflow's own numbers, from git alone");
+    s.run(aiflow(&["stats", "rate-limit"]).starting(&[
+        "  phases ",
+        "  questions ",
+        "  rework ",
+        "  reviews ",
+        "  tests ",
+    ]));
     s
 }
 
@@ -434,6 +448,12 @@ impl Script {
         self.dir = dir.to_owned();
     }
 
+    /// Run the following commands in repository `dir`, saying so with a marker line naming it.
+    fn enter(&mut self, dir: &Path, what: &str) {
+        self.say(format!("\n======== {what}: {} ========", dir.display()));
+        self.at(dir);
+    }
+
     fn run(&mut self, step: Step) {
         self.actions.push(Action::Run(self.dir.clone(), step));
     }
@@ -454,6 +474,50 @@ struct Step {
     shown: Option<String>,
     env: Vec<(&'static str, &'static str)>,
     succeeds: bool,
+    /// Which of its output lines are shown.
+    trim: Trim,
+    /// Run without showing the command or its output (setting the scene).
+    quiet: bool,
+}
+
+/// Which lines of a command's output the demo shows; a command whose output was cut says so
+/// after it (`# shown: 2 of 9 lines`), so that nothing is hidden silently.
+#[derive(Clone, Copy)]
+enum Trim {
+    /// Everything.
+    All,
+    /// The first N lines.
+    Head(usize),
+    /// The lines containing any of these.
+    Matching(&'static [&'static str]),
+    /// The lines starting with any of these.
+    Starting(&'static [&'static str]),
+}
+
+impl Trim {
+    /// The lines of `text` to show, and how many lines it has (blank lines at its end aside).
+    fn apply(self, text: &str) -> (Vec<&str>, usize) {
+        let mut lines: Vec<&str> = text.lines().collect();
+        while lines.last().is_some_and(|l| l.trim().is_empty()) {
+            lines.pop();
+        }
+        let shown: Vec<&str> = match self {
+            Trim::All => lines.clone(),
+            Trim::Head(n) => lines.iter().take(n).copied().collect(),
+            Trim::Matching(keys) => lines
+                .iter()
+                .filter(|l| keys.iter().any(|k| l.contains(k)))
+                .copied()
+                .collect(),
+            Trim::Starting(keys) => lines
+                .iter()
+                .filter(|l| keys.iter().any(|k| l.starts_with(k)))
+                .copied()
+                .collect(),
+        };
+        let all = lines.len();
+        (shown, all)
+    }
 }
 
 fn step(program: Program, args: &[&str]) -> Step {
@@ -463,6 +527,8 @@ fn step(program: Program, args: &[&str]) -> Step {
         shown: None,
         env: Vec::new(),
         succeeds: true,
+        trim: Trim::All,
+        quiet: false,
     }
 }
 
@@ -483,15 +549,33 @@ impl Step {
         self
     }
 
-    /// Show the command line with a comment (`# (who)`) after it.
-    fn note(self, who: &str) -> Self {
-        let text = format!("{}   # ({who})", self.command_line());
-        self.shown(&text)
-    }
-
     /// Set an environment variable.
     fn env(mut self, key: &'static str, value: &'static str) -> Self {
         self.env.push((key, value));
+        self
+    }
+
+    /// Show only the first `n` lines of its output.
+    fn head(mut self, n: usize) -> Self {
+        self.trim = Trim::Head(n);
+        self
+    }
+
+    /// Show only the lines of its output containing one of `keys`.
+    fn only(mut self, keys: &'static [&'static str]) -> Self {
+        self.trim = Trim::Matching(keys);
+        self
+    }
+
+    /// Show only the lines of its output starting with one of `keys`.
+    fn starting(mut self, keys: &'static [&'static str]) -> Self {
+        self.trim = Trim::Starting(keys);
+        self
+    }
+
+    /// Run it without showing it.
+    fn quiet(mut self) -> Self {
+        self.quiet = true;
         self
     }
 
@@ -536,8 +620,6 @@ impl Runner<'_> {
 
     fn step(&mut self, dir: &Path, s: &Step) -> Result<(), WorkError> {
         let shown = s.shown.clone().unwrap_or_else(|| s.command_line());
-        writeln!(self.out, "$ {shown}")?;
-        self.out.flush()?;
         let program = match s.program {
             Program::Git => Path::new("git"),
             Program::Aiflow => self.exe,
@@ -549,9 +631,12 @@ impl Runner<'_> {
             .stderr(Sink::capture())
             .run()
             .map_err(|e| process_failed(format!("could not run `{shown}`"), e))?;
-        self.out.write_all(&out.stdout)?;
-        self.out.write_all(&out.stderr)?;
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
         if out.status.success() != s.succeeds {
+            // Everything it printed, to tell why.
+            writeln!(self.out, "$ {shown}")?;
+            self.out.write_all(text.as_bytes())?;
             return Err(WorkError::invalid(format!(
                 "the demo step `{shown}` {} ({})",
                 if s.succeeds {
@@ -562,12 +647,27 @@ impl Runner<'_> {
                 out.status
             )));
         }
+        if s.quiet {
+            return Ok(());
+        }
+        let (lines, all) = s.trim.apply(&text);
+        let mut remarks = Vec::new();
         if !s.succeeds {
-            writeln!(
-                self.out,
-                "(refused, as it should be: exit {})",
+            remarks.push(format!(
+                "refused, as it should be (exit {})",
                 out.status.code().unwrap_or(-1)
-            )?;
+            ));
+        }
+        if lines.len() < all {
+            remarks.push(format!("shown: {} of {all} lines", lines.len()));
+        }
+        if remarks.is_empty() {
+            writeln!(self.out, "$ {shown}")?;
+        } else {
+            writeln!(self.out, "$ {shown}   # {}", remarks.join("; "))?;
+        }
+        for line in lines {
+            writeln!(self.out, "{line}")?;
         }
         Ok(())
     }
@@ -659,10 +759,6 @@ mod tests {
         assert_eq!(
             answer.command_line(),
             "git aiflow answer x --answer '1=it'\\''s fine'"
-        );
-        assert_eq!(
-            aiflow(&["sync"]).note("the teammate").shown.as_deref(),
-            Some("git aiflow sync   # (the teammate)")
         );
         assert_eq!(git(&["log", ""]).command_line(), "git log ''");
         assert_eq!(

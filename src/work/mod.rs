@@ -13,6 +13,7 @@ pub mod answer;
 pub mod approve;
 pub mod audit;
 pub mod demo;
+pub mod display;
 pub mod edit;
 pub mod exec;
 pub mod integrate;

@@ -464,7 +464,7 @@ fn linked_worktree() {
     assert_eq!(
         repo.git(&["config", "--get-all", "notes.displayRef"])
             .trim(),
-        "refs/notes/aiflow"
+        "refs/notes/aiflow-log"
     );
     assert_eq!(
         repo.git(&["config", "--get-all", "notes.rewriteRef"])

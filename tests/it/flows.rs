@@ -15,7 +15,7 @@ fn new_flow_in_a_fresh_repository() {
     let main = repo.rev("main").expect("main");
     let out = repo.aiflow(&["init"]).ok();
     assert!(
-        out.contains("notes.displayRef += refs/notes/aiflow"),
+        out.contains("notes.displayRef += refs/notes/aiflow-log"),
         "{out}"
     );
     let out = repo.aiflow(&["new", "rate-limit", "-F", &spec_path()]).ok();
@@ -50,9 +50,17 @@ fn new_flow_in_a_fresh_repository() {
         "{log}"
     );
     assert!(log.contains("    Edge cases:\n"), "{log}");
+    // A few lines of it; the whole document with `--notes=aiflow`.
     assert!(
-        log.contains("Notes (aiflow):\n    schema = 3\n    kind = \"flow\"\n"),
+        log.contains(
+            "Notes (aiflow-log):\n    aiflow flow rate-limit: Rate limiting for the public API\n"
+        ),
         "{log}"
+    );
+    let whole = repo.git(&["log", "-1", "--notes=aiflow", "aiflow/rate-limit"]);
+    assert!(
+        whole.contains("Notes (aiflow):\n    schema = 3\n    kind = \"flow\"\n"),
+        "{whole}"
     );
 
     // The trailer, as git reads it.
@@ -118,7 +126,7 @@ fn init_is_idempotent_and_leaves_push_and_fetch_alone() {
     assert!(again.contains("already set up; nothing changed"), "{again}");
     assert_eq!(
         repo.git(&["config", "--get-all", "notes.displayRef"]),
-        "refs/notes/aiflow\n"
+        "refs/notes/aiflow-log\n"
     );
     assert_eq!(
         repo.git(&["config", "--get-all", "notes.rewriteRef"]),
@@ -132,7 +140,7 @@ fn init_is_idempotent_and_leaves_push_and_fetch_alone() {
     assert_eq!(
         added,
         vec![
-            "notes.displayref=refs/notes/aiflow",
+            "notes.displayref=refs/notes/aiflow-log",
             "notes.rewriteref=refs/notes/aiflow"
         ]
     );
@@ -151,6 +159,11 @@ fn init_is_idempotent_and_leaves_push_and_fetch_alone() {
     other.git(&["config", "notes.displayRef", "refs/notes/*"]);
     let out = other.aiflow(&["init"]).ok();
     assert!(out.contains("notes.displayRef already includes"), "{out}");
+    // It also shows the whole documents: init says how to keep `git log` short.
+    assert!(
+        out.contains("notes.displayRef = refs/notes/* also shows the whole documents"),
+        "{out}"
+    );
     assert_eq!(
         other.git(&["config", "--get-all", "notes.displayRef"]),
         "refs/notes/*\n"
@@ -501,10 +514,29 @@ fn demo_walks_a_flow_offline() {
         .aiflow(&["demo", "--dir", dir.to_str().expect("utf-8")])
         .ok();
     assert!(
-        out.contains("$ git aiflow new rate-limit -F rate-limit.md\nCreated flow rate-limit"),
+        out.contains("$ git aiflow new rate-limit -F rate-limit.md   # shown: 2 of 4 lines\nCreated flow rate-limit"),
         "{out}"
     );
-    assert!(out.contains("Notes (aiflow):\n    schema = 3"), "{out}");
+    // `git log` shows a short note under the anchor, not the document.
+    assert!(
+        out.contains(
+            "aiflow flow rate-limit: Rate limiting for the public API\n  status spec\n  the rest: "
+        ),
+        "{out}"
+    );
+    // The demo teaches the loop in well under 200 lines, and says when it changes repository.
+    let lines = out.lines().count();
+    assert!(lines <= 180, "the demo printed {lines} lines:\n{out}");
+    assert_eq!(
+        out.matches("======== The teammate's clone: ").count(),
+        2,
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("======== Your repository: ").count(),
+        2,
+        "{out}"
+    );
     assert!(
         out.contains("Flow rate-limit: Rate limiting for the public API"),
         "{out}"
@@ -612,7 +644,7 @@ fn demo_walks_a_flow_offline() {
         "accepted (was open)",
         "audits     1, 1 finding, 0 open",
         // The demo ends with its own numbers.
-        "$ git aiflow stats rate-limit\n",
+        "$ git aiflow stats rate-limit   # shown: ",
         "  tests      2 steps tested, 1 red then green, 1 fix attempt\n",
         "  questions  3 asked, 3 answered\n",
     ] {
@@ -667,7 +699,7 @@ fn demo_walks_a_flow_offline() {
     // The gate refuses the unreviewed work (check, integrate, a plain git merge through the
     // hooks), then accepts it once approved.
     assert_eq!(
-        out.matches("(refused, as it should be: exit 1)").count(),
+        out.matches("# refused, as it should be (exit 1)").count(),
         3,
         "{out}"
     );
@@ -676,7 +708,6 @@ fn demo_walks_a_flow_offline() {
             && out.contains("2 commits without a valid review"),
         "{out}"
     );
-    assert!(out.contains("aiflow:   "), "{out}");
     assert!(out.contains("): ok\n"), "{out}");
     let log = repo
         .command_in("git", &dir)

@@ -43,6 +43,22 @@ fn neutral(text: &str, repo: &TestRepo, ids: &[String]) -> String {
         }
     }
     flush(&mut word, &mut out);
+    durations(&out)
+}
+
+/// A duration in seconds (`in 0.1 s`, `(embedded), 0.0 s`: how long the model took) as `<t> s`:
+/// the two runs need not take the same time.
+fn durations(text: &str) -> String {
+    let mut out = String::new();
+    for (i, word) in text.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let seconds = word.split_once('.').is_some_and(|(a, b)| {
+            !a.is_empty() && !b.is_empty() && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit())
+        });
+        out.push_str(if seconds { "<t>" } else { word });
+    }
     out
 }
 

@@ -164,9 +164,15 @@ fn git_reads_what_git_aiflow_writes() {
         "aiflow/rate-limit",
     ]);
     assert_eq!(log.trim_end(), text.trim_end());
-    // `init` set notes.displayRef, so a plain `git log` shows the flow too.
+    // `init` set notes.displayRef to the short notes, so a plain `git log` shows the flow in a
+    // few lines, and `--notes=aiflow` the document.
     let log = repo.git(&["log", "-1", "aiflow/rate-limit"]);
-    assert!(log.contains("Notes (aiflow):"), "{log}");
+    assert!(
+        log.contains("Notes (aiflow-log):\n    aiflow flow rate-limit: "),
+        "{log}"
+    );
+    assert!(!log.contains("slug = "), "{log}");
+    let log = repo.git(&["log", "-1", "--notes=aiflow", "aiflow/rate-limit"]);
     assert!(log.contains("    slug = \"rate-limit\""), "{log}");
 
     // One notes commit, a root commit, with git's reflog convention.

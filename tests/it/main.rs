@@ -25,6 +25,7 @@ mod model_output;
 mod openai_compat;
 mod planning;
 mod prompts;
+mod readable;
 mod recipes;
 mod signed;
 mod stats;
