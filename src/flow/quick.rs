@@ -54,26 +54,11 @@ pub(crate) fn step_note(text: &str) -> Option<StepNote> {
         table.push((key, value));
     }
 
-    let mut note = StepNote {
-        schema: 0,
-        kind: DocKind::Step,
-        flow: String::new(),
-        subtask: String::new(),
-        step: 0,
-        by: StepAuthor::Hand,
+    let nobody = crate::git::Stamp {
+        who: String::new(),
         at: String::new(),
-        recorded_by: String::new(),
-        agent: None,
-        agent_identity: None,
-        prompt_digest: None,
-        prompt_template: None,
-        duration_ms: None,
-        exit_code: None,
-        agent_commit: false,
-        stripped: Vec::new(),
-        test: None,
-        extra: Default::default(),
     };
+    let mut note = StepNote::new("", "", 0, StepAuthor::Hand, &nobody);
     let mut required = 0u8;
     for (key, value) in top {
         match (key, value) {

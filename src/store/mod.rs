@@ -299,18 +299,7 @@ impl Snapshot {
         let Some(blobs) = self.notes.get(object) else {
             return Ok(None);
         };
-        let mut out = Vec::new();
-        for blob in blobs {
-            let data = repo.find_blob(*blob).map_err(StoreError::Read)?.take_data();
-            if !out.is_empty() {
-                while out.last() == Some(&b'\n') {
-                    out.pop();
-                }
-                out.extend_from_slice(b"\n\n");
-            }
-            out.extend_from_slice(&data);
-        }
-        Ok(Some(out))
+        join_blobs(repo, blobs).map(Some)
     }
 
     /// Decode every flow; a note that fails to decode becomes a problem.
@@ -697,6 +686,22 @@ impl Jitter {
         let cap_ms = 1u64 << attempt.min(6); // 2, 4, … 64 ms
         Duration::from_micros(500 + self.next() % (cap_ms * 1000))
     }
+}
+
+/// A note's text from its `blobs`: notes at two fanouts joined by a blank line, as git does.
+pub fn join_blobs(repo: &gix::Repository, blobs: &[ObjectId]) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::new();
+    for blob in blobs {
+        let data = repo.find_blob(*blob).map_err(StoreError::Read)?.take_data();
+        if !out.is_empty() {
+            while out.last() == Some(&b'\n') {
+                out.pop();
+            }
+            out.extend_from_slice(b"\n\n");
+        }
+        out.extend_from_slice(&data);
+    }
+    Ok(out)
 }
 
 /// Change the flow named `slug` as one operation: `edit` sees the current flow (read again on each

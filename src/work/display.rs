@@ -92,7 +92,7 @@ fn refresh_once(repo: &gix::Repository) -> Result<Option<Option<ObjectId>>, Stor
         if old.get(object) == Some(blobs) {
             continue; // the same note, moved to another fanout
         }
-        let text = join_blobs(repo, blobs)?;
+        let text = crate::store::join_blobs(repo, blobs)?;
         let summary = summarize(&object.to_string(), &String::from_utf8_lossy(&text));
         changes.push((*object, Some(summary.into_bytes())));
     }
@@ -240,20 +240,4 @@ fn diff(
         }
     }
     Ok(())
-}
-
-/// A note's text, notes at two fanouts joined by a blank line as git does.
-fn join_blobs(repo: &gix::Repository, blobs: &[ObjectId]) -> Result<Vec<u8>, StoreError> {
-    let mut out = Vec::new();
-    for blob in blobs {
-        let data = repo.find_blob(*blob).map_err(StoreError::Read)?.take_data();
-        if !out.is_empty() {
-            while out.last() == Some(&b'\n') {
-                out.pop();
-            }
-            out.extend_from_slice(b"\n\n");
-        }
-        out.extend_from_slice(&data);
-    }
-    Ok(out)
 }
