@@ -147,3 +147,74 @@ fn the_ci_recipes_fetch_the_flows_and_run_the_gate() {
         );
     }
 }
+
+/// The GitLab job run as CI runs it: its script lines, in order, in a fresh clone (the install
+/// line aside: the binary is on the PATH). An approved subtask's range passes; the same job
+/// without its fetch of the flows cannot verify the review and fails (`review-unverifiable`),
+/// saying what to fetch.
+#[test]
+fn the_gitlab_job_passes_a_reviewed_range_and_fails_without_the_flows() {
+    use crate::harness::{AS_GRACE, Run, TestRepo};
+    let repo = TestRepo::new();
+    repo.new_rate_limit();
+    repo.plan_subtasks(&[("a1", "Limiter")]);
+    repo.aiflow(&["start", "a1"]).ok();
+    repo.write("limiter.rs", "limit\n");
+    repo.aiflow(&["step", "-m", "Limiter"]).ok();
+    repo.aiflow_env(&["approve", "a1"], AS_GRACE).ok();
+    let tip = repo
+        .rev("aiflow/rate-limit--a1-limiter")
+        .expect("the subtask");
+
+    let text = readme();
+    let (line, body) = blocks(&text, "yaml")
+        .into_iter()
+        .find(|(_, b)| b.contains("CI_MERGE_REQUEST_TARGET_BRANCH_NAME"))
+        .expect("the GitLab job");
+    let job = yaml(line, &body);
+    let script: Vec<String> = job["aiflow-review-gate"]["script"]
+        .as_array()
+        .expect("a script")
+        .iter()
+        .map(|l| l.as_str().expect("a line").to_owned())
+        .filter(|l| !l.starts_with("cargo install"))
+        .collect();
+    assert!(script.iter().any(|l| l.starts_with("git aiflow check")));
+
+    let run = |name: &str, lines: &[&String]| -> Run {
+        let dir = repo.sibling(name);
+        repo.git(&["clone", "-q", ".", dir.to_str().expect("utf-8")]);
+        let mut last = None;
+        for l in lines {
+            let r = Run::of(
+                repo.command_in("sh", &dir)
+                    .args(["-c", l])
+                    .env("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "aiflow/rate-limit")
+                    .env("CI_COMMIT_SHA", &tip),
+            );
+            if r.code != 0 {
+                return r;
+            }
+            last = Some(r);
+        }
+        last.expect("a line ran")
+    };
+    let all: Vec<&String> = script.iter().collect();
+    let passed = run("ci", &all);
+    assert_eq!(passed.code, 0, "{}\n{}", passed.stdout, passed.stderr);
+
+    let without: Vec<&String> = script
+        .iter()
+        .filter(|l| !l.contains("refs/notes/aiflow"))
+        .collect();
+    assert_eq!(without.len(), all.len() - 1);
+    let failed = run("ci-without-notes", &without);
+    assert_eq!(failed.code, 1, "{}\n{}", failed.stdout, failed.stderr);
+    assert!(
+        format!("{}{}", failed.stdout, failed.stderr)
+            .contains("so its review cannot be verified; fetch it"),
+        "{}\n{}",
+        failed.stdout,
+        failed.stderr
+    );
+}
