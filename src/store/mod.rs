@@ -484,24 +484,57 @@ fn walk(
         .map_err(|e| StoreError::Read(gix::Error::from_error(e)))?;
     for entry in &decoded.entries {
         let name: &[u8] = entry.filename.as_ref();
-        if !name.iter().all(u8::is_ascii_hexdigit) {
-            continue; // a non-note entry; git keeps those, and so does gix when writing
-        }
-        let len = prefix.len() + name.len();
-        if entry.mode.is_tree() && name.len() == 2 && len < hex_len {
-            prefix.extend_from_slice(name);
-            walk(repo, entry.oid.into(), prefix, hex_len, out)?;
-            prefix.truncate(prefix.len() - 2);
-        } else if entry.mode.is_blob() && len == hex_len {
-            let mut hex = prefix.clone();
-            hex.extend_from_slice(name);
-            hex.make_ascii_lowercase();
-            if let Ok(id) = ObjectId::from_hex(&hex) {
-                out.entry(id).or_default().push(entry.oid.into());
+        match NoteEntry::of(entry, prefix.len(), hex_len) {
+            Some(NoteEntry::Fanout(tree)) => {
+                prefix.extend_from_slice(name);
+                walk(repo, tree, prefix, hex_len, out)?;
+                prefix.truncate(prefix.len() - 2);
             }
+            Some(NoteEntry::Note(blob)) => {
+                let mut hex = prefix.clone();
+                hex.extend_from_slice(name);
+                hex.make_ascii_lowercase();
+                if let Ok(id) = ObjectId::from_hex(&hex) {
+                    out.entry(id).or_default().push(blob);
+                }
+            }
+            None => {}
         }
     }
     Ok(())
+}
+
+/// An entry of a notes tree, as git reads notes at any fanout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoteEntry {
+    /// A fanout subtree (two hex digits of the annotated object's id).
+    Fanout(ObjectId),
+    /// A note blob (the rest of the annotated object's id).
+    Note(ObjectId),
+}
+
+impl NoteEntry {
+    /// What `entry` is in a notes tree whose path so far has `prefix` hex digits; `None` for an
+    /// entry that is neither (git keeps those, and so does gix when writing, and readers skip
+    /// them).
+    pub fn of(
+        entry: &gix::objs::tree::EntryRef<'_>,
+        prefix: usize,
+        hex_len: usize,
+    ) -> Option<Self> {
+        let name: &[u8] = entry.filename.as_ref();
+        if !name.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        let len = prefix + name.len();
+        if entry.mode.is_tree() && name.len() == 2 && len < hex_len {
+            Some(NoteEntry::Fanout(entry.oid.into()))
+        } else if entry.mode.is_blob() && len == hex_len {
+            Some(NoteEntry::Note(entry.oid.into()))
+        } else {
+            None
+        }
+    }
 }
 
 /// What one operation changes: notes to set (`Some`) or remove (`None`), and other refs to move in

@@ -13,6 +13,7 @@
 //! - never pushed or fetched: every clone derives its own, so `sync` has nothing to merge.
 
 use crate::flow::summary::summarize;
+use crate::store::NoteEntry as Entry;
 use crate::store::{self, NOTES_REF, StoreError};
 use gix::ObjectId;
 use std::collections::BTreeMap;
@@ -165,13 +166,6 @@ fn changed_notes(
     Ok((before, after))
 }
 
-/// One entry of a notes tree: a note blob or a fanout subtree.
-#[derive(Clone, Copy, PartialEq)]
-enum Entry {
-    Note(ObjectId),
-    Fanout(ObjectId),
-}
-
 /// The note and fanout entries of `tree` (whose path so far is `prefix`), by name.
 fn entries(
     repo: &gix::Repository,
@@ -186,15 +180,8 @@ fn entries(
         .decode()
         .map_err(|e| StoreError::Read(gix::Error::from_error(e)))?;
     for entry in &decoded.entries {
-        let name: &[u8] = entry.filename.as_ref();
-        if !name.iter().all(u8::is_ascii_hexdigit) {
-            continue; // a non-note entry, as git and the store skip them
-        }
-        let len = prefix + name.len();
-        if entry.mode.is_tree() && name.len() == 2 && len < hex_len {
-            out.insert(name.to_vec(), Entry::Fanout(entry.oid.into()));
-        } else if entry.mode.is_blob() && len == hex_len {
-            out.insert(name.to_vec(), Entry::Note(entry.oid.into()));
+        if let Some(e) = Entry::of(entry, prefix, hex_len) {
+            out.insert(entry.filename.to_vec(), e);
         }
     }
     Ok(out)

@@ -566,6 +566,52 @@ fn update_ref_to_unreviewed_commit_is_refused() {
     assert_eq!(tip(repo), before);
 }
 
+/// The hook lets a transaction of refs it never judges (tags, notes, `ORIG_HEAD`) through without
+/// opening the repository; one that also moves a protected branch is judged whole, wherever the
+/// branch stands in it, and nothing in it moves.
+#[test]
+fn a_transaction_of_a_tag_and_a_protected_branch_is_judged_whole() {
+    let f = flow_with_subtask(false);
+    let repo = &f.repo;
+    let before = tip(repo);
+    let stdin_update = |lines: &str| {
+        let mut child = repo
+            .command("git")
+            .args(["update-ref", "--stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().expect("stdin");
+            stdin.write_all(lines.as_bytes()).expect("write");
+        }
+        child.wait_with_output().expect("wait")
+    };
+    for lines in [
+        format!(
+            "update refs/tags/t1 {s}\nupdate ORIG_HEAD {s}\nupdate {INTEGRATION_REF} {s}\n",
+            s = f.second
+        ),
+        format!(
+            "update {INTEGRATION_REF} {s}\nupdate refs/tags/t1 {s}\n",
+            s = f.second
+        ),
+    ] {
+        let out = stdin_update(&lines);
+        assert_eq!(out.status.code(), Some(128), "{lines}");
+        f.assert_refused(&String::from_utf8_lossy(&out.stderr));
+        assert_eq!(tip(repo), before);
+        assert_eq!(repo.rev("refs/tags/t1"), None, "half a transaction moved");
+    }
+    // Refs the gate does not judge alone: let through.
+    let out = stdin_update(&format!("update refs/tags/t1 {}\n", f.second));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(repo.rev("refs/tags/t1").as_deref(), Some(f.second.as_str()));
+}
+
 #[test]
 fn update_ref_to_reviewed_commit_succeeds() {
     let f = flow_with_subtask(true);
