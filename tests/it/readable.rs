@@ -270,3 +270,26 @@ fn the_readme_recipe_keeps_notes_out_of_git_log_all() {
         assert!(!listed.contains(commit), "{commit} in:\n{listed}");
     }
 }
+
+/// The gate writes nothing: `check` (which CI and server hooks run) leaves the display ref as it
+/// is, even when it is behind the notes; the next other command brings it up to date. Nor is it
+/// written in a server's quarantine, where the objects it would name may be deleted.
+#[test]
+fn the_gate_and_a_quarantine_leave_the_display_ref_alone() {
+    let repo = TestRepo::new();
+    flow_with_steps(&repo);
+    let before = repo.rev(DISPLAY).expect("the display ref");
+    // A change made with git alone leaves the display ref behind.
+    let anchor = repo.rev("aiflow/rate-limit").expect("anchor");
+    let text = repo.git(&["notes", "--ref=aiflow", "show", &anchor]);
+    let edited = text.replace("title = \"", "title = \"Edited ");
+    assert_ne!(edited, text);
+    repo.git(&["notes", "--ref=aiflow", "add", "-f", "-m", &edited, &anchor]);
+    repo.aiflow(&["check", "main..aiflow/rate-limit"]);
+    assert_eq!(repo.rev(DISPLAY).as_deref(), Some(before.as_str()));
+    repo.aiflow_env(&["list"], &[("GIT_QUARANTINE_PATH", "/nonexistent")])
+        .ok();
+    assert_eq!(repo.rev(DISPLAY).as_deref(), Some(before.as_str()));
+    repo.aiflow(&["list"]).ok();
+    assert_ne!(repo.rev(DISPLAY).as_deref(), Some(before.as_str()));
+}
