@@ -285,7 +285,8 @@ fn the_gate_and_a_quarantine_leave_the_display_ref_alone() {
     let edited = text.replace("title = \"", "title = \"Edited ");
     assert_ne!(edited, text);
     repo.git(&["notes", "--ref=aiflow", "add", "-f", "-m", &edited, &anchor]);
-    repo.aiflow(&["check", "main..aiflow/rate-limit"]);
+    let judged = repo.aiflow(&["check", "main..aiflow/rate-limit--a1-limiter"]);
+    assert!(judged.code == 0 || judged.code == 1, "{}", judged.stderr);
     assert_eq!(repo.rev(DISPLAY).as_deref(), Some(before.as_str()));
     repo.aiflow_env(&["list"], &[("GIT_QUARANTINE_PATH", "/nonexistent")])
         .ok();
