@@ -309,15 +309,16 @@ impl FlowIndex {
 
 /// A cache of decoded pack entries (delta bases) up to a size, emptied when full: reading every
 /// note blob of a packed notes ref otherwise decodes each delta chain again (gix keeps none
-/// without its `pack-cache-lru-*` features).
-struct DeltaBases {
+/// without its `pack-cache-lru-*` features). `list` and `stats` give it to their repository.
+pub struct DeltaBases {
     entries: std::collections::HashMap<(u32, u64), (Vec<u8>, gix::object::Kind, usize)>,
     bytes: usize,
     capacity: usize,
 }
 
 impl DeltaBases {
-    fn with_capacity(capacity: usize) -> Self {
+    /// An empty cache of up to `capacity` bytes.
+    pub fn with_capacity(capacity: usize) -> Self {
         DeltaBases {
             entries: Default::default(),
             bytes: 0,

@@ -8,6 +8,7 @@ use crate::flow::stats::{self, Comparison, Facts, FlowStats, Rework, ReworkAfter
 use crate::flow::vocab::StepAuthor;
 use crate::flow::{Flow, StepNote};
 use crate::git::trailers;
+use crate::store::index::DeltaBases;
 use crate::store::{FlowEntry, Snapshot};
 use gix::ObjectId;
 use std::collections::{BTreeMap, HashMap};
@@ -38,57 +39,14 @@ struct StepCommit {
     tree: ObjectId,
 }
 
-/// Give `repo` the caches a read of every note and many diffs wants: decoded objects, and
+/// Ready `repo` for a read of every note and many diffs: packs kept mapped, and a cache of
 /// decoded pack entries (notes and blobs are mostly deltas against each other in a pack; without
-/// a cache each read inflates its whole delta chain again).
+/// it each read inflates its whole delta chain again).
 pub fn tune(repo: &mut gix::Repository) {
     // Keep packs mapped for the whole read, as [`in_pack_order`]'s pack offsets require.
     repo.objects.prevent_pack_unload();
     repo.objects
-        .set_pack_cache(|| Box::new(DeltaCache::default()) as Box<gix::odb::cache::PackCache>);
-}
-
-/// A pack-entry cache of up to 64 MiB, emptied when full (gix's own LRU caches are features this
-/// build leaves out).
-#[derive(Default)]
-struct DeltaCache {
-    entries: HashMap<(u32, u64), (gix::objs::Kind, usize, Vec<u8>)>,
-    bytes: usize,
-}
-
-impl gix::odb::pack::cache::DecodeEntry for DeltaCache {
-    fn put(
-        &mut self,
-        pack_id: u32,
-        offset: u64,
-        data: &[u8],
-        kind: gix::objs::Kind,
-        compressed_size: usize,
-    ) {
-        const CAP: usize = 64 << 20;
-        if data.len() > CAP / 16 {
-            return;
-        }
-        if self.bytes + data.len() > CAP {
-            self.entries.clear();
-            self.bytes = 0;
-        }
-        self.bytes += data.len();
-        self.entries
-            .insert((pack_id, offset), (kind, compressed_size, data.to_vec()));
-    }
-
-    fn get(
-        &mut self,
-        pack_id: u32,
-        offset: u64,
-        out: &mut Vec<u8>,
-    ) -> Option<(gix::objs::Kind, usize)> {
-        let (kind, size, data) = self.entries.get(&(pack_id, offset))?;
-        out.clear();
-        out.extend_from_slice(data);
-        Some((*kind, *size))
-    }
+        .set_pack_cache(|| Box::new(DeltaBases::with_capacity(64 << 20)));
 }
 
 /// The notes read once: a snapshot holding only the flow documents' notes (for
