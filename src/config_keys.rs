@@ -116,6 +116,14 @@ pub const KEYS: &[Key] = &[
         about: "Send the answer's JSON schema (structured output) to the API.",
     },
     Key {
+        name: "aiflow.planStrict",
+        kind: "bool",
+        default: "false",
+        read_by: "plan, plan edit",
+        policy_file: "",
+        about: "Refuse questions or a plan revision that plan lint warns about; nothing is written (--strict sets it for one command).",
+    },
+    Key {
         name: "aiflow.agent",
         kind: "string",
         default: "none",

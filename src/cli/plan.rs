@@ -5,9 +5,11 @@ use super::ask::ProviderArgs;
 use super::input::{self, Source};
 use super::{Ctx, error::CliError};
 use crate::ai::sanitize::clean;
+use crate::flow::lint::Warning;
 use crate::flow::{Provenance, Question};
 use crate::work::edit::EditError;
 use crate::work::plan::edit::{self as plan_edit, Edited};
+use crate::work::plan::lint as plan_lint;
 use crate::work::plan::view::Summary;
 use crate::work::plan::{self, Asked};
 use std::io::Write;
@@ -34,6 +36,10 @@ pub struct PlanArgs {
     /// Print the questions or the plan as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Refuse an answer that plan lint warns about: nothing is written (as
+    /// `aiflow.planStrict = true`).
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// The plan's review commands.
@@ -57,9 +63,13 @@ pub struct EditArgs {
     /// Read the new plan (the TOML `plan edit` opens) from a file, or stdin with `-F -`.
     #[arg(short = 'F', long = "file", value_name = "file")]
     pub file: Option<std::path::PathBuf>,
-    /// Print JSON: {"flow", "changed", "revision", "summary", "accepted_tests"}.
+    /// Print JSON: {"flow", "changed", "revision", "summary", "accepted_tests", "warnings"}.
     #[arg(long)]
     pub json: bool,
+    /// Refuse an edit that plan lint warns about: nothing is written (as
+    /// `aiflow.planStrict = true`).
+    #[arg(long)]
+    pub strict: bool,
 }
 
 pub fn run(ctx: &mut Ctx, args: &PlanArgs) -> Result<(), CliError> {
@@ -74,15 +84,19 @@ pub fn run(ctx: &mut Ctx, args: &PlanArgs) -> Result<(), CliError> {
 
 fn ask(ctx: &mut Ctx, args: &PlanArgs) -> Result<(), CliError> {
     let (_, entry) = ctx.flow(args.slug.as_deref())?;
-    let repo = ctx.repo()?.clone();
+    let mut repo = ctx.repo()?.clone();
+    if args.strict {
+        plan_lint::set_strict(&mut repo)?;
+    }
     let flow = entry.flow;
     let prepared = plan::prepare(&repo, &flow, args.again)?;
     if args.print_prompt {
         ctx.out.write_all(prepared.transcript().as_bytes())?;
         return Ok(());
     }
-    // Fail on a missing identity before spending a request.
+    // Fail on a missing identity or a bad aiflow.planStrict before spending a request.
     let stamp = crate::git::committer_stamp(&repo)?;
+    plan_lint::strict(&repo)?;
     let label = format!("{}-{}", flow.slug, prepared.mode.kind());
     let asker = args.provider.asker(
         &repo,
@@ -103,9 +117,23 @@ fn ask(ctx: &mut Ctx, args: &PlanArgs) -> Result<(), CliError> {
                     questions.len()
                 ));
             }
-            print_questions(ctx, &flow.slug, &questions, &provenance, args.json)
+            print_questions(ctx, &flow.slug, &questions, &provenance, args.json)?;
+            warn_lint(ctx, &provenance.warnings);
+            Ok(())
         }
-        Asked::Plan(rev) => view::print_new_revision(ctx, &flow, &rev, args.json),
+        Asked::Plan(rev) => {
+            view::print_new_revision(ctx, &flow, &rev, args.json)?;
+            warn_lint(ctx, &rev.warnings);
+            Ok(())
+        }
+    }
+}
+
+/// What plan lint found in what was just written, on stderr in git's style:
+/// `warning: <subtask>: <message>`.
+pub fn warn_lint(ctx: &mut Ctx, warnings: &[Warning]) {
+    for w in warnings {
+        ctx.warn(clean(&w.to_string()));
     }
 }
 
@@ -132,6 +160,7 @@ fn print_questions(
             "slug": slug,
             "questions": questions,
             "asked": prov,
+            "warnings": prov.warnings,
         }));
     }
     let from = clean(&view::provider_label(&prov.provider, prov.model.as_deref())).into_owned();
@@ -168,8 +197,12 @@ fn print_questions(
 
 fn edit(ctx: &mut Ctx, args: &EditArgs) -> Result<(), CliError> {
     let (_, entry) = ctx.flow(args.slug.as_deref())?;
-    let repo = ctx.repo()?.clone();
+    let mut repo = ctx.repo()?.clone();
+    if args.strict {
+        plan_lint::set_strict(&mut repo)?;
+    }
     let stamp = crate::git::committer_stamp(&repo)?;
+    plan_lint::strict(&repo)?;
     let flow = entry.flow;
     let slug = flow.slug.clone();
     let initial = plan_edit::editor_text(&flow)?;
@@ -189,6 +222,10 @@ fn edit(ctx: &mut Ctx, args: &EditArgs) -> Result<(), CliError> {
     let edited = plan_edit::apply(&repo, &flow, &text, &stamp)
         .map_err(|e| refused_edit(e, &slug, &source, kept))?;
     input::clean_drafts(&repo, &draft_name, &source);
+    let warnings = match &edited {
+        Edited::Written { revision, .. } => revision.warnings.clone(),
+        _ => Vec::new(),
+    };
     if args.json {
         let (changed, revision, summary, accepted) = match &edited {
             Edited::Empty => (false, None, None, Vec::new()),
@@ -204,13 +241,16 @@ fn edit(ctx: &mut Ctx, args: &EditArgs) -> Result<(), CliError> {
                 accepted.iter().map(|a| a.subtask.clone()).collect(),
             ),
         };
-        return ctx.json(&serde_json::json!({
+        ctx.json(&serde_json::json!({
             "flow": slug,
             "changed": changed,
             "revision": revision,
             "summary": summary,
             "accepted_tests": accepted,
-        }));
+            "warnings": warnings,
+        }))?;
+        warn_lint(ctx, &warnings);
+        return Ok(());
     }
     match edited {
         Edited::Empty => writeln!(
@@ -246,6 +286,7 @@ fn edit(ctx: &mut Ctx, args: &EditArgs) -> Result<(), CliError> {
             )?;
         }
     }
+    warn_lint(ctx, &warnings);
     Ok(())
 }
 

@@ -130,6 +130,7 @@ fn dashboard(out: &mut impl Write, d: &Dashboard<'_>) -> std::io::Result<()> {
             )?;
         }
     }
+    lint_lines(out, f)?;
     if let Some(fin) = &f.finished {
         writeln!(
             out,
@@ -151,6 +152,30 @@ fn dashboard(out: &mut impl Write, d: &Dashboard<'_>) -> std::io::Result<()> {
     audit_lines(out, f)?;
     if let Some(next) = &d.next {
         writeln!(out, "next: {}", next.command())?;
+    }
+    Ok(())
+}
+
+/// What plan lint found in the current plan revision, else (before any plan) in the questions.
+fn lint_lines(out: &mut impl Write, f: &crate::flow::Flow) -> std::io::Result<()> {
+    let (warnings, on) = match f.current_plan() {
+        Some(p) => (&p.warnings, format!("plan revision {}", p.revision)),
+        None => match &f.questions_asked {
+            Some(asked) => (&asked.warnings, "the questions".to_string()),
+            None => return Ok(()),
+        },
+    };
+    if warnings.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "  lint       {} warning{} on {on}",
+        warnings.len(),
+        plural(warnings.len())
+    )?;
+    for w in warnings {
+        writeln!(out, "    {w}")?;
     }
     Ok(())
 }
@@ -452,11 +477,13 @@ fn dashboard_json(d: &Dashboard<'_>) -> Value {
             "answered": d.questions.answered,
             "skipped": d.questions.skipped,
             "list": f.questions,
+            "warnings": f.questions_asked.as_ref().map_or(&[][..], |a| &a.warnings[..]),
         },
         "plan": {
             "revision": d.plan.as_ref().map(|p| p.revision),
             "subtasks": d.plan.as_ref().map_or(0, |p| p.subtasks),
             "by_status": by_status,
+            "warnings": f.current_plan().map_or(&[][..], |p| &p.warnings[..]),
         },
         "subtasks": subtasks_json(&d.subtasks),
         "reviews": f.reviews.len(),

@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod deviations;
 pub mod lifecycle;
+pub mod lint;
 pub mod merge;
 pub mod names;
 pub mod plan;
@@ -546,6 +547,10 @@ pub struct PlanRevision {
     /// The ordered subtasks.
     #[serde(default)]
     pub subtasks: Vec<Subtask>,
+    /// What plan lint found when the revision was written ([`lint`]); shown while the revision
+    /// is current.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<lint::Warning>,
     /// Keys this build does not know, from a newer git-aiflow: kept, and written back as they
     /// were (the compatibility rule of `docs/SCHEMA.md`).
     #[serde(flatten, default, skip_serializing_if = "Extra::is_empty")]
@@ -575,6 +580,7 @@ impl PlanRevision {
             tokens_out: None,
             duration_ms: None,
             subtasks,
+            warnings: Vec::new(),
         }
     }
 }
@@ -606,6 +612,10 @@ pub struct Provenance {
     /// How long it took, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// What lint found in the answer ([`lint`]): for the clarifying questions, kept with them
+    /// until they are asked again. (A plan revision keeps its own.)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<lint::Warning>,
     /// Keys this build does not know, from a newer git-aiflow: kept, and written back as they
     /// were (the compatibility rule of `docs/SCHEMA.md`).
     #[serde(flatten, default, skip_serializing_if = "Extra::is_empty")]
@@ -1385,6 +1395,7 @@ pub(crate) mod tests_support {
                 tokens_in: Some(10),
                 tokens_out: Some(20),
                 duration_ms: Some(30),
+                warnings: Vec::new(),
             }),
             plans: vec![PlanRevision {
                 extra: Default::default(),
@@ -1400,6 +1411,7 @@ pub(crate) mod tests_support {
                 tokens_in: Some(1000),
                 tokens_out: Some(200),
                 duration_ms: Some(1234),
+                warnings: Vec::new(),
                 subtasks: vec![
                     Subtask {
                         extra: Default::default(),

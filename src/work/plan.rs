@@ -16,6 +16,7 @@ use crate::store::{self, LookupError, StoreError};
 use serde::Serialize;
 
 pub mod edit;
+pub mod lint;
 pub mod view;
 
 /// What the model is asked for.
@@ -260,6 +261,7 @@ pub fn ask(
         tokens_in: a.tokens_in,
         tokens_out: a.tokens_out,
         duration_ms: Some(a.duration_ms),
+        warnings: Vec::new(),
     };
     if mode == Mode::Questions {
         let answered = asker.ask(
@@ -269,9 +271,9 @@ pub fn ask(
             answer::parse_questions,
         )?;
         let (asked, dropped) = answered.value;
-        let prov = provenance(&answered.usage);
+        let mut prov = provenance(&answered.usage);
         let kept = Kept::new(asker, &answered.raw);
-        let questions = write_questions(repo, flow, &asked, &prov, stamp, &kept)?;
+        let questions = write_questions(repo, flow, &asked, &mut prov, stamp, &kept)?;
         return Ok(Asked::Questions {
             questions,
             provenance: prov,
@@ -291,10 +293,14 @@ pub fn ask(
     let kept = Kept::new(asker, &answered.raw);
     let slug = &flow.slug;
     let rev = write_plan(repo, flow, answered.value, Some(&prov), stamp, |now| {
-        kept.changed_meanwhile(
+        Unwritten::Work(kept.changed_meanwhile(
             format!("the plan of `{slug}` changed meanwhile (now revision {now})"),
             format!("see what changed with `git aiflow plan diff {slug}`"),
-        )
+        ))
+    })
+    .map_err(|e| match e {
+        Unwritten::Work(e) => e,
+        Unwritten::Lint(r) => kept.with_answer(r.0),
     })?;
     Ok(Asked::Plan(rev))
 }
@@ -312,7 +318,11 @@ impl<'a> Kept<'a> {
 
     /// A refusal because someone else wrote the flow first; the model's answer is kept.
     fn changed_meanwhile(&self, what: String, hint: String) -> WorkError {
-        let e = WorkError::refused(format!("{what}; nothing was written")).hint(hint);
+        self.with_answer(WorkError::refused(format!("{what}; nothing was written")).hint(hint))
+    }
+
+    /// `e`, with where the model's answer is kept.
+    fn with_answer(&self, e: WorkError) -> WorkError {
         match self.asker.keep(self.raw) {
             Some(h) => e.hint(h),
             None => e,
@@ -320,19 +330,48 @@ impl<'a> Kept<'a> {
     }
 }
 
+/// Why a model's plan was not written: plan lint under strict mode (the answer is kept), or
+/// anything else.
+enum Unwritten {
+    Work(WorkError),
+    Lint(lint::Refused),
+}
+
+impl From<StoreError> for Unwritten {
+    fn from(e: StoreError) -> Self {
+        Unwritten::Work(e.into())
+    }
+}
+
+impl From<LookupError> for Unwritten {
+    fn from(e: LookupError) -> Self {
+        Unwritten::Work(e.into())
+    }
+}
+
+impl From<lint::Refused> for Unwritten {
+    fn from(r: lint::Refused) -> Self {
+        Unwritten::Lint(r)
+    }
+}
+
 /// Write `asked` as the questions of `original`'s flow, unless its questions or plans changed
-/// since `original` was read. Secrets are redacted first.
+/// since `original` was read. Secrets are redacted first. What plan lint finds goes into
+/// `prov`; under strict mode it refuses the write.
 fn write_questions(
     repo: &gix::Repository,
     original: &Flow,
     asked: &[AskedQuestion],
-    prov: &Provenance,
+    prov: &mut Provenance,
     stamp: &crate::git::Stamp,
     kept: &Kept<'_>,
 ) -> Result<Vec<Question>, WorkError> {
     let slug = &original.slug;
     let message = format!("aiflow: questions for {slug}");
     let questions = new_questions(asked);
+    prov.warnings =
+        lint::check_questions(repo, original, &questions).map_err(|r| kept.with_answer(r.0))?;
+    let prov = &*prov;
     store::update_flow(repo, slug, &message, stamp, |flow| {
         if flow.questions != original.questions
             || flow.questions_asked != original.questions_asked
@@ -377,7 +416,8 @@ fn new_questions(asked: &[AskedQuestion]) -> Vec<Question> {
 /// Append a plan revision made of `subtasks` (from a model when `prov` is given, else a human
 /// edit), by compare-and-swap on the revision: when the flow's plan is no longer at the revision
 /// `original` holds, nothing is written and `conflict` (given the revision it is at) says why.
-/// Secrets are redacted from the subtasks first.
+/// Secrets are redacted from the subtasks first. Plan lint runs on the result: its warnings are
+/// stored with the revision, and under strict mode ([`lint::strict`]) they refuse the write.
 pub fn write_plan<E>(
     repo: &gix::Repository,
     original: &Flow,
@@ -387,11 +427,12 @@ pub fn write_plan<E>(
     conflict: impl Fn(u32) -> E,
 ) -> Result<PlanRevision, E>
 where
-    E: From<StoreError> + From<LookupError>,
+    E: From<StoreError> + From<LookupError> + From<lint::Refused>,
 {
     let slug = &original.slug;
     let revision = original.plans.len() as u32 + 1;
-    let rev = new_revision(revision, subtasks, prov, stamp);
+    let mut rev = new_revision(revision, subtasks, prov, stamp);
+    rev.warnings = lint::check_plan(repo, original, &rev.subtasks)?;
     let message = match prov {
         Some(p) => format!(
             "aiflow: plan revision {revision} of {slug} from {}{}",
@@ -455,6 +496,7 @@ fn new_revision(
         tokens_out: prov.and_then(|p| p.tokens_out),
         duration_ms: prov.and_then(|p| p.duration_ms),
         subtasks,
+        warnings: Vec::new(),
     }
 }
 

@@ -218,7 +218,7 @@ fn status_json_has_the_documented_fields() {
     assert_eq!(v["spec"]["constraints"].as_array().map(Vec::len), Some(3));
     assert_eq!(
         v["questions"],
-        serde_json::json!({"asked": 0, "answered": 0, "skipped": false, "list": []})
+        serde_json::json!({"asked": 0, "answered": 0, "skipped": false, "list": [], "warnings": []})
     );
     assert_eq!(v["plan"]["revision"], serde_json::Value::Null);
     assert_eq!(v["plan"]["subtasks"], 0);

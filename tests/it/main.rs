@@ -23,6 +23,7 @@ mod llm_server;
 mod lost_updates;
 mod model_output;
 mod openai_compat;
+mod plan_lint;
 mod planning;
 mod prompts;
 mod readable;

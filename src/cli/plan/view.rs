@@ -96,6 +96,7 @@ fn plan_json(flow: &Flow, rev: &PlanRevision, revisions: Option<usize>) -> serde
         "provider": rev.provider,
         "model": rev.model,
         "subtasks": subtasks,
+        "warnings": rev.warnings,
     });
     if let Some(n) = revisions {
         v["revisions"] = n.into();
@@ -222,6 +223,25 @@ fn show_text(
                 writeln!(out, "      {line}")?;
             }
         }
+    }
+    lint_lines(out, rev)
+}
+
+/// What plan lint found when `rev` was written, one `warning:` line each.
+fn lint_lines(out: &mut Vec<u8>, rev: &PlanRevision) -> std::io::Result<()> {
+    let n = rev.warnings.len();
+    if n == 0 {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "
+Plan lint: {n} warning{} on revision {}",
+        if n == 1 { "" } else { "s" },
+        rev.revision
+    )?;
+    for w in &rev.warnings {
+        writeln!(out, "  warning: {w}")?;
     }
     Ok(())
 }
