@@ -139,8 +139,8 @@ pub enum Code {
     DependencyOrder,
     /// A description that only repeats the title.
     DescriptionRepeatsTitle,
-    /// A question's reason that only repeats the question.
-    WhyRepeatsQuestion,
+    /// A question's reason, or one of its choices, that only repeats the question.
+    RepeatsQuestion,
 }
 
 impl Code {
@@ -159,7 +159,7 @@ impl Code {
         Code::SinglePhase,
         Code::DependencyOrder,
         Code::DescriptionRepeatsTitle,
-        Code::WhyRepeatsQuestion,
+        Code::RepeatsQuestion,
     ];
 
     /// The code as stored and printed.
@@ -178,7 +178,7 @@ impl Code {
             Code::SinglePhase => "single-phase",
             Code::DependencyOrder => "dependency-order",
             Code::DescriptionRepeatsTitle => "description-repeats-title",
-            Code::WhyRepeatsQuestion => "why-repeats-question",
+            Code::RepeatsQuestion => "repeats-question",
         }
     }
 }
@@ -351,10 +351,9 @@ pub fn lint_questions(questions: &[Question], cx: &Context<'_>) -> Vec<Warning> 
                 cx,
                 false,
             ));
-            let (nq, nw) = (norm(&q.question), norm(why));
-            if !nq.is_empty() && nq == nw {
+            if same_words(&q.question, why) {
                 push(Some((
-                    Code::WhyRepeatsQuestion,
+                    Code::RepeatsQuestion,
                     "the reason (why) only repeats the question: say which gap it exposes".into(),
                 )));
             }
@@ -368,6 +367,15 @@ pub fn lint_questions(questions: &[Question], cx: &Context<'_>) -> Vec<Warning> 
                 cx,
                 false,
             ));
+            if same_words(&q.question, c) {
+                push(Some((
+                    Code::RepeatsQuestion,
+                    format!(
+                        "choice {} only repeats the question: offer an answer",
+                        k + 1
+                    ),
+                )));
+            }
             // `…` normalises to nothing: such choices compare as written.
             let n = match norm(c) {
                 n if n.is_empty() => c.trim().to_string(),
@@ -730,8 +738,13 @@ fn path_warnings(live: &[&Subtask], cx: &Context<'_>, out: &mut Vec<Warning>) {
         .iter()
         .flat_map(|s| s.files.iter().map(String::as_str))
         .collect();
+    // A path several subtasks name is reported once, on the first.
+    let mut reported: BTreeSet<&str> = BTreeSet::new();
     for s in live {
         for p in &s.files {
+            if !reported.insert(p.as_str()) {
+                continue;
+            }
             if let Some(why) = path_placeholder(p) {
                 out.push(Warning::on_subtask(
                     Code::Placeholder,
@@ -1037,6 +1050,12 @@ fn single_phase(live: &[&Subtask], spec: &Spec, out: &mut Vec<Warning>) {
             more.join(", ")
         ),
     ));
+}
+
+/// Whether `a` and `b` say the same once normalised (and say something).
+fn same_words(a: &str, b: &str) -> bool {
+    let n = norm(a);
+    !n.is_empty() && n == norm(b)
 }
 
 /// Lower case, every run of characters other than letters and digits one space, trimmed.
@@ -1476,7 +1495,7 @@ mod tests {
             ("duplicate-choice", 2),
             ("truncated", 3),
             ("near-duplicate-question", 3),
-            ("why-repeats-question", 4),
+            ("repeats-question", 4),
             ("duplicate-choice", 4),
         ] {
             assert!(

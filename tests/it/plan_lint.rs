@@ -519,3 +519,58 @@ fn plan_strict_must_be_a_boolean() {
     assert_eq!(repo.rev(NOTES), notes);
     assert!(server.requests().is_empty(), "a request was spent");
 }
+
+/// The answers a real small model (Qwen2.5-Coder-0.5B through llama.cpp, recorded in
+/// `fixtures/providers/llamacpp/`) gave for the rate-limit spec: every subtask in `core`, no
+/// test, descriptions that repeat the titles, one invented path for all; a choice that repeats
+/// the question. (Which of its texts echo the prompt depends on the template's wording, so that
+/// is left to the tests above.)
+#[test]
+fn a_recorded_small_models_answers_are_flagged() {
+    let wire = |name: &str| {
+        std::fs::read_to_string(crate::harness::fixture(&format!(
+            "providers/llamacpp/{name}"
+        )))
+        .expect("fixture")
+    };
+    let server = LlmServer::start(vec![
+        Step::json(200, wire("questions.json")),
+        Step::json(200, wire("plan.json")),
+    ]);
+    let repo = repo_for(&server);
+    repo.git(&["config", "aiflow.jsonSchema", "false"]);
+    let questions = repo.aiflow(&["plan", SLUG, "--json"]).json();
+    assert!(
+        pairs(&questions["warnings"]).contains(&q("repeats-question", 1)),
+        "{questions:#}"
+    );
+    repo.aiflow(&["answer", SLUG, "--skip"]).ok();
+    let run = repo.aiflow(&["plan", SLUG, "--json"]);
+    let out = run.json();
+    let ids: Vec<String> = out["subtasks"]
+        .as_array()
+        .expect("subtasks")
+        .iter()
+        .map(|s| s["id"].as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(ids.len(), 8);
+    let found = pairs(&out["warnings"]);
+    let has = |code: &str, id: Option<&String>| {
+        assert!(
+            found.contains(&(code.to_string(), id.cloned())),
+            "{code} {id:?} not in {found:?}"
+        )
+    };
+    for id in &ids[1..7] {
+        has("description-repeats-title", Some(id));
+    }
+    has("unknown-path", Some(&ids[0]));
+    has("single-phase", None);
+    has("no-tests", None);
+    // The one invented path is reported once, not once per subtask naming it.
+    assert_eq!(
+        found.iter().filter(|(c, _)| c == "unknown-path").count(),
+        1,
+        "{found:?}"
+    );
+}
