@@ -183,7 +183,20 @@ impl Code {
     }
 }
 
-/// The paths of the repository an answer is checked against.
+/// The repository an answer's paths are checked against. Paths are relative to its root,
+/// `/`-separated; `""` is the root.
+pub trait Paths {
+    /// Whether the repository has no files at all.
+    fn is_empty(&self) -> bool;
+    /// Whether `path` is a file or a directory (`dir/` names a directory only).
+    fn exists(&self, path: &str) -> bool;
+    /// Whether `dir` is a directory.
+    fn is_dir(&self, dir: &str) -> bool;
+    /// The files called `name`, anywhere.
+    fn named(&self, name: &str) -> Vec<String>;
+}
+
+/// The paths of a repository, listed: every question answered from memory.
 #[derive(Debug, Clone, Default)]
 pub struct RepoPaths {
     files: BTreeSet<String>,
@@ -214,20 +227,24 @@ impl RepoPaths {
         }
         out
     }
+}
 
-    /// Whether the repository has no files at all.
-    pub fn is_empty(&self) -> bool {
+impl Paths for RepoPaths {
+    fn is_empty(&self) -> bool {
         self.files.is_empty()
     }
 
-    /// Whether `path` is a file or a directory of the repository (`dir/` names a directory).
-    pub fn exists(&self, path: &str) -> bool {
+    fn exists(&self, path: &str) -> bool {
         let p = path.trim_end_matches('/');
         p.is_empty() || self.dirs.contains(p) || (p.len() == path.len() && self.files.contains(p))
     }
 
     fn is_dir(&self, path: &str) -> bool {
         path.is_empty() || self.dirs.contains(path)
+    }
+
+    fn named(&self, name: &str) -> Vec<String> {
+        self.by_name.get(name).cloned().unwrap_or_default()
     }
 }
 
@@ -243,14 +260,14 @@ pub struct Context<'a> {
     instructions: String,
     /// The instructions, normalised, padded with spaces.
     instructions_norm: String,
-    paths: &'a RepoPaths,
+    paths: &'a dyn Paths,
 }
 
 impl<'a> Context<'a> {
     /// Check answers about `flow` in a repository holding `paths`; `instructions` is the text of
     /// the prompt the model was given that is not data: the templates' own text and the JSON
     /// shape and schema (empty when unknown).
-    pub fn new(flow: &'a Flow, instructions: &str, paths: &'a RepoPaths) -> Context<'a> {
+    pub fn new(flow: &'a Flow, instructions: &str, paths: &'a dyn Paths) -> Context<'a> {
         let mut answers = String::new();
         for q in &flow.questions {
             for t in [Some(&q.question), q.why.as_ref(), q.answer.as_ref()]
@@ -666,7 +683,11 @@ fn similarity(a: &str, b: &str, how: Compare) -> Similarity {
         Compare::Words => {
             let (wa, wb): (Vec<&str>, Vec<&str>) =
                 (na.split(' ').collect(), nb.split(' ').collect());
-            if wa.len().min(wb.len()) >= 8 {
+            // The ratio is at most twice the words both have in common over all words: when
+            // that bound is under 0.9 the diff (quadratic at worst) is not needed.
+            if wa.len().min(wb.len()) >= 8
+                && 2 * common_words(&wa, &wb) * 10 >= 9 * (wa.len() + wb.len())
+            {
                 let ops = similar::capture_diff_slices(similar::Algorithm::Myers, &wa, &wb);
                 if similar::diff_ratio(&ops, wa.len(), wb.len()) >= 0.9 {
                     return Similarity::Near;
@@ -675,6 +696,23 @@ fn similarity(a: &str, b: &str, how: Compare) -> Similarity {
         }
     }
     Similarity::Different
+}
+
+/// How many words `a` and `b` have in common, counting repeats.
+fn common_words(a: &[&str], b: &[&str]) -> usize {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for w in a {
+        *counts.entry(w).or_default() += 1;
+    }
+    b.iter()
+        .filter(|w| match counts.get_mut(*w) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        })
+        .count()
 }
 
 /// The words of a normalised text without function words, plurals folded, sorted.
@@ -799,7 +837,7 @@ fn token_in(hay: &str, needle: &str) -> bool {
 }
 
 /// Why the missing path `p` is not plausibly new, if it is not.
-fn implausible(p: &str, planned: &[&str], repo: &RepoPaths) -> Option<String> {
+fn implausible(p: &str, planned: &[&str], repo: &dyn Paths) -> Option<String> {
     let is_dir = p.ends_with('/');
     let trimmed = p.trim_end_matches('/');
     let (dir, name) = match trimmed.rsplit_once('/') {
@@ -857,8 +895,9 @@ fn implausible(p: &str, planned: &[&str], repo: &RepoPaths) -> Option<String> {
 /// An existing path `dir/name` was probably meant as: a file of the same name (the one sharing
 /// the most trailing directories with `dir`), else `name` in an existing directory that `dir`
 /// ends with.
-fn did_you_mean(dir: &str, name: &str, repo: &RepoPaths) -> Option<String> {
-    if let Some(same) = repo.by_name.get(name) {
+fn did_you_mean(dir: &str, name: &str, repo: &dyn Paths) -> Option<String> {
+    let same = repo.named(name);
+    if !same.is_empty() {
         let want: Vec<&str> = dir.split('/').rev().collect();
         let shared = |f: &str| {
             f.rsplit('/')
@@ -1526,6 +1565,41 @@ mod tests {
         ] {
             assert_eq!(cut_off(t, Kind::Choice), None, "{t}");
         }
+    }
+
+    #[test]
+    fn long_descriptions_compare_by_words() {
+        let a = "Read the per-key quota overrides from the api_keys table every thirty seconds and keep them in memory for the limiter";
+        let b = "Read the per-key quota overrides from the api_keys table every thirty seconds and keep them in memory for the middleware";
+        assert_eq!(similarity(a, b, Compare::Words), Similarity::Near);
+        let c = "Export allowed and limited counters per key on the metrics endpoint and add a latency benchmark for the p99 budget";
+        assert_eq!(similarity(a, c, Compare::Words), Similarity::Different);
+        assert_eq!(
+            common_words(&["a", "b", "b", "c"], &["b", "b", "b", "d"]),
+            2
+        );
+    }
+
+    #[test]
+    fn stored_warnings_survive_a_round_trip_beside_unknown_keys() {
+        let mut flow = sample();
+        let w = Warning::on_subtask(Code::NoTests, "k3f9", "no test".into());
+        flow.plans[0].warnings.push(w.clone());
+        flow.plans[0]
+            .extra
+            .insert("future".into(), toml::Value::String("kept".into()));
+        let q = Warning::on_question(Code::DuplicateQuestion, 1, "again".into());
+        let asked = flow.questions_asked.as_mut().expect("asked");
+        asked.warnings.push(q);
+        asked.extra.insert("later".into(), toml::Value::Integer(7));
+        let text = toml::to_string(&flow).expect("serialize");
+        assert!(text.contains("[[plans.warnings]]"), "{text}");
+        assert!(text.contains("[[questions_asked.warnings]]"), "{text}");
+        // (Progress is kept apart from revisions when written: compare what lint adds.)
+        let back = toml::from_str::<Flow>(&text).expect("parse");
+        assert_eq!(back.plans[0].warnings, flow.plans[0].warnings);
+        assert_eq!(back.plans[0].extra, flow.plans[0].extra);
+        assert_eq!(back.questions_asked, flow.questions_asked);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::super::WorkError;
 use super::super::edit::EditError;
 use crate::ai::answer;
 use crate::ai::prompt::Templates;
-use crate::flow::lint::{self as flint, Context, RepoPaths, Warning};
+use crate::flow::lint::{self as flint, Context, Paths, RepoPaths, Warning};
 use crate::flow::{Flow, Question, Subtask};
 
 /// The configuration key that makes warnings refuse the write.
@@ -149,26 +149,76 @@ fn refuse_if_strict(
     ))
 }
 
-/// The paths of the files at the tip of `flow`'s integration branch (else its base commit):
-/// what the plan's paths are checked against. Empty when neither can be read.
-pub fn repo_paths(repo: &gix::Repository, flow: &Flow) -> RepoPaths {
+/// The tree at the tip of `flow`'s integration branch (else its base commit): what the plan's
+/// paths are checked against. Without one, the repository counts as empty (every path new).
+pub fn repo_paths<'r>(repo: &'r gix::Repository, flow: &Flow) -> TreePaths<'r> {
     let tip = crate::git::ref_id(repo, &format!("refs/heads/{}", flow.integration_branch))
         .ok()
         .flatten()
         .or_else(|| gix::ObjectId::from_hex(flow.base_commit.as_bytes()).ok());
-    let Some(tree) = tip.and_then(|t| repo.find_commit(t).ok()?.tree().ok()) else {
-        return RepoPaths::default();
-    };
-    let mut rec = gix::traverse::tree::Recorder::default();
-    if tree.traverse().breadthfirst(&mut rec).is_err() {
-        return RepoPaths::default();
+    TreePaths {
+        tree: tip.and_then(|t| repo.find_commit(t).ok()?.tree().ok()),
+        listed: std::cell::OnceCell::new(),
     }
-    RepoPaths::new(
-        rec.records
-            .iter()
-            .filter(|e| !e.mode.is_tree())
-            .map(|e| e.filepath.to_string()),
-    )
+}
+
+/// A tree's paths, looked up one by one (a few object reads each); listed whole only when a
+/// file is looked for by name, which only a path whose directory does not exist needs (a tree of
+/// 100,000 files takes about 10 times what `git ls-tree -r` takes: see benches/plan_lint.sh).
+pub struct TreePaths<'r> {
+    tree: Option<gix::Tree<'r>>,
+    listed: std::cell::OnceCell<RepoPaths>,
+}
+
+impl TreePaths<'_> {
+    /// The entry at `path`, if the tree has one.
+    fn entry(&self, path: &str) -> Option<gix::object::tree::Entry<'_>> {
+        let tree = self.tree.as_ref()?;
+        tree.lookup_entry(path.split('/').filter(|c| !c.is_empty()))
+            .ok()
+            .flatten()
+    }
+
+    fn listed(&self) -> &RepoPaths {
+        self.listed.get_or_init(|| {
+            let Some(tree) = &self.tree else {
+                return RepoPaths::default();
+            };
+            let mut rec = gix::traverse::tree::Recorder::default();
+            if tree.traverse().breadthfirst(&mut rec).is_err() {
+                return RepoPaths::default();
+            }
+            RepoPaths::new(
+                rec.records
+                    .iter()
+                    .filter(|e| !e.mode.is_tree())
+                    .map(|e| e.filepath.to_string()),
+            )
+        })
+    }
+}
+
+impl Paths for TreePaths<'_> {
+    fn is_empty(&self) -> bool {
+        self.tree.as_ref().is_none_or(|t| t.data.is_empty())
+    }
+
+    fn exists(&self, path: &str) -> bool {
+        let dir_only = path.ends_with('/');
+        if path.trim_end_matches('/').is_empty() {
+            return true;
+        }
+        self.entry(path)
+            .is_some_and(|e| !dir_only || e.mode().is_tree())
+    }
+
+    fn is_dir(&self, dir: &str) -> bool {
+        dir.is_empty() || self.entry(dir).is_some_and(|e| e.mode().is_tree())
+    }
+
+    fn named(&self, name: &str) -> Vec<String> {
+        self.listed().named(name)
+    }
 }
 
 /// The prompt's own text: the templates `names` (as this repository overrides them; a name
