@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Benchmark: what plan lint adds to writing a plan revision. Lint lists every file at the tip of
-# the flow's integration branch (to tell invented paths from real and plausibly new ones), so its
-# cost grows with the tree. Timed: `git aiflow plan edit -F` of a 20-subtask plan (60 paths, some
-# missing) on a repository of FILES files (directories of 50, built with fast-import) and on one
-# of 10 files, each run writing a new revision (two edits alternate); the yardstick is git
-# listing the same tree, `git ls-tree -r --name-only <tip>`.
+# Benchmark: what plan lint adds to writing a plan revision. Lint looks each of the plan's paths
+# up in the tree at the tip of the flow's integration branch, and lists the whole tree only to
+# find a file of the same name for a path whose directory does not exist (a did-you-mean), so
+# that case grows with the tree. Timed: `git aiflow plan edit -F` of a 20-subtask plan on a
+# repository of FILES files (directories of 50, built with fast-import), once with 40 paths in
+# existing directories ("grounded") and once with 20 more in a directory nothing creates
+# ("invented": the whole tree listed), and the grounded plan on a repository of 10 files; each
+# run writes a new revision (two edits alternate). The yardstick is git listing the same tree,
+# `git ls-tree -r --name-only <tip>`.
 #
 #   benches/plan_lint.sh [FILES] [RUNS]      (defaults: 100000 files, 10 runs)
 #   AIFLOW_BIN=path/to/git-aiflow benches/plan_lint.sh 200000   (skip the build, use that binary)
@@ -47,17 +50,19 @@ for i in range(20):
         "id": "s%d" % i,
         "title": "Change number %d of the service" % i,
         "description": "Do change %d and test it." % i,
-        "files": ["src/d%d/f%d.rs" % (i, i * 50), "src/d%d/new%d.rs" % (i, i), "lib/made/up%d.rs" % i],
+        "files": ["src/d%d/f%d.rs" % (i, i * 50), "src/d%d/new%d.rs" % (i, i)],
         "phase": ["core", "nice-to-have", "production"][i % 3],
         "depends_on": ["s%d" % (i - 1)] if i else [],
         "test": "",
     })
 open(work + "/plan.json", "w").write(json.dumps({"subtasks": subtasks}))
-for name, suffix in (("a", ""), ("b", " (again)")):
-    with open("%s/edit-%s.toml" % (work, name), "w") as f:
-        for s in subtasks:
-            f.write('[[subtask]]\ntitle = "%s%s"\nphase = "%s"\nfiles = %s\n\n'
-                    % (s["title"], suffix, s["phase"], json.dumps(s["files"])))
+for kind, extra in (("grounded", []), ("invented", ["lib/made/up.rs"])):
+    for name, suffix in (("a", ""), ("b", " (again)")):
+        with open("%s/%s-%s.toml" % (work, kind, name), "w") as f:
+            for i, s in enumerate(subtasks):
+                files = s["files"] + [p.replace("up", "up%d" % i) for p in extra]
+                f.write('[[subtask]]\ntitle = "%s%s"\nphase = "%s"\nfiles = %s\n\n'
+                        % (s["title"], suffix, s["phase"], json.dumps(files)))
 PY
 
 # make_repo DIR N: a repository with N files in directories of 50, a flow planned by a scripted
@@ -83,7 +88,7 @@ PY
         git config aiflow.command "if [ \"\$AIFLOW_TEMPLATE\" = questions ]; then echo '{\"questions\": []}'; else cat '$work/plan.json'; fi"
         "$bin" plan bench >/dev/null
         "$bin" plan bench >/dev/null 2>&1
-        "$bin" plan edit bench -F "$work/edit-b.toml" >/dev/null 2>&1
+        "$bin" plan edit bench -F "$work/grounded-b.toml" >/dev/null 2>&1
     )
 }
 make_repo "$work/big" "$FILES"
@@ -91,18 +96,23 @@ make_repo "$work/small" 10
 tip=$(git -C "$work/big" rev-parse aiflow/bench)
 listed=$(git -C "$work/big" ls-tree -r --name-only "$tip" | wc -l)
 [ "$listed" -ge "$FILES" ] || { echo "expected $FILES files, listed $listed" >&2; exit 1; }
-warnings=$(cd "$work/big" && "$bin" plan show bench --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["warnings"]))')
+warnings() { "$bin" plan show bench --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["warnings"]))'; }
+grounded=$(cd "$work/big" && warnings)
+invented=$(cd "$work/big" && "$bin" plan edit bench -F "$work/invented-a.toml" >/dev/null 2>&1 && warnings)
 
-python3 - "$RUNS" "$launcher" "$bin" "$work" "$tip" "$FILES" "$warnings" <<'PY'
+python3 - "$RUNS" "$launcher" "$bin" "$work" "$tip" "$FILES" "$grounded" "$invented" <<'PY'
 import os, statistics, subprocess, sys, tempfile
-runs, launcher, bin, work, tip, files, warnings = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6]), sys.argv[7]
-turn = {"big": 0, "small": 0}
-def edit(repo):
-    turn[repo] += 1
-    return (work + "/" + repo, [bin, "plan", "edit", "bench", "-F", "%s/edit-%s.toml" % (work, "ab"[turn[repo] % 2])])
+runs, launcher, bin, work, tip, files = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6])
+grounded, invented = sys.argv[7], sys.argv[8]
+turn = [0]
+def edit(repo, kind):
+    # One counter for both repositories' edits: every edit differs from the one before it.
+    turn[0] += 1
+    return (work + "/" + repo, [bin, "plan", "edit", "bench", "-F", "%s/%s-%s.toml" % (work, kind, "ab"[turn[0] % 2])])
 specs = [
-    ("E", "git aiflow plan edit -F (%d files)" % files, lambda: edit("big")),
-    ("e", "git aiflow plan edit -F (10 files)", lambda: edit("small")),
+    ("E", "plan edit -F, grounded plan (%d files)" % files, lambda: edit("big", "grounded")),
+    ("I", "plan edit -F, invented paths (%d files)" % files, lambda: edit("big", "invented")),
+    ("e", "plan edit -F, grounded plan (10 files)", lambda: edit("small", "grounded")),
     ("T", "git ls-tree -r --name-only <tip> (%d files)" % files, lambda: (work + "/big", ["git", "ls-tree", "-r", "--name-only", tip])),
 ]
 def run(cwd, cmd):
@@ -126,10 +136,11 @@ for r in range(-1, runs):
         if r >= 0:
             samples[key].append(cpu)
 med = {k: statistics.median(v) for k, v in samples.items()}
-print("files: %d, plan: 20 subtasks, 60 paths, %s warnings; median of %d interleaved runs" % (files, warnings, runs))
+print("files: %d, plan: 20 subtasks; warnings: %s grounded, %s invented; median of %d interleaved runs"
+      % (files, grounded, invented, runs))
 for key, label, _ in specs:
     print("  %-58s %9.2f ms CPU" % (label, med[key] * 1e3))
-share = med["E"] - med["e"]
-print("  %-58s %9.2f ms CPU" % ("lint's share (edit on %d files - edit on 10)" % files, share * 1e3))
-print("  %-58s %9.2f" % ("lint's share / ls-tree", share / med["T"]))
+for key, what in (("E", "grounded"), ("I", "invented")):
+    share = med[key] - med["e"]
+    print("  %-58s %9.2f ms CPU, %.2fx ls-tree" % ("%s: minus the edit on 10 files" % what, share * 1e3, share / med["T"]))
 PY
