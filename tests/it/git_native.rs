@@ -918,3 +918,44 @@ fn config_shows_the_policy_files_values_and_whether_config_applies_over_them() {
     let text = repo.aiflow_bin(&["config"]).ok();
     assert_lacks(&text, "ignored");
 }
+
+/// A long agent run is never silent in a log: without a terminal, `exec` prints a progress line
+/// every interval while the agent runs; on a terminal, which the agent's own output shares,
+/// nothing is drawn over it.
+#[test]
+fn exec_reports_progress_while_the_agent_runs_except_on_a_terminal() {
+    let repo = TestRepo::new();
+    repo.new_rate_limit();
+    repo.plan_subtasks(&[("s1", "First"), ("s2", "Second")]);
+    repo.aiflow(&["start", "s1"]).ok();
+    let r = Run::of(
+        repo.command("git")
+            .args(["-c", "aiflow.agent=sleep 1; echo a >> a.txt"])
+            .args(["aiflow", "exec"])
+            .env("AIFLOW_PROGRESS_INTERVAL_MS", "300"),
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let lines: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("exec: the agent `sleep 1; echo a >> a.txt` is running: "))
+        .collect();
+    assert!(!lines.is_empty(), "{r:?}");
+    assert!(
+        !r.stdout.contains("is running"),
+        "progress stays off stdout: {r:?}"
+    );
+
+    if have_script() {
+        repo.aiflow(&["start", "s2"]).ok();
+        let out = sh(
+            &repo,
+            "git -c 'aiflow.agent=sleep 1; echo b >> b.txt' aiflow exec",
+            true,
+            &[("TERM", "xterm"), ("AIFLOW_PROGRESS_INTERVAL_MS", "300")],
+        );
+        assert!(!out.contains("is running"), "{out:?}");
+        assert!(!out.contains("\x1b[2K"), "no spinner either: {out:?}");
+        assert!(out.contains("recorded step 1"), "{out:?}");
+    }
+}
