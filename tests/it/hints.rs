@@ -738,3 +738,29 @@ fn sync_audit_gate_and_identity_hints_run_as_printed() {
     }
     Run::of(cmd.args(["new", "fourth", "-m", "Fourth\n\nA fourth flow."])).ok();
 }
+
+/// A flow may not be named after a subcommand of a command that takes a slug (`plan show`
+/// would show the current plan, not plan flow `show`): refused, given or derived from the title,
+/// with a slug that works suggested.
+#[test]
+fn a_slug_that_is_a_subcommand_word_is_refused_with_one_that_works() {
+    let t = TestRepo::new();
+    for (args, slug) in [
+        (&["new", "show", "-m", "Show\n\nShow things."][..], "show"),
+        (&["new", "-m", "# Log\n\nLog things."][..], "log"),
+        (
+            &["new", "accept", "-m", "Accept\n\nAccept things."][..],
+            "accept",
+        ),
+    ] {
+        let r = t.aiflow_bin(args);
+        assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+        assert_has(&r.stderr, &format!("a flow cannot be named `{slug}`"));
+        assert_has(&r.stderr, &format!("for example `{slug}-flow`"));
+    }
+    assert_eq!(t.git(&["notes", "--ref=aiflow", "list"]), "");
+    t.aiflow(&["new", "show-flow", "-m", "Show\n\nShow things."])
+        .ok();
+    let r = t.aiflow_bin(&["status", "show-flow", "--json"]).json();
+    assert_eq!(r["slug"], "show-flow");
+}
