@@ -458,11 +458,33 @@ where
         if flow.plans.len() != original.plans.len() {
             return Err(conflict(flow.plans.len() as u32));
         }
-        flow.plans.push(rev.clone());
+        let mut now = rev.clone();
+        carry_progress(flow, &mut now);
+        flow.plans.push(now);
         flow.status = flow.status.max(FlowStatus::Planned);
         Ok(true)
-    })?;
-    Ok(rev)
+    })
+    .map(|(_, flow)| flow.plans.last().cloned().expect("just pushed"))
+}
+
+/// Give the subtasks of `rev` the progress `flow` (as read for the write) records for them:
+/// `rev` was made from an older read, and a subtask started, approved or merged meanwhile must
+/// not go back to what that read said. A revision's own decision to drop a subtask stays.
+fn carry_progress(flow: &Flow, rev: &mut PlanRevision) {
+    let Some(current) = flow.current_plan() else {
+        return;
+    };
+    for s in &mut rev.subtasks {
+        let Some(now) = current.subtasks.iter().find(|c| c.id == s.id) else {
+            continue;
+        };
+        if s.status != crate::flow::SubtaskStatus::Dropped
+            && now.status != crate::flow::SubtaskStatus::Dropped
+        {
+            s.status = now.status;
+        }
+        s.branch = now.branch.clone();
+    }
 }
 
 /// Plan revision `revision` of `subtasks` (API keys redacted), made by `stamp`'s user: from a

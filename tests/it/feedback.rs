@@ -531,3 +531,65 @@ fn expand_is_completed_and_has_a_manual_page() {
     let page = std::fs::read_to_string(dir.join("git-aiflow-plan-expand.1")).expect("page");
     assert_has(&page, "split one subtask");
 }
+
+/// A subtask started while the model is splitting another one stays started: the new revision
+/// carries the progress made meanwhile instead of the progress it was made from.
+#[test]
+fn progress_made_while_the_model_answers_is_kept() {
+    let repo = TestRepo::new();
+    repo.new_rate_limit();
+    repo.plan_subtasks(&[
+        ("a1", "Token bucket"),
+        ("b2", "Redis storage and middleware"),
+    ]);
+    let content = json!({"subtasks": [
+        {"id": "x", "title": "Redis store", "phase": "core", "depends_on": []},
+        {"id": "y", "title": "Middleware", "phase": "core", "depends_on": ["x"]}]});
+    let answer = repo.outside("split.json", content.to_string().as_bytes());
+    let sync = repo.sibling("sync");
+    std::fs::create_dir_all(&sync).expect("mkdir");
+    let (waiting, go) = (sync.join("waiting"), sync.join("go"));
+    repo.git(&["config", "aiflow.provider", "command"]);
+    repo.git(&[
+        "config",
+        "aiflow.command",
+        &format!(
+            "touch '{}'; i=0; while [ ! -f '{}' ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; cat '{}'",
+            waiting.display(),
+            go.display(),
+            answer.display()
+        ),
+    ]);
+    let child = repo
+        .command(crate::harness::BIN)
+        .args(["plan", "expand", "b2", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    for _ in 0..1200 {
+        if waiting.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(waiting.exists(), "the model was never asked");
+    // The expansion read the plan before this start.
+    run(&repo, &["start", "a1"]).ok();
+    std::fs::write(&go, b"").expect("go");
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan = run(&repo, &["plan", "show", "rate-limit", "--json"]).json();
+    assert_eq!(plan["revision"], 3);
+    assert_eq!(plan["expanded"], "b2");
+    let a1 = &plan["subtasks"][0];
+    assert_eq!(a1["id"], "a1");
+    assert_eq!(a1["status"], "active");
+    assert_eq!(a1["branch_exists"], true);
+    let status = run(&repo, &["status", "rate-limit", "--json"]).json();
+    assert_has(&status.to_string(), "aiflow/rate-limit--a1-token-bucket");
+}
