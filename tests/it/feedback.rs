@@ -532,10 +532,9 @@ fn expand_is_completed_and_has_a_manual_page() {
     assert_has(&page, "split one subtask");
 }
 
-/// A subtask started while the model is splitting another one stays started: the new revision
-/// carries the progress made meanwhile instead of the progress it was made from.
-#[test]
-fn progress_made_while_the_model_answers_is_kept() {
+/// A flow planned as `a1`, `b2` (no dependencies) whose provider is a command that answers
+/// with a split of b2 once `go` exists; returns the repo and the files `waiting` and `go`.
+fn slow_model() -> (TestRepo, std::path::PathBuf, std::path::PathBuf) {
     let repo = TestRepo::new();
     repo.new_rate_limit();
     repo.plan_subtasks(&[
@@ -560,9 +559,19 @@ fn progress_made_while_the_model_answers_is_kept() {
             answer.display()
         ),
     ]);
+    (repo, waiting, go)
+}
+
+/// Run `plan expand b2` with [`slow_model`]'s provider, and `during` while the model answers.
+fn expand_while(
+    repo: &TestRepo,
+    waiting: &std::path::Path,
+    go: &std::path::Path,
+    during: impl FnOnce(),
+) -> Run {
     let child = repo
         .command(crate::harness::BIN)
-        .args(["plan", "expand", "b2", "--json"])
+        .args(["plan", "expand", "b2"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -574,15 +583,26 @@ fn progress_made_while_the_model_answers_is_kept() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert!(waiting.exists(), "the model was never asked");
-    // The expansion read the plan before this start.
-    run(&repo, &["start", "a1"]).ok();
-    std::fs::write(&go, b"").expect("go");
+    // The expansion read the flow before this.
+    during();
+    std::fs::write(go, b"").expect("go");
     let out = child.wait_with_output().expect("wait");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A subtask started while the model is splitting another one stays started: the new revision
+/// carries the progress made meanwhile instead of the progress it was made from.
+#[test]
+fn progress_made_while_the_model_answers_is_kept() {
+    let (repo, waiting, go) = slow_model();
+    expand_while(&repo, &waiting, &go, || {
+        run(&repo, &["start", "a1"]).ok();
+    })
+    .ok();
     let plan = run(&repo, &["plan", "show", "rate-limit", "--json"]).json();
     assert_eq!(plan["revision"], 3);
     assert_eq!(plan["expanded"], "b2");
@@ -592,4 +612,21 @@ fn progress_made_while_the_model_answers_is_kept() {
     assert_eq!(a1["branch_exists"], true);
     let status = run(&repo, &["status", "rate-limit", "--json"]).json();
     assert_has(&status.to_string(), "aiflow/rate-limit--a1-token-bucket");
+}
+
+/// The subtask being split started while the model answered: nothing is written.
+#[test]
+fn a_subtask_started_while_it_is_being_split_is_not_split() {
+    let (repo, waiting, go) = slow_model();
+    let e = expand_while(&repo, &waiting, &go, || {
+        run(&repo, &["start", "b2"]).ok();
+    })
+    .fails(1);
+    assert_has(
+        &e,
+        "subtask b2 of flow `rate-limit` started while the model was answering; nothing was written",
+    );
+    let plan = run(&repo, &["plan", "show", "rate-limit", "--json"]).json();
+    assert_eq!(plan["revision"], 2);
+    assert_eq!(plan["subtasks"][1]["status"], "active");
 }

@@ -164,6 +164,16 @@ pub fn ask(
     prov.expanded = Some(subtask.clone());
     let kept = Kept::new(asker, &answered.raw);
     let slug = &flow.slug;
+    // The model took a while: the subtask may have started meanwhile, which the write's
+    // compare-and-swap (on the plan's revision) would not see.
+    let fresh = crate::store::Snapshot::load(repo)?.flows(repo)?;
+    let now = &fresh.find(slug)?.flow;
+    if now.plans.len() == flow.plans.len() && expandable(repo, now, &subtask).is_err() {
+        return Err(kept.changed_meanwhile(
+            format!("subtask {subtask} of flow `{slug}` started while the model was answering"),
+            format!("see it with `git aiflow status {slug}`"),
+        ));
+    }
     write_plan(repo, flow, answered.value, Some(&prov), stamp, |now| {
         kept.changed_meanwhile(
             format!("the plan of `{slug}` changed meanwhile (now revision {now})"),
