@@ -118,7 +118,7 @@ fn again_with_feedback_sends_it_with_the_plan_and_keeps_it_in_the_revision() {
     let shown = run(&repo, &["plan", "log", "rate-limit"]).ok();
     assert_has(
         &shown,
-        "    feedback: The tests are missing.\n              \n              Keep the Redis part",
+        "    feedback: The tests are missing.\n\n              Keep the Redis part",
     );
     assert_eq!(shown.matches("feedback:").count(), 1, "{shown}");
     repo.fsck();

@@ -366,11 +366,15 @@ fn log_text(out: &mut Vec<u8>, e: &LogEntry<'_>) -> std::io::Result<()> {
         writeln!(out, "    expanded {id} into smaller subtasks")?;
     }
     if let Some(f) = &r.feedback {
-        writeln!(
-            out,
-            "    feedback: {}",
-            f.lines().collect::<Vec<_>>().join("\n              ")
-        )?;
+        // Every line under the first, indented like it; blank lines stay blank.
+        let mut lines = f.lines();
+        writeln!(out, "    feedback: {}", lines.next().unwrap_or_default())?;
+        for line in lines {
+            match line.trim_end() {
+                "" => writeln!(out)?,
+                l => writeln!(out, "              {l}")?,
+            }
+        }
     }
     let n = r.subtasks.len();
     let changes = match &e.changes {
