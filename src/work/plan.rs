@@ -545,10 +545,25 @@ mod tests {
 
     #[test]
     fn a_planned_flow_is_planned_again_only_when_asked() {
-        let flow = sample();
+        let mut flow = sample();
         assert_eq!(decide(&flow, &again()).unwrap(), Mode::Plan);
         let e = decide(&flow, &Wanted::default()).unwrap_err().to_string();
         assert!(e.contains("has a plan already (revision 1"), "{e}");
+        // Feedback on a plan can only mean a new revision.
+        let feedback = Wanted {
+            feedback: Some("the tests are missing".into()),
+            ..Wanted::default()
+        };
+        assert_eq!(decide(&flow, &feedback).unwrap(), Mode::Plan);
+        // Questions are asked again only before the first plan.
+        let questions = Wanted {
+            questions: true,
+            force: true,
+            ..Wanted::default()
+        };
+        assert!(decide(&flow, &questions).is_err());
+        flow.plans.clear();
+        assert_eq!(decide(&flow, &questions).unwrap(), Mode::Questions);
     }
 
     #[test]
