@@ -13,6 +13,7 @@ use crate::work::plan::{self, Asked};
 use std::io::Write;
 use std::path::PathBuf;
 
+mod expand;
 mod view;
 
 /// Ask for questions or a plan; or show, edit, list or compare plan revisions.
@@ -28,6 +29,21 @@ pub struct PlanArgs {
     /// Ask for a new plan revision even though the flow has a plan.
     #[arg(long)]
     pub again: bool,
+    /// Feedback for the model: what is wrong with the current plan (or questions), or what to
+    /// take into account; sent with the request and kept in the answer's provenance. Several -m
+    /// are joined as paragraphs. On a flow that has a plan, it implies --again.
+    #[arg(short = 'm', long = "message", value_name = "text")]
+    pub message: Vec<String>,
+    /// Read the feedback from a file, or from standard input with `-F -`.
+    #[arg(short = 'F', long = "file", value_name = "file")]
+    pub file: Option<PathBuf>,
+    /// Ask the clarifying questions again (before the first plan only), replacing those asked.
+    #[arg(long)]
+    pub questions: bool,
+    /// With --questions: ask again even though some questions are answered; the new questions
+    /// replace them and their answers.
+    #[arg(long, requires = "questions")]
+    pub force: bool,
     /// Print the prompt that would be sent, and stop: nothing is asked or written.
     #[arg(long)]
     pub print_prompt: bool,
@@ -47,6 +63,8 @@ pub enum PlanCommand {
     Log(view::LogArgs),
     /// Compare two plan revisions (default: the previous and the current one).
     Diff(view::DiffArgs),
+    /// Ask the model to split one subtask into smaller ones; the result is a new revision.
+    Expand(expand::ExpandArgs),
 }
 
 /// Arguments of `plan edit`.
@@ -68,6 +86,7 @@ pub fn run(ctx: &mut Ctx, args: &PlanArgs) -> Result<(), CliError> {
         Some(PlanCommand::Edit(a)) => edit(ctx, a),
         Some(PlanCommand::Log(a)) => view::log(ctx, a),
         Some(PlanCommand::Diff(a)) => view::diff(ctx, a),
+        Some(PlanCommand::Expand(a)) => expand::run(ctx, a),
         None => ask(ctx, args),
     }
 }
@@ -76,7 +95,13 @@ fn ask(ctx: &mut Ctx, args: &PlanArgs) -> Result<(), CliError> {
     let (_, entry) = ctx.flow(args.slug.as_deref())?;
     let repo = ctx.repo()?.clone();
     let flow = entry.flow;
-    let prepared = plan::prepare(&repo, &flow, args.again)?;
+    let wanted = plan::Wanted {
+        again: args.again,
+        questions: args.questions,
+        force: args.force,
+        feedback: expand::feedback(ctx, &args.message, args.file.as_deref())?,
+    };
+    let prepared = plan::prepare(&repo, &flow, &wanted)?;
     if args.print_prompt {
         ctx.out.write_all(prepared.transcript().as_bytes())?;
         return Ok(());
@@ -90,6 +115,7 @@ fn ask(ctx: &mut Ctx, args: &PlanArgs) -> Result<(), CliError> {
         &label,
         format!("git aiflow plan {}", flow.slug),
     )?;
+    expand::check_stdin(&asker, args.file.as_deref())?;
     match plan::ask(&repo, &flow, prepared, &asker, &stamp, &mut ctx.err)? {
         Asked::Questions {
             questions,

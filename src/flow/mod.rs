@@ -538,6 +538,12 @@ pub struct PlanRevision {
     /// How long the request took, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// The reviewer's feedback sent with the request (`plan --again -m`, `plan expand -m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<String>,
+    /// The id of the subtask this revision split into smaller ones (`plan expand`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expanded: Option<String>,
     /// Whether the person who made this revision was shown the subtasks' `test` commands (a
     /// `plan edit` by a version that knows them). Only such a revision accepts a command: an
     /// older version keeps an unknown `test` key through an edit without showing it.
@@ -574,6 +580,8 @@ impl PlanRevision {
             tokens_in: None,
             tokens_out: None,
             duration_ms: None,
+            feedback: None,
+            expanded: None,
             subtasks,
         }
     }
@@ -606,6 +614,12 @@ pub struct Provenance {
     /// How long it took, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// The reviewer's feedback sent with the request (`-m`, `-F`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<String>,
+    /// For a plan revision: the id of the subtask it split (`plan expand`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expanded: Option<String>,
     /// Keys this build does not know, from a newer git-aiflow: kept, and written back as they
     /// were (the compatibility rule of `docs/SCHEMA.md`).
     #[serde(flatten, default, skip_serializing_if = "Extra::is_empty")]
@@ -1385,6 +1399,8 @@ pub(crate) mod tests_support {
                 tokens_in: Some(10),
                 tokens_out: Some(20),
                 duration_ms: Some(30),
+                feedback: None,
+                expanded: None,
             }),
             plans: vec![PlanRevision {
                 extra: Default::default(),
@@ -1400,6 +1416,8 @@ pub(crate) mod tests_support {
                 tokens_in: Some(1000),
                 tokens_out: Some(200),
                 duration_ms: Some(1234),
+                feedback: None,
+                expanded: None,
                 subtasks: vec![
                     Subtask {
                         extra: Default::default(),

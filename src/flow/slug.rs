@@ -67,7 +67,7 @@ impl SlugError {
 /// show` would show the current plan instead of planning flow `show`. A unit test in
 /// `src/cli/new.rs` keeps this list equal to the CLI's.
 pub const COMMAND_WORDS: &[(&str, &[&str])] = &[
-    ("plan", &["diff", "edit", "help", "log", "show"]),
+    ("plan", &["diff", "edit", "expand", "help", "log", "show"]),
     ("audit", &["accept", "dismiss", "help"]),
 ];
 

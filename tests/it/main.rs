@@ -8,6 +8,7 @@ mod completion;
 mod concurrency;
 mod exec_guard;
 mod execution;
+mod feedback;
 mod flows;
 mod gate_bypass;
 mod gate_cli;
