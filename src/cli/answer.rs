@@ -135,8 +135,12 @@ fn collect(
         return Ok(none(answers::from_options(flow, &args.answers)?));
     }
     if let Some((text, src)) = input::from_args(ctx, &[], args.file.as_deref(), "answers")? {
+        let origin = match &src {
+            Source::File(path) => path.display().to_string(),
+            _ => "<stdin>".to_string(),
+        };
         return Ok(Collected {
-            given: answers::from_text(flow, &text)?,
+            given: answers::from_text(flow, &text, &origin)?,
             source: Some(src),
             typed: Some(text),
         });
@@ -146,7 +150,7 @@ fn collect(
     }
     let initial = answers::editor_text(flow);
     let text = input::edit_text(ctx, repo, draft_name, &initial, "answers")?;
-    let given = answers::from_text(flow, &text).map_err(|e| {
+    let given = answers::from_text(flow, &text, draft_name).map_err(|e| {
         let err = CliError::from(e);
         match input::write_draft(repo, draft_name, &text) {
             Ok(p) => err.hint(format!(

@@ -12,6 +12,7 @@ mod flows;
 mod gate_bypass;
 mod gate_cli;
 mod git_native;
+mod hand_edits;
 mod help;
 mod hints;
 mod history;
