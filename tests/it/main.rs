@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod anthropic;
 mod audit;
 mod bad_input;
 mod completion;
