@@ -198,12 +198,13 @@ fn edit(ctx: &mut Ctx, args: &EditArgs) -> Result<(), CliError> {
         Source::File(path) => Some(path.clone()),
         _ => input::write_draft(&repo, &draft_name, &text).ok(),
     };
-    let origin = match &source {
+    // What problems name: the file, else the draft the edit is kept in.
+    let origin = || match &source {
         Source::File(path) => path.display().to_string(),
         Source::Stdin => "<stdin>".to_string(),
-        _ => draft_name.clone(),
+        _ => kept().map_or_else(|| draft_name.clone(), |p| p.display().to_string()),
     };
-    let edited = plan_edit::apply(&repo, &flow, &text, &origin, &stamp)
+    let edited = plan_edit::apply(&repo, &flow, &text, origin, &stamp)
         .map_err(|e| refused_edit(e, &slug, &source, kept))?;
     input::clean_drafts(&repo, &draft_name, &source);
     if args.json {

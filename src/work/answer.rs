@@ -96,11 +96,17 @@ pub fn editor_text(flow: &Flow) -> String {
 }
 
 /// Read the editor's text (or a file in its format) for `flow`'s questions; `origin` names the
-/// text in problems (`answers.txt:6: …`). Every problem is reported at once, each at its line.
-pub fn from_text(flow: &Flow, text: &str, origin: &str) -> Result<Answers, WorkError> {
+/// text in problems (`answers.txt:6: …`), asked only when there are some (it may write the text
+/// to a draft to name). Every problem is reported at once, each at its line.
+pub fn from_text(
+    flow: &Flow,
+    text: &str,
+    origin: impl FnOnce() -> String,
+) -> Result<Answers, WorkError> {
     parse_editor_text(text, flow.questions.len() as u32).map_err(|problems| {
+        let origin = origin();
         let n = problems.len();
-        let lines: Vec<String> = problems.iter().map(|p| p.render(origin)).collect();
+        let lines: Vec<String> = problems.iter().map(|p| p.render(&origin)).collect();
         WorkError::invalid(format!(
             "the answers could not be read ({n} problem{}):\n  {}",
             if n == 1 { "" } else { "s" },

@@ -171,7 +171,6 @@ fn an_editor_session_with_problems_is_kept_as_a_draft_named_in_the_problems() {
             &[("GIT_EDITOR", path(&editor))],
         )
         .fails(2);
-    assert_has(&err, "PLAN_EDIT-rate-limit.toml:");
     assert_has(&err, "unknown phase \"eventually\"");
     assert_has(&err, "depends on `nope`");
     assert_eq!(repo.rev(NOTES), notes);
@@ -183,17 +182,45 @@ fn an_editor_session_with_problems_is_kept_as_a_draft_named_in_the_problems() {
         .trim_end_matches(';');
     let draft = std::fs::read_to_string(kept).expect("the draft");
     assert_has(&draft, "phase = \"eventually\"");
-    // Every problem names a line of the draft that holds what it is about.
-    let lines: Vec<&str> = draft.lines().collect();
-    for l in err.lines().filter(|l| l.contains("unknown phase")) {
-        let n: usize = l
-            .split("PLAN_EDIT-rate-limit.toml:")
-            .nth(1)
-            .and_then(|r| r.split(':').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("{l}"));
-        assert_eq!(lines[n - 1], "phase = \"eventually\"", "{l}");
+    // The problems name the draft, at the lines that hold what they are about.
+    let at: Vec<usize> = draft
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| *l == "phase = \"eventually\"")
+        .map(|(i, _)| i + 1)
+        .collect();
+    assert_eq!(at.len(), 3, "{draft}");
+    for n in at {
+        assert_at(&err, kept, n, "unknown phase \"eventually\"");
     }
+}
+
+#[test]
+fn answers_from_the_editor_name_the_draft_they_are_kept_in() {
+    let repo = TestRepo::new();
+    repo.new_rate_limit();
+    repo.use_scripted_provider();
+    repo.aiflow(&["plan", "rate-limit"]).ok();
+    let notes = repo.rev(NOTES);
+    let editor = repo.script(
+        "answers.sh",
+        r#"printf 'oops\n[1] a\nRedis\n[9] b\nx\n[1] c\nPostgres\n' > "$1""#,
+    );
+    let err = repo
+        .aiflow_env(&["answer", "rate-limit"], &[("GIT_EDITOR", path(&editor))])
+        .fails(2);
+    let kept = err
+        .lines()
+        .filter(|l| l.starts_with("hint: your answers are kept in "))
+        .find_map(|l| l.split_whitespace().nth(6))
+        .unwrap_or_else(|| panic!("no draft in:\n{err}"))
+        .trim_end_matches(';');
+    assert_has(&err, "the answers could not be read (3 problems)");
+    assert_at(&err, kept, 1, "text before the first question");
+    assert_at(&err, kept, 4, "there is no question 9");
+    assert_at(&err, kept, 6, "question 1 is answered twice (first on line 2)");
+    assert_has(&std::fs::read_to_string(kept).expect("draft"), "Postgres");
+    assert_eq!(repo.rev(NOTES), notes);
 }
 
 #[test]

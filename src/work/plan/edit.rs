@@ -65,7 +65,8 @@ pub fn editable_text(flow: &Flow, rev: &PlanRevision) -> String {
 }
 
 /// Apply `text`, a plan edited from `flow` (as read when the edit started), as `stamp`'s new
-/// revision; `origin` names the text in problems (`p.toml:12: …`). Every problem of the text is
+/// revision; `origin` names the text in problems (`p.toml:12: …`), asked only when there are
+/// some (it may write the text to a draft to name). Every problem of the text is
 /// reported at once, each at its line ([`hand_edit::check`]). The revision the edit was made
 /// from is what the text says, else the one current when the edit started: applying it to any
 /// other revision would silently undo what came between, so that is refused
@@ -74,7 +75,7 @@ pub fn apply(
     repo: &gix::Repository,
     flow: &Flow,
     text: &str,
-    origin: &str,
+    origin: impl FnOnce() -> String,
     stamp: &crate::git::Stamp,
 ) -> Result<Edited, EditError> {
     let slug = &flow.slug;
@@ -82,8 +83,9 @@ pub fn apply(
     let started = current.revision;
     let taken = fplan::ids_in_history(&flow.plans);
     let refuse = |problems: Vec<Located>| {
+        let origin = origin();
         let n = problems.len();
-        let lines: Vec<String> = problems.iter().map(|p| p.render(origin)).collect();
+        let lines: Vec<String> = problems.iter().map(|p| p.render(&origin)).collect();
         EditError::Keep(WorkError::invalid(format!(
             "the edited plan is not valid ({n} problem{}):\n  {}",
             if n == 1 { "" } else { "s" },
