@@ -563,10 +563,15 @@ pub fn check(
             for issue in issues {
                 let place = issue.subtask.and_then(|i| places.get(i));
                 let key = place.zip(issue.field).and_then(|(p, f)| p.key(f));
-                // A value that could not be read was reported already; what the checks say of
-                // the placeholder it left is noise. So is all that the partial document of a
-                // broken TOML leads to beyond the values themselves.
-                if key.is_some_and(|k| !k.read) || (parsed.syntax && key.is_none()) {
+                // A value that could not be read, or a required key that is missing, was
+                // reported already; what the checks say of the placeholder it left is noise. So
+                // is all that the partial document of a broken TOML leads to beyond the values
+                // themselves.
+                let missing = key.is_none()
+                    && FIELDS
+                        .iter()
+                        .any(|f| f.required && Some(f.name) == issue.field);
+                if key.is_some_and(|k| !k.read) || missing || (parsed.syntax && key.is_none()) {
                     continue;
                 }
                 let line = match (place, key) {
@@ -681,6 +686,25 @@ mod tests {
                     "subtask 1: unknown key \"descripton\" (did you mean `description`? expected id, title, phase, status, depends_on, files, description, test)"
                 ),
             ]
+        );
+    }
+
+    #[test]
+    fn a_missing_title_is_said_once_at_the_subtask() {
+        let errs = check(
+            "based_on = 1\n\n[[subtask]]\nphase = \"core\"\n",
+            "x",
+            1,
+            &[],
+            &BTreeSet::new(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            errs,
+            vec![Located {
+                line: Some(3),
+                message: "subtask 1 has no `title`".into()
+            }]
         );
     }
 

@@ -218,7 +218,12 @@ fn answers_from_the_editor_name_the_draft_they_are_kept_in() {
     assert_has(&err, "the answers could not be read (3 problems)");
     assert_at(&err, kept, 1, "text before the first question");
     assert_at(&err, kept, 4, "there is no question 9");
-    assert_at(&err, kept, 6, "question 1 is answered twice (first on line 2)");
+    assert_at(
+        &err,
+        kept,
+        6,
+        "question 1 is answered twice (first on line 2)",
+    );
     assert_has(&std::fs::read_to_string(kept).expect("draft"), "Postgres");
     assert_eq!(repo.rev(NOTES), notes);
 }
