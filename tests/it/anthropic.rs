@@ -167,3 +167,41 @@ fn json_schema_off_sends_no_tools_and_a_server_refusing_tools_is_asked_without()
     assert!(reqs[0].json().get("tools").is_some());
     assert!(reqs[1].json().get("tools").is_none(), "{}", reqs[1].body);
 }
+
+#[test]
+fn an_invalid_tool_call_is_repaired_with_the_tool_still_required() {
+    // The first call's input has a phase the plan does not know; the repair gets it right.
+    let good: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("providers/anthropic/plan-tool-use.json"))
+            .expect("fixture"),
+    )
+    .expect("JSON");
+    let mut bad = good.clone();
+    bad["content"][0]["input"]["subtasks"][4]["phase"] = "someday".into();
+    let server = LlmServer::start(vec![
+        wire_step("questions-tool-use"),
+        Step::json(200, bad.to_string()),
+        Step::json(200, good.to_string()),
+    ]);
+    let repo = repo_for(&server);
+    run(&repo, &["plan", "rate-limit"]).ok();
+    run(&repo, &["answer", "rate-limit", "--skip"]).ok();
+    run(&repo, &["plan", "rate-limit"]).ok();
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 3, "{reqs:#?}");
+    assert_asks_through_the_tool(&reqs[2], "plan", &plan_schema());
+    let body = reqs[2].json();
+    let messages = body["messages"].as_array().expect("messages");
+    let roles: Vec<&str> = messages
+        .iter()
+        .map(|m| m["role"].as_str().expect("role"))
+        .collect();
+    assert_eq!(roles, ["user", "assistant", "user"], "{body:#}");
+    // The earlier answer is the tool call's input, as JSON; the repair names the problem.
+    let earlier: Value =
+        serde_json::from_str(messages[1]["content"].as_str().expect("text")).expect("JSON");
+    assert_eq!(earlier, bad["content"][0]["input"]);
+    assert_has(messages[2]["content"].as_str().expect("text"), "someday");
+    let plan = run(&repo, &["plan", "show", "rate-limit", "--json"]).json();
+    assert_eq!(plan["subtasks"][4]["phase"], "production");
+}
