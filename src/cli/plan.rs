@@ -58,6 +58,18 @@ pub enum PlanCommand {
     /// Show the current plan (or --revision N).
     Show(view::ShowArgs),
     /// Edit the plan as TOML in your editor (or from -F FILE); the result is a new revision.
+    ///
+    /// The edit is checked as a whole: TOML syntax, unknown keys, unknown phases and statuses,
+    /// ids, dependencies on unknown ids and cycles, absolute paths and paths that leave the
+    /// repository, empty titles, started subtasks left out. Every problem is reported at once,
+    /// each with its line (`p.toml:12: unknown phase "later" (expected core, nice-to-have,
+    /// production)`), with exit code 2; nothing is written, and an edit made in the editor is kept
+    /// in a draft. Phases may be spelled as a model writes them (`nice to have`, `Production
+    /// readiness`).
+    ///
+    /// `plan show --toml` prints exactly what the editor opens, so this loop works with any
+    /// editor or script: `git aiflow plan show SLUG --toml > p.toml`, edit p.toml,
+    /// `git aiflow plan edit SLUG -F p.toml`. A file that changes nothing writes nothing.
     Edit(EditArgs),
     /// List every plan revision: who or which model, when, and how.
     Log(view::LogArgs),
@@ -212,7 +224,13 @@ fn edit(ctx: &mut Ctx, args: &EditArgs) -> Result<(), CliError> {
         Source::File(path) => Some(path.clone()),
         _ => input::write_draft(&repo, &draft_name, &text).ok(),
     };
-    let edited = plan_edit::apply(&repo, &flow, &text, &stamp)
+    // What problems name: the file, else the draft the edit is kept in.
+    let origin = || match &source {
+        Source::File(path) => path.display().to_string(),
+        Source::Stdin => "<stdin>".to_string(),
+        _ => kept().map_or_else(|| draft_name.clone(), |p| p.display().to_string()),
+    };
+    let edited = plan_edit::apply(&repo, &flow, &text, origin, &stamp)
         .map_err(|e| refused_edit(e, &slug, &source, kept))?;
     input::clean_drafts(&repo, &draft_name, &source);
     if args.json {

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod deviations;
+pub mod hand_edit;
 pub mod lifecycle;
 pub mod merge;
 pub mod names;

@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod anthropic;
 mod audit;
 mod bad_input;
 mod completion;
@@ -13,6 +14,7 @@ mod flows;
 mod gate_bypass;
 mod gate_cli;
 mod git_native;
+mod hand_edits;
 mod help;
 mod hints;
 mod history;

@@ -21,7 +21,7 @@ pub struct ShowArgs {
     /// Print the plan as JSON.
     #[arg(long, conflicts_with = "toml")]
     pub json: bool,
-    /// Print the plan as the TOML `plan edit` opens (with `based_on = N`), to edit and apply
+    /// Print the plan exactly as `plan edit` opens it (with `based_on = N`), to edit and apply
     /// with `plan edit -F FILE`.
     #[arg(long)]
     pub toml: bool,
@@ -141,20 +141,8 @@ pub fn show(ctx: &mut Ctx, args: &ShowArgs) -> Result<(), CliError> {
         return ctx.json(&plan_json(flow, rev, revisions));
     }
     if args.toml {
-        // Cleaned value by value: TOML would write a control character as an escape.
-        let subtasks: Vec<_> = rev
-            .subtasks
-            .iter()
-            .map(|s| crate::flow::Subtask {
-                title: clean(&s.title).into_owned(),
-                description: clean(&s.description).into_owned(),
-                files: s.files.iter().map(|f| clean(f).into_owned()).collect(),
-                test: s.test.as_deref().map(|t| clean(t).into_owned()),
-                ..s.clone()
-            })
-            .collect();
-        let text = fplan::edit_text(&flow.slug, rev.revision, &subtasks);
-        ctx.out.write_all(clean(&text).as_bytes())?;
+        let text = crate::work::plan::edit::editable_text(flow, rev);
+        ctx.out.write_all(text.as_bytes())?;
         return Ok(());
     }
     // Written to a buffer and cleaned as a whole: the note may hold anything.
