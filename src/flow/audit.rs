@@ -247,6 +247,8 @@ mod tests {
                 tokens_in: None,
                 tokens_out: None,
                 duration_ms: None,
+                feedback: None,
+                expanded: None,
                 warnings: Vec::new(),
                 extra: Default::default(),
             },

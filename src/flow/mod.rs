@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod deviations;
+pub mod hand_edit;
 pub mod lifecycle;
 pub mod lint;
 pub mod merge;
@@ -539,6 +540,12 @@ pub struct PlanRevision {
     /// How long the request took, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// The reviewer's feedback sent with the request (`plan --again -m`, `plan expand -m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<String>,
+    /// The id of the subtask this revision split into smaller ones (`plan expand`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expanded: Option<String>,
     /// Whether the person who made this revision was shown the subtasks' `test` commands (a
     /// `plan edit` by a version that knows them). Only such a revision accepts a command: an
     /// older version keeps an unknown `test` key through an edit without showing it.
@@ -579,6 +586,8 @@ impl PlanRevision {
             tokens_in: None,
             tokens_out: None,
             duration_ms: None,
+            feedback: None,
+            expanded: None,
             subtasks,
             warnings: Vec::new(),
         }
@@ -612,6 +621,12 @@ pub struct Provenance {
     /// How long it took, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// The reviewer's feedback sent with the request (`-m`, `-F`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<String>,
+    /// For a plan revision: the id of the subtask it split (`plan expand`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expanded: Option<String>,
     /// What lint found in the answer ([`lint`]): for the clarifying questions, kept with them
     /// until they are asked again. (A plan revision keeps its own.)
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -1395,6 +1410,8 @@ pub(crate) mod tests_support {
                 tokens_in: Some(10),
                 tokens_out: Some(20),
                 duration_ms: Some(30),
+                feedback: None,
+                expanded: None,
                 warnings: Vec::new(),
             }),
             plans: vec![PlanRevision {
@@ -1411,6 +1428,8 @@ pub(crate) mod tests_support {
                 tokens_in: Some(1000),
                 tokens_out: Some(200),
                 duration_ms: Some(1234),
+                feedback: None,
+                expanded: None,
                 warnings: Vec::new(),
                 subtasks: vec![
                     Subtask {

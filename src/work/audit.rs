@@ -223,6 +223,8 @@ pub fn ask(
         tokens_in: usage.tokens_in,
         tokens_out: usage.tokens_out,
         duration_ms: Some(usage.duration_ms),
+        feedback: None,
+        expanded: None,
         warnings: Vec::new(),
     };
     let slug = prepared.flow.slug.clone();
