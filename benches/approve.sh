@@ -342,13 +342,26 @@ def scratch(name):
     return "%s/%s-%d" % (d, name, r + 1)
 
 for old in os.listdir(d):
-    if old.startswith(("run-", "hand-")):
+    if old.startswith(("run-", "hand-", "fi-")):
         shutil.rmtree(os.path.join(d, old))
-samples = {k: [] for k in ["approve", "hand", "count", "log", "pid"]}
+samples = {k: [] for k in ["approve", "hand", "count", "log", "pid", "fi"]}
 shown = None
+_, OLD_NOTES, _ = out_of(git(repo, "rev-parse", "refs/notes/aiflow"))
+OLD_NOTES = OLD_NOTES.strip()
+STREAM = d + "/approved.fast-import"
+
+def make_stream(approved):
+    """What approve wrote in `approved`, as one fast-import stream: the rewritten commits (their
+    trees' blobs exist already: --no-data) and the notes commits with their new notes."""
+    with open(STREAM, "wb") as f:
+        for args in (["--no-data", "aiflow/bench.." + branch], [OLD_NOTES + "..refs/notes/aiflow"]):
+            subprocess.run(git(approved, "fast-export", "--reference-excluded-parents",
+                               "--signed-tags=strip", *args), stdout=f, check=True, env=env)
+
 for r in range(-1, runs):
-    work, hand = scratch("run"), scratch("hand")
+    work, hand, fi = scratch("run"), scratch("hand"), scratch("fi")
     fresh(work)
+    fresh(fi)
     if BY_HAND:
         fresh(hand)
     APPROVE = [bin, "-C", work, "approve", sid]
@@ -375,6 +388,21 @@ for r in range(-1, runs):
         if r >= 0:
             samples[key].append((cpu, wall, rss, sys_s))
     verify(work, "approve")
+    if r == -1:
+        make_stream(work)
+    # The yardstick of the writing: git fast-import writing the same commits and notes into an
+    # unapproved copy (one pack, as approve writes).
+    FI = ["sh", "-c", 'git -C "$1" fast-import --quiet --force < "$2"', "sh", fi, STREAM]
+    wall, cpu, rss, status, err, sys_s = run(FI)
+    if status != 0:
+        fail("git fast-import of what approve wrote", FI, status, err)
+    if r >= 0:
+        samples["fi"].append((cpu, wall, rss, sys_s))
+    if r == -1:
+        _, a_tip, _ = out_of(git(work, "rev-parse", branch, "refs/notes/aiflow"))
+        _, f_tip, _ = out_of(git(fi, "rev-parse", branch, "refs/notes/aiflow"))
+        if a_tip != f_tip:
+            sys.exit("FAILED: fast-import of approve's objects gave other tips:\n%s\n%s" % (a_tip, f_tip))
     if BY_HAND:
         hand_notes = verify(hand, "the rebase by hand")
         _, a_tip, _ = out_of(git(work, "rev-parse", branch))
@@ -405,7 +433,8 @@ print("\n%-64s %9s %9s %9s %8s" % ("%d commits, median of %d runs" % (size, runs
 rows = [("approve", "git-aiflow approve %s" % sid),
         ("count", "git rev-list --count aiflow/bench..<branch>"),
         ("log", "git log --format=%B aiflow/bench..<branch>"),
-        ("pid", "git rev-list | git diff-tree --stdin -p --root | git patch-id")]
+        ("pid", "git rev-list | git diff-tree --stdin -p --root | git patch-id"),
+        ("fi", "git fast-import of the same commits and notes")]
 if BY_HAND:
     rows.append(("hand", "by hand: git rebase -x 'git commit --amend --trailer Reviewed-by…'"))
 for key, label in rows:
@@ -414,6 +443,7 @@ for key, label in rows:
 a = med["approve"]
 print("%-64s %9.2f %9.2f" % ("approve ÷ the patch-id pipeline", a[1] / med["pid"][1], a[0] / med["pid"][0]))
 print("%-64s %9.2f %9.2f" % ("approve ÷ git log --format=%B", a[1] / med["log"][1], a[0] / med["log"][0]))
+print("%-64s %9.2f %9.2f" % ("approve ÷ git fast-import of the same (target <= 1.0)", a[1] / med["fi"][1], a[0] / med["fi"][0]))
 if BY_HAND:
     print("%-64s %9.2f %9.2f" % ("by hand ÷ approve", med["hand"][1] / a[1], med["hand"][0] / a[0]))
 
@@ -447,6 +477,6 @@ for size in "${sizes[@]}"; do
     dir="$base/$size"
     read -r id branch tree < "$dir/meta"
     python3 -u -c "$harness" "$size" "$runs" "$bin" "$dir" "$results" "$launcher" "$id" "$branch" "$tree"
-    rm -rf "$dir"/run-* "$dir"/hand-*
+    rm -rf "$dir"/run-* "$dir"/hand-* "$dir"/fi-*
 done
 python3 -c "$summary" "$results"

@@ -109,6 +109,8 @@ fn move_refs(
         if all.is_empty() {
             break;
         }
+        // A merge made on a retry is still in memory (sync writes through git::pack).
+        let _flushed = crate::git::pack::flush(repo).map_err(store::StoreError::from)?;
         match repo.edit_references(all) {
             Ok(_) => {
                 after = target.or(expected);

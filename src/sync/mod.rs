@@ -118,6 +118,9 @@ pub fn run(
     options: &Options,
     warn: &mut dyn FnMut(Warning),
 ) -> Result<Report, SyncError> {
+    // The merged notes, copied notes and re-parented commits are written to memory and go to
+    // disk as one pack before the push reads them (git::pack).
+    let repo = &crate::git::pack::in_memory(repo);
     let dir = git::run_dir(repo);
     let stamp = git::committer_stamp(repo)?;
     let me = email(&stamp.who).to_lowercase();
@@ -137,6 +140,7 @@ pub fn run(
                 ours,
             ));
         }
+        let _flushed = crate::git::pack::flush(repo).map_err(store::StoreError::from)?;
         let pushed = match push(&dir, options, &round) {
             Ok(pushed) => pushed,
             Err(PushError::Stale(why)) if attempt < ATTEMPTS => {

@@ -404,6 +404,9 @@ pub fn approve(
     found: &Found,
     options: &ApproveOptions,
 ) -> Result<Approval, WorkError> {
+    // Every commit rewritten and a note for each: written as one pack when the store moves the
+    // refs (git::pack), not as thousands of loose files.
+    let repo = &crate::git::pack::in_memory(repo);
     let s = found.subtask();
     let slug = &found.flow().slug;
     let action = if options.upto.is_none() {
@@ -774,6 +777,7 @@ pub fn approve_range(
     repo: &gix::Repository,
     options: &RangeOptions,
 ) -> Result<RangeApproved, WorkError> {
+    let repo = &crate::git::pack::in_memory(repo);
     let RangeWork {
         base,
         branch,

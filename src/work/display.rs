@@ -44,6 +44,9 @@ pub fn refresh(repo: &gix::Repository) -> Result<Option<ObjectId>, StoreError> {
     if !wanted(repo) {
         return Ok(None);
     }
+    // After an approval of many commits this writes a summary for each: one pack, not a loose
+    // file each (git::pack).
+    let repo = &crate::git::pack::in_memory(repo);
     for _ in 0..4 {
         if let Some(done) = refresh_once(repo)? {
             return Ok(done);
@@ -128,6 +131,8 @@ fn refresh_once(repo: &gix::Repository) -> Result<Option<Option<ObjectId>>, Stor
         .map_err(|e| StoreError::Write(gix::Error::from_error(e)))?
         .detach();
     if current == Some(commit) {
+        // Nothing new to keep: what was written to memory is dropped.
+        let _ = repo.objects.reset_object_memory();
         return Ok(Some(None));
     }
     let edit = store::cas_edit(
@@ -136,6 +141,7 @@ fn refresh_once(repo: &gix::Repository) -> Result<Option<Option<ObjectId>>, Stor
         commit,
         &format!("notes: summaries of {NOTES_REF} at {source}"),
     )?;
+    let _flushed = crate::git::pack::flush(repo)?;
     match repo.edit_references([edit]) {
         Ok(_) => Ok(Some(Some(commit))),
         // Another git-aiflow refreshed it first: look again.

@@ -719,6 +719,9 @@ impl<'r> Recorder<'r> {
     ) -> Result<(), WorkError> {
         let (slug, id) = (&self.p.flow.slug, &self.p.subtask.id);
         let identity = self.ran.agent.identity();
+        // An agent may leave many commits: their rewrites and notes go out as one pack when the
+        // store moves the branch (git::pack).
+        let wrepo = &crate::git::pack::in_memory(wrepo);
         let ids = rewrite::range(wrepo, Some(before), after)?;
         let committer = rewrite::committer(wrepo)?;
         let sign = signing(wrepo)?;

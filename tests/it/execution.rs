@@ -1561,13 +1561,14 @@ fn object_counts(repo: &TestRepo) -> (u64, u64) {
 #[test]
 fn approving_many_commits_writes_one_pack_and_few_write_loose_objects() {
     let repo = TestRepo::new();
+    // With the display ref `init` sets up, which summarises every step for `git log`.
+    repo.aiflow(&["init"]).ok();
     repo.new_rate_limit();
     repo.plan_subtasks(&[("a1", "Long"), ("a2", "Short")]);
     repo.aiflow(&["start", "a1"]).ok();
     for i in 0..110 {
         repo.write("long.txt", &format!("{i}\n"));
-        repo.git(&["add", "long.txt"]);
-        repo.git(&["commit", "-qm", &format!("Line {i}")]);
+        repo.aiflow(&["step", "-m", &format!("Line {i}")]).ok();
     }
     let (loose_before, packs_before) = object_counts(&repo);
     let v = repo
@@ -1575,9 +1576,13 @@ fn approving_many_commits_writes_one_pack_and_few_write_loose_objects() {
         .json();
     assert_eq!(v["commits"].as_array().map(Vec::len), Some(110), "{v}");
     let (loose_after, packs_after) = object_counts(&repo);
-    assert_eq!(packs_after, packs_before + 1);
-    // The approved commits and the notes commit are in the pack, not loose; what is loose is
-    // the display ref's summary, which the command refreshes afterwards (a blob, a tree, a commit).
+    // approve's pack. The display ref's summaries of the rewritten steps, which the command
+    // refreshes afterwards, are written the same way: a pack from 100 objects on, else loose
+    // (here fewer: the summaries of unchanged steps are the same blobs).
+    assert!(
+        packs_after > packs_before,
+        "{packs_before} -> {packs_after}"
+    );
     let loose = |id: &str| {
         repo.path
             .join(".git/objects")
@@ -1594,7 +1599,7 @@ fn approving_many_commits_writes_one_pack_and_few_write_loose_objects() {
         assert!(!loose(id), "{id} is loose");
     }
     assert!(
-        loose_after <= loose_before + 3,
+        loose_after < loose_before + 100,
         "{loose_before} -> {loose_after}"
     );
     let pack_dir = repo.path.join(".git/objects/pack");
@@ -1603,14 +1608,13 @@ fn approving_many_commits_writes_one_pack_and_few_write_loose_objects() {
         .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
         .collect();
     assert!(!names.iter().any(|n| n.ends_with(".keep")), "{names:?}");
-    let idx = names
-        .iter()
-        .find(|n| n.ends_with(".idx"))
-        .expect("an index");
-    let verified = repo.git(&["verify-pack", "-v", &format!(".git/objects/pack/{idx}")]);
-    // 110 commits and 110 review notes, the notes trees and commit: all in the pack.
-    let commits = verified.lines().filter(|l| l.contains(" commit ")).count();
-    assert!(commits >= 111, "{verified}");
+    let mut commits = 0;
+    for idx in names.iter().filter(|n| n.ends_with(".idx")) {
+        let verified = repo.git(&["verify-pack", "-v", &format!(".git/objects/pack/{idx}")]);
+        commits += verified.lines().filter(|l| l.contains(" commit ")).count();
+    }
+    // The 110 rewritten commits and the notes commit, all in the pack.
+    assert!(commits >= 111, "{commits}");
     repo.fsck();
     // What was approved is what the gate sees: every commit reviewed.
     let check = Run::of(
