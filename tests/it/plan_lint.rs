@@ -574,3 +574,48 @@ fn a_recorded_small_models_answers_are_flagged() {
         "{found:?}"
     );
 }
+
+/// `plan expand` writes through the same write point: a split into two identical subtasks warns
+/// (stored with the revision), and under `--strict` is refused with nothing written.
+#[test]
+fn an_expansion_is_linted_like_any_revision() {
+    let split = json!({"subtasks": [
+        {"id": "x", "title": "Read the overrides table", "phase": "nice-to-have",
+         "description": "Query api_keys for per-key quotas.", "files": ["app/overrides.py"],
+         "depends_on": [], "test": ""},
+        {"id": "y", "title": "Read the overrides table", "phase": "nice-to-have",
+         "description": "Reload them every 30 seconds.", "files": ["app/overrides.py"],
+         "depends_on": ["x"], "test": ""}
+    ]})
+    .to_string();
+    let server = LlmServer::start(vec![
+        no_questions(),
+        Step::openai(&clean_plan().to_string()),
+        Step::openai(&split),
+        Step::openai(&split),
+    ]);
+    let repo = repo_for(&server);
+    repo.aiflow(&["plan", SLUG]).ok();
+    repo.aiflow(&["plan", SLUG]).ok();
+    let plan = repo.aiflow(&["plan", "show", SLUG, "--json"]).json();
+    let b = plan["subtasks"][1]["id"].as_str().expect("id").to_string();
+    let notes = repo.rev(NOTES);
+    let err = repo
+        .aiflow(&["plan", "expand", &b, "--flow", SLUG, "--strict"])
+        .fails(1);
+    assert_has(&err, "plan lint found 1 problem in the plan");
+    assert_eq!(repo.rev(NOTES), notes, "--strict moved the notes ref");
+
+    let run = repo.aiflow(&["plan", "expand", &b, "--flow", SLUG, "--json"]);
+    let stderr = run.stderr.clone();
+    let out = run.json();
+    let found = pairs(&out["warnings"]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "duplicate-subtask");
+    let second = found[0].1.clone().expect("a subtask");
+    assert_has(
+        &stderr,
+        &format!("warning: {second}: it has the same title as"),
+    );
+    assert_in_note(&repo, &found);
+}
