@@ -28,9 +28,14 @@ pub struct PlanArgs {
     /// Ask for a new plan revision even though the flow has a plan.
     #[arg(long)]
     pub again: bool,
-    /// Print the prompt that would be sent, and stop: nothing is asked or written.
+    /// Print the prompt that would be sent, and stop: nothing is asked or written (what the
+    /// repository map holds is summed up on stderr).
     #[arg(long)]
     pub print_prompt: bool,
+    /// The repository map's size in tokens (about 4 bytes each); 0 sends no map
+    /// [default: aiflow.planContextBudget, else 1024].
+    #[arg(long, value_name = "N")]
+    pub context_budget: Option<usize>,
     /// Print the questions or the plan as JSON.
     #[arg(long)]
     pub json: bool,
@@ -76,9 +81,26 @@ fn ask(ctx: &mut Ctx, args: &PlanArgs) -> Result<(), CliError> {
     let (_, entry) = ctx.flow(args.slug.as_deref())?;
     let repo = ctx.repo()?.clone();
     let flow = entry.flow;
-    let prepared = plan::prepare(&repo, &flow, args.again)?;
+    let prepared = plan::prepare(&repo, &flow, args.again, args.context_budget)?;
     if args.print_prompt {
         ctx.out.write_all(prepared.transcript().as_bytes())?;
+        let c = &prepared.context;
+        writeln!(
+            ctx.err,
+            "{}; file list: {} of {} paths",
+            prepared.map.summary(),
+            c.files_listed,
+            c.files_total
+        )?;
+        for f in &c.map {
+            writeln!(
+                ctx.err,
+                "  {} ({} bytes): {} bytes in the map",
+                clean(&f.path),
+                f.size,
+                f.bytes
+            )?;
+        }
         return Ok(());
     }
     // Fail on a missing identity before spending a request.

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod deviations;
+pub mod grounding;
 pub mod lifecycle;
 pub mod merge;
 pub mod names;
@@ -23,6 +24,7 @@ pub mod vocab;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+pub use grounding::Grounding;
 pub use review::{Approvals, RefusedApproval, Review, ReviewNote, ReviewedCommit, Standing};
 pub use slug::{SlugError, slugify, validate_slug};
 pub use spec::Spec;
@@ -543,6 +545,9 @@ pub struct PlanRevision {
     /// older version keeps an unknown `test` key through an edit without showing it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tests_shown: bool,
+    /// What the prompt showed of the repository, for model revisions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Grounding>,
     /// The ordered subtasks.
     #[serde(default)]
     pub subtasks: Vec<Subtask>,
@@ -574,6 +579,7 @@ impl PlanRevision {
             tokens_in: None,
             tokens_out: None,
             duration_ms: None,
+            context: None,
             subtasks,
         }
     }
@@ -606,6 +612,9 @@ pub struct Provenance {
     /// How long it took, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// What the prompt showed of the repository (planning requests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Grounding>,
     /// Keys this build does not know, from a newer git-aiflow: kept, and written back as they
     /// were (the compatibility rule of `docs/SCHEMA.md`).
     #[serde(flatten, default, skip_serializing_if = "Extra::is_empty")]
@@ -1385,6 +1394,7 @@ pub(crate) mod tests_support {
                 tokens_in: Some(10),
                 tokens_out: Some(20),
                 duration_ms: Some(30),
+                context: None,
             }),
             plans: vec![PlanRevision {
                 extra: Default::default(),
@@ -1400,6 +1410,7 @@ pub(crate) mod tests_support {
                 tokens_in: Some(1000),
                 tokens_out: Some(200),
                 duration_ms: Some(1234),
+                context: None,
                 subtasks: vec![
                     Subtask {
                         extra: Default::default(),

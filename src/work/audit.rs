@@ -223,6 +223,7 @@ pub fn ask(
         tokens_in: usage.tokens_in,
         tokens_out: usage.tokens_out,
         duration_ms: Some(usage.duration_ms),
+        context: None,
     };
     let slug = prepared.flow.slug.clone();
     let id = short_id('A', &[&slug, &prepared.subtask, &prepared.range, &stamp.at]);

@@ -12,6 +12,7 @@ mod flows;
 mod gate_bypass;
 mod gate_cli;
 mod git_native;
+mod grounding;
 mod help;
 mod hints;
 mod history;
