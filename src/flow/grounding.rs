@@ -17,7 +17,8 @@ pub struct Grounding {
     /// The files the map showed, most relevant first, each with the bytes of it the map held.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub map: Vec<MappedFile>,
-    /// Candidate files (text files that were read) the map left out for the budget.
+    /// Candidate files (text files read that have something to show) the map left out for the
+    /// budget.
     #[serde(default)]
     pub map_left_out: u64,
     /// Keys this build does not know, from a newer git-aiflow: kept, and written back as they

@@ -78,7 +78,7 @@ pub struct RepoMap {
     pub budget: usize,
     /// The bytes the entries take.
     pub bytes: usize,
-    /// The text files read as candidates.
+    /// The text files read that have something to show.
     pub candidates: usize,
     /// Candidates not shown for the budget.
     pub left_out: usize,
@@ -374,6 +374,13 @@ fn is_definition(line: &str) -> bool {
     false
 }
 
+fn is_c_like(path: &str) -> bool {
+    let lower = path.to_lowercase();
+    [".c", ".h", ".cc", ".cpp", ".cxx", ".hpp", ".hh", ".m"]
+        .iter()
+        .any(|e| lower.ends_with(e))
+}
+
 fn is_markdown(path: &str) -> bool {
     let lower = path.to_lowercase();
     [".md", ".markdown", ".rst", ".adoc"]
@@ -409,6 +416,19 @@ pub fn outline(path: &str, text: &str) -> (Vec<String>, usize) {
             .filter(|l| !l.starts_with(char::is_whitespace) && is_definition(l))
             .filter(usable)
             .collect()
+    };
+    // C and its kin define functions at column 0 after a return type: `int main(void)`.
+    let defs = if defs.is_empty() && is_c_like(path) {
+        text.lines()
+            .filter(|l| {
+                l.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                    && l.contains('(')
+                    && !l.trim_end().ends_with(';')
+            })
+            .filter(usable)
+            .collect()
+    } else {
+        defs
     };
     if defs.is_empty() {
         let first: Vec<String> = text
@@ -490,7 +510,6 @@ pub struct Candidate {
 
 /// The map of `candidates` for `mentions` within `budget` tokens.
 pub fn build(candidates: Vec<Candidate>, mentions: &Mentions, budget: usize) -> RepoMap {
-    let count = candidates.len();
     let mut entries: Vec<MapEntry> = candidates
         .into_iter()
         .map(|c| {
@@ -506,6 +525,8 @@ pub fn build(candidates: Vec<Candidate>, mentions: &Mentions, budget: usize) -> 
         })
         .filter(|e| !e.lines.is_empty())
         .collect();
+    // Candidates: the files with something to show.
+    let count = entries.len();
     // Most relevant first; then shallow paths, then by name: the same order every time.
     entries.sort_by(|a, b| {
         b.score
@@ -672,6 +693,8 @@ mod tests {
                 "function local() {}"
             ]
         );
+        let c = "#include <stdio.h>\n\nstatic int count;\nint main(int argc, char **argv)\n{\n    return helper(1);\n}\nstatic void helper(int x);\n";
+        assert_eq!(outline("m.c", c).0, vec!["int main(int argc, char **argv)"]);
         let sql = "-- schema\nCREATE TABLE api_keys (\n  id int\n);\n";
         assert_eq!(
             outline("db/schema.sql", sql).0,
