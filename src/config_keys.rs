@@ -113,7 +113,7 @@ pub const KEYS: &[Key] = &[
         default: "true",
         read_by: MODEL,
         policy_file: "",
-        about: "Send the answer's JSON schema (structured output) to the API.",
+        about: "Send the answer's JSON schema (structured output) to the API: `response_format` to OpenAI-compatible servers, a tool the model must call to Anthropic.",
     },
     Key {
         name: "aiflow.planContextBudget",

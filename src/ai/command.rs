@@ -3,7 +3,8 @@
 //!
 //! The command runs with `sh -c`, as git runs its own configured commands, in the work tree's
 //! root. It gets the prompt on stdin, and also in a file named by `AIFLOW_PROMPT_FILE` for
-//! programs that want a path; `AIFLOW_TEMPLATE` names the template (`questions`, `plan`).
+//! programs that want a path; `AIFLOW_TEMPLATE` names the template (`questions`, `plan`,
+//! `expand`, `repair`).
 
 use super::http::{Spinner, excerpt};
 use super::{AiError, ErrorKind, Place, Provider, Reply, Request, Settings};

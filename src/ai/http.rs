@@ -351,13 +351,28 @@ pub(crate) struct Spinner {
 impl Spinner {
     /// Start showing progress with `label`.
     pub(crate) fn start(label: String) -> Spinner {
+        Self::begin(label, true)
+    }
+
+    /// Progress for a child that shares our terminal (an agent, whose own output and prompts
+    /// must not be drawn over): nothing on a terminal, the periodic lines elsewhere.
+    pub(crate) fn lines_only(label: String) -> Spinner {
+        Self::begin(label, false)
+    }
+
+    fn begin(label: String, may_redraw: bool) -> Spinner {
         let stop = Arc::new(AtomicBool::new(false));
         if !crate::term::attached() {
             return Spinner { stop, thread: None };
         }
         let flag = stop.clone();
         // A dumb terminal cannot redraw a line: it gets the lines a log gets.
-        let redraw = crate::term::stderr() && std::env::var_os("TERM").is_none_or(|t| t != "dumb");
+        let terminal =
+            crate::term::stderr() && std::env::var_os("TERM").is_none_or(|t| t != "dumb");
+        if terminal && !may_redraw {
+            return Spinner { stop, thread: None };
+        }
+        let redraw = terminal;
         let thread = if redraw {
             std::thread::spawn(move || spin(&label, &flag))
         } else {

@@ -12,6 +12,7 @@ pub mod ask;
 pub(crate) mod command;
 pub mod config;
 mod http;
+pub(crate) use http::Spinner;
 mod manual;
 mod openai;
 pub mod prompt;

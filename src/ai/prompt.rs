@@ -15,6 +15,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("system", include_str!("templates/system.md")),
     ("questions", include_str!("templates/questions.md")),
     ("plan", include_str!("templates/plan.md")),
+    ("expand", include_str!("templates/expand.md")),
     ("repair", include_str!("templates/repair.md")),
     ("execute", include_str!("templates/execute.md")),
     ("audit-system", include_str!("templates/audit-system.md")),

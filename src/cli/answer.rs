@@ -135,8 +135,12 @@ fn collect(
         return Ok(none(answers::from_options(flow, &args.answers)?));
     }
     if let Some((text, src)) = input::from_args(ctx, &[], args.file.as_deref(), "answers")? {
+        let origin = || match &src {
+            Source::File(path) => path.display().to_string(),
+            _ => "<stdin>".to_string(),
+        };
         return Ok(Collected {
-            given: answers::from_text(flow, &text)?,
+            given: answers::from_text(flow, &text, origin)?,
             source: Some(src),
             typed: Some(text),
         });
@@ -146,16 +150,19 @@ fn collect(
     }
     let initial = answers::editor_text(flow);
     let text = input::edit_text(ctx, repo, draft_name, &initial, "answers")?;
-    let given = answers::from_text(flow, &text).map_err(|e| {
+    // Problems name the draft the answers are kept in.
+    let kept = || input::write_draft(repo, draft_name, &text).ok();
+    let origin = || kept().map_or_else(|| draft_name.to_string(), |p| p.display().to_string());
+    let given = answers::from_text(flow, &text, origin).map_err(|e| {
         let err = CliError::from(e);
-        match input::write_draft(repo, draft_name, &text) {
-            Ok(p) => err.hint(format!(
+        match kept() {
+            Some(p) => err.hint(format!(
                 "your answers are kept in {}; fix them and run `git aiflow answer {} -F {}`",
                 p.display(),
                 flow.slug,
                 p.display()
             )),
-            Err(_) => err,
+            None => err,
         }
     })?;
     Ok(Collected {

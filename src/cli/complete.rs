@@ -648,7 +648,7 @@ mod tests {
         // `plan` takes a slug or a subcommand.
         assert_eq!(
             complete("plan "),
-            ["show", "edit", "log", "diff", "alpha", "beta"]
+            ["show", "edit", "log", "diff", "expand", "alpha", "beta"]
         );
         assert_eq!(complete("-C dir pl"), ["plan"]);
     }

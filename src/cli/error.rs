@@ -235,7 +235,7 @@ impl From<StoreError> for CliError {
             StoreError::RefName { .. } => CliError::usage(e.to_string())
                 .hint("a note names this ref; check `git notes --ref=aiflow list` and the flow's subtask branches")
                 .source(e),
-            StoreError::Read(_) | StoreError::Write(_) => CliError::usage(e.to_string()).source(e),
+            StoreError::Read(_) | StoreError::Write(_) | StoreError::Pack(_) => CliError::usage(e.to_string()).source(e),
         }
     }
 }

@@ -157,3 +157,43 @@ fn short(id: impl std::fmt::Display) -> String {
     hex.truncate(7);
     hex
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// The words a new flow may not be named are exactly the subcommands of the commands that
+    /// take a slug in the same place.
+    #[test]
+    fn command_words_are_the_clis_subcommands() {
+        let cli = super::super::Cli::command();
+        for (command, words) in crate::flow::slug::COMMAND_WORDS {
+            let cmd = cli
+                .find_subcommand(command)
+                .unwrap_or_else(|| panic!("no command {command}"));
+            let mut subs: Vec<String> = cmd
+                .get_subcommands()
+                .map(|c| c.get_name().to_owned())
+                .chain(std::iter::once("help".to_owned()))
+                .collect();
+            subs.sort();
+            subs.dedup();
+            let mut listed: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
+            listed.sort();
+            assert_eq!(listed, subs, "{command}");
+        }
+        // Every other command that takes a slug or subtask positionally has no subcommands.
+        for cmd in cli.get_subcommands() {
+            let positional = cmd.get_arguments().any(|a| a.is_positional());
+            if positional && cmd.get_subcommands().next().is_some() {
+                assert!(
+                    crate::flow::slug::COMMAND_WORDS
+                        .iter()
+                        .any(|(c, _)| *c == cmd.get_name()),
+                    "{} takes a positional argument and has subcommands",
+                    cmd.get_name()
+                );
+            }
+        }
+    }
+}

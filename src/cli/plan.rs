@@ -13,6 +13,7 @@ use crate::work::plan::{self, Asked};
 use std::io::Write;
 use std::path::PathBuf;
 
+mod expand;
 mod view;
 
 /// Ask for questions or a plan; or show, edit, list or compare plan revisions.
@@ -28,6 +29,21 @@ pub struct PlanArgs {
     /// Ask for a new plan revision even though the flow has a plan.
     #[arg(long)]
     pub again: bool,
+    /// Feedback for the model: what is wrong with the current plan (or questions), or what to
+    /// take into account; sent with the request and kept in the answer's provenance. Several -m
+    /// are joined as paragraphs. On a flow that has a plan, it implies --again.
+    #[arg(short = 'm', long = "message", value_name = "text")]
+    pub message: Vec<String>,
+    /// Read the feedback from a file, or from standard input with `-F -`.
+    #[arg(short = 'F', long = "file", value_name = "file")]
+    pub file: Option<PathBuf>,
+    /// Ask the clarifying questions again (before the first plan only), replacing those asked.
+    #[arg(long)]
+    pub questions: bool,
+    /// With --questions: ask again even though some questions are answered; the new questions
+    /// replace them and their answers.
+    #[arg(long, requires = "questions")]
+    pub force: bool,
     /// Print the prompt that would be sent, and stop: nothing is asked or written (what the
     /// repository map holds is summed up on stderr).
     #[arg(long)]
@@ -47,11 +63,25 @@ pub enum PlanCommand {
     /// Show the current plan (or --revision N).
     Show(view::ShowArgs),
     /// Edit the plan as TOML in your editor (or from -F FILE); the result is a new revision.
+    ///
+    /// The edit is checked as a whole: TOML syntax, unknown keys, unknown phases and statuses,
+    /// ids, dependencies on unknown ids and cycles, absolute paths and paths that leave the
+    /// repository, empty titles, started subtasks left out. Every problem is reported at once,
+    /// each with its line (`p.toml:12: unknown phase "later" (expected core, nice-to-have,
+    /// production)`), with exit code 2; nothing is written, and an edit made in the editor is kept
+    /// in a draft. Phases may be spelled as a model writes them (`nice to have`, `Production
+    /// readiness`).
+    ///
+    /// `plan show --toml` prints exactly what the editor opens, so this loop works with any
+    /// editor or script: `git aiflow plan show SLUG --toml > p.toml`, edit p.toml,
+    /// `git aiflow plan edit SLUG -F p.toml`. A file that changes nothing writes nothing.
     Edit(EditArgs),
     /// List every plan revision: who or which model, when, and how.
     Log(view::LogArgs),
     /// Compare two plan revisions (default: the previous and the current one).
     Diff(view::DiffArgs),
+    /// Ask the model to split one subtask into smaller ones; the result is a new revision.
+    Expand(expand::ExpandArgs),
 }
 
 /// Arguments of `plan edit`.
@@ -73,6 +103,7 @@ pub fn run(ctx: &mut Ctx, args: &PlanArgs) -> Result<(), CliError> {
         Some(PlanCommand::Edit(a)) => edit(ctx, a),
         Some(PlanCommand::Log(a)) => view::log(ctx, a),
         Some(PlanCommand::Diff(a)) => view::diff(ctx, a),
+        Some(PlanCommand::Expand(a)) => expand::run(ctx, a),
         None => ask(ctx, args),
     }
 }
@@ -81,26 +112,16 @@ fn ask(ctx: &mut Ctx, args: &PlanArgs) -> Result<(), CliError> {
     let (_, entry) = ctx.flow(args.slug.as_deref())?;
     let repo = ctx.repo()?.clone();
     let flow = entry.flow;
-    let prepared = plan::prepare(&repo, &flow, args.again, args.context_budget)?;
+    let wanted = plan::Wanted {
+        again: args.again,
+        questions: args.questions,
+        force: args.force,
+        feedback: expand::feedback(ctx, &args.message, args.file.as_deref())?,
+    };
+    let prepared = plan::prepare(&repo, &flow, &wanted, args.context_budget)?;
     if args.print_prompt {
         ctx.out.write_all(prepared.transcript().as_bytes())?;
-        let c = &prepared.context;
-        writeln!(
-            ctx.err,
-            "{}; file list: {} of {} paths",
-            prepared.map.summary(),
-            c.files_listed,
-            c.files_total
-        )?;
-        for f in &c.map {
-            writeln!(
-                ctx.err,
-                "  {} ({} bytes): {} bytes in the map",
-                clean(&f.path),
-                f.size,
-                f.bytes
-            )?;
-        }
+        print_grounding(ctx, &prepared)?;
         return Ok(());
     }
     // Fail on a missing identity before spending a request.
@@ -112,6 +133,7 @@ fn ask(ctx: &mut Ctx, args: &PlanArgs) -> Result<(), CliError> {
         &label,
         format!("git aiflow plan {}", flow.slug),
     )?;
+    expand::check_stdin(&asker, args.file.as_deref())?;
     match plan::ask(&repo, &flow, prepared, &asker, &stamp, &mut ctx.err)? {
         Asked::Questions {
             questions,
@@ -129,6 +151,28 @@ fn ask(ctx: &mut Ctx, args: &PlanArgs) -> Result<(), CliError> {
         }
         Asked::Plan(rev) => view::print_new_revision(ctx, &flow, &rev, args.json),
     }
+}
+
+/// What the prompt of `prepared` shows of the repository, on stderr (for `--print-prompt`).
+pub(super) fn print_grounding(ctx: &mut Ctx, prepared: &plan::Prepared) -> Result<(), CliError> {
+    let c = &prepared.context;
+    writeln!(
+        ctx.err,
+        "{}; file list: {} of {} paths",
+        prepared.map.summary(),
+        c.files_listed,
+        c.files_total
+    )?;
+    for f in &c.map {
+        writeln!(
+            ctx.err,
+            "  {} ({} bytes): {} bytes in the map",
+            clean(&f.path),
+            f.size,
+            f.bytes
+        )?;
+    }
+    Ok(())
 }
 
 fn print_questions(
@@ -208,7 +252,13 @@ fn edit(ctx: &mut Ctx, args: &EditArgs) -> Result<(), CliError> {
         Source::File(path) => Some(path.clone()),
         _ => input::write_draft(&repo, &draft_name, &text).ok(),
     };
-    let edited = plan_edit::apply(&repo, &flow, &text, &stamp)
+    // What problems name: the file, else the draft the edit is kept in.
+    let origin = || match &source {
+        Source::File(path) => path.display().to_string(),
+        Source::Stdin => "<stdin>".to_string(),
+        _ => kept().map_or_else(|| draft_name.clone(), |p| p.display().to_string()),
+    };
+    let edited = plan_edit::apply(&repo, &flow, &text, origin, &stamp)
         .map_err(|e| refused_edit(e, &slug, &source, kept))?;
     input::clean_drafts(&repo, &draft_name, &source);
     if args.json {

@@ -248,6 +248,8 @@ mod tests {
                 tokens_out: None,
                 duration_ms: None,
                 context: None,
+                feedback: None,
+                expanded: None,
                 extra: Default::default(),
             },
             findings,

@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod deviations;
 pub mod grounding;
+pub mod hand_edit;
 pub mod lifecycle;
 pub mod merge;
 pub mod names;
@@ -540,6 +541,12 @@ pub struct PlanRevision {
     /// How long the request took, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// The reviewer's feedback sent with the request (`plan --again -m`, `plan expand -m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<String>,
+    /// The id of the subtask this revision split into smaller ones (`plan expand`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expanded: Option<String>,
     /// Whether the person who made this revision was shown the subtasks' `test` commands (a
     /// `plan edit` by a version that knows them). Only such a revision accepts a command: an
     /// older version keeps an unknown `test` key through an edit without showing it.
@@ -580,6 +587,8 @@ impl PlanRevision {
             tokens_out: None,
             duration_ms: None,
             context: None,
+            feedback: None,
+            expanded: None,
             subtasks,
         }
     }
@@ -615,6 +624,12 @@ pub struct Provenance {
     /// What the prompt showed of the repository (planning requests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<Grounding>,
+    /// The reviewer's feedback sent with the request (`-m`, `-F`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<String>,
+    /// For a plan revision: the id of the subtask it split (`plan expand`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expanded: Option<String>,
     /// Keys this build does not know, from a newer git-aiflow: kept, and written back as they
     /// were (the compatibility rule of `docs/SCHEMA.md`).
     #[serde(flatten, default, skip_serializing_if = "Extra::is_empty")]
@@ -1395,6 +1410,8 @@ pub(crate) mod tests_support {
                 tokens_out: Some(20),
                 duration_ms: Some(30),
                 context: None,
+                feedback: None,
+                expanded: None,
             }),
             plans: vec![PlanRevision {
                 extra: Default::default(),
@@ -1411,6 +1428,8 @@ pub(crate) mod tests_support {
                 tokens_out: Some(200),
                 duration_ms: Some(1234),
                 context: None,
+                feedback: None,
+                expanded: None,
                 subtasks: vec![
                     Subtask {
                         extra: Default::default(),

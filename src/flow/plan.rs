@@ -4,7 +4,7 @@
 use super::{Flow, Phase, PlanRevision, Subtask, SubtaskStatus, slugify, validate_repo_path};
 use super::{validate_subtasks, validate_title};
 use crate::ai::sanitize::clean;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{BuildHasher, Hasher};
 
@@ -50,19 +50,67 @@ pub fn finalize(
     taken: &BTreeSet<String>,
     ids: Ids,
 ) -> Result<Vec<Subtask>, Vec<String>> {
-    let mut errors = Vec::new();
+    finalize_issues(drafts, previous, taken, ids)
+        .map_err(|issues| issues.into_iter().map(|i| i.message).collect())
+}
+
+/// A problem [`finalize_issues`] found, with what it is about, so that a hand edit can name the
+/// line: the subtask (0-based position in the drafts), the field, and the item of a list field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    /// The draft it is about, when one.
+    pub subtask: Option<usize>,
+    /// The field (`title`, `id`, `files`, `depends_on`, `status`, `test`), when one.
+    pub field: Option<&'static str>,
+    /// The item of a list field, when one.
+    pub item: Option<usize>,
+    /// The problem, naming the subtask.
+    pub message: String,
+}
+
+impl Issue {
+    fn at(subtask: usize, field: &'static str, item: Option<usize>, message: String) -> Issue {
+        Issue {
+            subtask: Some(subtask),
+            field: Some(field),
+            item,
+            message,
+        }
+    }
+
+    fn general(message: String) -> Issue {
+        Issue {
+            subtask: None,
+            field: None,
+            item: None,
+            message,
+        }
+    }
+}
+
+/// [`finalize`], with each problem's subject ([`Issue`]).
+pub fn finalize_issues(
+    drafts: Vec<Draft>,
+    previous: &[Subtask],
+    taken: &BTreeSet<String>,
+    ids: Ids,
+) -> Result<Vec<Subtask>, Vec<Issue>> {
+    let mut errors: Vec<Issue> = Vec::new();
     if drafts.is_empty() {
-        return Err(vec!["the plan has no subtasks".into()]);
+        return Err(vec![Issue::general("the plan has no subtasks".into())]);
     }
     if drafts.len() > MAX_SUBTASKS {
-        return Err(vec![format!(
+        return Err(vec![Issue::general(format!(
             "the plan has {} subtasks; at most {MAX_SUBTASKS} are allowed: make each subtask larger, or split the flow",
             drafts.len()
-        )]);
+        ))]);
     }
     let label = |i: usize, d: &Draft| {
         let t: String = d.title.chars().take(60).collect();
-        format!("subtask {} ({:?})", i + 1, t.trim())
+        match t.trim() {
+            "" => format!("subtask {}", i + 1),
+            t => format!("subtask {} ({t:?})", i + 1),
+        }
     };
     let prev: BTreeMap<&str, &Subtask> = previous.iter().map(|s| (s.id.as_str(), s)).collect();
 
@@ -78,23 +126,29 @@ pub fn finalize(
                 .filter(|s| !s.is_empty())
                 .map(str::to_string);
         let who = label(i, &d);
+        let title = |m: String| Issue::at(i, "title", None, m);
         if let Err(e) = validate_title("title", &d.title) {
-            errors.push(format!("{who}: {}", e.problem));
+            errors.push(title(format!("{who}: {}", e.problem)));
         } else if slugify(&d.title).is_none() {
-            errors.push(format!(
+            errors.push(title(format!(
                 "{who}: the title has no ASCII letter or digit, so it cannot name a branch; write a plain title such as \"Add rate limiter\""
-            ));
+            )));
         } else if mostly_hazards(&d.title) {
-            errors.push(format!(
+            errors.push(title(format!(
                 "{who}: the title is mostly characters git forbids in branch names (~ ^ : ? * [ \\ .. @{{); write a plain title such as \"Add rate limiter\""
-            ));
+            )));
         }
         let mut files = Vec::new();
-        for f in &d.files {
+        for (n, f) in d.files.iter().enumerate() {
             let f = f.trim().replace('\\', "/");
             let f = f.trim_start_matches("./").to_string();
             match validate_repo_path("files", &f) {
-                Err(e) => errors.push(format!("{who}: in files: {}", e.problem)),
+                Err(e) => errors.push(Issue::at(
+                    i,
+                    "files",
+                    Some(n),
+                    format!("{who}: in files: {}", e.problem),
+                )),
                 Ok(()) if !files.contains(&f) => files.push(f),
                 Ok(()) => {}
             }
@@ -111,7 +165,12 @@ pub fn finalize(
         if let Some(t) = &d.test
             && let Err(e) = super::validate_test_command("test", t)
         {
-            errors.push(format!("{who}: in test: {}", e.problem));
+            errors.push(Issue::at(
+                i,
+                "test",
+                None,
+                format!("{who}: in test: {}", e.problem),
+            ));
         }
         if let Some(st) = d.status {
             let was =
@@ -123,10 +182,10 @@ pub fn finalize(
                 || (st == SubtaskStatus::Planned
                     && matches!(was, None | Some(SubtaskStatus::Dropped)));
             if !allowed {
-                errors.push(format!(
+                errors.push(Issue::at(i, "status", None, format!(
                     "{who}: status `{}` cannot be set by editing the plan; only `planned` and `dropped` can (the other statuses follow start, approve and integrate)",
                     st.as_str()
-                ));
+                )));
             }
         }
         cleaned.push(d);
@@ -137,32 +196,38 @@ pub fn finalize(
     for (i, d) in cleaned.iter().enumerate() {
         if let Some(id) = &d.id {
             if let Some(first) = seen.get(id) {
-                errors.push(format!(
-                    "{}: the id `{id}` is also used by subtask {}; give each subtask its own id",
-                    label(i, d),
-                    first + 1
+                errors.push(Issue::at(
+                    i,
+                    "id",
+                    None,
+                    format!(
+                        "{}: the id `{id}` is also used by subtask {}; give each subtask its own id",
+                        label(i, d),
+                        first + 1
+                    ),
                 ));
             } else {
                 seen.insert(id.clone(), i);
             }
             if ids == Ids::Edit && !prev.contains_key(id.as_str()) && !is_valid_id(id) {
-                errors.push(format!(
+                errors.push(Issue::at(i, "id", None, format!(
                     "{}: `{id}` is not a valid id; use 1 to 16 lower-case letters and digits, or leave the id out to have one assigned",
                     label(i, d)
-                ));
+                )));
             }
         }
     }
     for (i, d) in cleaned.iter().enumerate() {
-        for dep in &d.depends_on {
+        for (n, dep) in d.depends_on.iter().enumerate() {
             let dep = dep.trim();
+            let at = |m: String| Issue::at(i, "depends_on", Some(n), m);
             if d.id.as_deref() == Some(dep) {
-                errors.push(format!("{}: it depends on itself", label(i, d)));
+                errors.push(at(format!("{}: it depends on itself", label(i, d))));
             } else if !seen.contains_key(dep) {
-                errors.push(format!(
+                errors.push(at(format!(
                     "{}: it depends on `{dep}`, which is not the id of any subtask in the plan",
                     label(i, d)
-                ));
+                )));
             }
         }
     }
@@ -176,10 +241,22 @@ pub fn finalize(
         .collect();
     let graph: Vec<(&str, &[String])> = graph.iter().map(|(id, d)| (*id, d.as_slice())).collect();
     if let Some(cycle) = super::find_cycle(&graph) {
-        errors.push(format!(
-            "the dependencies form a cycle: {}",
-            cycle.join(" -> ")
-        ));
+        let message = format!("the dependencies form a cycle: {}", cycle.join(" -> "));
+        // Named at the first subtask of the cycle, on its dependency on the next.
+        let first = cycle.first().and_then(|id| seen.get(id.as_str()).copied());
+        let item = first.and_then(|f| {
+            let next = cycle.get(1)?;
+            cleaned[f].depends_on.iter().position(|x| x.trim() == next)
+        });
+        errors.push(match first {
+            Some(f) => Issue::at(f, "depends_on", item, message),
+            None => Issue::general(message),
+        });
+    }
+    // A hand edit keeps the ids it gives, so what it removes is known already: said with the
+    // other problems, not after them.
+    if ids == Ids::Edit {
+        errors.extend(removed_started(previous, |id| seen.contains_key(id)));
     }
     if !errors.is_empty() {
         return Err(errors);
@@ -250,23 +327,29 @@ pub fn finalize(
         });
     }
     debug_assert_eq!(validate_subtasks("plan", &out), Ok(()));
-    for p in previous {
-        if !out.iter().any(|s| s.id == p.id)
-            && !matches!(p.status, SubtaskStatus::Planned | SubtaskStatus::Dropped)
-        {
-            errors.push(format!(
-                "subtask {} ({:?}) is {} and cannot be removed from the plan; keep it (set `status = \"dropped\"` to give it up)",
-                p.id,
-                p.title,
-                p.status.as_str()
-            ));
-        }
-    }
+    errors.extend(removed_started(previous, |id| {
+        out.iter().any(|s| s.id == id)
+    }));
     if errors.is_empty() {
         Ok(out)
     } else {
         Err(errors)
     }
+}
+
+/// The refusals for the started subtasks of `previous` that are not `kept`.
+fn removed_started(previous: &[Subtask], kept: impl Fn(&str) -> bool) -> Vec<Issue> {
+    previous
+        .iter()
+        .filter(|p| !kept(&p.id))
+        .filter(|p| !matches!(p.status, SubtaskStatus::Planned | SubtaskStatus::Dropped))
+        .map(|p| Issue::general(format!(
+            "subtask {} ({:?}) is {} and cannot be removed from the plan; keep it (set `status = \"dropped\"` to give it up)",
+            p.id,
+            p.title,
+            p.status.as_str()
+        )))
+        .collect()
 }
 
 /// Whether ref-name hazards (`~ ^ : ? * [ \\`, `..`, `@{`) outnumber the letters and digits
@@ -424,85 +507,7 @@ pub fn ids_in_history(plans: &[PlanRevision]) -> BTreeSet<String> {
         .collect()
 }
 
-/// One entry of the TOML that `plan edit` opens.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EditEntry {
-    /// The subtask's id; leave it out for a new subtask.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// One-line title.
-    pub title: String,
-    /// Phase.
-    pub phase: Phase,
-    /// Status: only `planned` and `dropped` may be set by hand.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<SubtaskStatus>,
-    /// Ids of subtasks that come first.
-    #[serde(default)]
-    pub depends_on: Vec<String>,
-    /// Paths.
-    #[serde(default)]
-    pub files: Vec<String>,
-    /// What to do.
-    #[serde(default)]
-    pub description: String,
-    /// The command that shows the subtask is done.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub test: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EditDoc {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    based_on: Option<u32>,
-    #[serde(default)]
-    subtask: Vec<EditEntry>,
-}
-
-/// The key of the plan-edit TOML naming the revision the edit was made from.
-pub const BASED_ON: &str = "based_on";
-
-/// The text `plan edit` opens for `subtasks` of revision `revision` (also what `plan show
-/// --toml` prints). It records `based_on = <revision>`, so that the edit is refused if the plan
-/// moves on before it is applied.
-pub fn edit_text(slug: &str, revision: u32, subtasks: &[Subtask]) -> String {
-    let doc = EditDoc {
-        based_on: Some(revision),
-        subtask: subtasks
-            .iter()
-            .map(|s| EditEntry {
-                id: Some(s.id.clone()),
-                title: s.title.clone(),
-                phase: s.phase,
-                status: Some(s.status),
-                depends_on: s.depends_on.clone(),
-                files: s.files.clone(),
-                description: s.description.clone(),
-                test: s.test.clone(),
-            })
-            .collect(),
-    };
-    let body = toml::to_string_pretty(&doc).expect("edit documents always serialize");
-    format!(
-        "# Plan of flow `{slug}`, revision {revision}. Edit it, save and quit; an empty file changes nothing.\n\
-         #\n\
-         # Each [[subtask]] is one small, reviewable change, in the order to do them. Reorder, change,\n\
-         # add or delete entries. A new entry needs no id: one is assigned.\n\
-         #   phase       \"core\", \"nice-to-have\" or \"production\"\n\
-         #   depends_on  ids of the subtasks that must be integrated first\n\
-         #   files       paths relative to the repository root\n\
-         #   status      set by git aiflow; you may only set \"dropped\" (or \"planned\" to restore one)\n\
-         #   test        one line for `sh -c` that shows the subtask is done; it runs after each step\n\
-         #               instead of the configured test command. One the model proposed runs only\n\
-         #               once a person keeps it: applying this plan with it accepts it.\n\
-         # Started subtasks cannot be deleted: drop them instead.\n\
-         # {BASED_ON} is the revision this edit starts from: if the plan has a newer revision when the\n\
-         # edit is applied, it is refused instead of undoing that revision. Without it, the edit\n\
-         # applies to the revision current when `plan edit` starts.\n\n{body}"
-    )
-}
+pub use super::hand_edit::{BASED_ON, edit_text};
 
 /// A parsed `plan edit` text.
 #[derive(Debug, Clone, PartialEq)]
@@ -513,32 +518,24 @@ pub struct Edit {
     pub drafts: Option<Vec<Draft>>,
 }
 
-/// Parse the text of a `plan edit`.
+/// Parse the text of a `plan edit`; every problem of syntax, keys and values, one a line
+/// (`line N: …`). [`super::hand_edit::check`] also checks the drafts, and keeps the lines.
 pub fn parse_edit(text: &str) -> Result<Edit, String> {
-    let doc: EditDoc = toml::from_str(text).map_err(|e| e.to_string().trim().to_string())?;
-    if doc.based_on == Some(0) {
-        return Err(format!(
-            "`{BASED_ON} = 0` names no revision; revisions are numbered from 1"
-        ));
-    }
-    let drafts = (!doc.subtask.is_empty()).then(|| {
-        doc.subtask
-            .into_iter()
-            .map(|e| Draft {
-                id: e.id,
-                title: e.title,
-                description: e.description,
-                files: e.files,
-                phase: e.phase,
-                depends_on: e.depends_on,
-                status: e.status,
-                test: e.test,
+    let parsed = super::hand_edit::parse(text);
+    if !parsed.problems.is_empty() {
+        let lines: Vec<String> = parsed
+            .problems
+            .iter()
+            .map(|p| match p.line {
+                Some(l) => format!("line {l}: {}", p.message),
+                None => p.message.clone(),
             })
-            .collect()
-    });
+            .collect();
+        return Err(lines.join("\n"));
+    }
     Ok(Edit {
-        based_on: doc.based_on,
-        drafts,
+        based_on: parsed.based_on,
+        drafts: parsed.drafts,
     })
 }
 

@@ -62,6 +62,23 @@ impl SlugError {
     }
 }
 
+/// The subcommands of the commands that also take a flow's slug where the subcommand would be:
+/// (command, its subcommands). A new flow may not take one of these names, or `git aiflow plan
+/// show` would show the current plan instead of planning flow `show`. A unit test in
+/// `src/cli/new.rs` keeps this list equal to the CLI's.
+pub const COMMAND_WORDS: &[(&str, &[&str])] = &[
+    ("plan", &["diff", "edit", "expand", "help", "log", "show"]),
+    ("audit", &["accept", "dismiss", "help"]),
+];
+
+/// The command that reads `slug` as one of its subcommands, if any.
+pub fn command_word(slug: &str) -> Option<&'static str> {
+    COMMAND_WORDS
+        .iter()
+        .find(|(_, words)| words.contains(&slug))
+        .map(|(command, _)| *command)
+}
+
 /// Check that `slug` is a valid flow slug.
 pub fn validate_slug(slug: &str) -> Result<(), SlugError> {
     if slug.is_empty() {

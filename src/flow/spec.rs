@@ -82,7 +82,13 @@ fn classify(heading: &str) -> Option<Section> {
         "core features" | "features" | "feature" | "core feature" => Section::Features,
         "stack" | "tech stack" | "technology" | "technologies" => Section::Stack,
         "constraints" | "constraint" | "stack and constraints" => Section::Constraints,
-        "edge cases" | "edge case" | "corner cases" => Section::EdgeCases,
+        // A combined heading holds both kinds; its items are cases the plan must handle, and the
+        // advice about missing edge cases must not fire on a spec that has them.
+        "edge cases"
+        | "edge case"
+        | "corner cases"
+        | "constraints and edge cases"
+        | "edge cases and constraints" => Section::EdgeCases,
         _ => return None,
     })
 }
@@ -465,6 +471,19 @@ mod tests {
                 text: "Billing.".into()
             }]
         );
+    }
+
+    #[test]
+    fn a_combined_constraints_and_edge_cases_heading_holds_edge_cases() {
+        let p = parse(
+            "# T\n\nEnd.\n\n## Constraints and edge cases\n\n- Only https.\n- A 404 for unknown codes.\n",
+        );
+        assert_eq!(
+            p.spec.edge_cases,
+            vec!["Only https.", "A 404 for unknown codes."]
+        );
+        assert!(p.spec.other.is_empty());
+        assert!(!p.spec.advice().iter().any(|a| a.contains("edge cases")));
     }
 
     #[test]

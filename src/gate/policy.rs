@@ -632,6 +632,33 @@ impl Policy {
 
 /// The tip whose policy governs branches that do not exist yet: a bare repository's (a server's)
 /// default branch, `HEAD`, if it exists; else `main`, else `master`.
+/// The policy file that governs a branch whose tip is `tip` (else new branches), as written:
+/// where it was read (`.aiflow.toml in <commit>`), its TOML table, and whether it lets `aiflow.*`
+/// config apply over it. `None` when that tree has no policy file. For display (`git aiflow
+/// config`); the gate reads the file through [`Policy::load_with`].
+pub fn file_table(
+    repo: &gix::Repository,
+    tip: Option<gix::ObjectId>,
+) -> Result<Option<(String, toml::Table, bool)>, PolicyError> {
+    let Some(tip) = tip.or_else(|| governing_tip(repo)) else {
+        return Ok(None);
+    };
+    let Some(text) = read_file(repo, tip, POLICY_FILE)? else {
+        return Ok(None);
+    };
+    let at = tip.to_hex_with_len(12).to_string();
+    let allow_config = Policy::parse_file(&text, &at)?.allow_config;
+    let table = toml::from_str(&text).map_err(|e| PolicyError::Invalid {
+        at: at.clone(),
+        problem: e.message().to_owned(),
+    })?;
+    Ok(Some((
+        format!("{POLICY_FILE} in {at}"),
+        table,
+        allow_config,
+    )))
+}
+
 fn governing_tip(repo: &gix::Repository) -> Option<gix::ObjectId> {
     let head = repo
         .is_bare()

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod content;
 pub mod diff;
 pub mod merge;
+pub mod pack;
 pub mod pager;
 pub mod params;
 pub mod process;

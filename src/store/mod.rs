@@ -47,6 +47,9 @@ pub enum StoreError {
     /// Writing objects or moving refs failed.
     #[error("could not update {NOTES_REF}")]
     Write(#[source] gix::Error),
+    /// The batch of new objects could not be written.
+    #[error(transparent)]
+    Pack(#[from] crate::git::pack::PackError),
     /// Other writers kept winning.
     #[error("{NOTES_REF} kept changing under {attempts} attempts to update it")]
     Contention {
@@ -613,6 +616,9 @@ where
                 attempts: attempt,
             });
         }
+        // Objects written to memory (a command writing many) reach the disk, as one pack, right
+        // before the refs that make them reachable; the pack's `.keep` goes once they have moved.
+        let _flushed = crate::git::pack::flush(repo).map_err(StoreError::from)?;
         match repo.edit_references(edits) {
             Ok(_) => {
                 return Ok(Written {

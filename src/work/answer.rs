@@ -6,6 +6,7 @@ use super::WorkError;
 use super::edit::EditError;
 use crate::ai::Redactor;
 use crate::ai::sanitize::clean;
+use crate::flow::hand_edit::Located;
 use crate::flow::plan::collapse_whitespace;
 use crate::flow::{Flow, Question};
 use crate::store;
@@ -94,25 +95,46 @@ pub fn editor_text(flow: &Flow) -> String {
     out
 }
 
-/// Read the editor's text (or a file in its format) for `flow`'s questions.
-pub fn from_text(flow: &Flow, text: &str) -> Result<Answers, WorkError> {
-    parse_editor_text(text, flow.questions.len() as u32)
-        .map_err(|e| WorkError::invalid(format!("the answers could not be read: {e}")))
+/// Read the editor's text (or a file in its format) for `flow`'s questions; `origin` names the
+/// text in problems (`answers.txt:6: …`), asked only when there are some (it may write the text
+/// to a draft to name). Every problem is reported at once, each at its line.
+pub fn from_text(
+    flow: &Flow,
+    text: &str,
+    origin: impl FnOnce() -> String,
+) -> Result<Answers, WorkError> {
+    parse_editor_text(text, flow.questions.len() as u32).map_err(|problems| {
+        let origin = origin();
+        let n = problems.len();
+        let lines: Vec<String> = problems.iter().map(|p| p.render(&origin)).collect();
+        WorkError::invalid(format!(
+            "the answers could not be read ({n} problem{}):\n  {}",
+            if n == 1 { "" } else { "s" },
+            lines.join("\n  ")
+        ))
+        .hint("each answer goes below its `[N] question` line, once; lines starting with '#' are ignored")
+    })
 }
 
-/// Parse the editor's text: the answer of each `[N]` section, comments and blank edges removed.
-fn parse_editor_text(text: &str, count: u32) -> Result<Answers, String> {
+/// Parse the editor's text: the answer of each `[N]` section, comments and blank edges removed;
+/// or every problem, each at its line.
+fn parse_editor_text(text: &str, count: u32) -> Result<Answers, Vec<Located>> {
     let mut out: Answers = BTreeMap::new();
+    let mut problems = Vec::new();
+    let mut first_line: BTreeMap<u32, usize> = BTreeMap::new();
+    let mut stray = false;
+    // The section being read: its question, or `None` before the first and in a bad one.
     let mut current: Option<u32> = None;
+    let mut in_section = false;
     let mut lines: Vec<&str> = Vec::new();
     let mut flush = |id: Option<u32>, lines: &mut Vec<&str>| {
         if let Some(id) = id {
-            let text = lines.join("\n").trim().to_string();
-            out.insert(id, text);
+            out.insert(id, lines.join("\n").trim().to_string());
         }
         lines.clear();
     };
     for (no, line) in text.lines().enumerate() {
+        let no = no + 1;
         if line.starts_with('#') {
             continue;
         }
@@ -120,29 +142,46 @@ fn parse_editor_text(text: &str, count: u32) -> Result<Answers, String> {
             && let Some((num, _)) = rest.split_once(']')
             && let Ok(id) = num.trim().parse::<u32>()
         {
-            if id == 0 || id > count {
-                return Err(format!(
-                    "line {}: there is no question {id} (the questions are 1 to {count})",
-                    no + 1
-                ));
-            }
             flush(current, &mut lines);
-            current = Some(id);
+            in_section = true;
+            current = None;
+            if id == 0 || id > count {
+                problems.push(Located {
+                    line: Some(no),
+                    message: format!("there is no question {id} (the questions are 1 to {count})"),
+                });
+            } else if let Some(first) = first_line.get(&id) {
+                problems.push(Located {
+                    line: Some(no),
+                    message: format!(
+                        "question {id} is answered twice (first on line {first}); keep one answer"
+                    ),
+                });
+            } else {
+                first_line.insert(id, no);
+                current = Some(id);
+            }
             continue;
         }
-        if current.is_none() {
-            if !line.trim().is_empty() {
-                return Err(format!(
-                    "line {}: text before the first question; write answers below their `[N]` line",
-                    no + 1
-                ));
+        if !in_section {
+            if !line.trim().is_empty() && !stray {
+                stray = true;
+                problems.push(Located {
+                    line: Some(no),
+                    message: "text before the first question; write answers below their `[N]` line"
+                        .into(),
+                });
             }
             continue;
         }
         lines.push(line);
     }
     flush(current, &mut lines);
-    Ok(out)
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
 }
 
 /// What to write of `given`: the editor's text (`whole_text`) holds every question, so an
@@ -290,15 +329,11 @@ mod tests {
         assert_eq!(m[&1], "Redis 7\n\n  with TLS");
         assert_eq!(m[&2], "");
         assert_eq!(m[&3], "per key");
-        assert!(
-            parse_editor_text("[4] x\n", 3)
-                .unwrap_err()
-                .contains("no question 4")
-        );
-        assert!(
-            parse_editor_text("stray\n[1] q\n", 3)
-                .unwrap_err()
-                .contains("line 1")
-        );
+        let errs = parse_editor_text("[4] x\n", 3).unwrap_err();
+        assert_eq!(errs[0].line, Some(1));
+        assert!(errs[0].message.contains("no question 4"), "{errs:?}");
+        let errs = parse_editor_text("stray\nmore\n[1] q\n[4]\n[1] again\n", 3).unwrap_err();
+        let lines: Vec<_> = errs.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [Some(1), Some(4), Some(5)], "{errs:?}");
     }
 }

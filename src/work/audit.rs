@@ -224,6 +224,8 @@ pub fn ask(
         tokens_out: usage.tokens_out,
         duration_ms: Some(usage.duration_ms),
         context: None,
+        feedback: None,
+        expanded: None,
     };
     let slug = prepared.flow.slug.clone();
     let id = short_id('A', &[&slug, &prepared.subtask, &prepared.range, &stamp.at]);

@@ -911,6 +911,8 @@ fn run_agent<'s>(
     timeout: Duration,
     (stdout, stderr): (Sink<'s>, Sink<'s>),
 ) -> Result<Option<i32>, WorkError> {
+    // Scripts and CI see that a long run is alive; a terminal sees the agent's own output.
+    let _progress = crate::ai::Spinner::lines_only(format!("exec: the agent `{agent}` is running"));
     let ran = Process::shell(agent, &[], format!("the agent `{agent}`"))
         .dir(dir)
         .envs(env.iter().copied())

@@ -280,6 +280,12 @@ fn resolve_base(
 
 /// Refuse a slug that a flow or a ref already uses.
 fn check_free(repo: &gix::Repository, set: &FlowSet, slug: &str) -> Result<(), WorkError> {
+    if let Some(command) = flow::slug::command_word(slug) {
+        return Err(WorkError::invalid(format!(
+            "a flow cannot be named `{slug}`: `git aiflow {command} {slug}` would run the subcommand `{command} {slug}`"
+        ))
+        .hint(format!("choose another slug, for example `{slug}-flow`")));
+    }
     if set.claims(slug) {
         return Err(
             WorkError::invalid(format!("a flow named `{slug}` already exists")).hint(format!(

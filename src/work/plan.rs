@@ -15,7 +15,9 @@ use crate::flow::{Flow, FlowStatus, PlanRevision, Provenance, Question, Subtask}
 use crate::store::{self, LookupError, StoreError};
 use serde::Serialize;
 
+mod again;
 pub mod edit;
+pub mod expand;
 pub mod repomap;
 pub mod view;
 
@@ -38,9 +40,24 @@ impl Mode {
     }
 }
 
-/// What to ask for next about `flow`, or why nothing is to be asked now; `again`: a new plan
-/// revision is wanted even though the flow has a plan.
-pub fn decide(flow: &Flow, again: bool) -> Result<Mode, WorkError> {
+/// What the user asks `plan` for, beyond the next step the flow is at.
+#[derive(Debug, Clone, Default)]
+pub struct Wanted {
+    /// A new plan revision although the flow has a plan (`--again`); feedback implies it.
+    pub again: bool,
+    /// Clarifying questions, asked again if they were asked before (`--questions`): only before
+    /// the first plan.
+    pub questions: bool,
+    /// With `questions`: ask again although some questions are answered; the new questions
+    /// replace them and their answers (`--force`).
+    pub force: bool,
+    /// The reviewer's feedback (`-m`, `-F`): sent with the request, kept in its provenance.
+    pub feedback: Option<String>,
+}
+
+/// What to ask for next about `flow` given what is `wanted`, or why nothing is to be asked now.
+/// Feedback on a flow that has a plan asks for a new revision, as `--again` does.
+pub fn decide(flow: &Flow, wanted: &Wanted) -> Result<Mode, WorkError> {
     let slug = &flow.slug;
     if matches!(flow.status, FlowStatus::Finished | FlowStatus::Abandoned) {
         return Err(WorkError::refused(format!(
@@ -48,8 +65,11 @@ pub fn decide(flow: &Flow, again: bool) -> Result<Mode, WorkError> {
             flow.status.as_str()
         )));
     }
+    if wanted.questions {
+        return again::reask_questions(flow, wanted.force).map(|()| Mode::Questions);
+    }
     if let Some(plan) = flow.current_plan() {
-        if again {
+        if wanted.again || wanted.feedback.is_some() {
             return Ok(Mode::Plan);
         }
         return Err(WorkError::refused(format!(
@@ -61,7 +81,7 @@ pub fn decide(flow: &Flow, again: bool) -> Result<Mode, WorkError> {
             "review it with `git aiflow plan show {slug}` and change it with `git aiflow plan edit {slug}`"
         ))
         .hint(format!(
-            "to ask the model for a new revision, run `git aiflow plan {slug} --again`"
+            "to ask the model for a new revision, run `git aiflow plan {slug} --again` (with -m TEXT to say what is wrong)"
         )));
     }
     if flow.questions_asked.is_none() && flow.questions.is_empty() && !flow.questions_skipped {
@@ -115,6 +135,7 @@ pub struct PromptContext<'a> {
     repo_map: Option<repomap::RepoMap>,
     /// The answer's JSON shape, keys with their types ([`answer::PLAN_SHAPE`]).
     shape: &'static str,
+    feedback: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -127,12 +148,14 @@ struct FlowView<'a> {
 /// The most repository paths listed in a prompt.
 const MAX_FILES: usize = 200;
 
-/// What the templates see when asking about `flow` in `mode`, with a repository map within
-/// `budget` tokens; and the record of what of the repository it shows.
+/// What the templates see when asking about `flow` in `mode`, with the reviewer's `feedback` and
+/// a repository map within `budget` tokens; and the record of what of the repository it shows.
+/// Questions asked again see the questions asked before.
 fn prompt_context<'a>(
     repo: &gix::Repository,
     flow: &'a Flow,
     mode: Mode,
+    feedback: Option<&'a str>,
     budget: usize,
 ) -> (PromptContext<'a>, repomap::RepoMap) {
     let tree = tree_files(repo, flow);
@@ -160,11 +183,7 @@ fn prompt_context<'a>(
         },
         spec: &flow.spec,
         spec_text: flow.spec.to_markdown(&flow.title).trim_end().to_string(),
-        questions: if planning {
-            flow.questions.iter().collect()
-        } else {
-            Vec::new()
-        },
+        questions: flow.questions.iter().collect(),
         questions_skipped: flow.questions_skipped,
         max_questions: answer::MAX_QUESTIONS,
         previous: if planning { flow.current_plan() } else { None },
@@ -176,6 +195,7 @@ fn prompt_context<'a>(
             Mode::Questions => answer::QUESTIONS_SHAPE,
             Mode::Plan => answer::PLAN_SHAPE,
         },
+        feedback,
     };
     (context, repomap::RepoMap { budget, ..map })
 }
@@ -264,6 +284,8 @@ pub struct Prepared {
     pub context: crate::flow::Grounding,
     /// The repository map, for `--print-prompt`'s summary.
     pub map: repomap::RepoMap,
+    /// The reviewer's feedback in the prompt, for the provenance.
+    pub feedback: Option<String>,
 }
 
 impl Prepared {
@@ -280,13 +302,14 @@ impl Prepared {
 pub fn prepare(
     repo: &gix::Repository,
     flow: &Flow,
-    again: bool,
+    wanted: &Wanted,
     budget: Option<usize>,
 ) -> Result<Prepared, WorkError> {
-    let mode = decide(flow, again)?;
+    let mode = decide(flow, wanted)?;
     let budget = context_budget(repo, budget)?;
     let templates = Templates::new(repo.workdir());
-    let (context, map) = prompt_context(repo, flow, mode, budget);
+    let feedback = wanted.feedback.as_deref();
+    let (context, map) = prompt_context(repo, flow, mode, feedback, budget);
     let grounding = map.grounding(context.repo_files.len(), context.repo_files_total);
     let kind = mode.kind();
     let schema = match mode {
@@ -303,6 +326,7 @@ pub fn prepare(
         templates,
         context: grounding,
         map,
+        feedback: wanted.feedback.clone(),
     })
 }
 
@@ -336,21 +360,13 @@ pub fn ask(
         mode,
         request,
         prompt,
+        feedback,
         context,
         ..
     } = prepared;
     let provenance = |a: &Usage| Provenance {
-        extra: Default::default(),
-        at: stamp.at.clone(),
-        by: stamp.who.clone(),
-        provider: asker.provider_name.to_string(),
-        model: a.model.clone(),
-        prompt_digest: Some(prompt.digest.clone()),
-        prompt_template: Some(prompt.origin.clone()),
-        tokens_in: a.tokens_in,
-        tokens_out: a.tokens_out,
-        duration_ms: Some(a.duration_ms),
         context: Some(context.clone()),
+        ..provenance(asker, stamp, &prompt, a, feedback.clone())
     };
     if mode == Mode::Questions {
         let answered = asker.ask(
@@ -390,6 +406,31 @@ pub fn ask(
     Ok(Asked::Plan(rev))
 }
 
+/// Who asked `asker` with `prompt` (and `feedback`), when, and what the answer cost.
+fn provenance(
+    asker: &Asker,
+    stamp: &crate::git::Stamp,
+    prompt: &Rendered,
+    usage: &Usage,
+    feedback: Option<String>,
+) -> Provenance {
+    Provenance {
+        extra: Default::default(),
+        at: stamp.at.clone(),
+        by: stamp.who.clone(),
+        provider: asker.provider_name.to_string(),
+        model: usage.model.clone(),
+        prompt_digest: Some(prompt.digest.clone()),
+        prompt_template: Some(prompt.origin.clone()),
+        tokens_in: usage.tokens_in,
+        tokens_out: usage.tokens_out,
+        duration_ms: Some(usage.duration_ms),
+        feedback,
+        expanded: None,
+        context: None,
+    }
+}
+
 /// A model's answer that was not written, and the asker that can keep it for inspection.
 struct Kept<'a> {
     asker: &'a Asker,
@@ -427,6 +468,7 @@ fn write_questions(
     store::update_flow(repo, slug, &message, stamp, |flow| {
         if flow.questions != original.questions
             || flow.questions_asked != original.questions_asked
+            || flow.questions_skipped != original.questions_skipped
             || flow.plans.len() != original.plans.len()
         {
             return Err(kept.changed_meanwhile(
@@ -436,6 +478,8 @@ fn write_questions(
         }
         flow.questions = questions.clone();
         flow.questions_asked = Some(prov.clone());
+        // Questions asked again are to be answered, even if the earlier ones were skipped.
+        flow.questions_skipped = false;
         flow.status = flow.status.max(FlowStatus::Questions);
         Ok(true)
     })
@@ -500,11 +544,33 @@ where
         if flow.plans.len() != original.plans.len() {
             return Err(conflict(flow.plans.len() as u32));
         }
-        flow.plans.push(rev.clone());
+        let mut now = rev.clone();
+        carry_progress(flow, &mut now);
+        flow.plans.push(now);
         flow.status = flow.status.max(FlowStatus::Planned);
         Ok(true)
-    })?;
-    Ok(rev)
+    })
+    .map(|(_, flow)| flow.plans.last().cloned().expect("just pushed"))
+}
+
+/// Give the subtasks of `rev` the progress `flow` (as read for the write) records for them:
+/// `rev` was made from an older read, and a subtask started, approved or merged meanwhile must
+/// not go back to what that read said. A revision's own decision to drop a subtask stays.
+fn carry_progress(flow: &Flow, rev: &mut PlanRevision) {
+    let Some(current) = flow.current_plan() else {
+        return;
+    };
+    for s in &mut rev.subtasks {
+        let Some(now) = current.subtasks.iter().find(|c| c.id == s.id) else {
+            continue;
+        };
+        if s.status != crate::flow::SubtaskStatus::Dropped
+            && now.status != crate::flow::SubtaskStatus::Dropped
+        {
+            s.status = now.status;
+        }
+        s.branch = now.branch.clone();
+    }
 }
 
 /// Plan revision `revision` of `subtasks` (API keys redacted), made by `stamp`'s user: from a
@@ -546,6 +612,8 @@ fn new_revision(
         tokens_out: prov.and_then(|p| p.tokens_out),
         duration_ms: prov.and_then(|p| p.duration_ms),
         context: prov.and_then(|p| p.context.clone()),
+        feedback: prov.and_then(|p| p.feedback.clone()),
+        expanded: prov.and_then(|p| p.expanded.clone()),
         subtasks,
     }
 }
@@ -555,29 +623,51 @@ mod tests {
     use super::*;
     use crate::flow::tests_support::sample;
 
+    fn again() -> Wanted {
+        Wanted {
+            again: true,
+            ..Wanted::default()
+        }
+    }
+
     #[test]
     fn a_planned_flow_is_planned_again_only_when_asked() {
-        let flow = sample();
-        assert_eq!(decide(&flow, true).unwrap(), Mode::Plan);
-        let e = decide(&flow, false).unwrap_err().to_string();
+        let mut flow = sample();
+        assert_eq!(decide(&flow, &again()).unwrap(), Mode::Plan);
+        let e = decide(&flow, &Wanted::default()).unwrap_err().to_string();
         assert!(e.contains("has a plan already (revision 1"), "{e}");
+        // Feedback on a plan can only mean a new revision.
+        let feedback = Wanted {
+            feedback: Some("the tests are missing".into()),
+            ..Wanted::default()
+        };
+        assert_eq!(decide(&flow, &feedback).unwrap(), Mode::Plan);
+        // Questions are asked again only before the first plan.
+        let questions = Wanted {
+            questions: true,
+            force: true,
+            ..Wanted::default()
+        };
+        assert!(decide(&flow, &questions).is_err());
+        flow.plans.clear();
+        assert_eq!(decide(&flow, &questions).unwrap(), Mode::Questions);
     }
 
     #[test]
     fn questions_come_first_and_must_be_answered_or_skipped() {
         let mut flow = sample();
         flow.plans.clear();
-        assert_eq!(decide(&flow, false).unwrap(), Mode::Plan);
+        assert_eq!(decide(&flow, &Wanted::default()).unwrap(), Mode::Plan);
         flow.questions[0].answer = None;
-        let e = decide(&flow, false).unwrap_err().to_string();
+        let e = decide(&flow, &Wanted::default()).unwrap_err().to_string();
         assert_eq!(e, "question 1 of flow `rate-limit` is not answered yet");
         flow.questions_skipped = true;
-        assert_eq!(decide(&flow, false).unwrap(), Mode::Plan);
+        assert_eq!(decide(&flow, &Wanted::default()).unwrap(), Mode::Plan);
         flow.questions.clear();
         flow.questions_asked = None;
         flow.questions_skipped = false;
-        assert_eq!(decide(&flow, false).unwrap(), Mode::Questions);
+        assert_eq!(decide(&flow, &Wanted::default()).unwrap(), Mode::Questions);
         flow.status = FlowStatus::Finished;
-        assert!(decide(&flow, false).is_err());
+        assert!(decide(&flow, &Wanted::default()).is_err());
     }
 }

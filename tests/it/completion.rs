@@ -123,7 +123,15 @@ fn bash_completes_both_spellings_at_every_depth_with_values_from_the_repository(
     let want: &[&[&str]] = &[
         &["plan"],
         &["show"],
-        &["show", "edit", "log", "diff", "docs", "rate-limit"],
+        &[
+            "show",
+            "edit",
+            "log",
+            "diff",
+            "expand",
+            "docs",
+            "rate-limit",
+        ],
         &["install", "uninstall", "status"],
         &["--title"],
         &["docs", "rate-limit"],

@@ -1541,3 +1541,91 @@ fn reject_revokes_an_approval_until_approved_again() {
     assert_eq!(st["status"], "approved", "{st:#}");
     assert_eq!(st["review"]["verdict"], "approved", "{st:#}");
 }
+
+/// `git count-objects -v`'s `count` (loose objects) and `packs`.
+fn object_counts(repo: &TestRepo) -> (u64, u64) {
+    let out = repo.git(&["count-objects", "-v"]);
+    let get = |k: &str| -> u64 {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}: ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{k} in {out}"))
+    };
+    (get("count"), get("packs"))
+}
+
+/// Approving a long subtask writes its rewritten commits and their notes as one pack, not as a
+/// loose file each; git reads the pack whole (`verify-pack`, `fsck --strict`), the review is
+/// what a short approval records, and the pack's `.keep` is gone once the refs have moved. A
+/// short approval writes its few objects loose, as git does.
+#[test]
+fn approving_many_commits_writes_one_pack_and_few_write_loose_objects() {
+    let repo = TestRepo::new();
+    repo.new_rate_limit();
+    repo.plan_subtasks(&[("a1", "Long"), ("a2", "Short")]);
+    repo.aiflow(&["start", "a1"]).ok();
+    for i in 0..110 {
+        repo.write("long.txt", &format!("{i}\n"));
+        repo.git(&["add", "long.txt"]);
+        repo.git(&["commit", "-qm", &format!("Line {i}")]);
+    }
+    let (loose_before, packs_before) = object_counts(&repo);
+    let v = repo
+        .aiflow_env(&["approve", "a1", "--json"], AS_GRACE)
+        .json();
+    assert_eq!(v["commits"].as_array().map(Vec::len), Some(110), "{v}");
+    let (loose_after, packs_after) = object_counts(&repo);
+    assert_eq!(packs_after, packs_before + 1);
+    // The approved commits and the notes commit are in the pack, not loose; what is loose is
+    // the display ref's summary, which the command refreshes afterwards (a blob, a tree, a commit).
+    let loose = |id: &str| {
+        repo.path
+            .join(".git/objects")
+            .join(&id[..2])
+            .join(&id[2..])
+            .exists()
+    };
+    let approved = repo.git(&["rev-list", "aiflow/rate-limit..aiflow/rate-limit--a1-long"]);
+    assert_eq!(approved.lines().count(), 110);
+    for id in approved
+        .lines()
+        .chain([repo.rev("refs/notes/aiflow").expect("notes").as_str()])
+    {
+        assert!(!loose(id), "{id} is loose");
+    }
+    assert!(
+        loose_after <= loose_before + 3,
+        "{loose_before} -> {loose_after}"
+    );
+    let pack_dir = repo.path.join(".git/objects/pack");
+    let names: Vec<String> = std::fs::read_dir(&pack_dir)
+        .expect("pack dir")
+        .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+        .collect();
+    assert!(!names.iter().any(|n| n.ends_with(".keep")), "{names:?}");
+    let idx = names
+        .iter()
+        .find(|n| n.ends_with(".idx"))
+        .expect("an index");
+    let verified = repo.git(&["verify-pack", "-v", &format!(".git/objects/pack/{idx}")]);
+    // 110 commits and 110 review notes, the notes trees and commit: all in the pack.
+    let commits = verified.lines().filter(|l| l.contains(" commit ")).count();
+    assert!(commits >= 111, "{verified}");
+    repo.fsck();
+    // What was approved is what the gate sees: every commit reviewed.
+    let check = Run::of(
+        repo.command(BIN)
+            .args(["check", "aiflow/rate-limit..aiflow/rate-limit--a1-long"]),
+    );
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+
+    repo.aiflow(&["start", "a2"]).ok();
+    repo.write("short.txt", "short\n");
+    repo.aiflow(&["step", "-m", "Short"]).ok();
+    let (loose_before, packs_before) = object_counts(&repo);
+    repo.aiflow_env(&["approve", "a2"], AS_GRACE).ok();
+    let (loose_after, packs_after) = object_counts(&repo);
+    assert_eq!(packs_after, packs_before);
+    assert!(loose_after > loose_before);
+    repo.fsck();
+}

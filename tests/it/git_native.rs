@@ -1,7 +1,7 @@
 //! Behaving like part of git: `git -c` and git's environment, colour by git's rules under a real
 //! pseudo-terminal, closed pipes, and the `aiflow.*` configuration reference.
 
-use crate::harness::{Run, TestRepo};
+use crate::harness::{Run, TestRepo, assert_has, assert_lacks};
 
 /// A flow with a two-revision plan and subtask `s1` started with one step: something for every
 /// printing command to show.
@@ -820,5 +820,142 @@ fn help_and_usage_errors_colour_by_color_ui() {
             want,
             "{line} (terminal: {tty}, {env:?}):\n{out}"
         );
+    }
+}
+
+/// `git aiflow config` shows what the policy file of the current branch's tip sets, and whether
+/// config overrides it there: the gate's keys only where the file sets `allow-config`, the test
+/// command's always. An edit of the file not yet committed is not what governs, and is not shown.
+#[test]
+fn config_shows_the_policy_files_values_and_whether_config_applies_over_them() {
+    let repo = TestRepo::new();
+    repo.write(
+        ".aiflow.toml",
+        "schema = 1\n[gate]\ntrunk = [\"main\", \"release/*\"]\nreviewers = [\"grace@example.com\"]\n[test]\ncommand = \"make check\"\n",
+    );
+    repo.git(&["add", ".aiflow.toml"]);
+    repo.git(&["commit", "-q", "-m", "Policy"]);
+    let tip = repo.rev("HEAD").expect("a tip");
+    repo.git(&["config", "aiflow.trunk", "other"]);
+    repo.git(&["config", "aiflow.test", "cargo test"]);
+    let key = |v: &serde_json::Value, name: &str| -> serde_json::Value {
+        v["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .find(|k| k["key"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} not listed: {v:#}"))
+    };
+    let v = repo.aiflow_bin(&["config", "--json"]).json();
+    let trunk = key(&v, "aiflow.trunk");
+    let origin = format!(".aiflow.toml in {}", &tip[..12]);
+    assert_eq!(
+        trunk["policy_file_value"],
+        serde_json::json!({"value": ["main", "release/*"], "origin": origin, "key": "gate.trunk", "config_applies": false}),
+        "{trunk:#}"
+    );
+    assert_eq!(trunk["values"][0]["value"], "other");
+    let test = key(&v, "aiflow.test");
+    assert_eq!(test["policy_file_value"]["value"], "make check");
+    assert_eq!(test["policy_file_value"]["config_applies"], true);
+    let reviewer = key(&v, "aiflow.reviewer");
+    assert_eq!(reviewer["set"], false);
+    assert_eq!(
+        reviewer["policy_file_value"]["value"],
+        serde_json::json!(["grace@example.com"])
+    );
+    assert!(key(&v, "aiflow.strict").get("policy_file_value").is_none());
+
+    // Columns aligned by padding: compare with runs of spaces as two.
+    let squeeze = |t: String| -> String {
+        t.lines()
+            .map(|l| {
+                l.split("  ")
+                    .filter(|p| !p.is_empty())
+                    .map(str::trim)
+                    .collect::<Vec<_>>()
+                    .join("  ")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n"
+    };
+    let text = squeeze(repo.aiflow_bin(&["config"]).ok());
+    assert_has(
+        &text,
+        &format!("aiflow.trunk  main, release/*  ({origin}, gate.trunk)"),
+    );
+    assert_has(
+        &text,
+        "other  (local, file:.git/config)  ignored: .aiflow.toml does not set allow-config",
+    );
+    assert_has(&text, "cargo test  (local, file:.git/config)\n");
+    assert_has(
+        &text,
+        &format!("aiflow.reviewer  grace@example.com  ({origin}, gate.reviewers)"),
+    );
+
+    // What the gate does agrees: config's trunk is ignored, the file's governs.
+    // (An uncommitted edit is not the policy: the listing stays the same.)
+    repo.write(
+        ".aiflow.toml",
+        "schema = 1\n[gate]\ntrunk = [\"nothing\"]\n",
+    );
+    assert_eq!(squeeze(repo.aiflow_bin(&["config"]).ok()), text);
+
+    // allow-config committed: config applies over the file's gate keys.
+    repo.write(
+        ".aiflow.toml",
+        "schema = 1\n[gate]\nallow-config = true\ntrunk = [\"main\"]\n",
+    );
+    repo.git(&["commit", "-qam", "Allow config"]);
+    let v = repo.aiflow_bin(&["config", "--json"]).json();
+    assert_eq!(
+        key(&v, "aiflow.trunk")["policy_file_value"]["config_applies"],
+        true
+    );
+    let text = repo.aiflow_bin(&["config"]).ok();
+    assert_lacks(&text, "ignored");
+}
+
+/// A long agent run is never silent in a log: without a terminal, `exec` prints a progress line
+/// every interval while the agent runs; on a terminal, which the agent's own output shares,
+/// nothing is drawn over it.
+#[test]
+fn exec_reports_progress_while_the_agent_runs_except_on_a_terminal() {
+    let repo = TestRepo::new();
+    repo.new_rate_limit();
+    repo.plan_subtasks(&[("s1", "First"), ("s2", "Second")]);
+    repo.aiflow(&["start", "s1"]).ok();
+    let r = Run::of(
+        repo.command("git")
+            .args(["-c", "aiflow.agent=sleep 1; echo a >> a.txt"])
+            .args(["aiflow", "exec"])
+            .env("AIFLOW_PROGRESS_INTERVAL_MS", "300"),
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let lines: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("exec: the agent `sleep 1; echo a >> a.txt` is running: "))
+        .collect();
+    assert!(!lines.is_empty(), "{r:?}");
+    assert!(
+        !r.stdout.contains("is running"),
+        "progress stays off stdout: {r:?}"
+    );
+
+    if have_script() {
+        repo.aiflow(&["start", "s2"]).ok();
+        let out = sh(
+            &repo,
+            "git -c 'aiflow.agent=sleep 1; echo b >> b.txt' aiflow exec",
+            true,
+            &[("TERM", "xterm"), ("AIFLOW_PROGRESS_INTERVAL_MS", "300")],
+        );
+        assert!(!out.contains("is running"), "{out:?}");
+        assert!(!out.contains("\x1b[2K"), "no spinner either: {out:?}");
+        assert!(out.contains("recorded step 1"), "{out:?}");
     }
 }

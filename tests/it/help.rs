@@ -409,6 +409,7 @@ fn man_prints_roff_for_every_command() {
             "git-aiflow-next.1",
             "git-aiflow-plan-diff.1",
             "git-aiflow-plan-edit.1",
+            "git-aiflow-plan-expand.1",
             "git-aiflow-plan-log.1",
             "git-aiflow-plan-show.1",
             "git-aiflow-plan.1",

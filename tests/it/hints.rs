@@ -530,3 +530,237 @@ fn spec_and_plan_edits_take_json() {
     assert_eq!(v["changed"], true, "{v}");
     assert!(v["revision"].as_u64().unwrap() >= 2, "{v}");
 }
+
+/// `cmd` with its placeholders (`<range>`, `<remote>`, …) filled in from `values`.
+fn fill(cmd: &str, values: &[(&str, &str)]) -> String {
+    values
+        .iter()
+        .fold(cmd.to_owned(), |c, (k, v)| c.replace(k, v))
+}
+
+/// The backquoted commands in `out` that start with `prefix` (`git config`, `git notes` …).
+fn suggested_git(out: &str, prefix: &str) -> Vec<String> {
+    out.lines()
+        .flat_map(|l| l.split('`').skip(1).step_by(2))
+        .filter(|p| p.starts_with(prefix))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The hints of the sync, audit, gate and identity errors, followed as printed (placeholders
+/// filled in with a real value of their kind): each is accepted, and where the hint says it
+/// fixes the situation, the command that failed then succeeds.
+#[test]
+fn sync_audit_gate_and_identity_hints_run_as_printed() {
+    let t = two_flows();
+
+    // Sync with no remote: the hint names the command with a remote; once one exists, it runs.
+    let r = t.aiflow_bin(&["sync"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    let cmds = suggested(&r.stderr);
+    assert_eq!(cmds, ["git aiflow sync <remote>"], "{}", r.stderr);
+    let remote = t.sibling("remote.git");
+    t.git(&["init", "-q", "--bare", remote.to_str().expect("utf-8")]);
+    t.git(&["remote", "add", "origin", remote.to_str().expect("utf-8")]);
+    for c in &cmds {
+        let c = fill(c, &[("<remote>", "origin")]);
+        follow(&t, "sync without a remote", &c);
+    }
+    // Ahead of the remote: `status` says to sync, and syncing makes it say nothing more.
+    t.aiflow(&["new", "third", "-m", "Third\n\nA third flow."])
+        .ok();
+    let cmds = provoke_and_follow(&t, "ahead of the remote", &["status", "third"], &[]);
+    assert!(cmds.iter().any(|c| c == "git aiflow sync"), "{cmds:?}");
+    let r = t.aiflow_bin(&["status", "third"]);
+    assert!(
+        !suggested(&r.stdout).iter().any(|c| c == "git aiflow sync"),
+        "{}",
+        r.stdout
+    );
+
+    // A clone without the flows: the gate cannot verify a flow's review and says to fetch them;
+    // both ways it names work, and then the range passes.
+    t.aiflow(&["start", "a1", "--flow", "rate-limit"]).ok();
+    work(&t, "a.txt");
+    t.aiflow_env(&["approve", "a1"], AS_GRACE).ok();
+    t.aiflow(&["sync"]).ok();
+    t.git(&[
+        "push",
+        "-q",
+        "origin",
+        "aiflow/rate-limit--a1-first-part",
+        "main",
+    ]);
+    let clone = t.sibling("clone");
+    t.git(&[
+        "clone",
+        "-q",
+        "--no-tags",
+        remote.to_str().expect("utf-8"),
+        clone.to_str().expect("utf-8"),
+    ]);
+    let range = "origin/main..origin/aiflow/rate-limit--a1-first-part";
+    let check = |cwd: &std::path::Path| Run::of(t.command_in(BIN, cwd).args(["check", range]));
+    let r = check(&clone);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let out = format!("{}{}", r.stdout, r.stderr);
+    let fetch = suggested_git(&out, "git fetch");
+    assert_eq!(
+        fetch,
+        ["git fetch <remote> refs/notes/aiflow:refs/notes/aiflow"],
+        "{out}"
+    );
+    let sync = suggested(&out);
+    assert!(sync.iter().any(|c| c == "git aiflow sync"), "{out}");
+    let fetched = Run::of(
+        t.command_in("sh", &clone)
+            .args(["-c", &fill(&fetch[0], &[("<remote>", "origin")])]),
+    );
+    assert_eq!(fetched.code, 0, "{}", fetched.stderr);
+    let r = check(&clone);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    Run::of(
+        t.command_in("git", &clone)
+            .args(["update-ref", "-d", "refs/notes/aiflow"]),
+    )
+    .ok();
+    let synced = Run::of(t.command_in("sh", &clone).args(["-c", "git aiflow sync"]));
+    assert_eq!(synced.code, 0, "{}", synced.stderr);
+    assert_eq!(check(&clone).code, 0);
+
+    // No range off a flow's branch: the example it gives is a range that runs.
+    t.git(&["switch", "-q", "main"]);
+    let cmds = provoke_and_follow(&t, "check of no range", &["check"], &[]);
+    assert_eq!(cmds, ["git aiflow check main..HEAD"]);
+
+    // Audit: of a subtask not started, of one without changes, of a finding that does not exist.
+    t.git(&["config", "aiflow.provider", "manual"]);
+    t.git(&["config", "aiflow.agent", "echo agent >> agent.txt"]);
+    let cmds = provoke_and_follow(
+        &t,
+        "audit of a subtask not started",
+        &["audit", "a2", "--flow", "rate-limit"],
+        &[],
+    );
+    assert_eq!(cmds, ["git aiflow start a2"]);
+    assert_eq!(
+        t.git(&["branch", "--show-current"]).trim(),
+        "aiflow/rate-limit--a2-second-part"
+    );
+    let cmds = provoke_and_follow(&t, "audit without changes", &["audit", "a2"], &[]);
+    assert_eq!(cmds, ["git aiflow exec", "git aiflow step"]);
+    assert_eq!(
+        std::fs::read_to_string(t.path.join("agent.txt")).unwrap(),
+        "agent\n"
+    );
+    let r = t.aiflow_bin(&["audit", "accept", "f9", "-m", "fine"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    let cmds = suggested(&r.stderr);
+    assert_eq!(
+        cmds,
+        ["git aiflow status", "git aiflow review <subtask>"],
+        "{}",
+        r.stderr
+    );
+    for c in &cmds {
+        follow(&t, "audit of no finding", &fill(c, &[("<subtask>", "a2")]));
+    }
+    t.git(&["config", "--unset", "aiflow.provider"]);
+    t.git(&["config", "--unset", "aiflow.agent"]);
+
+    // The hooks refuse a merge of unreviewed work and name what lists the same and what shows
+    // the hooks.
+    t.aiflow(&["hooks", "install"]).ok();
+    t.git(&["switch", "-q", "aiflow/rate-limit--a2-second-part"]);
+    work(&t, "b.txt");
+    t.git(&["switch", "-q", "aiflow/rate-limit"]);
+    let r = t.git_run(&[
+        "merge",
+        "--no-ff",
+        "--no-edit",
+        "aiflow/rate-limit--a2-second-part",
+    ]);
+    assert_ne!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let cmds = suggested(&r.stderr);
+    assert!(
+        cmds.iter().any(|c| c == "git aiflow check <range>")
+            && cmds.iter().any(|c| c == "git aiflow hooks status"),
+        "{}",
+        r.stderr
+    );
+    t.git(&["merge", "--abort"]);
+    for c in &cmds {
+        let c = fill(
+            c,
+            &[(
+                "<range>",
+                "aiflow/rate-limit..aiflow/rate-limit--a2-second-part",
+            )],
+        );
+        follow(&t, "hook refusal", &c);
+    }
+    t.aiflow(&["hooks", "uninstall"]).ok();
+
+    // No identity: the hint's `git config` commands, run as printed, are what was missing.
+    let mut cmd = t.command(BIN);
+    for k in [
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+    ] {
+        cmd.env_remove(k);
+    }
+    let r = Run::of(cmd.args(["new", "fourth", "-m", "Fourth\n\nA fourth flow."]));
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    let config = suggested_git(&r.stderr, "git config");
+    assert_eq!(config.len(), 2, "{}", r.stderr);
+    for c in &config {
+        let mut sh = t.command("sh");
+        for k in [
+            "GIT_AUTHOR_NAME",
+            "GIT_AUTHOR_EMAIL",
+            "GIT_COMMITTER_NAME",
+            "GIT_COMMITTER_EMAIL",
+        ] {
+            sh.env_remove(k);
+        }
+        Run::of(sh.args(["-c", c])).ok();
+    }
+    let mut cmd = t.command(BIN);
+    for k in [
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+    ] {
+        cmd.env_remove(k);
+    }
+    Run::of(cmd.args(["new", "fourth", "-m", "Fourth\n\nA fourth flow."])).ok();
+}
+
+/// A flow may not be named after a subcommand of a command that takes a slug (`plan show`
+/// would show the current plan, not plan flow `show`): refused, given or derived from the title,
+/// with a slug that works suggested.
+#[test]
+fn a_slug_that_is_a_subcommand_word_is_refused_with_one_that_works() {
+    let t = TestRepo::new();
+    for (args, slug) in [
+        (&["new", "show", "-m", "Show\n\nShow things."][..], "show"),
+        (&["new", "-m", "# Log\n\nLog things."][..], "log"),
+        (
+            &["new", "accept", "-m", "Accept\n\nAccept things."][..],
+            "accept",
+        ),
+    ] {
+        let r = t.aiflow_bin(args);
+        assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+        assert_has(&r.stderr, &format!("a flow cannot be named `{slug}`"));
+        assert_has(&r.stderr, &format!("for example `{slug}-flow`"));
+    }
+    assert_eq!(t.git(&["notes", "--ref=aiflow", "list"]), "");
+    t.aiflow(&["new", "show-flow", "-m", "Show\n\nShow things."])
+        .ok();
+    let r = t.aiflow_bin(&["status", "show-flow", "--json"]).json();
+    assert_eq!(r["slug"], "show-flow");
+}

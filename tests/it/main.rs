@@ -2,17 +2,20 @@
 
 mod harness;
 
+mod anthropic;
 mod audit;
 mod bad_input;
 mod completion;
 mod concurrency;
 mod exec_guard;
 mod execution;
+mod feedback;
 mod flows;
 mod gate_bypass;
 mod gate_cli;
 mod git_native;
 mod grounding;
+mod hand_edits;
 mod help;
 mod hints;
 mod history;

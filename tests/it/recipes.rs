@@ -218,3 +218,137 @@ fn the_gitlab_job_passes_a_reviewed_range_and_fails_without_the_flows() {
         failed.stderr
     );
 }
+
+/// Whether `tool` is on the `PATH` the tests run with. CI installs the hook managers (see
+/// `.ci/run`) and sets `AIFLOW_TEST_REQUIRE_TOOLS=1`, so that there a missing tool fails the
+/// test instead of skipping it.
+fn have_tool(tool: &str) -> bool {
+    let found =
+        std::env::split_paths(&crate::harness::path_with_bin()).any(|dir| dir.join(tool).is_file());
+    if !found {
+        assert!(
+            std::env::var_os("AIFLOW_TEST_REQUIRE_TOOLS").is_none(),
+            "{tool} is not on PATH, and AIFLOW_TEST_REQUIRE_TOOLS is set (.ci/run installs it)"
+        );
+        eprintln!("SKIPPED: {tool} is not installed (.ci/run installs it)");
+    }
+    found
+}
+
+/// A repository whose first commit holds the README's `file` recipe (the fenced YAML block for
+/// which `pick` is true), with the rate-limit flow and subtask a1's one step, not approved, on
+/// its branch; the integration branch is checked out.
+fn recipe_repo(file: &str, pick: impl Fn(&serde_json::Value) -> bool) -> crate::harness::TestRepo {
+    use crate::harness::TestRepo;
+    let text = readme();
+    let (_, body) = blocks(&text, "yaml")
+        .into_iter()
+        .find(|(l, b)| pick(&yaml(*l, b)))
+        .unwrap_or_else(|| panic!("the README's recipe for {file}"));
+    let repo = TestRepo::new();
+    repo.write(file, &body);
+    repo.git(&["add", file]);
+    repo.git(&["commit", "-q", "-m", "Hook manager configuration"]);
+    repo.new_rate_limit();
+    repo.plan_subtasks(&[("a1", "Limiter")]);
+    repo.aiflow(&["start", "a1"]).ok();
+    repo.write("limiter.rs", "limit\n");
+    repo.aiflow(&["step", "-m", "Limiter"]).ok();
+    repo.git(&["switch", "-q", "aiflow/rate-limit"]);
+    repo
+}
+
+const SUBTASK_BRANCH: &str = "aiflow/rate-limit--a1-limiter";
+
+/// The pre-commit framework, installed as the README says (`pre-commit install` with the
+/// recipe's `default_install_hook_types`), runs the gate: the merge of an unreviewed subtask is
+/// refused and nothing moves; once approved, the same merge is made.
+#[test]
+fn the_pre_commit_recipe_refuses_an_unreviewed_merge_through_pre_commit_itself() {
+    use crate::harness::{AS_GRACE, Run};
+    if !have_tool("pre-commit") {
+        return;
+    }
+    let repo = recipe_repo(".pre-commit-config.yaml", |v| v.get("repos").is_some());
+    let installed = Run::of(repo.command("pre-commit").arg("install")).ok();
+    assert!(installed.contains("pre-merge-commit"), "{installed}");
+    let before = repo.rev("HEAD");
+    let r = repo.git_run(&["merge", "--no-ff", "--no-edit", SUBTASK_BRANCH]);
+    assert_ne!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let said = format!("{}{}", r.stdout, r.stderr);
+    assert!(
+        said.contains("aiflow review gate"),
+        "pre-commit ran: {said}"
+    );
+    assert!(said.contains("no-review"), "the gate refused: {said}");
+    assert_eq!(repo.rev("HEAD"), before);
+    repo.git(&["merge", "--abort"]);
+
+    repo.aiflow_env(&["approve", "a1"], AS_GRACE).ok();
+    let r = repo.git_run(&["merge", "--no-ff", "--no-edit", SUBTASK_BRANCH]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        format!("{}{}", r.stdout, r.stderr).contains("Passed"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    assert_ne!(repo.rev("HEAD"), before);
+}
+
+/// lefthook, installed as the README says (`lefthook install`), runs the gate on the merge in
+/// progress and on push, where it hands the hook git's refs on stdin (`use_stdin`): an
+/// unreviewed merge is refused; forced past the local hook, the push of it is refused; approved,
+/// both go through.
+#[test]
+fn the_lefthook_recipe_refuses_an_unreviewed_merge_and_its_push() {
+    use crate::harness::{AS_GRACE, Run};
+    if !have_tool("lefthook") {
+        return;
+    }
+    let repo = recipe_repo("lefthook.yml", |v| v.get("pre-push").is_some());
+    let remote = repo.sibling("remote.git");
+    repo.git(&["init", "-q", "--bare", remote.to_str().expect("utf-8")]);
+    repo.git(&["remote", "add", "origin", remote.to_str().expect("utf-8")]);
+    repo.git(&["push", "-q", "origin", "aiflow/rate-limit"]);
+    Run::of(repo.command("lefthook").arg("install")).ok();
+    let before = repo.rev("HEAD");
+    let r = repo.git_run(&["merge", "--no-ff", "--no-edit", SUBTASK_BRANCH]);
+    assert_ne!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        format!("{}{}", r.stdout, r.stderr).contains("no-review"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    assert_eq!(repo.rev("HEAD"), before);
+    repo.git(&["merge", "--abort"]);
+
+    // Past the local hook (`--no-verify`, as anyone may), the push is where it is caught.
+    repo.git(&[
+        "merge",
+        "-q",
+        "--no-ff",
+        "--no-edit",
+        "--no-verify",
+        SUBTASK_BRANCH,
+    ]);
+    let r = repo.git_run(&["push", "origin", "aiflow/rate-limit"]);
+    assert_ne!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("no-review"), "{}", r.stderr);
+    let remote_tip = Run::of(repo.command("git").args([
+        "--git-dir",
+        remote.to_str().expect("utf-8"),
+        "rev-parse",
+        "aiflow/rate-limit",
+    ]))
+    .ok();
+    assert_eq!(Some(remote_tip.trim().to_owned()), before);
+
+    // Approved (which rewrites the subtask's commits), merged again, pushed.
+    repo.git(&["reset", "-q", "--hard", before.as_deref().expect("a tip")]);
+    repo.aiflow_env(&["approve", "a1"], AS_GRACE).ok();
+    repo.git(&["merge", "-q", "--no-ff", "--no-edit", SUBTASK_BRANCH]);
+    let r = repo.git_run(&["push", "origin", "aiflow/rate-limit"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+}

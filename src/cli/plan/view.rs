@@ -21,7 +21,7 @@ pub struct ShowArgs {
     /// Print the plan as JSON.
     #[arg(long, conflicts_with = "toml")]
     pub json: bool,
-    /// Print the plan as the TOML `plan edit` opens (with `based_on = N`), to edit and apply
+    /// Print the plan exactly as `plan edit` opens it (with `based_on = N`), to edit and apply
     /// with `plan edit -F FILE`.
     #[arg(long)]
     pub toml: bool,
@@ -64,7 +64,11 @@ pub fn provider_label(provider: &str, model: Option<&str>) -> String {
 /// `revisions`: how many revisions the flow has (`flow.plans` may not hold `rev` yet), `None`
 /// for a revision asked for by number: then the revision as it was written (its decisions, the
 /// tests accepted up to it), the same forever.
-fn plan_json(flow: &Flow, rev: &PlanRevision, revisions: Option<usize>) -> serde_json::Value {
+pub(super) fn plan_json(
+    flow: &Flow,
+    rev: &PlanRevision,
+    revisions: Option<usize>,
+) -> serde_json::Value {
     let history = accepted_history(flow, rev, revisions.is_none());
     let subtasks: Vec<_> = rev
         .subtasks
@@ -95,6 +99,8 @@ fn plan_json(flow: &Flow, rev: &PlanRevision, revisions: Option<usize>) -> serde
         "created_by": rev.created_by,
         "provider": rev.provider,
         "model": rev.model,
+        "feedback": rev.feedback,
+        "expanded": rev.expanded,
         "subtasks": subtasks,
     });
     if let Some(n) = revisions {
@@ -135,20 +141,8 @@ pub fn show(ctx: &mut Ctx, args: &ShowArgs) -> Result<(), CliError> {
         return ctx.json(&plan_json(flow, rev, revisions));
     }
     if args.toml {
-        // Cleaned value by value: TOML would write a control character as an escape.
-        let subtasks: Vec<_> = rev
-            .subtasks
-            .iter()
-            .map(|s| crate::flow::Subtask {
-                title: clean(&s.title).into_owned(),
-                description: clean(&s.description).into_owned(),
-                files: s.files.iter().map(|f| clean(f).into_owned()).collect(),
-                test: s.test.as_deref().map(|t| clean(t).into_owned()),
-                ..s.clone()
-            })
-            .collect();
-        let text = fplan::edit_text(&flow.slug, rev.revision, &subtasks);
-        ctx.out.write_all(clean(&text).as_bytes())?;
+        let text = crate::work::plan::edit::editable_text(flow, rev);
+        ctx.out.write_all(text.as_bytes())?;
         return Ok(());
     }
     // Written to a buffer and cleaned as a whole: the note may hold anything.
@@ -227,7 +221,7 @@ fn show_text(
 }
 
 /// Write `buf` (text made from a note) to `out` without control sequences or bidi controls.
-fn write_clean(out: &mut impl Write, buf: &[u8]) -> Result<(), CliError> {
+pub(super) fn write_clean(out: &mut impl Write, buf: &[u8]) -> Result<(), CliError> {
     out.write_all(clean(&String::from_utf8_lossy(buf)).as_bytes())?;
     Ok(())
 }
@@ -320,6 +314,8 @@ fn log_json(e: &LogEntry<'_>) -> serde_json::Value {
         "tokens_in": r.tokens_in,
         "tokens_out": r.tokens_out,
         "duration_ms": r.duration_ms,
+        "feedback": r.feedback,
+        "expanded": r.expanded,
         "subtasks": r.subtasks.len(),
         "changes": e.changes.as_deref().map(change_summary),
     })
@@ -352,6 +348,20 @@ fn log_text(out: &mut Vec<u8>, e: &LogEntry<'_>) -> std::io::Result<()> {
         }
         if !facts.is_empty() {
             writeln!(out, "    {}", facts.join(", "))?;
+        }
+    }
+    if let Some(id) = &r.expanded {
+        writeln!(out, "    expanded {id} into smaller subtasks")?;
+    }
+    if let Some(f) = &r.feedback {
+        // Every line under the first, indented like it; blank lines stay blank.
+        let mut lines = f.lines();
+        writeln!(out, "    feedback: {}", lines.next().unwrap_or_default())?;
+        for line in lines {
+            match line.trim_end() {
+                "" => writeln!(out)?,
+                l => writeln!(out, "              {l}")?,
+            }
         }
     }
     let n = r.subtasks.len();
