@@ -226,3 +226,47 @@ fn prompts_and_schemas_hold_nothing_to_echo() {
     let schema: Value = requests[1].json()["response_format"].clone();
     assert_has(&schema.to_string(), "Done when:");
 }
+
+#[test]
+fn plan_expand_is_grounded_and_recorded_too() {
+    let split = r#"{"subtasks": [{"id": "a", "title": "Count reservations", "description": "Done when: the counting test passes.", "files": ["shop/inventory.py"], "phase": "core", "depends_on": [], "test": ""}, {"id": "b", "title": "Refuse orders out of stock", "description": "Done when: the refusal test passes.", "files": ["shop/inventory.py"], "phase": "core", "depends_on": ["a"], "test": ""}]}"#;
+    let server = LlmServer::start(vec![
+        Step::openai(r#"{"questions": []}"#),
+        Step::openai(PLAN),
+        Step::openai(split),
+    ]);
+    let repo = shop(&server);
+    repo.git(&["config", "aiflow.planContextBudget", "50"]);
+    run(&repo, &["plan", "reserve"]).ok();
+    run(&repo, &["plan", "reserve"]).ok();
+    let shown = repo.aiflow(&["plan", "show", "reserve", "--json"]).json();
+    let id = shown["subtasks"][0]["id"].as_str().expect("id").to_string();
+    let r = run(
+        &repo,
+        &["plan", "expand", &id, "--flow", "reserve", "--print-prompt"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_has(&r.stdout, "shop/inventory.py\n    class Inventory:");
+    assert_has(&r.stderr, "of 50 tokens");
+    run(&repo, &["plan", "expand", &id, "--flow", "reserve"]).ok();
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    let map = map_of(&prompt_of(&requests[2]));
+    assert_has(&map, "shop/inventory.py\n    class Inventory:");
+    assert_lacks(&map, "widget");
+    let doc: toml::Value = toml::from_str(&note(&repo)).expect("TOML");
+    let context = &doc["plans"][1]["context"];
+    assert_eq!(context["budget"].as_integer(), Some(50), "{context}");
+    // Both files the plan names are in the map (paths the plan mentions rank first).
+    let paths: Vec<&str> = context["map"]
+        .as_array()
+        .expect("map")
+        .iter()
+        .map(|f| f["path"].as_str().expect("path"))
+        .collect();
+    assert_eq!(
+        paths[..2],
+        ["tests/test_inventory.py", "shop/inventory.py"],
+        "{context}"
+    );
+}
