@@ -116,6 +116,14 @@ pub const KEYS: &[Key] = &[
         about: "Send the answer's JSON schema (structured output) to the API: `response_format` to OpenAI-compatible servers, a tool the model must call to Anthropic.",
     },
     Key {
+        name: "aiflow.planContextBudget",
+        kind: "integer",
+        default: "1024",
+        read_by: "plan",
+        policy_file: "",
+        about: "Tokens (about 4 bytes each) of the repository map in planning prompts; 0: no map (--context-budget wins).",
+    },
+    Key {
         name: "aiflow.planStrict",
         kind: "bool",
         default: "false",

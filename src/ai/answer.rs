@@ -9,12 +9,13 @@ use serde_json::{Value, json};
 /// The most clarifying questions kept.
 pub const MAX_QUESTIONS: usize = 5;
 
-/// The JSON shape the questions prompt asks for (quoted in repair requests).
+/// The JSON shape the questions prompt asks for (quoted in repair requests): keys with their
+/// types, no value a model could copy into its answer (the prompt says what each key holds).
 pub const QUESTIONS_SHAPE: &str =
-    r#"{"questions": [{"question": "…", "why": "…", "choices": ["…", "…"]}]}"#;
+    r#"{"questions": [{"question": string, "why": string, "choices": [string]}]}"#;
 
-/// The JSON shape the plan prompt asks for.
-pub const PLAN_SHAPE: &str = r#"{"subtasks": [{"id": "…", "title": "…", "description": "…", "files": ["src/…"], "phase": "core", "depends_on": [], "test": "…"}]}"#;
+/// The JSON shape the plan prompt asks for: keys with their types.
+pub const PLAN_SHAPE: &str = r#"{"subtasks": [{"id": string, "title": string, "description": string, "files": [string], "phase": "core" | "nice-to-have" | "production", "depends_on": [string], "test": string}]}"#;
 
 /// A clarifying question as asked.
 #[derive(Debug, Clone, PartialEq)]
@@ -468,11 +469,18 @@ pub fn questions_schema() -> Value {
                     "additionalProperties": false,
                     "required": ["question", "why", "choices"],
                     "properties": {
-                        "question": {"type": "string", "minLength": 1, "maxLength": 300},
-                        "why": {"type": "string", "maxLength": 300},
+                        "question": {
+                            "type": "string", "minLength": 1, "maxLength": 300,
+                            "description": "One question about a decision this spec leaves open, answerable in a sentence or two; no two questions alike."
+                        },
+                        "why": {
+                            "type": "string", "maxLength": 300,
+                            "description": "In your own words: the gap in the spec the question exposes, and what in the work depends on the answer."
+                        },
                         "choices": {
                             "type": "array",
                             "maxItems": 4,
+                            "description": "2 to 4 distinct, complete, short answers to this question; empty when the likely answers are not few.",
                             "items": {"type": "string", "maxLength": 100}
                         }
                     }
@@ -498,21 +506,35 @@ pub fn plan_schema() -> Value {
                     "additionalProperties": false,
                     "required": ["id", "title", "description", "files", "phase", "depends_on", "test"],
                     "properties": {
-                        "id": {"type": "string", "minLength": 1, "maxLength": 24},
-                        "title": {"type": "string", "minLength": 1, "maxLength": 120},
-                        "description": {"type": "string", "maxLength": 1500},
+                        "id": {
+                            "type": "string", "minLength": 1, "maxLength": 24,
+                            "description": "A short id of your choice, unique in this answer, used only in depends_on."
+                        },
+                        "title": {
+                            "type": "string", "minLength": 1, "maxLength": 120,
+                            "description": "One imperative line naming this subtask's own change; no two titles alike."
+                        },
+                        "description": {
+                            "type": "string", "maxLength": 1500,
+                            "description": "What to do, in a few sentences, ending with the acceptance check: a sentence starting \"Done when:\" that names a command to run or a result someone can observe."
+                        },
                         "files": {
                             "type": "array",
                             "maxItems": 12,
+                            "description": "Paths relative to the repository root that the subtask creates or changes: existing paths where the file exists, the tests it adds included.",
                             "items": {"type": "string", "maxLength": 200}
                         },
                         "phase": {"type": "string", "enum": ["core", "nice-to-have", "production"]},
                         "depends_on": {
                             "type": "array",
                             "maxItems": 12,
+                            "description": "Ids of earlier subtasks in this answer that must be done first.",
                             "items": {"type": "string", "maxLength": 24}
                         },
-                        "test": {"type": "string", "maxLength": crate::flow::MAX_TEST_COMMAND}
+                        "test": {
+                            "type": "string", "maxLength": crate::flow::MAX_TEST_COMMAND,
+                            "description": "One shell command, run at the repository root, that exits 0 once the subtask is done; empty when none fits."
+                        }
                     }
                 }
             }
@@ -606,6 +628,29 @@ mod tests {
     }
 
     #[test]
+    fn shapes_and_schemas_hold_no_value_a_model_could_echo() {
+        for text in [
+            PLAN_SHAPE.to_string(),
+            QUESTIONS_SHAPE.to_string(),
+            plan_schema().to_string(),
+            questions_schema().to_string(),
+        ] {
+            for echo in ["…", "src/", "\"...\"", "such as", "e.g."] {
+                assert!(!text.contains(echo), "{echo:?} in {text}");
+            }
+        }
+        // Every key of a plan's subtask is described, in the shape and in the schema.
+        let schema = plan_schema();
+        let props = schema["properties"]["subtasks"]["items"]["properties"]
+            .as_object()
+            .unwrap();
+        for (key, p) in props {
+            assert!(PLAN_SHAPE.contains(&format!("\"{key}\": ")), "{key}");
+            assert!(key == "phase" || p.get("description").is_some(), "{key}");
+        }
+    }
+
+    #[test]
     fn a_plan_may_propose_a_test_per_subtask() {
         let ok = parse_plan(
             r#"{"subtasks": [{"title": "A", "phase": "core", "test": "sh check.sh"}, {"title": "B", "phase": "core", "test": ""}]}"#,
@@ -629,6 +674,6 @@ mod tests {
         assert_eq!(required.len(), props.len());
         assert!(required.contains(&"test"));
         assert!(item["properties"]["test"].get("minLength").is_none());
-        assert!(PLAN_SHAPE.contains(r#""test": "…""#));
+        assert!(PLAN_SHAPE.contains(r#""test": string"#));
     }
 }

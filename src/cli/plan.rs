@@ -46,9 +46,14 @@ pub struct PlanArgs {
     /// replace them and their answers.
     #[arg(long, requires = "questions")]
     pub force: bool,
-    /// Print the prompt that would be sent, and stop: nothing is asked or written.
+    /// Print the prompt that would be sent, and stop: nothing is asked or written (what the
+    /// repository map holds is summed up on stderr).
     #[arg(long)]
     pub print_prompt: bool,
+    /// The repository map's size in tokens (about 4 bytes each); 0 sends no map
+    /// [default: aiflow.planContextBudget, else 1024].
+    #[arg(long, value_name = "N")]
+    pub context_budget: Option<usize>,
     /// Print the questions or the plan as JSON.
     #[arg(long)]
     pub json: bool,
@@ -126,9 +131,10 @@ fn ask(ctx: &mut Ctx, args: &PlanArgs) -> Result<(), CliError> {
         force: args.force,
         feedback: expand::feedback(ctx, &args.message, args.file.as_deref())?,
     };
-    let prepared = plan::prepare(&repo, &flow, &wanted)?;
+    let prepared = plan::prepare(&repo, &flow, &wanted, args.context_budget)?;
     if args.print_prompt {
         ctx.out.write_all(prepared.transcript().as_bytes())?;
+        print_grounding(ctx, &prepared)?;
         return Ok(());
     }
     // Fail on a missing identity or a bad aiflow.planStrict before spending a request.
@@ -173,6 +179,28 @@ pub fn warn_lint(ctx: &mut Ctx, warnings: &[Warning]) {
     for w in warnings {
         ctx.warn(clean(&w.to_string()));
     }
+}
+
+/// What the prompt of `prepared` shows of the repository, on stderr (for `--print-prompt`).
+pub(super) fn print_grounding(ctx: &mut Ctx, prepared: &plan::Prepared) -> Result<(), CliError> {
+    let c = &prepared.context;
+    writeln!(
+        ctx.err,
+        "{}; file list: {} of {} paths",
+        prepared.map.summary(),
+        c.files_listed,
+        c.files_total
+    )?;
+    for f in &c.map {
+        writeln!(
+            ctx.err,
+            "  {} ({} bytes): {} bytes in the map",
+            clean(&f.path),
+            f.size,
+            f.bytes
+        )?;
+    }
+    Ok(())
 }
 
 fn print_questions(

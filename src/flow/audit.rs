@@ -247,6 +247,7 @@ mod tests {
                 tokens_in: None,
                 tokens_out: None,
                 duration_ms: None,
+                context: None,
                 feedback: None,
                 expanded: None,
                 warnings: Vec::new(),

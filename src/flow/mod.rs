@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod deviations;
+pub mod grounding;
 pub mod hand_edit;
 pub mod lifecycle;
 pub mod lint;
@@ -25,6 +26,7 @@ pub mod vocab;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+pub use grounding::Grounding;
 pub use review::{Approvals, RefusedApproval, Review, ReviewNote, ReviewedCommit, Standing};
 pub use slug::{SlugError, slugify, validate_slug};
 pub use spec::Spec;
@@ -551,6 +553,9 @@ pub struct PlanRevision {
     /// older version keeps an unknown `test` key through an edit without showing it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tests_shown: bool,
+    /// What the prompt showed of the repository, for model revisions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Grounding>,
     /// The ordered subtasks.
     #[serde(default)]
     pub subtasks: Vec<Subtask>,
@@ -586,6 +591,7 @@ impl PlanRevision {
             tokens_in: None,
             tokens_out: None,
             duration_ms: None,
+            context: None,
             feedback: None,
             expanded: None,
             subtasks,
@@ -621,6 +627,9 @@ pub struct Provenance {
     /// How long it took, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// What the prompt showed of the repository (planning requests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Grounding>,
     /// The reviewer's feedback sent with the request (`-m`, `-F`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feedback: Option<String>,
@@ -1410,6 +1419,7 @@ pub(crate) mod tests_support {
                 tokens_in: Some(10),
                 tokens_out: Some(20),
                 duration_ms: Some(30),
+                context: None,
                 feedback: None,
                 expanded: None,
                 warnings: Vec::new(),
@@ -1428,6 +1438,7 @@ pub(crate) mod tests_support {
                 tokens_in: Some(1000),
                 tokens_out: Some(200),
                 duration_ms: Some(1234),
+                context: None,
                 feedback: None,
                 expanded: None,
                 warnings: Vec::new(),

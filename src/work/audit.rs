@@ -223,6 +223,7 @@ pub fn ask(
         tokens_in: usage.tokens_in,
         tokens_out: usage.tokens_out,
         duration_ms: Some(usage.duration_ms),
+        context: None,
         feedback: None,
         expanded: None,
         warnings: Vec::new(),

@@ -19,6 +19,7 @@ mod again;
 pub mod edit;
 pub mod expand;
 pub mod lint;
+pub mod repomap;
 pub mod view;
 
 /// What the model is asked for.
@@ -131,6 +132,10 @@ pub struct PromptContext<'a> {
     repo_files: Vec<String>,
     repo_files_total: usize,
     repo_files_truncated: bool,
+    /// The map of the most relevant files (absent when the budget is 0 or nothing is readable).
+    repo_map: Option<repomap::RepoMap>,
+    /// The answer's JSON shape, keys with their types ([`answer::PLAN_SHAPE`]).
+    shape: &'static str,
     feedback: Option<&'a str>,
 }
 
@@ -144,17 +149,34 @@ struct FlowView<'a> {
 /// The most repository paths listed in a prompt.
 const MAX_FILES: usize = 200;
 
-/// What the templates see when asking about `flow` in `mode`, with the reviewer's `feedback`.
+/// What the templates see when asking about `flow` in `mode`, with the reviewer's `feedback` and
+/// a repository map within `budget` tokens; and the record of what of the repository it shows.
 /// Questions asked again see the questions asked before.
 fn prompt_context<'a>(
     repo: &gix::Repository,
     flow: &'a Flow,
     mode: Mode,
     feedback: Option<&'a str>,
-) -> PromptContext<'a> {
-    let (repo_files, total) = repo_files(repo, flow);
+    budget: usize,
+) -> (PromptContext<'a>, repomap::RepoMap) {
+    let tree = tree_files(repo, flow);
+    let total = tree.len();
+    let repo_files: Vec<String> = tree
+        .iter()
+        .take(MAX_FILES)
+        .map(|(p, _)| p.clone())
+        .collect();
     let planning = mode == Mode::Plan;
-    PromptContext {
+    let map = if budget == 0 {
+        repomap::RepoMap::default()
+    } else {
+        repomap::build(
+            repomap::read(repo, &tree),
+            &mentions(flow, planning),
+            budget,
+        )
+    };
+    let context = PromptContext {
         flow: FlowView {
             slug: &flow.slug,
             title: &flow.title,
@@ -169,35 +191,84 @@ fn prompt_context<'a>(
         repo_files_truncated: total > repo_files.len(),
         repo_files,
         repo_files_total: total,
+        repo_map: (!map.files.is_empty()).then(|| map.clone()),
+        shape: match mode {
+            Mode::Questions => answer::QUESTIONS_SHAPE,
+            Mode::Plan => answer::PLAN_SHAPE,
+        },
         feedback,
-    }
+    };
+    (context, repomap::RepoMap { budget, ..map })
 }
 
-/// Paths of the files at the tip of the integration branch (else the base commit), shallow ones
-/// first, at most [`MAX_FILES`]; and how many there are in all.
-fn repo_files(repo: &gix::Repository, flow: &Flow) -> (Vec<String>, usize) {
+/// What the repository map is chosen by: the flow's title and spec, and when planning the
+/// questions with their answers and the current plan's subtasks.
+fn mentions(flow: &Flow, planning: bool) -> repomap::Mentions {
+    let spec = flow.spec.to_markdown(&flow.title);
+    let mut texts: Vec<&str> = vec![&flow.title, &spec];
+    if planning {
+        for q in &flow.questions {
+            texts.push(&q.question);
+            if let Some(a) = &q.answer {
+                texts.push(a);
+            }
+        }
+        if let Some(plan) = flow.current_plan() {
+            for s in &plan.subtasks {
+                texts.push(&s.title);
+                texts.extend(s.files.iter().map(String::as_str));
+            }
+        }
+    }
+    repomap::Mentions::of(texts)
+}
+
+/// The files (path and blob id) at the tip of the integration branch (else the base commit),
+/// shallow ones first.
+fn tree_files(repo: &gix::Repository, flow: &Flow) -> Vec<(String, gix::ObjectId)> {
     let tip = crate::git::ref_id(repo, &format!("refs/heads/{}", flow.integration_branch))
         .ok()
         .flatten()
         .or_else(|| gix::ObjectId::from_hex(flow.base_commit.as_bytes()).ok());
     let Some(tip) = tip else {
-        return (Vec::new(), 0);
+        return Vec::new();
     };
     let Ok(tree) = repo.find_commit(tip).and_then(|c| c.tree()) else {
-        return (Vec::new(), 0);
+        return Vec::new();
     };
     let mut rec = gix::traverse::tree::Recorder::default();
     if tree.traverse().breadthfirst(&mut rec).is_err() {
-        return (Vec::new(), 0);
+        return Vec::new();
     }
-    let files: Vec<String> = rec
-        .records
-        .iter()
+    rec.records
+        .into_iter()
         .filter(|e| !e.mode.is_tree())
-        .map(|e| e.filepath.to_string())
-        .collect();
-    let total = files.len();
-    (files.into_iter().take(MAX_FILES).collect(), total)
+        .map(|e| (e.filepath.to_string(), e.oid))
+        .collect()
+}
+
+/// The repository map's budget in tokens: `flag`, else `aiflow.planContextBudget`, else
+/// [`repomap::DEFAULT_BUDGET`]; 0 sends no map.
+pub fn context_budget(repo: &gix::Repository, flag: Option<usize>) -> Result<usize, WorkError> {
+    let key = "aiflow.planContextBudget";
+    let budget = match flag {
+        Some(n) => n,
+        None => match repo.config_snapshot().string(key) {
+            None => repomap::DEFAULT_BUDGET,
+            Some(v) => v.to_string().trim().parse::<usize>().map_err(|_| {
+                WorkError::invalid(format!("{key} = {v:?} is not a number"))
+                    .hint(format!("set it to the repository map's size in tokens (0: no map), for example `git config {key} 2048`"))
+            })?,
+        },
+    };
+    if budget > repomap::MAX_BUDGET {
+        return Err(WorkError::invalid(format!(
+            "the context budget {budget} is over the most accepted, {}",
+            repomap::MAX_BUDGET
+        ))
+        .hint("give the repository map's size in tokens, 0 for none"));
+    }
+    Ok(budget)
 }
 
 /// A question ready to be asked: what for, the request, and where its prompt came from.
@@ -210,6 +281,10 @@ pub struct Prepared {
     pub prompt: Rendered,
     /// The templates, for the repair request.
     pub templates: Templates,
+    /// What the prompt shows of the repository (recorded in the provenance).
+    pub context: crate::flow::Grounding,
+    /// The repository map, for `--print-prompt`'s summary.
+    pub map: repomap::RepoMap,
     /// The reviewer's feedback in the prompt, for the provenance.
     pub feedback: Option<String>,
 }
@@ -223,16 +298,20 @@ impl Prepared {
     }
 }
 
-/// Decide what to ask about `flow` ([`decide`]) and render the prompt.
+/// Decide what to ask about `flow` ([`decide`]) and render the prompt, with a repository map
+/// within `budget` tokens (`None`: [`context_budget`]'s default).
 pub fn prepare(
     repo: &gix::Repository,
     flow: &Flow,
     wanted: &Wanted,
+    budget: Option<usize>,
 ) -> Result<Prepared, WorkError> {
     let mode = decide(flow, wanted)?;
+    let budget = context_budget(repo, budget)?;
     let templates = Templates::new(repo.workdir());
     let feedback = wanted.feedback.as_deref();
-    let context = prompt_context(repo, flow, mode, feedback);
+    let (context, map) = prompt_context(repo, flow, mode, feedback, budget);
+    let grounding = map.grounding(context.repo_files.len(), context.repo_files_total);
     let kind = mode.kind();
     let schema = match mode {
         Mode::Questions => answer::questions_schema(),
@@ -246,6 +325,8 @@ pub fn prepare(
         request,
         prompt,
         templates,
+        context: grounding,
+        map,
         feedback: wanted.feedback.clone(),
     })
 }
@@ -281,9 +362,13 @@ pub fn ask(
         request,
         prompt,
         feedback,
+        context,
         ..
     } = prepared;
-    let provenance = |a: &Usage| provenance(asker, stamp, &prompt, a, feedback.clone());
+    let provenance = |a: &Usage| Provenance {
+        context: Some(context.clone()),
+        ..provenance(asker, stamp, &prompt, a, feedback.clone())
+    };
     if mode == Mode::Questions {
         let answered = asker.ask(
             progress,
@@ -347,6 +432,7 @@ fn provenance(
         duration_ms: Some(usage.duration_ms),
         feedback,
         expanded: None,
+        context: None,
         warnings: Vec::new(),
     }
 }
@@ -566,6 +652,7 @@ fn new_revision(
         tokens_in: prov.and_then(|p| p.tokens_in),
         tokens_out: prov.and_then(|p| p.tokens_out),
         duration_ms: prov.and_then(|p| p.duration_ms),
+        context: prov.and_then(|p| p.context.clone()),
         feedback: prov.and_then(|p| p.feedback.clone()),
         expanded: prov.and_then(|p| p.expanded.clone()),
         subtasks,

@@ -14,6 +14,7 @@ mod flows;
 mod gate_bypass;
 mod gate_cli;
 mod git_native;
+mod grounding;
 mod hand_edits;
 mod help;
 mod hints;

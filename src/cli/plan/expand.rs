@@ -89,6 +89,7 @@ pub fn run(ctx: &mut Ctx, args: &ExpandArgs) -> Result<(), CliError> {
     if args.print_prompt {
         ctx.out
             .write_all(expansion.prepared.transcript().as_bytes())?;
+        super::print_grounding(ctx, &expansion.prepared)?;
         return Ok(());
     }
     let stamp = crate::git::committer_stamp(&repo)?;

@@ -49,9 +49,12 @@ pub fn prepare(
     feedback: Option<String>,
 ) -> Result<Expansion, WorkError> {
     let subtask = expandable(repo, flow, id)?;
+    let budget = super::context_budget(repo, None)?;
     let templates = Templates::new(repo.workdir());
+    let (base, map) = prompt_context(repo, flow, super::Mode::Plan, feedback.as_deref(), budget);
+    let grounding = map.grounding(base.repo_files.len(), base.repo_files_total);
     let context = ExpandContext {
-        base: prompt_context(repo, flow, super::Mode::Plan, feedback.as_deref()),
+        base,
         subtask,
         dependants: dependants(flow, id),
     };
@@ -66,6 +69,8 @@ pub fn prepare(
             prompt,
             templates,
             feedback,
+            context: grounding,
+            map,
         },
     })
 }
@@ -162,6 +167,7 @@ pub fn ask(
         prepared.feedback,
     );
     prov.expanded = Some(subtask.clone());
+    prov.context = Some(prepared.context);
     let kept = Kept::new(asker, &answered.raw);
     let slug = &flow.slug;
     // The model took a while: the subtask may have started meanwhile, which the write's
