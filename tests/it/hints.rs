@@ -702,41 +702,27 @@ fn sync_audit_gate_and_identity_hints_run_as_printed() {
     t.aiflow(&["hooks", "uninstall"]).ok();
 
     // No identity: the hint's `git config` commands, run as printed, are what was missing.
-    let mut cmd = t.command(BIN);
-    for k in [
-        "GIT_AUTHOR_NAME",
-        "GIT_AUTHOR_EMAIL",
-        "GIT_COMMITTER_NAME",
-        "GIT_COMMITTER_EMAIL",
-    ] {
-        cmd.env_remove(k);
-    }
-    let r = Run::of(cmd.args(["new", "fourth", "-m", "Fourth\n\nA fourth flow."]));
-    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
-    let config = suggested_git(&r.stderr, "git config");
-    assert_eq!(config.len(), 2, "{}", r.stderr);
-    for c in &config {
-        let mut sh = t.command("sh");
+    let anonymous = |program: &str| {
+        let mut cmd = t.command(program);
         for k in [
             "GIT_AUTHOR_NAME",
             "GIT_AUTHOR_EMAIL",
             "GIT_COMMITTER_NAME",
             "GIT_COMMITTER_EMAIL",
         ] {
-            sh.env_remove(k);
+            cmd.env_remove(k);
         }
-        Run::of(sh.args(["-c", c])).ok();
+        cmd
+    };
+    let new_fourth = ["new", "fourth", "-m", "Fourth\n\nA fourth flow."];
+    let r = Run::of(anonymous(BIN).args(new_fourth));
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    let config = suggested_git(&r.stderr, "git config");
+    assert_eq!(config.len(), 2, "{}", r.stderr);
+    for c in &config {
+        Run::of(anonymous("sh").args(["-c", c])).ok();
     }
-    let mut cmd = t.command(BIN);
-    for k in [
-        "GIT_AUTHOR_NAME",
-        "GIT_AUTHOR_EMAIL",
-        "GIT_COMMITTER_NAME",
-        "GIT_COMMITTER_EMAIL",
-    ] {
-        cmd.env_remove(k);
-    }
-    Run::of(cmd.args(["new", "fourth", "-m", "Fourth\n\nA fourth flow."])).ok();
+    Run::of(anonymous(BIN).args(new_fourth)).ok();
 }
 
 /// A flow may not be named after a subcommand of a command that takes a slug (`plan show`

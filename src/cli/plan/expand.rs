@@ -7,7 +7,6 @@ use super::super::work::{self as cli_work, Which};
 use super::super::{Ctx, error::CliError};
 use super::view;
 use crate::ai::ask::Asker;
-use crate::flow::plan::phase_name;
 use crate::work::plan::expand;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -138,19 +137,7 @@ pub fn run(ctx: &mut Ctx, args: &ExpandArgs) -> Result<(), CliError> {
     )?;
     for (i, s) in rev.subtasks.iter().enumerate() {
         if !before.contains(s.id.as_str()) {
-            let after = if s.depends_on.is_empty() {
-                String::new()
-            } else {
-                format!("  (after {})", s.depends_on.join(", "))
-            };
-            writeln!(
-                buf,
-                "  {:>2}. {}  [{}] {}{after}",
-                i + 1,
-                s.id,
-                phase_name(s.phase),
-                s.title
-            )?;
+            super::view::subtask_line(&mut buf, i + 1, s)?;
         }
     }
     let waiting: Vec<String> = rev

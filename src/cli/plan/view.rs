@@ -653,19 +653,7 @@ pub fn print_new_revision(
         if n == 1 { "" } else { "s" }
     )?;
     for (i, s) in rev.subtasks.iter().enumerate() {
-        let after = if s.depends_on.is_empty() {
-            String::new()
-        } else {
-            format!("  (after {})", s.depends_on.join(", "))
-        };
-        writeln!(
-            out,
-            "  {:>2}. {}  [{}] {}{after}",
-            i + 1,
-            s.id,
-            phase_name(s.phase),
-            s.title
-        )?;
+        subtask_line(out, i + 1, s)?;
     }
     let proposed: Vec<&str> = rev
         .subtasks
@@ -685,4 +673,24 @@ pub fn print_new_revision(
         "\nReview the plan before any code exists:\n  git aiflow plan show {slug}    the details\n  git aiflow plan edit {slug}    drop what the model invented, add what it missed, reorder"
     )?;
     write_clean(&mut ctx.out, &buf)
+}
+
+/// One subtask of a new revision: `   3. k3f9  [core] Title  (after a1, b2)`.
+pub(super) fn subtask_line(
+    out: &mut impl Write,
+    position: usize,
+    s: &crate::flow::Subtask,
+) -> std::io::Result<()> {
+    let after = if s.depends_on.is_empty() {
+        String::new()
+    } else {
+        format!("  (after {})", s.depends_on.join(", "))
+    };
+    writeln!(
+        out,
+        "  {position:>2}. {}  [{}] {}{after}",
+        s.id,
+        phase_name(s.phase),
+        s.title
+    )
 }
