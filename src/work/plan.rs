@@ -223,14 +223,18 @@ fn mentions(flow: &Flow, planning: bool) -> repomap::Mentions {
     repomap::Mentions::of(texts)
 }
 
+/// What a plan is made against: the tip of `flow`'s integration branch, else its base commit.
+pub(crate) fn planning_tip(repo: &gix::Repository, flow: &Flow) -> Option<gix::ObjectId> {
+    crate::git::ref_id(repo, &format!("refs/heads/{}", flow.integration_branch))
+        .ok()
+        .flatten()
+        .or_else(|| gix::ObjectId::from_hex(flow.base_commit.as_bytes()).ok())
+}
+
 /// The files (path and blob id) at the tip of the integration branch (else the base commit),
 /// shallow ones first.
 fn tree_files(repo: &gix::Repository, flow: &Flow) -> Vec<(String, gix::ObjectId)> {
-    let tip = crate::git::ref_id(repo, &format!("refs/heads/{}", flow.integration_branch))
-        .ok()
-        .flatten()
-        .or_else(|| gix::ObjectId::from_hex(flow.base_commit.as_bytes()).ok());
-    let Some(tip) = tip else {
+    let Some(tip) = planning_tip(repo, flow) else {
         return Vec::new();
     };
     let Ok(tree) = repo.find_commit(tip).and_then(|c| c.tree()) else {

@@ -152,10 +152,7 @@ fn refuse_if_strict(
 /// The tree at the tip of `flow`'s integration branch (else its base commit): what the plan's
 /// paths are checked against. Without one, the repository counts as empty (every path new).
 pub fn repo_paths<'r>(repo: &'r gix::Repository, flow: &Flow) -> TreePaths<'r> {
-    let tip = crate::git::ref_id(repo, &format!("refs/heads/{}", flow.integration_branch))
-        .ok()
-        .flatten()
-        .or_else(|| gix::ObjectId::from_hex(flow.base_commit.as_bytes()).ok());
+    let tip = super::planning_tip(repo, flow);
     TreePaths {
         tree: tip.and_then(|t| repo.find_commit(t).ok()?.tree().ok()),
         listed: std::cell::OnceCell::new(),
