@@ -108,6 +108,7 @@ for c in "${cases[@]}"; do
         "$bin" plan "$c" ${PLAN_QUALITY_ARGS:-} > "$work/$c.plan.out" 2>&1 || echo "plan failed: $(tail -3 "$work/$c.plan.out" | tr '\n' ' ')" >> "$work/$c.failed"
         git notes --ref=aiflow show "$(git notes --ref=aiflow list | cut -d' ' -f2 | head -1)" > "$work/$c.note.toml"
         git ls-files > "$work/$c.files"
+        cp "$root/fixtures/specs/$c.md" "$work/$c.spec.md"
     )
 done
 
@@ -133,12 +134,18 @@ for c in cases:
             f = os.path.dirname(f)
             dirs.add(f)
     failed = open(os.path.join(work, c + ".failed")).read().strip() if os.path.exists(os.path.join(work, c + ".failed")) else ""
+    spec_md = open(os.path.join(work, c + ".spec.md")).read()
+
+    def placeholder(t):
+        # `<code>` in `GET /<code>` is the spec's own, not a placeholder.
+        return any(m.group(0) not in spec_md for m in PLACEHOLDER.finditer(t or ""))
+
     qs = note.get("questions", [])
     qtexts = [norm(q.get("question")) for q in qs]
     q = {
         "count": len(qs),
         "distinct": len(set(qtexts)),
-        "placeholders": sum(1 for x in qs if any(PLACEHOLDER.search(t or "") for t in [x.get("question"), x.get("why")] + list(x.get("choices", [])))),
+        "placeholders": sum(1 for x in qs if any(placeholder(t) for t in [x.get("question"), x.get("why")] + list(x.get("choices", [])))),
         "repeated_choices": sum(1 for x in qs if len({norm(ch) for ch in x.get("choices", [])}) < len(x.get("choices", []))),
         "warnings": len(note.get("questions_asked", {}).get("warnings", [])),
         "ms": ms(note.get("questions_asked")),
@@ -148,12 +155,12 @@ for c in cases:
     subs = [s for s in plan.get("subtasks", []) if not s.get("dropped")]
     paths = [p for s in subs for p in s.get("files", [])]
     exist = [p for p in paths if p in files]
-    placeholder_paths = [p for p in paths if PLACEHOLDER.search(p)]
+    placeholder_paths = [p for p in paths if placeholder(p)]
     by_name = {}
     for f in files:
         by_name.setdefault(os.path.basename(f), []).append(f)
     misplaced = [p for p in paths if p not in files and os.path.basename(p) in by_name]
-    new_ok = [p for p in paths if p not in files and p not in misplaced and not PLACEHOLDER.search(p)
+    new_ok = [p for p in paths if p not in files and p not in misplaced and not placeholder(p)
               and (os.path.dirname(p) in dirs or os.path.dirname(os.path.dirname(p)) in dirs)]
     invented = [p for p in paths if p not in files and p not in new_ok and p not in placeholder_paths and p not in misplaced]
     testy = re.compile(r"(^|/)(tests?/|test_[^/]*$|[^/]*_test\.\w+$|[^/]*\.test\.\w+$)")

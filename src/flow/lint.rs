@@ -256,6 +256,9 @@ pub struct Context<'a> {
     spec_text: String,
     /// The questions and answers, normalised, padded with spaces.
     answers_text: String,
+    /// The title, spec, questions and answers as written: a `<name>` the spec itself uses
+    /// (`GET /links?agent=<name>`) is the spec's, not a placeholder.
+    given: String,
     /// The instructions as given.
     instructions: String,
     /// The instructions, normalised, padded with spaces.
@@ -279,13 +282,11 @@ impl<'a> Context<'a> {
                 answers.push('\n');
             }
         }
+        let spec_text = format!("{}\n{}", flow.title, flow.spec.to_markdown(&flow.title));
         Context {
             spec: &flow.spec,
-            spec_text: padded(&format!(
-                "{}\n{}",
-                flow.title,
-                flow.spec.to_markdown(&flow.title)
-            )),
+            given: format!("{spec_text}\n{answers}"),
+            spec_text: padded(&spec_text),
             answers_text: padded(&answers),
             instructions: instructions.to_string(),
             instructions_norm: padded(instructions),
@@ -376,6 +377,8 @@ pub fn lint_questions(questions: &[Question], cx: &Context<'_>) -> Vec<Warning> 
             }
         }
         let mut seen: Vec<(String, usize)> = Vec::new();
+        // Repeated choices, one warning a question: (first, its repeats).
+        let mut repeats: Vec<(usize, Vec<usize>)> = Vec::new();
         for (k, c) in q.choices.iter().enumerate() {
             push(text_warning(
                 &format!("choice {}", k + 1),
@@ -402,17 +405,29 @@ pub fn lint_questions(questions: &[Question], cx: &Context<'_>) -> Vec<Warning> 
                 continue;
             }
             match seen.iter().find(|(s, _)| *s == n) {
-                Some((_, first)) => push(Some((
-                    Code::DuplicateChoice,
-                    format!(
-                        "choice {} is the same as choice {} ({})",
-                        k + 1,
-                        first + 1,
-                        quote(c)
-                    ),
-                ))),
+                Some((_, first)) => match repeats.iter_mut().find(|(f, _)| f == first) {
+                    Some((_, r)) => r.push(k),
+                    None => repeats.push((*first, vec![k])),
+                },
                 None => seen.push((n, k)),
             }
+        }
+        for (first, again) in repeats {
+            let numbers: Vec<String> = again.iter().map(|k| (k + 1).to_string()).collect();
+            let (s, are) = if again.len() == 1 {
+                ("", "is")
+            } else {
+                ("s", "are")
+            };
+            push(Some((
+                Code::DuplicateChoice,
+                format!(
+                    "choice{s} {} {are} the same as choice {} ({})",
+                    join_and(&numbers),
+                    first + 1,
+                    quote(&q.choices[first])
+                ),
+            )));
         }
         for earlier in &questions[..i] {
             let code = match similarity(&earlier.question, &q.question, Compare::Chars) {
@@ -455,7 +470,11 @@ fn text_warning(
     with_answers: bool,
 ) -> Option<(Code, String)> {
     if let Some(why) = placeholder(value, kind) {
-        return Some((Code::Placeholder, format!("{what} {why}: {}", quote(value))));
+        // An angle-bracket token the spec or answers use themselves is theirs.
+        let theirs = angle_placeholder(value.trim(), kind).is_some_and(|p| cx.given.contains(&p));
+        if !theirs {
+            return Some((Code::Placeholder, format!("{what} {why}: {}", quote(value))));
+        }
     }
     if kind != Kind::Command && echoed(value, cx, with_answers) {
         return Some((
@@ -1128,6 +1147,15 @@ fn quote(s: &str) -> String {
     }
 }
 
+/// `a`, `a and b`, `a, b and c`.
+fn join_and(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1496,6 +1524,36 @@ mod tests {
             .into_iter()
             .map(|w| (w.code, w.question))
             .collect()
+    }
+
+    /// Seen on a real 0.5B model's questions about a spec naming `GET /links?agent=<name>`: the
+    /// spec's own `<name>` is no placeholder; four identical choices are one warning.
+    #[test]
+    fn the_specs_own_angle_brackets_pass_and_repeated_choices_are_one_warning() {
+        let (mut flow, paths) = setup();
+        flow.spec.features = vec!["`GET /links?agent=<name>` lists an agent's links".into()];
+        let qs = [question(
+            1,
+            "What is the purpose of the `GET /links?agent=<name>` endpoint?",
+            "It decides what the listing returns.",
+            &["All of them", "All of them", "all of them!", "None"],
+        )];
+        let cx = Context::new(&flow, INSTRUCTIONS, &paths);
+        let found = lint_questions(&qs, &cx);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].code, "duplicate-choice");
+        assert!(
+            found[0]
+                .message
+                .starts_with("choices 2 and 3 are the same as choice 1"),
+            "{}",
+            found[0].message
+        );
+        // Not in the spec: still a placeholder.
+        flow.spec.features.clear();
+        let cx = Context::new(&flow, INSTRUCTIONS, &paths);
+        let found = lint_questions(&qs, &cx);
+        assert!(found.iter().any(|w| w.code == "placeholder"), "{found:?}");
     }
 
     #[test]

@@ -410,7 +410,7 @@ fn duplicate_and_cut_off_choices() {
     let (_, warnings) = questions_twice(&answer);
     assert_eq!(
         pairs(&warnings),
-        vec![q("duplicate-choice", 1), q("truncated", 1)],
+        vec![q("truncated", 1), q("duplicate-choice", 1)],
         "{warnings:#}"
     );
 }
