@@ -15,7 +15,6 @@
 
 use gix::ObjectId;
 use gix_pack as pack;
-use std::io::Write;
 use std::path::PathBuf;
 
 /// From this many objects on, a batch is written as a pack (git's `fetch.unpackLimit` default).
@@ -136,6 +135,11 @@ fn pack_bytes(
     let count = u32::try_from(objects.len())
         .map_err(|_| std::io::Error::other("too many objects for one pack"))?;
     out.extend_from_slice(&pack::data::header::encode(pack::data::Version::V2, count));
+    // One compressor, reset for each object: a new one allocates and clears its whole state.
+    // Level 1, what git uses for the loose objects this pack stands in for
+    // (core.looseCompression); git's next gc or repack recompresses it as it does any pack.
+    let mut z = gix::zlib::stream::deflate::Compress::new(gix::zlib::Compression::BEST_SPEED);
+    let mut buf = vec![0u8; 32 * 1024];
     for (_, (kind, data)) in objects {
         let header = match kind {
             gix::objs::Kind::Commit => pack::data::entry::Header::Commit,
@@ -144,11 +148,7 @@ fn pack_bytes(
             gix::objs::Kind::Tag => pack::data::entry::Header::Tag,
         };
         header.write_to(data.len() as u64, &mut out)?;
-        // git compresses pack entries with core.compression, default zlib's own level.
-        let mut z =
-            gix::zlib::stream::deflate::Write::new(&mut out, gix::zlib::Compression::DEFAULT);
-        z.write_all(data)?;
-        z.flush()?;
+        deflate_into(&mut z, data, &mut buf, &mut out)?;
     }
     let mut hasher = gix::hash::hasher(hash);
     hasher.update(&out);
@@ -157,6 +157,29 @@ fn pack_bytes(
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     out.extend_from_slice(digest.as_bytes());
     Ok(out)
+}
+
+/// `data` as one zlib stream appended to `out`, through `z` (reset first) and `buf`.
+fn deflate_into(
+    z: &mut gix::zlib::stream::deflate::Compress,
+    data: &[u8],
+    buf: &mut [u8],
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    use gix::zlib::stream::deflate::FlushCompress;
+    z.reset();
+    let mut input = data;
+    loop {
+        let (read, written) = (z.total_in(), z.total_out());
+        let status = z
+            .compress(input, buf, FlushCompress::Finish)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        out.extend_from_slice(&buf[..(z.total_out() - written) as usize]);
+        input = &input[(z.total_in() - read) as usize..];
+        if status == gix::zlib::Status::StreamEnd {
+            return Ok(());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -190,10 +213,18 @@ mod tests {
                     .detach()
             })
             .collect();
+        // One object larger than the compressor's buffer, hard to compress.
+        let mut big = Vec::with_capacity(300_000);
+        let mut x: u32 = 12345;
+        while big.len() < 300_000 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            big.push((x >> 16) as u8);
+        }
+        let big_id = mem.write_blob(&big).expect("write").detach();
         assert_eq!(loose_count(&repo), 0, "nothing on disk before the flush");
         let flushed = flush(&mem).expect("flush");
         assert!(flushed.packed);
-        assert_eq!(flushed.objects, ids.len());
+        assert_eq!(flushed.objects, ids.len() + 1);
         let keep = flushed
             .keep
             .clone()
@@ -208,6 +239,7 @@ mod tests {
             let blob = again.find_blob(*id).expect("in the pack");
             assert_eq!(blob.data, format!("blob {i}\n").as_bytes());
         }
+        assert_eq!(again.find_blob(big_id).expect("in the pack").data, big);
         // The memory is empty: a second flush writes nothing.
         assert_eq!(flush(&mem).expect("flush").objects, 0);
     }
