@@ -33,9 +33,13 @@ pub struct PackError {
 }
 
 /// `repo` with writes kept in memory until [`flush`]ed: for a command that writes many objects.
-/// Reads see them (memory first, then the object database).
+/// Reads see them (memory first, then the object database). Such a command also reads many
+/// (the trees of every commit it rewrites): the handle keeps decoded delta bases
+/// ([`crate::store::index::tune`]).
 pub fn in_memory(repo: &gix::Repository) -> gix::Repository {
-    repo.clone().with_object_memory()
+    let mut repo = repo.clone().with_object_memory();
+    crate::store::index::tune(&mut repo);
+    repo
 }
 
 /// What [`flush`] wrote; dropping it removes the pack's `.keep` file, once refs point into the

@@ -307,6 +307,16 @@ impl FlowIndex {
     }
 }
 
+/// Ready `repo` for many reads (every note, many diffs, the trees of a long branch): packs kept
+/// mapped, and a cache of decoded pack entries (notes, trees and blobs are mostly deltas against
+/// each other in a pack; without it each read inflates its whole delta chain again).
+pub fn tune(repo: &mut gix::Repository) {
+    // Keep packs mapped for the whole read, as pack offsets taken earlier require.
+    repo.objects.prevent_pack_unload();
+    repo.objects
+        .set_pack_cache(|| Box::new(DeltaBases::with_capacity(64 << 20)));
+}
+
 /// A cache of decoded pack entries (delta bases) up to a size, emptied when full: reading every
 /// note blob of a packed notes ref otherwise decodes each delta chain again (gix keeps none
 /// without its `pack-cache-lru-*` features). `list` and `stats` give it to their repository.

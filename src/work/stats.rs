@@ -8,7 +8,6 @@ use crate::flow::stats::{self, Comparison, Facts, FlowStats, Rework, ReworkAfter
 use crate::flow::vocab::StepAuthor;
 use crate::flow::{Flow, StepNote};
 use crate::git::trailers;
-use crate::store::index::DeltaBases;
 use crate::store::{FlowEntry, Snapshot};
 use gix::ObjectId;
 use std::collections::{BTreeMap, HashMap};
@@ -39,15 +38,7 @@ struct StepCommit {
     tree: ObjectId,
 }
 
-/// Ready `repo` for a read of every note and many diffs: packs kept mapped, and a cache of
-/// decoded pack entries (notes and blobs are mostly deltas against each other in a pack; without
-/// it each read inflates its whole delta chain again).
-pub fn tune(repo: &mut gix::Repository) {
-    // Keep packs mapped for the whole read, as [`in_pack_order`]'s pack offsets require.
-    repo.objects.prevent_pack_unload();
-    repo.objects
-        .set_pack_cache(|| Box::new(DeltaBases::with_capacity(64 << 20)));
-}
+pub use crate::store::index::tune;
 
 /// The notes read once: a snapshot holding only the flow documents' notes (for
 /// [`Snapshot::flows`], which then decodes no step note), and every step note, parsed.
