@@ -750,3 +750,93 @@ fn a_slug_that_is_a_subcommand_word_is_refused_with_one_that_works() {
     let r = t.aiflow_bin(&["status", "show-flow", "--json"]).json();
     assert_eq!(r["slug"], "show-flow");
 }
+
+/// The drafts an invalid edit leaves behind: the hint's `-F` command, run as printed once the
+/// draft is fixed by hand, is what applies it (spec, plan and answers).
+#[test]
+fn draft_hints_run_as_printed_once_the_draft_is_fixed() {
+    let t = TestRepo::new();
+    t.new_rate_limit();
+    t.use_scripted_provider();
+    t.aiflow(&["plan", "rate-limit"]).ok();
+
+    // Fix `draft` with `sed` expression `fix`, then run every suggested command: it must succeed.
+    let retry = |situation: &str, err: &str, fix: &str| {
+        let cmds = suggested(err);
+        assert_eq!(cmds.len(), 1, "{situation}: {err}");
+        let draft = cmds[0]
+            .split(" -F ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{situation}: no -F in {}", cmds[0]));
+        Run::of(t.command("sed").args(["-i", fix, draft])).ok();
+        let r = Run::of(t.command("sh").args(["-c", &cmds[0]]));
+        assert_eq!(
+            r.code, 0,
+            "{situation}: `{}`\n{}{}",
+            cmds[0], r.stdout, r.stderr
+        );
+        assert!(
+            !std::path::Path::new(draft).exists() || situation == "answers",
+            "{situation}"
+        );
+    };
+
+    // Answers with a question number that does not exist.
+    let editor = t.script(
+        "answers.sh",
+        r#"printf '[1] q\nRedis\n[9] q\nFall back\n' > "$1""#,
+    );
+    let err = t
+        .aiflow_env(
+            &["answer", "rate-limit"],
+            &[("GIT_EDITOR", &editor.to_string_lossy())],
+        )
+        .fails(2);
+    retry("answers", &err, "s/^\\[9\\]/[2]/");
+    let v = t.aiflow_bin(&["status", "rate-limit", "--json"]).json();
+    assert_eq!(v["questions"]["answered"], 2, "{v}");
+
+    // A spec without its summary.
+    let editor = t.script("spec.sh", r#"printf '# Rate limiting\n\n' > "$1""#);
+    let err = t
+        .aiflow_env(
+            &["spec", "edit", "rate-limit"],
+            &[("GIT_EDITOR", &editor.to_string_lossy())],
+        )
+        .fails(2);
+    retry("spec", &err, "$a A summary of the end state.");
+    assert_has(
+        &t.aiflow(&["spec", "show", "rate-limit"]).ok(),
+        "A summary of the end state.",
+    );
+
+    // A plan with a phase that does not exist.
+    t.aiflow(&["answer", "rate-limit", "--skip"]).ok();
+    t.aiflow(&["plan", "rate-limit"]).ok();
+    let editor = t.script(
+        "plan.sh",
+        r#"sed -e '0,/^phase = "core"$/s//phase = "eventually"/' "$1" > "$1.new" && mv "$1.new" "$1""#,
+    );
+    let before = t
+        .aiflow_bin(&["plan", "log", "rate-limit", "--json"])
+        .json();
+    let err = t
+        .aiflow_env(
+            &["plan", "edit", "rate-limit"],
+            &[("GIT_EDITOR", &editor.to_string_lossy())],
+        )
+        .fails(2);
+    retry(
+        "plan",
+        &err,
+        "s/^phase = \"eventually\"$/phase = \"nice to have\"/",
+    );
+    let after = t
+        .aiflow_bin(&["plan", "log", "rate-limit", "--json"])
+        .json();
+    assert_eq!(
+        after.as_array().map(Vec::len),
+        before.as_array().map(|a| a.len() + 1),
+        "{after}"
+    );
+}
