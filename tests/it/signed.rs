@@ -474,3 +474,39 @@ fn a_server_requires_signed_reviews_from_its_own_config() {
         repo.rev(INTEGRATION).expect("tip")
     );
 }
+
+/// Outside flows, under a policy that requires signed reviews, a hand-written review trailer is
+/// refused, and the hint's command, `git aiflow approve --range A..B` run as printed (the range
+/// filled in) with the reviewer's signing key, is what makes the range pass.
+#[test]
+fn the_signed_review_hint_runs_as_printed_with_a_key() {
+    if !have_ssh_keygen() {
+        return;
+    }
+    let (repo, keys) = signed_repo();
+    repo.aiflow(&["hooks", "uninstall"]).ok();
+    repo.git(&["switch", "-q", "-c", "feature", "main"]);
+    repo.write("feature.txt", "feature\n");
+    repo.git(&["add", "feature.txt"]);
+    repo.git(&[
+        "commit",
+        "-q",
+        "-m",
+        "Add a feature\n\nReviewed-by: Grace Hopper <grace@example.com>",
+    ]);
+    let r = repo.aiflow_bin(&["check", "main..feature"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let out = format!("{}{}", r.stdout, r.stderr);
+    let hint = "`git aiflow approve --range A..B`";
+    assert!(out.contains(hint), "{out}");
+    assert!(out.contains("a signing key"), "{out}");
+    use_key(&repo, &keys.grace);
+    let cmd = hint.trim_matches('`').replace("A..B", "main..feature");
+    let mut sh = repo.command("sh");
+    sh.args(["-c", &cmd]).envs(AS_GRACE.iter().copied());
+    let approved = Run::of(&mut sh);
+    assert_eq!(approved.code, 0, "{approved:?}");
+    let v = check(&repo, "main..feature");
+    assert_eq!(v["ok"], true, "{v:#}");
+    assert_eq!(v["signatures"][0]["signer"], "grace@example.com", "{v:#}");
+}
