@@ -840,3 +840,46 @@ fn draft_hints_run_as_printed_once_the_draft_is_fixed() {
         "{after}"
     );
 }
+
+/// A remote that refuses the push (its pre-receive hook says no): `sync` fails with nothing local
+/// changed, and its hint, `git aiflow sync --no-push` run as printed, takes the remote's flows
+/// without pushing.
+#[test]
+fn the_refused_push_hint_runs_as_printed() {
+    let t = TestRepo::new();
+    let remote = t.sibling("remote.git");
+    let remote_s = remote.to_str().expect("utf-8");
+    t.git(&["init", "-q", "--bare", "-b", "main", remote_s]);
+    t.git(&["remote", "add", "origin", remote_s]);
+    t.git(&["push", "-q", "origin", "main"]);
+    t.new_rate_limit();
+    t.aiflow(&["sync"]).ok();
+    // Someone else's flow reaches the remote; then the remote stops taking pushes.
+    let other = t.sibling("other");
+    t.git(&["clone", "-q", remote_s, other.to_str().expect("utf-8")]);
+    let in_other = |args: &[&str]| Run::of(t.command_in(BIN, &other).args(args)).ok();
+    in_other(&["sync"]);
+    in_other(&["new", "theirs", "-m", "Theirs\n\nTheir flow."]);
+    in_other(&["sync"]);
+    std::fs::write(
+        remote.join("hooks/pre-receive"),
+        "#!/bin/sh\necho 'no pushes today' >&2\nexit 1\n",
+    )
+    .expect("hook");
+    Run::of(
+        t.command("chmod")
+            .args(["+x", &format!("{remote_s}/hooks/pre-receive")]),
+    )
+    .ok();
+    t.aiflow(&["new", "ours", "-m", "Ours\n\nOur flow."]).ok();
+    let before = t.rev("refs/notes/aiflow");
+    let r = t.aiflow_bin(&["sync"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert_eq!(t.rev("refs/notes/aiflow"), before, "nothing local changed");
+    let cmds = suggested(&r.stderr);
+    assert_eq!(cmds, ["git aiflow sync --no-push"], "{}", r.stderr);
+    let followed = Run::of(t.command("sh").args(["-c", &cmds[0]]));
+    assert_eq!(followed.code, 0, "{followed:?}");
+    let list = t.aiflow_bin(&["list", "--json"]).json();
+    assert!(list.to_string().contains("\"theirs\""), "{list}");
+}
