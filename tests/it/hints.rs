@@ -883,3 +883,23 @@ fn the_refused_push_hint_runs_as_printed() {
     let list = t.aiflow_bin(&["list", "--json"]).json();
     assert!(list.to_string().contains("\"theirs\""), "{list}");
 }
+
+/// A bad gate setting: the hint's `git config --show-origin …`, run as printed, shows the
+/// setting and where it is; fixed, the check runs.
+#[test]
+fn the_bad_gate_setting_hint_runs_as_printed() {
+    let t = TestRepo::new();
+    t.git(&["config", "aiflow.allowSelfReview", "maybe"]);
+    let r = t.aiflow_bin(&["check", "main..main"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    let shown = suggested_git(&r.stderr, "git config --show-origin");
+    assert_eq!(shown.len(), 1, "{}", r.stderr);
+    let listed = Run::of(t.command("sh").args(["-c", &shown[0]])).ok();
+    assert!(
+        listed.contains("file:.git/config\taiflow.allowselfreview maybe"),
+        "{listed}"
+    );
+    t.git(&["config", "aiflow.allowSelfReview", "false"]);
+    let r = t.aiflow_bin(&["check", "main..main"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+}
