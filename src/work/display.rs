@@ -44,9 +44,6 @@ pub fn refresh(repo: &gix::Repository) -> Result<Option<ObjectId>, StoreError> {
     if !wanted(repo) {
         return Ok(None);
     }
-    // After an approval of many commits this writes a summary for each: one pack, not a loose
-    // file each (git::pack).
-    let repo = &crate::git::pack::in_memory(repo);
     for _ in 0..4 {
         if let Some(done) = refresh_once(repo)? {
             return Ok(done);
@@ -75,6 +72,10 @@ fn refresh_once(repo: &gix::Repository) -> Result<Option<Option<ObjectId>>, Stor
     if derived.is_some_and(|(_, from)| from == source) {
         return Ok(Some(None));
     }
+    // Something to write (after an approval of many commits, a summary for each): through
+    // memory, flushed as one pack when there are many (git::pack). Most commands change
+    // nothing here and stop above without this copy of the handle.
+    let repo = &crate::git::pack::in_memory(repo);
     let new_tree = repo
         .find_commit(source)
         .map_err(StoreError::Read)?
@@ -131,8 +132,7 @@ fn refresh_once(repo: &gix::Repository) -> Result<Option<Option<ObjectId>>, Stor
         .map_err(|e| StoreError::Write(gix::Error::from_error(e)))?
         .detach();
     if current == Some(commit) {
-        // Nothing new to keep: what was written to memory is dropped.
-        let _ = repo.objects.reset_object_memory();
+        // Nothing new to keep: what was written to memory goes with the handle.
         return Ok(Some(None));
     }
     let edit = store::cas_edit(

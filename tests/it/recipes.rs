@@ -260,6 +260,21 @@ fn recipe_repo(file: &str, pick: impl Fn(&serde_json::Value) -> bool) -> crate::
 
 const SUBTASK_BRANCH: &str = "aiflow/rate-limit--a1-limiter";
 
+/// Merge the unreviewed subtask into the checked-out integration branch: the hooks must refuse
+/// it, saying `no-review`, and leave HEAD where it was (the merge is then aborted). Returns the
+/// merge's output and HEAD.
+#[track_caller]
+fn unreviewed_merge_is_refused(repo: &crate::harness::TestRepo) -> (String, Option<String>) {
+    let before = repo.rev("HEAD");
+    let r = repo.git_run(&["merge", "--no-ff", "--no-edit", SUBTASK_BRANCH]);
+    let said = format!("{}{}", r.stdout, r.stderr);
+    assert_ne!(r.code, 0, "{said}");
+    assert!(said.contains("no-review"), "the gate refused: {said}");
+    assert_eq!(repo.rev("HEAD"), before);
+    repo.git(&["merge", "--abort"]);
+    (said, before)
+}
+
 /// The pre-commit framework, installed as the README says (`pre-commit install` with the
 /// recipe's `default_install_hook_types`), runs the gate: the merge of an unreviewed subtask is
 /// refused and nothing moves; once approved, the same merge is made.
@@ -272,17 +287,11 @@ fn the_pre_commit_recipe_refuses_an_unreviewed_merge_through_pre_commit_itself()
     let repo = recipe_repo(".pre-commit-config.yaml", |v| v.get("repos").is_some());
     let installed = Run::of(repo.command("pre-commit").arg("install")).ok();
     assert!(installed.contains("pre-merge-commit"), "{installed}");
-    let before = repo.rev("HEAD");
-    let r = repo.git_run(&["merge", "--no-ff", "--no-edit", SUBTASK_BRANCH]);
-    assert_ne!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    let said = format!("{}{}", r.stdout, r.stderr);
+    let (said, before) = unreviewed_merge_is_refused(&repo);
     assert!(
         said.contains("aiflow review gate"),
         "pre-commit ran: {said}"
     );
-    assert!(said.contains("no-review"), "the gate refused: {said}");
-    assert_eq!(repo.rev("HEAD"), before);
-    repo.git(&["merge", "--abort"]);
 
     repo.aiflow_env(&["approve", "a1"], AS_GRACE).ok();
     let r = repo.git_run(&["merge", "--no-ff", "--no-edit", SUBTASK_BRANCH]);
@@ -312,17 +321,7 @@ fn the_lefthook_recipe_refuses_an_unreviewed_merge_and_its_push() {
     repo.git(&["remote", "add", "origin", remote.to_str().expect("utf-8")]);
     repo.git(&["push", "-q", "origin", "aiflow/rate-limit"]);
     Run::of(repo.command("lefthook").arg("install")).ok();
-    let before = repo.rev("HEAD");
-    let r = repo.git_run(&["merge", "--no-ff", "--no-edit", SUBTASK_BRANCH]);
-    assert_ne!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(
-        format!("{}{}", r.stdout, r.stderr).contains("no-review"),
-        "{}{}",
-        r.stdout,
-        r.stderr
-    );
-    assert_eq!(repo.rev("HEAD"), before);
-    repo.git(&["merge", "--abort"]);
+    let (_, before) = unreviewed_merge_is_refused(&repo);
 
     // Past the local hook (`--no-verify`, as anyone may), the push is where it is caught.
     repo.git(&[
